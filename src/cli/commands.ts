@@ -1,0 +1,138 @@
+// One handler per command; each builds a plan, runs it with a reporter attached, and reports
+// the result. No remote logic lives here.
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { ConfigError, EXIT, FapError, UsageError } from '../errors.js';
+import { EventBus } from '../events.js';
+import { attachReporter } from '../report/reporter.js';
+import { deploy, type RunResult } from '../release/deploy.js';
+import { buildPlan, type Plan, type Target } from '../release/plan.js';
+import { formatReleasesTable, listReleases } from '../release/releases.js';
+import { rollback } from '../release/rollback.js';
+import { Run } from '../release/run.js';
+import type { GlobalOptions } from './main.js';
+
+interface Selected {
+  stage: string;
+  role?: string;
+  g: GlobalOptions;
+}
+
+function select(cmd: Command, stageArg?: string, roleArg?: string): Selected {
+  const g = cmd.optsWithGlobals() as GlobalOptions;
+  const stage = stageArg ?? g.stage;
+  const role = roleArg ?? g.role;
+  if (!stage) throw new UsageError(`fap ${cmd.name()}: which stage? (fap ${cmd.name()} <stage> [role])`);
+  return { stage, role, g };
+}
+
+function parallelOf(g: GlobalOptions): number {
+  const n = Number(g.parallel);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--parallel must be a whole number of at least 1, got "${g.parallel}"`);
+  return n;
+}
+
+async function plan(s: Selected, needsEnvironment: boolean): Promise<Plan> {
+  return buildPlan({
+    deployfile: resolve(s.g.deployfile),
+    stage: s.stage,
+    role: s.role,
+    sets: s.g.set,
+    hosts: s.g.hosts?.split(',').map((h) => h.trim()).filter(Boolean),
+    needsEnvironment,
+  });
+}
+
+async function startRun(command: string, s: Selected, targets: Target[], options: Record<string, unknown> = {}): Promise<Run> {
+  const bus = new EventBus();
+  const color = s.g.color !== false && !process.env.NO_COLOR && !!process.stderr.isTTY;
+  await attachReporter(bus, { json: !!s.g.json, verbose: !!s.g.verbose, quiet: !!s.g.quiet, color, tty: !!process.stderr.isTTY });
+  const run = new Run(bus, {
+    command,
+    commandLine: ['fap', command, s.stage, s.role].filter(Boolean).join(' '),
+    parallel: parallelOf(s.g),
+    verbose: !!s.g.verbose,
+    dryRun: !!s.g.dryRun,
+    options,
+  });
+  bus.emit({ event: 'run.started', command, stage: s.stage, role: s.role, hosts: targets.map((t) => t.host.name), dryRun: !!s.g.dryRun });
+  return run;
+}
+
+/** Run a transaction-style command and report its result; returns the exit code. */
+async function execute(command: string, s: Selected, targets: Target[], body: (run: Run) => Promise<RunResult>, options: Record<string, unknown> = {}): Promise<number> {
+  const run = await startRun(command, s, targets, options);
+  let res: RunResult | undefined;
+  let error: unknown;
+  try {
+    res = await body(run);
+  } catch (e) {
+    error = e;
+  }
+  const channels = await run.channelCounts();
+  await run.close();
+  const ok = !!res?.ok && !error;
+  run.bus.emit({
+    event: 'result',
+    ok,
+    command,
+    release: res?.release,
+    hosts: res?.hosts ?? [],
+    channels,
+    error: error instanceof Error ? error.message : undefined,
+    exitCode: error instanceof FapError ? error.exitCode : ok ? EXIT.ok : EXIT.failed,
+  });
+  if (error) throw error;
+  if (!s.g.json && res) {
+    const failed = res.hosts.filter((h) => h.outcome !== 'deployed' && h.outcome !== 'rolled-back');
+    const line = `${ok ? '✔' : '✖'} ${res.summary}` + (ok || !failed.length ? '' : '\n' + res.hosts.map((h) => `  ${h.host} (${h.role}): ${h.outcome}${h.step ? ' at ' + h.step : ''}`).join('\n'));
+    process.stderr.write(line + '\n');
+  }
+  return ok ? EXIT.ok : EXIT.failed;
+}
+
+export function registerCommands(program: Command): void {
+  program
+    .command('deploy')
+    .description('build a new release on every selected host, publish it, clean up')
+    .argument('[stage]')
+    .argument('[role]')
+    .action(async (stage: string | undefined, role: string | undefined, _o: unknown, cmd: Command) => {
+      const s = select(cmd, stage, role);
+      const p = await plan(s, true);
+      process.exitCode = await execute('deploy', s, p.targets, (run) => deploy(run, p.targets));
+    });
+
+  program
+    .command('rollback')
+    .description('point current back at the previous good release (or --to RELEASE) on every host')
+    .argument('[stage]')
+    .argument('[role]')
+    .option('--to <release>', 'roll back (or forward) to this release')
+    .action(async (stage: string | undefined, role: string | undefined, o: { to?: string }, cmd: Command) => {
+      const s = select(cmd, stage, role);
+      const p = await plan(s, false);
+      if (o.to !== undefined && !/^\d{14}$/.test(o.to)) throw new ConfigError(`--to "${o.to}" is not a release name (YYYYMMDDHHMMSS; see fap releases)`);
+      process.exitCode = await execute('rollback', s, p.targets, (run) => rollback(run, p.targets, o.to));
+    });
+
+  program
+    .command('releases')
+    .description('table per host: release, revision, status, current marker, when, by whom')
+    .argument('[stage]')
+    .argument('[role]')
+    .action(async (stage: string | undefined, role: string | undefined, _o: unknown, cmd: Command) => {
+      const s = select(cmd, stage, role);
+      const p = await plan(s, false);
+      const run = await startRun('releases', s, p.targets);
+      try {
+        const rows = await listReleases(run, p.targets);
+        const ok = rows.every((r) => !r.error);
+        run.bus.emit({ event: 'result', ok, command: 'releases', hosts: rows.map((r) => ({ host: r.host, role: r.role, current: r.state?.current, releases: r.state?.releases, error: r.error })) });
+        if (!s.g.json) process.stdout.write(formatReleasesTable(rows) + '\n');
+        process.exitCode = ok ? EXIT.ok : EXIT.failed;
+      } finally {
+        await run.close();
+      }
+    });
+}

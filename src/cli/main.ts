@@ -1,0 +1,73 @@
+// commander wiring and the one error boundary: typed errors become a one-line message and the
+// exit code of CONTRACT.md; anything else is a bug and shows its stack.
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { EXIT, FapError } from '../errors.js';
+import { redact } from '../redact.js';
+import { registerCommands } from './commands.js';
+
+export interface GlobalOptions {
+  deployfile: string;
+  set: string[];
+  hosts?: string;
+  parallel: string;
+  dryRun?: boolean;
+  json?: boolean;
+  verbose?: boolean;
+  quiet?: boolean;
+  color: boolean;
+  stage?: string;
+  role?: string;
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('fap')
+    .description('SSH release deployer: build on every host, publish on all at once, roll back in an instant')
+    .version(version(), '--version')
+    .option('-f, --deployfile <path>', 'deploy file (env FAP_DEPLOYFILE)', process.env.FAP_DEPLOYFILE || './deploy.yml')
+    .option('--set <key=value>', 'override a configuration key (repeatable; value parsed as YAML)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--hosts <list>', 'only these hosts (comma-separated)')
+    .option('--parallel <n>', 'hosts at once', '10')
+    .option('--dry-run', 'print the plan and the exact remote scripts; touch nothing')
+    .option('--json', 'JSON-lines event stream on stdout')
+    .option('-v, --verbose', 'show every remote script')
+    .option('-q, --quiet', 'only errors and the result')
+    .option('--no-color', 'no colours (also NO_COLOR)')
+    .addOption(new Option('-s, --stage <stage>', 'stage (Fapistrano spelling; or give it positionally)').hideHelp())
+    .addOption(new Option('-r, --role <role>', 'role (Fapistrano spelling; or give it positionally)').hideHelp())
+    .showHelpAfterError('(run fap --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  registerCommands(program);
+  for (const c of program.commands) c.exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return Number(process.exitCode ?? 0);
+  } catch (e) {
+    return handleError(e);
+  }
+}
+
+export function handleError(e: unknown): number {
+  if (e instanceof CommanderError) {
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.ok;
+    return EXIT.usage; // commander already printed the message and the help hint
+  }
+  if (e instanceof FapError) {
+    process.stderr.write(redact(`fap: ${e.message}\n`));
+    if (e.hint) process.stderr.write(redact(`  ${e.hint}\n`));
+    return e.exitCode;
+  }
+  process.stderr.write(redact(`fap: internal error (please report it): ${(e as Error)?.stack ?? String(e)}\n`));
+  return EXIT.failed;
+}

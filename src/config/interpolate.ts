@@ -1,0 +1,59 @@
+// Fapistrano's %(key)s interpolation and the shell-style ${VAR} environment forms.
+
+export type Lookup = (key: string) => unknown;
+
+const PERCENT = /%%|%\(([^)]*)\)s/g;
+
+export class InterpolationError extends Error {
+  constructor(
+    message: string,
+    readonly unknownKey?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Replace %(key)s in a string; %% is a literal %. */
+export function interpolatePercent(text: string, lookup: Lookup): string {
+  return text.replace(PERCENT, (whole, key: string | undefined) => {
+    if (whole === '%%') return '%';
+    const value = lookup(key!);
+    if (value === undefined || value === null) throw new InterpolationError(`unknown key %(${key})s`, key);
+    if (typeof value === 'object') throw new InterpolationError(`%(${key})s is a ${Array.isArray(value) ? 'list' : 'map'}, not a scalar`);
+    return String(value);
+  });
+}
+
+export function hasPercentRefs(text: string): boolean {
+  return /%\([^)]*\)s/.test(text);
+}
+
+export interface EnvResult {
+  value: string;
+  /** the value came (at least in part) from the deploying environment or a ${...} default */
+  fromEnv: boolean;
+  /** problems: unset variables */
+  missing: { name: string; message: string }[];
+}
+
+const DOLLAR = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\?)([^}]*))?\}/g;
+
+/** Expand ${VAR}, ${VAR:-default}, ${VAR:?message}; $$ is a literal $. */
+export function expandEnv(text: string, env: NodeJS.ProcessEnv): EnvResult {
+  const missing: EnvResult['missing'] = [];
+  let fromEnv = false;
+  const value = text.replace(DOLLAR, (whole, name: string | undefined, op: string | undefined, arg: string | undefined) => {
+    if (whole === '$$') return '$';
+    fromEnv = true;
+    const v = env[name!];
+    const set = v !== undefined && v !== '';
+    if (op === ':-') return set ? v! : arg ?? '';
+    if (op === ':?') {
+      if (!set) missing.push({ name: name!, message: arg || `${name} is required` });
+      return v ?? '';
+    }
+    if (v === undefined) missing.push({ name: name!, message: `${name} is not set (write \${${name}:-} to allow it empty)` });
+    return v ?? '';
+  });
+  return { value, fromEnv, missing };
+}

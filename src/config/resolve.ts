@@ -1,0 +1,367 @@
+// Resolution in CONTRACT.md's order: built-in defaults, plugin defaults, top level, stage-wide
+// keys, role keys, --set. Then ${VAR} expansion (already per layer) and %(key)s interpolation.
+import { parse as parseYaml } from 'yaml';
+import { ConfigError } from '../errors.js';
+import { addSecret, SECRET_NAME } from '../redact.js';
+import { parseHost, type HostSpec } from './hosts.js';
+import { expandEnv, interpolatePercent, InterpolationError } from './interpolate.js';
+import { formatPath, type LoadedFile, type SourcePos } from './load.js';
+import { CORE_KEYS, didYouMean, STRUCTURE_KEYS, type KeySpec } from './schema.js';
+
+export type Layer = 'default' | 'plugin' | 'top' | 'stage' | 'role' | '--set';
+
+export interface Origin {
+  layer: Layer;
+  /** key path in the file, for messages */
+  path?: (string | number)[];
+  pos?: SourcePos;
+}
+
+export interface EnvProblem {
+  key: string;
+  message: string;
+  where: ConfigError;
+}
+
+export interface RoleConfig {
+  stage: string;
+  role: string;
+  values: Record<string, unknown>;
+  origins: Record<string, Origin>;
+  hosts: HostSpec[];
+  /** unset ${VAR}s: fatal for commands that write the release environment */
+  envProblems: EnvProblem[];
+  /** keys whose value came from ${...} */
+  envKeys: Set<string>;
+}
+
+export interface ResolveInput {
+  loaded: LoadedFile;
+  stage: string;
+  role?: string;
+  sets?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** keys declared by loaded plugins (with their plugin name) */
+  pluginKeys?: Record<string, KeySpec>;
+  localUser: string;
+}
+
+/** Marker replaced by the release name once it is known (see bindRelease). */
+export const RELEASE_TOKEN = '\u0000release\u0000';
+
+const PATH_KEYS = ['release_path', 'current_path', 'shared_path', 'releases_path'];
+
+export function allKeys(pluginKeys: Record<string, KeySpec> = {}): Record<string, KeySpec> {
+  return { ...CORE_KEYS, ...pluginKeys };
+}
+
+function aliasMap(keys: Record<string, KeySpec>): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const [k, spec] of Object.entries(keys)) for (const a of spec.aliases ?? []) m.set(a, k);
+  return m;
+}
+
+/** The stage map: role entries are maps whose name is not a configuration key. */
+function splitStage(stageMap: Record<string, unknown>, keys: Record<string, KeySpec>, aliases: Map<string, string>) {
+  const roles: Record<string, Record<string, unknown>> = {};
+  const wide: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(stageMap)) {
+    if (keys[k] || aliases.has(k) || k.startsWith('x-')) wide[k] = v;
+    else roles[k] = (v ?? {}) as Record<string, unknown>;
+  }
+  return { roles, wide };
+}
+
+export function stagesOf(loaded: LoadedFile): Record<string, Record<string, unknown>> {
+  const src = loaded.data.stage_role_configs;
+  if (src === undefined) throw loaded.error([], 'missing "stage_role_configs" (stage -> role -> hosts)');
+  if (!src || typeof src !== 'object' || Array.isArray(src)) throw loaded.error(['stage_role_configs'], 'must be a map of stages');
+  for (const [name, v] of Object.entries(src)) {
+    if (!v || typeof v !== 'object' || Array.isArray(v)) throw loaded.error(['stage_role_configs', name], 'a stage must be a map of roles');
+  }
+  return src as Record<string, Record<string, unknown>>;
+}
+
+/** Plugin names mentioned anywhere for the selected stage, so they can be loaded before resolving. */
+export function pluginNamesFor(loaded: LoadedFile, stage: string): string[] {
+  const names = new Set<string>();
+  const add = (v: unknown) => {
+    if (Array.isArray(v)) for (const n of v) if (typeof n === 'string') names.add(n);
+  };
+  add(loaded.data.plugins ?? CORE_KEYS.plugins.default);
+  const st = (loaded.data.stage_role_configs as Record<string, Record<string, unknown>> | undefined)?.[stage];
+  if (st && typeof st === 'object') {
+    add(st.plugins);
+    for (const v of Object.values(st)) if (v && typeof v === 'object' && !Array.isArray(v)) add((v as Record<string, unknown>).plugins);
+  }
+  return [...names];
+}
+
+export function selectRoles(loaded: LoadedFile, stage: string, role: string | undefined, keys: Record<string, KeySpec>): string[] {
+  const stages = stagesOf(loaded);
+  const st = stages[stage];
+  if (!st) {
+    throw new ConfigError(`unknown stage "${stage}"${didYouMean(stage, Object.keys(stages))}; known stages: ${Object.keys(stages).join(', ') || '(none)'}`, {
+      file: loaded.file,
+      ...loaded.pos(['stage_role_configs']),
+    });
+  }
+  const { roles } = splitStage(st, keys, aliasMap(keys));
+  const names = Object.keys(roles);
+  if (role === undefined) {
+    if (!names.length) throw loaded.error(['stage_role_configs', stage], `stage "${stage}" has no roles`);
+    return names;
+  }
+  if (!roles[role]) {
+    throw loaded.error(['stage_role_configs', stage], `unknown role "${role}"${didYouMean(role, names)}; roles of ${stage}: ${names.join(', ') || '(none)'}`);
+  }
+  return [role];
+}
+
+export function resolveRole(input: ResolveInput, role: string): RoleConfig {
+  const { loaded, stage } = input;
+  const env = input.env ?? process.env;
+  const keys = allKeys(input.pluginKeys);
+  const aliases = aliasMap(keys);
+  const stages = stagesOf(loaded);
+  const { roles, wide } = splitStage(stages[stage], keys, aliases);
+
+  const values: Record<string, unknown> = {};
+  const origins: Record<string, Origin> = {};
+  const envProblems: EnvProblem[] = [];
+  const envKeys = new Set<string>();
+
+  const apply = (layer: Layer, key: string, value: unknown, path?: (string | number)[]) => {
+    const spec = keys[key];
+    if ((spec?.type === 'map' || spec?.type === 'env') && isPlainMap(values[key]) && isPlainMap(value)) {
+      values[key] = { ...(values[key] as object), ...(value as object) };
+    } else {
+      values[key] = value;
+    }
+    origins[key] = { layer, path, pos: path ? loaded.pos(path) : undefined };
+  };
+
+  for (const [k, spec] of Object.entries(keys)) {
+    if (spec.default !== undefined) apply(spec.plugin ? 'plugin' : 'default', k, structuredClone(spec.default));
+  }
+  values.user ??= input.localUser;
+
+  const layerSources: [Layer, Record<string, unknown>, (string | number)[]][] = [
+    ['top', loaded.data, []],
+    ['stage', wide, ['stage_role_configs', stage]],
+    ['role', roles[role] ?? {}, ['stage_role_configs', stage, role]],
+  ];
+  for (const [layer, src, base] of layerSources) {
+    for (const [rawKey, rawValue] of Object.entries(src)) {
+      if (layer === 'top' && STRUCTURE_KEYS.has(rawKey)) continue;
+      if (rawKey.startsWith('x-')) continue;
+      const path = [...base, rawKey];
+      const key = aliases.get(rawKey) ?? rawKey;
+      if (!keys[key]) {
+        const known = [...Object.keys(keys), ...aliases.keys()];
+        throw loaded.error(path, `unknown key "${rawKey}"${didYouMean(rawKey, known)}`);
+      }
+      const expanded = expandValue(rawValue, env, (fromEnv, problems) => {
+        if (fromEnv) envKeys.add(key);
+        for (const p of problems) envProblems.push({ key, message: p.message, where: loaded.error(path, p.message) });
+      });
+      apply(layer, key, expanded, path);
+    }
+  }
+  for (const set of input.sets ?? []) applySet(set, keys, aliases, values, origins);
+
+  const hosts = parseHosts(values.hosts, origins.hosts, loaded);
+  const resolved = interpolateAll(values, origins, { stage, role }, loaded);
+  validateTypes(resolved, origins, keys, loaded);
+  registerSecrets(resolved, keys, envKeys);
+  return { stage, role, values: resolved, origins, hosts, envProblems, envKeys };
+}
+
+function isPlainMap(v: unknown): v is Record<string, unknown> {
+  return !!v && typeof v === 'object' && !Array.isArray(v);
+}
+
+function expandValue(v: unknown, env: NodeJS.ProcessEnv, note: (fromEnv: boolean, problems: { message: string }[]) => void): unknown {
+  if (typeof v === 'string') {
+    const r = expandEnv(v, env);
+    note(r.fromEnv, r.missing);
+    if (r.fromEnv) addSecret(r.value);
+    return r.value;
+  }
+  if (Array.isArray(v)) return v.map((x) => expandValue(x, env, note));
+  if (isPlainMap(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, expandValue(x, env, note)]));
+  return v;
+}
+
+function applySet(set: string, keys: Record<string, KeySpec>, aliases: Map<string, string>, values: Record<string, unknown>, origins: Record<string, Origin>) {
+  const eq = set.indexOf('=');
+  if (eq <= 0) throw new ConfigError(`--set ${set}: expected KEY=VALUE`);
+  const dotted = set.slice(0, eq).split('.');
+  const key = aliases.get(dotted[0]) ?? dotted[0];
+  if (!keys[key]) throw new ConfigError(`--set ${set}: unknown key "${dotted[0]}"${didYouMean(dotted[0], Object.keys(keys))}`);
+  let value: unknown;
+  try {
+    value = parseYaml(set.slice(eq + 1));
+  } catch {
+    value = set.slice(eq + 1);
+  }
+  if (dotted.length === 1) values[key] = value;
+  else {
+    const root = (values[key] = isPlainMap(values[key]) ? structuredClone(values[key]) : {}) as Record<string, unknown>;
+    let node = root;
+    for (const seg of dotted.slice(1, -1)) node = (node[seg] = isPlainMap(node[seg]) ? node[seg] : {}) as Record<string, unknown>;
+    node[dotted[dotted.length - 1]] = value;
+  }
+  origins[key] = { layer: '--set' };
+}
+
+function parseHosts(v: unknown, origin: Origin | undefined, loaded: LoadedFile): HostSpec[] {
+  if (v === undefined || v === null) return [];
+  const list = Array.isArray(v) ? v : [v];
+  return list.map((h, i) => {
+    try {
+      return parseHost(h);
+    } catch (e) {
+      const path = origin?.path ? [...origin.path, ...(Array.isArray(v) ? [i] : [])] : undefined;
+      if (path) throw loaded.error(path, (e as Error).message);
+      throw new ConfigError(`hosts: ${(e as Error).message}`);
+    }
+  });
+}
+
+function interpolateAll(values: Record<string, unknown>, origins: Record<string, Origin>, ctx: { stage: string; role: string }, loaded: LoadedFile) {
+  const done = new Map<string, unknown>();
+  const stack: string[] = [];
+
+  const fail = (key: string, message: string): never => {
+    const o = origins[key];
+    if (o?.path) throw loaded.error(o.path, message);
+    throw new ConfigError(`${key}: ${message}`, { file: loaded.file });
+  };
+
+  const get = (key: string): unknown => {
+    if (done.has(key)) return done.get(key);
+    if (key === 'stage') return ctx.stage;
+    if (key === 'role') return ctx.role;
+    if (PATH_KEYS.includes(key)) {
+      const root = String(get('path')).replace(/\/+$/, '');
+      const p = { releases_path: `${root}/releases`, current_path: `${root}/current`, shared_path: `${root}/shared`, release_path: `${root}/releases/${RELEASE_TOKEN}` };
+      return p[key as keyof typeof p];
+    }
+    if (!(key in values)) return undefined;
+    if (stack.includes(key)) fail(stack[0], `interpolation cycle: ${[...stack.slice(stack.indexOf(key)), key].join(' -> ')}`);
+    stack.push(key);
+    const out = deep(values[key], key);
+    stack.pop();
+    done.set(key, out);
+    return out;
+  };
+
+  const deep = (v: unknown, key: string): unknown => {
+    if (typeof v === 'string') {
+      try {
+        return interpolatePercent(v, get);
+      } catch (e) {
+        if (!(e instanceof InterpolationError)) throw e;
+        const known = [...Object.keys(values), 'stage', 'role', ...PATH_KEYS];
+        fail(key, e.unknownKey !== undefined ? `${e.message}${didYouMean(e.unknownKey, known)}` : e.message);
+      }
+    }
+    if (Array.isArray(v)) return v.map((x) => deep(x, key));
+    if (isPlainMap(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, deep(x, key)]));
+    return v;
+  };
+
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(values)) out[key] = get(key);
+  return out;
+}
+
+function validateTypes(values: Record<string, unknown>, origins: Record<string, Origin>, keys: Record<string, KeySpec>, loaded: LoadedFile) {
+  const fail = (key: string, sub: string | undefined, message: string): never => {
+    const o = origins[key];
+    const path = o?.path ? (sub ? [...o.path, sub] : o.path) : undefined;
+    if (path) throw loaded.error(path, message);
+    throw new ConfigError(message, { keyPath: sub ? `${key}.${sub}` : key, file: o?.layer === '--set' ? '--set' : loaded.file });
+  };
+  for (const [key, value] of Object.entries(values)) {
+    const spec = keys[key];
+    if (!spec) continue;
+    checkValue(spec, value, (m, sub) => fail(key, sub, m), key);
+  }
+  if (typeof values.app_name !== 'string' || !values.app_name) {
+    throw new ConfigError('app_name is required', { file: loaded.file, line: 1, col: 1, keyPath: 'app_name' });
+  }
+}
+
+function checkValue(spec: KeySpec, value: unknown, fail: (m: string, sub?: string) => never, key: string): void {
+  if (value === undefined || value === null) return;
+  const t = describe(value);
+  switch (spec.type) {
+    case 'string':
+      if (typeof value !== 'string' && typeof value !== 'number') fail(`expected a string, got ${t}`);
+      if (spec.enum && !spec.enum.includes(String(value))) fail(`"${value}" is not one of ${spec.enum.join(', ')}${didYouMean(String(value), spec.enum)}`);
+      return;
+    case 'integer': {
+      const n = typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value;
+      if (typeof n !== 'number' || !Number.isInteger(n)) fail(`expected a whole number, got ${t} ${JSON.stringify(value)}`);
+      if (spec.min !== undefined && (n as number) < spec.min) fail(`must be at least ${spec.min}, got ${n}`);
+      return;
+    }
+    case 'boolean':
+      if (typeof value !== 'boolean') fail(`expected true or false, got ${t} ${JSON.stringify(value)}`);
+      return;
+    case 'list':
+      if (!Array.isArray(value)) fail(`expected a list, got ${t}`);
+      (value as unknown[]).forEach((x) => {
+        if (typeof x !== 'string') fail(`expected a list of strings, got an item that is ${describe(x)}`);
+      });
+      return;
+    case 'hosts':
+      if (!Array.isArray(value) && typeof value !== 'string') fail(`expected a list of hosts, got ${t}`);
+      return;
+    case 'env':
+      if (!isPlainMap(value)) fail(`expected a map of NAME: value, got ${t}`);
+      for (const [k, v] of Object.entries(value as object)) {
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) fail(`"${k}" is not a valid environment variable name`, k);
+        if (v !== null && typeof v === 'object') fail(`expected a scalar value, got ${describe(v)}`, k);
+      }
+      return;
+    case 'map':
+      if (!isPlainMap(value)) fail(`expected a map, got ${t}`);
+      if (spec.keys) {
+        for (const [k, v] of Object.entries(value as object)) {
+          const sub = spec.keys[k];
+          if (!sub) fail(`unknown key "${key}.${k}"${didYouMean(k, Object.keys(spec.keys))}`, k);
+          checkValue(sub, v, (m) => fail(m, k), `${key}.${k}`);
+        }
+      }
+      return;
+  }
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a map';
+  return `a ${typeof v}`;
+}
+
+function registerSecrets(values: Record<string, unknown>, keys: Record<string, KeySpec>, envKeys: Set<string>) {
+  for (const [k, v] of Object.entries(values)) {
+    if (keys[k]?.secret) addSecret(v);
+  }
+  const envMap = values.environment;
+  if (isPlainMap(envMap)) for (const [k, v] of Object.entries(envMap)) if (SECRET_NAME.test(k)) addSecret(v);
+  void envKeys;
+}
+
+/** Replace the release placeholder now that the release name is known. */
+export function bindRelease<T>(v: T, release: string): T {
+  if (typeof v === 'string') return v.split(RELEASE_TOKEN).join(release) as T;
+  if (Array.isArray(v)) return v.map((x) => bindRelease(x, release)) as T;
+  if (isPlainMap(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, bindRelease(x, release)])) as T;
+  return v;
+}
+
+export { formatPath };

@@ -1,0 +1,99 @@
+// Every key deploy.yml understands. Plugins add their own (Plugin.keys); the README's reference
+// is generated from these specs so documentation and validation cannot drift apart.
+
+export type KeyType = 'string' | 'integer' | 'boolean' | 'list' | 'map' | 'hosts' | 'env';
+
+export interface KeySpec {
+  type: KeyType;
+  description: string;
+  default?: unknown;
+  /** allowed values for a string */
+  enum?: string[];
+  min?: number;
+  /** for maps with a fixed set of sub-keys */
+  keys?: Record<string, KeySpec>;
+  /** values are redacted in every output */
+  secret?: boolean;
+  /** set for keys that come from a plugin */
+  plugin?: string;
+  /** other spellings accepted (Fapistrano / Capistrano names) */
+  aliases?: string[];
+}
+
+export const CORE_KEYS: Record<string, KeySpec> = {
+  app_name: { type: 'string', description: 'Name of the application; used in paths and messages. Required.' },
+  path: {
+    type: 'string',
+    default: '/home/%(user)s/www/%(app_name)s',
+    description: 'Deploy root on each host (releases/, shared/, current live here).',
+    aliases: ['deploy_to'],
+  },
+  user: { type: 'string', description: 'SSH user, unless a host says user@host. Default: your local user name.' },
+  keep_releases: { type: 'integer', default: 5, min: 1, description: 'Good releases to keep on each host; older ones are pruned.' },
+  plugins: {
+    type: 'list',
+    default: ['git'],
+    description: 'Plugins to load, in order: bundled names (git), ./relative/path.js, or an npm package.',
+  },
+  linked_files: { type: 'list', default: [], description: 'Files under shared/ symlinked into every release; each must exist in shared/.' },
+  linked_dirs: { type: 'list', default: [], description: 'Directories under shared/ symlinked into every release (created when missing).' },
+  environment: {
+    type: 'env',
+    default: {},
+    description: 'Variables written to <release>/.env (mode 0600). Use ${VAR}, ${VAR:-default}, ${VAR:?message}.',
+  },
+  hosts: { type: 'hosts', default: [], description: 'Hosts of a role: host, user@host, user@host:port, [v6]:port, or {host, user, port}.' },
+  ssh: {
+    type: 'map',
+    default: {},
+    description: 'How to reach and trust hosts.',
+    keys: {
+      config_file: { type: 'string', default: '~/.ssh/config', description: 'OpenSSH client config.' },
+      identity_file: { type: 'string', description: 'Private key; else the ssh agent, then default keys.' },
+      known_hosts_file: { type: 'string', default: '~/.ssh/known_hosts', description: 'Known host keys.' },
+      host_key_checking: {
+        type: 'string',
+        default: 'strict',
+        enum: ['strict', 'accept-new', 'off'],
+        description: 'strict refuses unknown and changed keys; accept-new trusts on first use; off warns loudly.',
+      },
+      connect_timeout: { type: 'integer', default: 20, min: 1, description: 'Seconds to wait for a connection.' },
+    },
+  },
+};
+
+/** Keys of the file's top level that are structure, not configuration. */
+export const STRUCTURE_KEYS = new Set(['stage_role_configs']);
+
+/** Edit distance, for did-you-mean suggestions. */
+export function distance(a: string, b: string): number {
+  const dp = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0];
+    dp[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = dp[j];
+      dp[j] = Math.min(dp[j] + 1, dp[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return dp[b.length];
+}
+
+export function nearest(word: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const d = distance(word, c);
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+export function didYouMean(word: string, candidates: Iterable<string>): string {
+  const n = nearest(word, candidates);
+  return n ? ` (did you mean "${n}"?)` : '';
+}

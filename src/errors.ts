@@ -1,0 +1,57 @@
+// Expected failures are typed; the CLI boundary (src/cli/main.ts) maps them to exit codes and a
+// one-line message. Anything else is a bug and keeps its stack trace.
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, locked: 3 } as const;
+
+export class FapError extends Error {
+  readonly exitCode: number = EXIT.failed;
+  /** what to do next, printed under the message */
+  hint?: string;
+}
+
+/** Bad deploy.yml or options: nothing was contacted. */
+export class ConfigError extends FapError {
+  override readonly exitCode = EXIT.usage;
+  constructor(
+    message: string,
+    readonly where?: { file?: string; line?: number; col?: number; keyPath?: string },
+  ) {
+    super(formatWhere(where) + message);
+  }
+}
+
+export class UsageError extends FapError {
+  override readonly exitCode = EXIT.usage;
+}
+
+/** A step failed on one host. */
+export class HostError extends FapError {
+  constructor(
+    readonly host: string,
+    readonly step: string,
+    detail: string,
+    readonly stderrTail = '',
+  ) {
+    super(`${host}: ${step}: ${detail}`);
+  }
+}
+
+/** Another run holds the deploy lock. */
+export class LockError extends FapError {
+  override readonly exitCode = EXIT.locked;
+}
+
+/** The operation failed on one or more hosts; each host's outcome was already reported. */
+export class OperationFailed extends FapError {}
+
+function formatWhere(where?: { file?: string; line?: number; col?: number; keyPath?: string }): string {
+  if (!where) return '';
+  let s = '';
+  if (where.file) {
+    s += where.file;
+    if (where.line) s += `:${where.line}:${where.col ?? 1}`;
+    s += ': ';
+  }
+  if (where.keyPath) s += `${where.keyPath}: `;
+  return s;
+}

@@ -1,0 +1,43 @@
+// fap releases: what every host has, side by side.
+import { phase } from './deploy.js';
+import type { Target } from './plan.js';
+import type { Run } from './run.js';
+import { inspectSteps } from './scripts.js';
+import { parseState, type HostState } from './state.js';
+
+export interface HostReleases {
+  host: string;
+  role: string;
+  state?: HostState;
+  error?: string;
+}
+
+export async function listReleases(run: Run, targets: Target[]): Promise<HostReleases[]> {
+  const results = await phase(run, 'inspect', targets, (t) => run.exec(t, 'inspect', inspectSteps(t.paths)));
+  return results.map((r) =>
+    r.ok
+      ? { host: r.target.host.name, role: r.target.role, state: parseState(r.value.outputs) }
+      : { host: r.target.host.name, role: r.target.role, error: r.error.message },
+  );
+}
+
+export function formatReleasesTable(rows: HostReleases[]): string {
+  const lines: string[][] = [['HOST', 'ROLE', 'RELEASE', 'REVISION', 'STATUS', 'CURRENT', 'DEPLOYED AT', 'BY']];
+  for (const h of rows) {
+    if (!h.state) {
+      lines.push([h.host, h.role, '-', '-', `error: ${h.error}`, '', '', '']);
+      continue;
+    }
+    if (!h.state.releases.length) lines.push([h.host, h.role, '(none)', '', '', '', '', '']);
+    for (const r of h.state.releases) {
+      lines.push([h.host, h.role, r.name, (r.revision ?? '-').slice(0, 12), r.status, r.name === h.state.current ? '*' : '', r.deployed_at ?? '', r.deployed_by ?? '']);
+    }
+  }
+  const widths = lines[0].map((_, i) => Math.max(...lines.map((l) => l[i].length)));
+  const out = lines.map((l) => l.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+  const currents = new Set(rows.filter((r) => r.state).map((r) => r.state!.current ?? '(none)'));
+  if (currents.size > 1) {
+    out.push('', `warning: hosts disagree about current: ${rows.map((r) => `${r.host}=${r.state?.current ?? '(none)'}`).join(', ')}`);
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,154 @@
+// A run: its targets, one connection per host, the event bus, and the helpers every command uses
+// to do work on all targets at once (bounded by --parallel) and to collect each host's outcome.
+import { hostname as machineName } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import pLimit from 'p-limit';
+import { FapError, HostError } from '../errors.js';
+import type { EventBus } from '../events.js';
+import { Connection, type ConnectOptions } from '../remote/connection.js';
+import { Runner, type ScriptResult } from '../remote/runner.js';
+import { composeScript, quote, type Step } from '../remote/shell.js';
+import type { SignalContext, SignalName } from '../signals.js';
+import type { Target } from './plan.js';
+import type { LockOwner } from './scripts.js';
+import { localUser } from './plan.js';
+
+export interface RunOptions {
+  command: string;
+  commandLine: string;
+  parallel: number;
+  verbose: boolean;
+  dryRun: boolean;
+  options: Record<string, unknown>;
+}
+
+export type Settled<T> = { target: Target; ok: true; value: T } | { target: Target; ok: false; error: FapError };
+
+export class Run {
+  readonly runner: Runner;
+  private readonly conns = new Map<string, Promise<Connection>>();
+  private readonly limit: ReturnType<typeof pLimit>;
+  readonly token = randomBytes(12).toString('hex');
+
+  constructor(
+    readonly bus: EventBus,
+    readonly opts: RunOptions,
+  ) {
+    this.runner = new Runner(bus, opts.verbose);
+    this.limit = pLimit(Math.max(1, opts.parallel));
+  }
+
+  lockOwner(): LockOwner {
+    return { user: localUser(), origin: machineName(), pid: process.pid, command: this.opts.commandLine, started_at: new Date().toISOString(), token: this.token };
+  }
+
+  /** The connection for a target's host, opened once per run and shared by every role on it. */
+  connection(t: Target): Promise<Connection> {
+    let c = this.conns.get(t.connKey);
+    if (!c) {
+      const ssh = (t.config.ssh ?? {}) as Record<string, unknown>;
+      const o: ConnectOptions = {
+        name: t.host.name,
+        hostname: t.host.hostname,
+        port: t.host.port ?? 22,
+        user: t.user,
+        identityFile: ssh.identity_file as string | undefined,
+        knownHostsFile: String(ssh.known_hosts_file ?? '~/.ssh/known_hosts'),
+        hostKeyChecking: (ssh.host_key_checking ?? 'strict') as ConnectOptions['hostKeyChecking'],
+        connectTimeoutSec: Number(ssh.connect_timeout ?? 20),
+        warn: (message) => this.bus.emit({ event: 'warning', host: t.host.name, message }),
+      };
+      const started = Date.now();
+      c = Connection.open(o).then((conn) => {
+        this.bus.emit({ event: 'host.connected', host: t.host.name, ms: Date.now() - started });
+        return conn;
+      });
+      c.catch(() => {});
+      this.conns.set(t.connKey, c);
+    }
+    return c;
+  }
+
+  /** Run fn for every target, at most --parallel at once; never rejects. */
+  async forEach<T>(targets: Target[], fn: (t: Target) => Promise<T>): Promise<Settled<T>[]> {
+    return Promise.all(
+      targets.map((t) =>
+        this.limit(async (): Promise<Settled<T>> => {
+          try {
+            return { target: t, ok: true, value: await fn(t) };
+          } catch (e) {
+            const error = e instanceof FapError ? e : new HostError(t.host.name, 'internal', String((e as Error)?.stack ?? e));
+            return { target: t, ok: false, error };
+          }
+        }),
+      ),
+    );
+  }
+
+  async exec(t: Target, phase: string, steps: Step[], opts: { allowCodes?: number[] } = {}): Promise<ScriptResult> {
+    if (this.opts.dryRun) {
+      // --dry-run: show the exact script, contact nothing
+      this.bus.emit({ event: 'script', host: t.host.name, phase, script: composeScript(steps), verbose: true, dryRun: true });
+      return { code: 0, outputs: new Map(), stdout: '', stderr: '' };
+    }
+    const conn = await this.connection(t);
+    return this.runner.run(conn, t.host.name, phase, steps, opts);
+  }
+
+  /**
+   * Emit signals for a target and collect the script steps its plugins contribute.
+   * Returns the steps in plugin order, one signal after another.
+   */
+  async signalSteps(t: Target, release: string, signals: SignalName[]): Promise<Step[]> {
+    const steps: Step[] = [];
+    for (const signal of signals) {
+      this.bus.emit({ event: signal, host: t.host.name, role: t.role });
+      for (const plugin of t.plugins) {
+        const handler = plugin.on[signal];
+        if (!handler) continue;
+        const ctx: SignalContext = {
+          signal,
+          command: this.opts.command,
+          stage: t.stage,
+          role: t.role,
+          host: t.host.name,
+          release,
+          paths: t.paths,
+          config: t.config,
+          options: this.opts.options,
+          dryRun: this.opts.dryRun,
+          script: (name, shell) => steps.push({ name: `${plugin.name}: ${name.replace(new RegExp(`^${plugin.name}: `), '')}`, script: shell }),
+          quote,
+          log: (message) => this.bus.emit({ event: 'log', host: t.host.name, plugin: plugin.name, message }),
+        };
+        await handler(ctx);
+      }
+    }
+    return steps;
+  }
+
+  channelCounts(): Promise<Record<string, number>> {
+    return Promise.all(
+      [...this.conns.entries()].map(async ([k, c]) => {
+        try {
+          const conn = await c;
+          return [k, conn.channelsOpened] as const;
+        } catch {
+          return [k, 0] as const;
+        }
+      }),
+    ).then((e) => Object.fromEntries(e));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      [...this.conns.values()].map(async (c) => {
+        try {
+          (await c).close();
+        } catch {
+          /* never opened */
+        }
+      }),
+    );
+  }
+}

@@ -1,0 +1,165 @@
+// Pure builders of remote work: each returns named shell steps, every argument quoted. Nothing
+// here talks to a host, so --dry-run prints exactly these and unit tests check them directly.
+import { posix } from 'node:path';
+import { cmd, emitOutput, quote, type Step } from '../remote/shell.js';
+import type { Paths } from './paths.js';
+
+export interface LockOwner {
+  user: string;
+  origin: string;
+  pid: number;
+  command: string;
+  started_at: string;
+  token: string;
+}
+
+export const RELEASE_NAME = /^\d{14}$/;
+
+const lockDir = (p: Paths) => posix.join(p.state, 'lock');
+const statusFile = (p: Paths, release: string) => posix.join(p.state, 'releases', `${release}.status`);
+const metaFile = (p: Paths, release: string) => posix.join(p.state, 'releases', `${release}.meta`);
+
+/** Take the deploy lock atomically (mkdir); if held, print the owner and exit LOCK_HELD_CODE. */
+export function lockSteps(p: Paths, owner: LockOwner, lockHeldCode: number): Step[] {
+  const dir = lockDir(p);
+  return [
+    { name: 'create deploy root', script: cmd('mkdir', '-p', posix.join(p.state, 'releases'), p.releases, p.shared) },
+    {
+      name: 'take deploy lock',
+      script: [
+        `if mkdir ${quote(dir)} 2>/dev/null; then`,
+        `  printf '%s\\n' ${quote(JSON.stringify(owner))} > ${quote(posix.join(dir, 'owner'))}`,
+        'else',
+        `  ${emitOutput('lock-held', `"$(tr -d '\\n' < ${quote(posix.join(dir, 'owner'))} 2>/dev/null)"`)}`,
+        `  exit ${lockHeldCode}`,
+        'fi',
+      ].join('\n'),
+    },
+  ];
+}
+
+/** Release the lock, but only if this run still owns it. */
+export function unlockSteps(p: Paths, token: string): Step[] {
+  const owner = posix.join(lockDir(p), 'owner');
+  return [
+    {
+      name: 'release deploy lock',
+      script: `if grep -qF ${quote(token)} ${quote(owner)} 2>/dev/null; then rm -rf ${quote(lockDir(p))}; fi`,
+    },
+  ];
+}
+
+/** Report current, the release directories and their recorded state, in one pass. */
+export function inspectSteps(p: Paths): Step[] {
+  return [
+    {
+      name: 'read release state',
+      script: [
+        emitOutput('current', `"$(readlink ${quote(p.current)} 2>/dev/null || true)"`),
+        `ls -1 ${quote(p.releases)} 2>/dev/null | sed 's/^/::fap-out::rel=/'`,
+        `(cd ${quote(posix.join(p.state, 'releases'))} 2>/dev/null && grep -H '' -- *.status *.meta 2>/dev/null || true) | sed 's/^/::fap-out::st=/'`,
+      ].join('\n'),
+    },
+  ];
+}
+
+/** First steps of prepare: refuse early if a linked file is missing, then create the release. */
+export function prepareStartSteps(p: Paths, release: string, linkedFiles: string[]): Step[] {
+  const steps: Step[] = [];
+  if (linkedFiles.length) {
+    const lines = ["fap_missing=''"];
+    for (const f of linkedFiles) lines.push(`[ -e ${quote(posix.join(p.shared, f))} ] || fap_missing="$fap_missing "${quote(f)}`);
+    lines.push(
+      `if [ -n "$fap_missing" ]; then echo "linked file(s) missing from ${p.shared.replace(/["$`\\]/g, '\\$&')}:$fap_missing (create them there, then deploy again)" >&2; exit 1; fi`,
+    );
+    steps.push({ name: 'check linked files', script: lines.join('\n') });
+  }
+  steps.push({
+    name: 'create release directory',
+    script: [
+      `if [ -e ${quote(p.release)} ]; then echo ${quote(`release ${release} already exists`)} >&2; exit 1; fi`,
+      `printf 'building\\n' > ${quote(statusFile(p, release))}`,
+      cmd('mkdir', '-p', p.release),
+    ].join('\n'),
+  });
+  return steps;
+}
+
+/** After the code is in place: .env and the shared links. */
+export function prepareEndSteps(p: Paths, o: { environment: Record<string, unknown>; linkedFiles: string[]; linkedDirs: string[] }): Step[] {
+  const steps: Step[] = [];
+  const envLines = Object.entries(o.environment).map(([k, v]) => `${k}=${quote(v === null || v === undefined ? '' : String(v))}`);
+  steps.push({
+    name: 'write .env',
+    script: `(umask 077 && printf '%s\\n'${envLines.map((l) => ' ' + quote(l)).join('')} > ${quote(posix.join(p.release, '.env'))})`,
+  });
+  const links: string[] = [];
+  for (const d of o.linkedDirs) {
+    const target = posix.join(p.release, d);
+    links.push(cmd('mkdir', '-p', posix.join(p.shared, d), posix.dirname(target)), cmd('rm', '-rf', target), cmd('ln', '-s', posix.join(p.shared, d), target));
+  }
+  for (const f of o.linkedFiles) {
+    const target = posix.join(p.release, f);
+    links.push(cmd('mkdir', '-p', posix.dirname(target)), cmd('rm', '-rf', target), cmd('ln', '-s', posix.join(p.shared, f), target));
+  }
+  if (links.length) steps.push({ name: 'link shared files', script: links.join('\n') });
+  return steps;
+}
+
+/** The release's record in .fap/, and its revision reported back. */
+export function recordSteps(p: Paths, release: string, o: { deployedBy: string; deployedAt: string; command: string }): Step[] {
+  return [
+    {
+      name: 'record release',
+      script: [
+        `fap_rev="$(head -n 1 ${quote(posix.join(p.release, 'REVISION'))} 2>/dev/null || true)"`,
+        `printf 'revision=%s\\ndeployed_at=%s\\ndeployed_by=%s\\ncommand=%s\\n' "$fap_rev" ${quote(o.deployedAt)} ${quote(o.deployedBy)} ${quote(o.command)} > ${quote(metaFile(p, release))}`,
+        emitOutput('revision', '"$fap_rev"'),
+      ].join('\n'),
+    },
+  ];
+}
+
+/** Remove current (a first deploy that has to be undone). */
+export function removeCurrentSteps(p: Paths): Step[] {
+  return [{ name: 'remove current', script: cmd('rm', '-f', p.current) }];
+}
+
+/** Point current at a release atomically: a new symlink renamed over the old one. */
+export function flipSteps(p: Paths, release: string): Step[] {
+  const tmp = posix.join(p.root, '.current.tmp');
+  return [
+    {
+      name: 'switch current',
+      script: [
+        `if [ ! -d ${quote(posix.join(p.releases, release))} ]; then echo ${quote(`release ${release} is missing`)} >&2; exit 1; fi`,
+        cmd('ln', '-sfn', `releases/${release}`, tmp),
+        cmd('mv', '-fT', tmp, p.current),
+      ].join('\n'),
+    },
+  ];
+}
+
+export function setStatusSteps(p: Paths, release: string, status: string): Step[] {
+  return [{ name: `mark ${release} ${status}`, script: `printf '%s\\n' ${quote(status)} > ${quote(statusFile(p, release))}` }];
+}
+
+export function appendLogSteps(p: Paths, line: string): Step[] {
+  return [{ name: 'append revisions.log', script: `printf '%s\\n' ${quote(line)} >> ${quote(p.revisionsLog)}` }];
+}
+
+/** Delete releases (directories and their records). Names are validated release names. */
+export function removeReleasesSteps(p: Paths, names: string[], stepName = 'prune old releases'): Step[] {
+  const safe = names.filter((n) => RELEASE_NAME.test(n));
+  if (!safe.length) return [];
+  const args: string[] = [];
+  for (const n of safe) args.push(posix.join(p.releases, n), statusFile(p, n), metaFile(p, n));
+  // chunked so a prune of thousands of releases stays within the argument limits
+  const lines: string[] = [];
+  for (let i = 0; i < args.length; i += 300) lines.push(cmd('rm', '-rf', '--', ...args.slice(i, i + 300)));
+  return [{ name: stepName, script: lines.join('\n') }];
+}
+
+export function revisionsLogLine(o: { at: string; action: string; release: string; revision?: string; by: string; extra?: string }): string {
+  return [o.at, o.action, `release=${o.release}`, `revision=${o.revision || '-'}`, `by=${o.by}`, o.extra ?? ''].join(' ').trim().replace(/\s+/g, ' ');
+}

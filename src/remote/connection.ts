@@ -1,0 +1,175 @@
+// One ssh2 connection per host. Every script runs as one exec channel over it; channels are
+// bounded (OpenSSH's MaxSessions defaults to 10) and counted, so the round-trip budget is visible.
+import { existsSync, readFileSync, appendFileSync, mkdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname } from 'node:path';
+import pLimit from 'p-limit';
+import { Client, type ConnectConfig } from 'ssh2';
+import { FapError } from '../errors.js';
+import { knownHostLine, preferredHostKeyAlgorithms, readKnownHosts, verifyHostKey, type Verdict } from './known-hosts.js';
+
+export interface ConnectOptions {
+  name: string;
+  hostname: string;
+  port: number;
+  user: string;
+  identityFile?: string;
+  knownHostsFile: string;
+  hostKeyChecking: 'strict' | 'accept-new' | 'off';
+  connectTimeoutSec: number;
+  /** warnings (host key checking off, ...) */
+  warn?: (message: string) => void;
+}
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class ConnectError extends FapError {
+  constructor(
+    readonly host: string,
+    message: string,
+  ) {
+    super(`${host}: ${message}`);
+  }
+}
+
+const MAX_CHANNELS = 8;
+
+export function expandHome(p: string): string {
+  return p === '~' ? homedir() : p.startsWith('~/') ? homedir() + p.slice(1) : p;
+}
+
+export class Connection {
+  channelsOpened = 0;
+  private readonly limit = pLimit(MAX_CHANNELS);
+  private closed = false;
+
+  private constructor(
+    readonly name: string,
+    private readonly client: Client,
+  ) {}
+
+  static async open(o: ConnectOptions): Promise<Connection> {
+    const knownHostsFile = expandHome(o.knownHostsFile);
+    const entries = readKnownHosts(knownHostsFile);
+    let refusal: string | undefined;
+    const client = new Client();
+    const config: ConnectConfig = {
+      host: o.hostname,
+      port: o.port,
+      username: o.user,
+      readyTimeout: o.connectTimeoutSec * 1000,
+      keepaliveInterval: 15_000,
+      keepaliveCountMax: 4,
+      algorithms: { serverHostKey: preferredHostKeyAlgorithms(entries, o.hostname, o.port) as never },
+      hostVerifier: (key: Buffer) => {
+        const verdict = verifyHostKey(entries, o.hostname, o.port, key);
+        if (verdict.ok) return true;
+        if (o.hostKeyChecking === 'off') {
+          o.warn?.(`${o.name}: host key NOT verified (ssh.host_key_checking: off); ${verdict.keyType} ${verdict.fingerprint}`);
+          return true;
+        }
+        if (o.hostKeyChecking === 'accept-new' && verdict.reason === 'unknown') {
+          mkdirSync(dirname(knownHostsFile), { recursive: true });
+          appendFileSync(knownHostsFile, knownHostLine(o.hostname, o.port, key) + '\n');
+          o.warn?.(`${o.name}: added ${verdict.keyType} ${verdict.fingerprint} to ${knownHostsFile}`);
+          return true;
+        }
+        refusal = refusalMessage(verdict, o, knownHostsFile, key);
+        return false;
+      },
+    };
+    const identity = o.identityFile ? expandHome(o.identityFile) : undefined;
+    if (identity) {
+      try {
+        config.privateKey = readFileSync(identity);
+      } catch (e) {
+        throw new ConnectError(o.name, `cannot read identity file ${identity}: ${(e as Error).message}`);
+      }
+      config.passphrase = process.env.FAP_SSH_PASSPHRASE;
+    } else if (process.env.SSH_AUTH_SOCK) {
+      config.agent = process.env.SSH_AUTH_SOCK;
+    } else {
+      const fallback = ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((k) => `${homedir()}/.ssh/${k}`).find((f) => existsSync(f));
+      if (fallback) config.privateKey = readFileSync(fallback);
+    }
+    return new Promise((resolve, reject) => {
+      const fail = (err: Error & { level?: string; code?: string }) => {
+        client.removeAllListeners('ready');
+        client.end();
+        if (refusal) return reject(new ConnectError(o.name, refusal));
+        if (err.level === 'client-authentication') {
+          return reject(new ConnectError(o.name, `authentication failed for user "${o.user}" (tried ${identity ? identity : config.agent ? 'the ssh agent' : 'default keys'})`));
+        }
+        if (err.level === 'client-timeout' || /Timed out/.test(err.message)) {
+          return reject(new ConnectError(o.name, `no SSH answer within ${o.connectTimeoutSec}s (${o.hostname}:${o.port})`));
+        }
+        reject(new ConnectError(o.name, `cannot connect to ${o.hostname}:${o.port}: ${err.code ?? ''} ${err.message}`.replace(/\s+/g, ' ')));
+      };
+      client.once('error', fail);
+      client.once('ready', () => {
+        client.removeListener('error', fail);
+        const conn = new Connection(o.name, client);
+        client.on('error', () => {}); // later errors surface on the channel that hits them
+        client.on('close', () => (conn.closed = true));
+        resolve(conn);
+      });
+      try {
+        client.connect(config);
+      } catch (e) {
+        fail(e as Error);
+      }
+    });
+  }
+
+  /** Run a command line on the host; resolves with its exit code and output. */
+  exec(command: string, onData?: (stream: 'stdout' | 'stderr', chunk: string) => void): Promise<ExecResult> {
+    return this.limit(
+      () =>
+        new Promise<ExecResult>((resolve, reject) => {
+          if (this.closed) return reject(new ConnectError(this.name, 'connection closed'));
+          this.channelsOpened++;
+          this.client.exec(command, (err, stream) => {
+            if (err) return reject(new ConnectError(this.name, `cannot open a channel: ${err.message}`));
+            let stdout = '';
+            let stderr = '';
+            let code: number | null = null;
+            stream.on('data', (d: Buffer) => {
+              const s = d.toString('utf8');
+              stdout += s;
+              onData?.('stdout', s);
+            });
+            stream.stderr.on('data', (d: Buffer) => {
+              const s = d.toString('utf8');
+              stderr += s;
+              onData?.('stderr', s);
+            });
+            stream.on('exit', (c: number | null, signal?: string) => {
+              code = c ?? (signal ? 128 : 255);
+            });
+            stream.on('close', () => {
+              if (code === null) return reject(new ConnectError(this.name, 'connection lost while a command was running'));
+              resolve({ code, stdout, stderr });
+            });
+          });
+        }),
+    );
+  }
+
+  close(): void {
+    this.closed = true;
+    this.client.end();
+  }
+}
+
+function refusalMessage(v: Exclude<Verdict, { ok: true }>, o: ConnectOptions, file: string, key: Buffer): string {
+  const line = knownHostLine(o.hostname, o.port, key);
+  if (v.reason === 'revoked') return `host key ${v.keyType} ${v.fingerprint} is marked @revoked in ${file}; refusing to connect`;
+  if (v.reason === 'changed') {
+    return `HOST KEY CHANGED: the ${v.keyType} key is now ${v.fingerprint}, which does not match ${file}. This may be an attack; if the change is expected, replace the old entry with: ${line}`;
+  }
+  return `unknown host key ${v.keyType} ${v.fingerprint} (not in ${file}); verify it, then add this line to ${file}: ${line}  (or set ssh.host_key_checking: accept-new)`;
+}

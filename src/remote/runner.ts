@@ -1,0 +1,37 @@
+// The one executor of remote work: compose steps into a script, run it in one round trip, and
+// turn a failure into a HostError naming host and step.
+import { HostError } from '../errors.js';
+import type { EventBus } from '../events.js';
+import type { Connection } from './connection.js';
+import { composeScript, parseFailedStep, parseOutputs, wrapForExec, type Step } from './shell.js';
+
+export interface ScriptResult {
+  code: number;
+  outputs: Map<string, string[]>;
+  stdout: string;
+  stderr: string;
+}
+
+/** Exit code a script uses to say "the deploy lock is held by someone else". */
+export const LOCK_HELD_CODE = 75;
+
+export class Runner {
+  constructor(
+    private readonly bus: EventBus,
+    private readonly verbose: boolean,
+  ) {}
+
+  async run(conn: Connection, host: string, phase: string, steps: Step[], opts: { allowCodes?: number[] } = {}): Promise<ScriptResult> {
+    const script = composeScript(steps);
+    this.bus.emit({ event: 'script', host, phase, script, verbose: this.verbose });
+    const r = await conn.exec(wrapForExec(script));
+    const { step, stderr } = parseFailedStep(r.stderr);
+    const { outputs, rest } = parseOutputs(r.stdout);
+    if (r.code !== 0 && !opts.allowCodes?.includes(r.code)) {
+      const tail = stderr.trim().split('\n').slice(-8).join('\n');
+      const last = tail.split('\n').filter(Boolean).pop() ?? `exit code ${r.code}`;
+      throw new HostError(host, step ?? phase, last, tail);
+    }
+    return { code: r.code, outputs, stdout: rest, stderr };
+  }
+}

@@ -1,0 +1,82 @@
+// Every argument that reaches a remote shell goes through quote(); scripts are plain text built
+// from quoted pieces, so --dry-run can print exactly what would run.
+
+const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
+
+/** POSIX single-quote a word so any shell (sh, bash, zsh, dash) reads it literally. */
+export function quote(word: string | number): string {
+  const s = String(word);
+  if (s === '') return "''";
+  if (SAFE.test(s)) return s;
+  return "'" + s.replace(/'/g, `'\\''`) + "'";
+}
+
+/** Build a command line from words, each quoted. */
+export function cmd(...words: (string | number)[]): string {
+  return words.map(quote).join(' ');
+}
+
+/** A named piece of a remote script; the name is reported when it fails. */
+export interface Step {
+  name: string;
+  script: string;
+}
+
+export const FAILED_STEP_MARK = '::fap-failed-step::';
+export const OUTPUT_MARK = '::fap-out::';
+
+/**
+ * Join steps into one script for one round trip. `set -e` stops at the first failing command;
+ * the EXIT trap names the step that was running so the caller can say where it broke.
+ */
+export function composeScript(steps: Step[]): string {
+  const lines = [
+    'set -e',
+    "FAP_STEP='start'",
+    `trap 'rc=$?; if [ $rc -ne 0 ]; then printf "\\n${FAILED_STEP_MARK}%s\\n" "$FAP_STEP" >&2; fi' EXIT`,
+  ];
+  for (const step of steps) {
+    lines.push(`FAP_STEP=${quote(step.name)}`);
+    lines.push(step.script.trimEnd());
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** The command line given to sshd: run the script with /bin/sh whatever the login shell is. */
+export function wrapForExec(script: string): string {
+  return `/bin/sh -c ${quote(script)}`;
+}
+
+/** Split a script's stderr into the failed step (if any) and the rest. */
+export function parseFailedStep(stderr: string): { step?: string; stderr: string } {
+  const i = stderr.lastIndexOf(FAILED_STEP_MARK);
+  if (i < 0) return { stderr };
+  const rest = stderr.slice(i + FAILED_STEP_MARK.length);
+  const step = rest.split('\n')[0];
+  return { step, stderr: stderr.slice(0, i).replace(/\n$/, '') };
+}
+
+/** Lines a script printed as `::fap-out::key=value` (machine-readable results). */
+export function parseOutputs(stdout: string): { outputs: Map<string, string[]>; rest: string } {
+  const outputs = new Map<string, string[]>();
+  const rest: string[] = [];
+  for (const line of stdout.split('\n')) {
+    if (line.startsWith(OUTPUT_MARK)) {
+      const body = line.slice(OUTPUT_MARK.length);
+      const eq = body.indexOf('=');
+      const key = eq < 0 ? body : body.slice(0, eq);
+      const value = eq < 0 ? '' : body.slice(eq + 1);
+      const list = outputs.get(key) ?? [];
+      list.push(value);
+      outputs.set(key, list);
+    } else {
+      rest.push(line);
+    }
+  }
+  return { outputs, rest: rest.join('\n') };
+}
+
+/** Shell text that prints one machine-readable output line. */
+export function emitOutput(key: string, valueExpr: string): string {
+  return `printf '%s\\n' ${quote(OUTPUT_MARK + key + '=')}${valueExpr}`;
+}

@@ -1,0 +1,76 @@
+// Reporters turn the event stream into output: JSON lines for machines, plain `[host] message`
+// lines for CI logs, an ora spinner per phase on a terminal.
+import type { EventBus, FapEvent } from '../events.js';
+
+export interface ReporterOptions {
+  json: boolean;
+  verbose: boolean;
+  quiet: boolean;
+  color: boolean;
+  tty: boolean;
+}
+
+type Ev = FapEvent & { ts: string };
+
+export async function attachReporter(bus: EventBus, o: ReporterOptions): Promise<void> {
+  if (o.json) {
+    bus.on((e) => {
+      if (e.event === 'script' && !e.verbose) return;
+      process.stdout.write(JSON.stringify(e) + '\n');
+    });
+    return;
+  }
+  if (o.tty && !o.quiet && !o.verbose) {
+    const { attachTty } = await import('./tty.js');
+    attachTty(bus, o);
+    return;
+  }
+  bus.on((e) => {
+    const line = plainLine(e, o);
+    if (line !== undefined) process.stderr.write(line + '\n');
+  });
+}
+
+const paint = (o: ReporterOptions, code: number, s: string) => (o.color ? `\u001b[${code}m${s}\u001b[0m` : s);
+
+export function plainLine(e: Ev, o: ReporterOptions): string | undefined {
+  const h = e.host ? `[${e.host}] ` : '';
+  switch (e.event) {
+    case 'run.started':
+      return o.quiet ? undefined : `fap ${e.command} ${e.stage}${e.role ? ' ' + e.role : ''}: ${(e.hosts as string[]).length} host(s)${e.dryRun ? ' (dry run: nothing will be changed)' : ''}`;
+    case 'release.planned':
+      return o.quiet ? undefined : `release ${e.release}`;
+    case 'phase.finished':
+      return o.quiet ? undefined : `${e.phase}: ${e.ok} ok${e.failed ? `, ${paint(o, 31, e.failed + ' failed')}` : ''} (${((e.ms as number) / 1000).toFixed(1)}s)`;
+    case 'host.connected':
+      return o.verbose ? `${h}connected (${e.ms} ms)` : undefined;
+    case 'script':
+      if (!o.verbose && !e.dryRun) return undefined;
+      return `${h}${e.phase} script:\n${indent(String(e.script))}`;
+    case 'host.failed': {
+      const tail = e.stderr ? '\n' + indent(String(e.stderr)) : '';
+      return `${h}${paint(o, 31, 'FAILED')}${e.step ? ` at ${e.step}` : ''}: ${stripHost(String(e.message), e.host)}${tail}`;
+    }
+    case 'warning':
+      return `${h}${paint(o, 33, 'warning')}: ${stripHost(String(e.message), e.host)}`;
+    case 'log':
+      return o.quiet ? undefined : `${h}${e.plugin}: ${e.message}`;
+    case 'result':
+      return undefined; // the CLI prints the summary
+    default:
+      if (o.verbose && e.event.startsWith('deploy.')) return `${h}${e.event}`;
+      return undefined;
+  }
+}
+
+function indent(s: string): string {
+  return s
+    .trimEnd()
+    .split('\n')
+    .map((l) => '    ' + l)
+    .join('\n');
+}
+
+function stripHost(message: string, host?: string): string {
+  return host && message.startsWith(host + ': ') ? message.slice(host.length + 2) : message;
+}

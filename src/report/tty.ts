@@ -1,0 +1,39 @@
+// On a terminal: one spinner per phase with a host count, then one line per phase with its time.
+import ora, { type Ora } from 'ora';
+import type { EventBus } from '../events.js';
+import { plainLine, type ReporterOptions } from './reporter.js';
+
+export function attachTty(bus: EventBus, o: ReporterOptions): void {
+  let spinner: Ora | undefined;
+  let phase = '';
+  let total = 0;
+  let done = 0;
+  bus.on((e) => {
+    switch (e.event) {
+      case 'phase.started':
+        phase = String(e.phase);
+        total = Number(e.hosts);
+        done = 0;
+        spinner = ora({ text: `${phase} (0/${total} hosts)`, stream: process.stderr, color: 'cyan', isEnabled: true }).start();
+        return;
+      case 'phase.finished': {
+        const text = `${phase}: ${e.ok}/${total} hosts (${((e.ms as number) / 1000).toFixed(1)}s)`;
+        if (e.failed) spinner?.fail(text);
+        else spinner?.succeed(text);
+        spinner = undefined;
+        return;
+      }
+      case 'host.connected':
+      case 'script':
+        if (spinner && e.event === 'script') spinner.text = `${phase} (${++done}/${total} hosts)`;
+        return;
+      default: {
+        const line = plainLine(e, o);
+        if (line === undefined || e.event === 'phase.finished') return;
+        if (spinner) spinner.clear();
+        process.stderr.write(line + '\n');
+        spinner?.render();
+      }
+    }
+  });
+}

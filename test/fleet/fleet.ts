@@ -1,0 +1,180 @@
+// A fleet of real OpenSSH sshd hosts on 127.0.0.1 for tests and benchmarks. Each host gets fresh
+// host keys and, when we are root, its own view of the filesystem: sshd runs in a private mount
+// namespace (unshare -m) where the shared deploy directory is a bind mount of that host's own
+// directory. Every host is reached at the same deploy path, exactly like separate servers.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+
+export interface FleetHost {
+  /** host string for deploy.yml: 127.0.0.1:PORT */
+  name: string;
+  port: number;
+  /** this host's own directory, seen by the host at fleet.deployDir */
+  root: string;
+  process: ChildProcess;
+}
+
+export interface Fleet {
+  dir: string;
+  /** the path every host sees as its own deploy directory */
+  deployDir: string;
+  hosts: FleetHost[];
+  knownHosts: string;
+  identityFile: string;
+  user: string;
+  /** path on host i as seen from the test (its backing directory) */
+  hostPath(i: number, remotePath: string): string;
+  killHost(i: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export const SSHD = ['/usr/sbin/sshd', '/usr/bin/sshd', '/usr/local/sbin/sshd'].find((p) => existsSync(p));
+
+export function fleetUnsupportedReason(): string | undefined {
+  if (!SSHD) return 'OpenSSH server is not installed (apt-get install openssh-server)';
+  if (process.getuid?.() !== 0) return 'the test fleet needs root for per-host mount namespaces (CI runs as root)';
+  if (spawnSync('unshare', ['-m', 'true']).status !== 0) return 'unshare -m does not work here';
+  return undefined;
+}
+
+function sh(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const c = connect(port, '127.0.0.1');
+      c.once('connect', () => {
+        c.destroy();
+        resolve(true);
+      });
+      c.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`sshd on port ${port} did not start`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const p of live) p.kill('SIGKILL');
+});
+
+export function sshdConfig(o: { port: number; hostKey: string; pidFile: string; authorizedKeys: string; extra?: string[] }): string {
+  return [
+    `Port ${o.port}`,
+    'ListenAddress 127.0.0.1',
+    `HostKey ${o.hostKey}`,
+    `PidFile ${o.pidFile}`,
+    `AuthorizedKeysFile ${o.authorizedKeys}`,
+    'StrictModes no',
+    'UsePAM no',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'PubkeyAuthentication yes',
+    'PermitRootLogin prohibit-password',
+    'AllowTcpForwarding yes',
+    'MaxStartups 200:30:400',
+    'PrintMotd no',
+    'LogLevel ERROR',
+    'Subsystem sftp internal-sftp',
+    ...(o.extra ?? []),
+  ].join('\n') + '\n';
+}
+
+export async function startFleet(n: number, opts: { sshdExtra?: string[] } = {}): Promise<Fleet> {
+  const reason = fleetUnsupportedReason();
+  if (reason) throw new Error(reason);
+  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  const dir = mkdtempSync(join(tmpdir(), 'fap-fleet-'));
+  const deployDir = join(dir, 'deploy');
+  mkdirSync(deployDir);
+  const identityFile = join(dir, 'id_ed25519');
+  sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'fap-fleet', '-f', identityFile]);
+  const authorizedKeys = join(dir, 'authorized_keys');
+  writeFileSync(authorizedKeys, readFileSync(identityFile + '.pub'));
+  const knownLines: string[] = [];
+  const hosts: FleetHost[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const hdir = join(dir, `host${i}`);
+      const root = join(hdir, 'root');
+      mkdirSync(root, { recursive: true });
+      const hostKey = join(hdir, 'ssh_host_ed25519_key');
+      sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
+      const port = await freePort();
+      const cfg = join(hdir, 'sshd_config');
+      writeFileSync(cfg, sshdConfig({ port, hostKey, pidFile: join(hdir, 'sshd.pid'), authorizedKeys, extra: opts.sshdExtra }));
+      const pub = readFileSync(hostKey + '.pub', 'utf8').trim().split(/\s+/);
+      knownLines.push(`[127.0.0.1]:${port} ${pub[0]} ${pub[1]}`);
+      const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', `mount --bind "$1" "$2" && exec "$3" -D -e -f "$4"`, 'sh', root, deployDir, SSHD!, cfg], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let err = '';
+      child.stderr!.on('data', (d) => (err += d));
+      live.add(child);
+      child.on('exit', () => live.delete(child));
+      hosts.push({ name: `127.0.0.1:${port}`, port, root, process: child });
+      await waitForPort(port).catch((e) => {
+        throw new Error(`${(e as Error).message}: ${err}`);
+      });
+    }
+  } catch (e) {
+    for (const h of hosts) h.process.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  const knownHosts = join(dir, 'known_hosts');
+  writeFileSync(knownHosts, knownLines.join('\n') + '\n');
+  const fleet: Fleet = {
+    dir,
+    deployDir,
+    hosts,
+    knownHosts,
+    identityFile,
+    user: userInfo().username,
+    hostPath: (i, remotePath) => {
+      if (!remotePath.startsWith(deployDir)) throw new Error(`${remotePath} is not under ${deployDir}`);
+      return join(hosts[i].root, remotePath.slice(deployDir.length));
+    },
+    killHost: async (i) => {
+      await stopProcess(hosts[i].process);
+    },
+    stop: async () => {
+      await Promise.all(hosts.map((h) => stopProcess(h.process)));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return fleet;
+}
+
+async function stopProcess(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    const t = setTimeout(() => p.kill('SIGKILL'), 3000);
+    p.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    p.kill('SIGTERM');
+  });
+}
