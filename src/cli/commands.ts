@@ -1,5 +1,6 @@
 // One handler per command; each builds a plan, runs it with a reporter attached, and reports
 // the result. No remote logic lives here.
+import { copyFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ConfigError, EXIT, FapError, UsageError } from '../errors.js';
@@ -92,6 +93,18 @@ async function execute(command: string, s: Selected, targets: Target[], body: (r
 }
 
 export function registerCommands(program: Command): void {
+  program
+    .command('init')
+    .description('write a commented deploy.yml to start from')
+    .option('--force', 'overwrite an existing file')
+    .action((o: { force?: boolean }, cmd: Command) => {
+      const g = cmd.optsWithGlobals() as GlobalOptions;
+      const dest = resolve(g.deployfile);
+      if (existsSync(dest) && !o.force) throw new UsageError(`${dest} already exists (use fap init --force to overwrite it)`);
+      copyFileSync(new URL('../../../deploy.example.yml', import.meta.url), dest);
+      process.stdout.write(`wrote ${dest}: edit app_name, repo and stage_role_configs, then run fap deploy <stage>\n`);
+    });
+
   program
     .command('deploy')
     .description('build a new release on every selected host, publish it, clean up')

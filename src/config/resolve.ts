@@ -161,9 +161,9 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
         const known = [...Object.keys(keys), ...aliases.keys()];
         throw loaded.error(path, `unknown key "${rawKey}"${didYouMean(rawKey, known)}`);
       }
-      const expanded = expandValue(rawValue, env, (fromEnv, problems) => {
+      const expanded = expandValue(rawValue, env, path, (fromEnv, problems, at) => {
         if (fromEnv) envKeys.add(key);
-        for (const p of problems) envProblems.push({ key, message: p.message, where: loaded.error(path, p.message) });
+        for (const p of problems) envProblems.push({ key, message: p.message, where: loaded.error(at, p.message) });
       });
       apply(layer, key, expanded, path);
     }
@@ -181,15 +181,17 @@ function isPlainMap(v: unknown): v is Record<string, unknown> {
   return !!v && typeof v === 'object' && !Array.isArray(v);
 }
 
-function expandValue(v: unknown, env: NodeJS.ProcessEnv, note: (fromEnv: boolean, problems: { message: string }[]) => void): unknown {
+type EnvNote = (fromEnv: boolean, problems: { message: string }[], path: (string | number)[]) => void;
+
+function expandValue(v: unknown, env: NodeJS.ProcessEnv, path: (string | number)[], note: EnvNote): unknown {
   if (typeof v === 'string') {
     const r = expandEnv(v, env);
-    note(r.fromEnv, r.missing);
+    note(r.fromEnv, r.missing, path);
     if (r.fromEnv) addSecret(r.value);
     return r.value;
   }
-  if (Array.isArray(v)) return v.map((x) => expandValue(x, env, note));
-  if (isPlainMap(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, expandValue(x, env, note)]));
+  if (Array.isArray(v)) return v.map((x, i) => expandValue(x, env, [...path, i], note));
+  if (isPlainMap(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, expandValue(x, env, [...path, k], note)]));
   return v;
 }
 

@@ -1,0 +1,74 @@
+// The CLI's outside: usage and configuration errors exit 2 with a one-line message that says
+// where, before any host is contacted; fap init writes a file that loads.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fap, ROOT } from '../helpers.js';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'fap-cli-'));
+const noStack = (s: string) => assert.doesNotMatch(s, /\n\s+at .+:\d+:\d+/);
+
+test('--version prints the package version', async () => {
+  const r = await fap(['--version']);
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout.trim(), JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
+});
+
+test('usage errors exit 2 with the help hint', async () => {
+  const unknown = await fap(['deplyo', 'production']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /unknown command 'deplyo'/);
+  assert.match(unknown.stderr, /fap --help/);
+  const noStage = await fap(['-f', join(ROOT, 'deploy.example.yml'), 'deploy']);
+  assert.equal(noStage.code, 2);
+  assert.match(noStage.stderr, /which stage\?/);
+});
+
+test('a misspelt key is a configuration error with file:line:col and a suggestion', async () => {
+  const dir = tmp();
+  const file = join(dir, 'deploy.yml');
+  writeFileSync(file, 'app_name: shop\nkeep_relases: 3\nstage_role_configs:\n  production:\n    web:\n      hosts: [127.0.0.1:1]\n');
+  const r = await fap(['-f', file, 'deploy', 'production', 'web']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, new RegExp(`${file.replace(/[/.]/g, '\\$&')}:2:1: keep_relases: unknown key "keep_relases" \\(did you mean "keep_releases"\\?\\)`));
+  noStack(r.stderr);
+});
+
+test('a missing required variable stops fap before it connects', async () => {
+  const dir = tmp();
+  const file = join(dir, 'deploy.yml');
+  writeFileSync(file, 'app_name: shop\nrepo: /nowhere\nenvironment:\n  SECRET_KEY: ${FAP_TEST_UNSET_SECRET:?set FAP_TEST_UNSET_SECRET first}\nstage_role_configs:\n  production:\n    web:\n      hosts: [127.0.0.1:1]\n');
+  const r = await fap(['-f', file, 'deploy', 'production'], { env: { FAP_TEST_UNSET_SECRET: '' } });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /deploy\.yml:4:3: environment\.SECRET_KEY: set FAP_TEST_UNSET_SECRET first/);
+  assert.doesNotMatch(r.stderr, /127\.0\.0\.1:1/, 'no host was contacted');
+  noStack(r.stderr);
+});
+
+test('unknown stage and role list the known ones', async () => {
+  const example = join(ROOT, 'deploy.example.yml');
+  const env = { SECRET_KEY: 'x', DATABASE_URL: 'y' };
+  const stage = await fap(['-f', example, 'releases', 'prodution'], { env });
+  assert.equal(stage.code, 2);
+  assert.match(stage.stderr, /unknown stage "prodution" \(did you mean "production"\?\); known stages: production, staging/);
+  const role = await fap(['-f', example, 'releases', 'production', 'wbe'], { env });
+  assert.equal(role.code, 2);
+  assert.match(role.stderr, /unknown role "wbe" \(did you mean "web"\?\); roles of production: web, worker/);
+});
+
+test('fap init writes the commented example, which loads and plans (dry run contacts nothing)', async () => {
+  const dir = tmp();
+  const file = join(dir, 'deploy.yml');
+  const init = await fap(['-f', file, 'init']);
+  assert.equal(init.code, 0, init.stderr);
+  assert.equal(readFileSync(file, 'utf8'), readFileSync(join(ROOT, 'deploy.example.yml'), 'utf8'));
+  assert.equal((await fap(['-f', file, 'init'])).code, 2, 'refuses to overwrite');
+  const dry = await fap(['-f', file, '--dry-run', 'deploy', 'production', 'web'], { env: { SECRET_KEY: 'very-secret-value', DATABASE_URL: 'postgres://u:pw-123@db/shop' } });
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stderr, /\[app-web01\] prepare script:/);
+  assert.match(dry.stderr, /git clone --mirror --quiet git@git\.example\.com:acme\/shop\.git \/srv\/shop\/repo/);
+  assert.doesNotMatch(dry.stderr + dry.stdout, /very-secret-value|pw-123/, 'secrets are redacted from printed scripts');
+  assert.match(dry.stderr, /SECRET_KEY=\*\*\*/);
+});
