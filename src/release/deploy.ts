@@ -55,7 +55,7 @@ export async function lockAndInspect(run: Run, targets: Target[]): Promise<Map<s
       const r = held[0] as Extract<Settled<unknown>, { ok: true }> & { value: { outputs: Map<string, string[]> } };
       throw lockHeldError(r.target, r.value.outputs.get('lock-held')?.[0] ?? '', run.opts.commandLine);
     }
-    throw new OperationFailed(failureSummary('could not lock', failed));
+    throw new OperationFailed(failureSummary('stopped before changing anything', failed));
   }
   const states = new Map<string, HostState>();
   for (const r of results) if (r.ok) states.set(r.target.key, parseState(r.value.outputs));

@@ -38,6 +38,16 @@ export class ConnectError extends FapError {
 
 const MAX_CHANNELS = 8;
 
+const NETWORK_ERRORS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused (is sshd running on that port?)',
+  ENOTFOUND: 'host name not found',
+  EAI_AGAIN: 'host name lookup failed (temporary)',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ETIMEDOUT: 'connection timed out',
+  ECONNRESET: 'connection reset by the host',
+};
+
 export function expandHome(p: string): string {
   return p === '~' ? homedir() : p.startsWith('~/') ? homedir() + p.slice(1) : p;
 }
@@ -107,7 +117,8 @@ export class Connection {
         if (err.level === 'client-timeout' || /Timed out/.test(err.message)) {
           return reject(new ConnectError(o.name, `no SSH answer within ${o.connectTimeoutSec}s (${o.hostname}:${o.port})`));
         }
-        reject(new ConnectError(o.name, `cannot connect to ${o.hostname}:${o.port}: ${err.code ?? ''} ${err.message}`.replace(/\s+/g, ' ')));
+        const why = NETWORK_ERRORS[err.code ?? ''] ?? err.message;
+        reject(new ConnectError(o.name, `cannot connect to ${o.hostname}:${o.port}: ${why}`));
       };
       client.once('error', fail);
       client.once('ready', () => {

@@ -72,3 +72,16 @@ test('fap init writes the commented example, which loads and plans (dry run cont
   assert.doesNotMatch(dry.stderr + dry.stdout, /very-secret-value|pw-123/, 'secrets are redacted from printed scripts');
   assert.match(dry.stderr, /SECRET_KEY=\*\*\*/);
 });
+
+test('a missing deploy file and an unreachable host are one-line errors', async () => {
+  const dir = tmp();
+  const missing = await fap(['-f', join(dir, 'nope.yml'), 'deploy', 'production']);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /nope\.yml: no such file \(run `fap init`/);
+  const file = join(dir, 'deploy.yml');
+  writeFileSync(file, `app_name: shop\nrepo: /nowhere\nssh: {known_hosts_file: ${join(dir, 'kh')}}\nstage_role_configs:\n  production:\n    web:\n      hosts: [127.0.0.1:1]\n`);
+  const r = await fap(['-f', file, 'deploy', 'production']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^fap: stopped before changing anything: 127\.0\.0\.1:1: cannot connect to 127\.0\.0\.1:1: connection refused/m);
+  noStack(r.stderr);
+});
