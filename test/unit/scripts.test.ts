@@ -165,7 +165,7 @@ describe('lockSteps / unlockSteps', () => {
     const lock = join(p.state, 'lock');
     assert.equal(run(lockSteps(p, owner('0123456789abcdef01234567'), 3)).status, 0);
 
-    for (const wrong of ['fedcba9876543210fedcba98', '0123456789abcdef01234568', "x' || true; rm -rf '"]) {
+    for (const wrong of ['fedcba9876543210fedcba98', '0123456789abcdef01234568', '0123456789abcdef0123456.', '.*', "x' || true; rm -rf '"]) {
       const r = run(unlockSteps(p, wrong));
       assert.equal(r.status, 0, r.stderr);
       assert.ok(existsSync(join(lock, 'owner')), `unlocked with wrong token ${wrong}`);
