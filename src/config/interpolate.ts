@@ -34,26 +34,35 @@ export interface EnvResult {
   fromEnv: boolean;
   /** problems: unset variables */
   missing: { name: string; message: string }[];
+  /** the values that came from the environment or a ${...} default (secrets) */
+  substituted: string[];
 }
 
 const DOLLAR = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\?)([^}]*))?\}/g;
 
-/** Expand ${VAR}, ${VAR:-default}, ${VAR:?message}; $$ is a literal $. */
-export function expandEnv(text: string, env: NodeJS.ProcessEnv): EnvResult {
+/**
+ * Expand ${VAR}, ${VAR:-default}, ${VAR:?message}; $$ is a literal $.
+ * With escapePercent, a % in a substituted value becomes %% so that a later %(key)s pass leaves
+ * values from the environment exactly as they were.
+ */
+export function expandEnv(text: string, env: NodeJS.ProcessEnv, escapePercent = false): EnvResult {
   const missing: EnvResult['missing'] = [];
+  const substituted: string[] = [];
   let fromEnv = false;
   const value = text.replace(DOLLAR, (whole, name: string | undefined, op: string | undefined, arg: string | undefined) => {
     if (whole === '$$') return '$';
     fromEnv = true;
     const v = env[name!];
     const set = v !== undefined && v !== '';
-    if (op === ':-') return set ? v! : arg ?? '';
-    if (op === ':?') {
-      if (!set) missing.push({ name: name!, message: arg || `${name} is required` });
-      return v ?? '';
+    let out: string;
+    if (op === ':-') out = set ? v! : arg ?? '';
+    else {
+      if (op === ':?' && !set) missing.push({ name: name!, message: arg || `${name} is required` });
+      else if (!op && v === undefined) missing.push({ name: name!, message: `${name} is not set (write \${${name}:-} to allow it empty)` });
+      out = v ?? '';
     }
-    if (v === undefined) missing.push({ name: name!, message: `${name} is not set (write \${${name}:-} to allow it empty)` });
-    return v ?? '';
+    substituted.push(out);
+    return escapePercent ? out.replace(/%/g, '%%') : out;
   });
-  return { value, fromEnv, missing };
+  return { value, fromEnv, missing, substituted };
 }

@@ -170,6 +170,9 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
   }
   for (const set of input.sets ?? []) applySet(set, keys, aliases, values, origins);
 
+  if (typeof values.app_name !== 'string' || !values.app_name) {
+    throw new ConfigError('app_name is required (the application name, used in paths and messages)', { file: loaded.file, line: 1, col: 1, keyPath: 'app_name' });
+  }
   const hosts = parseHosts(values.hosts, origins.hosts, loaded);
   const resolved = interpolateAll(values, origins, { stage, role }, loaded);
   validateTypes(resolved, origins, keys, loaded);
@@ -185,9 +188,9 @@ type EnvNote = (fromEnv: boolean, problems: { message: string }[], path: (string
 
 function expandValue(v: unknown, env: NodeJS.ProcessEnv, path: (string | number)[], note: EnvNote): unknown {
   if (typeof v === 'string') {
-    const r = expandEnv(v, env);
+    const r = expandEnv(v, env, true);
     note(r.fromEnv, r.missing, path);
-    if (r.fromEnv) addSecret(r.value);
+    for (const s of r.substituted) addSecret(s);
     return r.value;
   }
   if (Array.isArray(v)) return v.map((x, i) => expandValue(x, env, [...path, i], note));
@@ -251,7 +254,7 @@ function interpolateAll(values: Record<string, unknown>, origins: Record<string,
       return p[key as keyof typeof p];
     }
     if (!(key in values)) return undefined;
-    if (stack.includes(key)) fail(stack[0], `interpolation cycle: ${[...stack.slice(stack.indexOf(key)), key].join(' -> ')}`);
+    if (stack.includes(key)) fail(key, `interpolation cycle: ${[...stack.slice(stack.indexOf(key)), key].join(' -> ')}`);
     stack.push(key);
     const out = deep(values[key], key);
     stack.pop();
@@ -290,9 +293,6 @@ function validateTypes(values: Record<string, unknown>, origins: Record<string, 
     const spec = keys[key];
     if (!spec) continue;
     checkValue(spec, value, (m, sub) => fail(key, sub, m), key);
-  }
-  if (typeof values.app_name !== 'string' || !values.app_name) {
-    throw new ConfigError('app_name is required', { file: loaded.file, line: 1, col: 1, keyPath: 'app_name' });
   }
 }
 

@@ -30,7 +30,7 @@ export function lockSteps(p: Paths, owner: LockOwner, lockHeldCode: number): Ste
         `if mkdir ${quote(dir)} 2>/dev/null; then`,
         `  printf '%s\\n' ${quote(JSON.stringify(owner))} > ${quote(posix.join(dir, 'owner'))}`,
         'else',
-        `  ${emitOutput('lock-held', `"$(tr -d '\\n' < ${quote(posix.join(dir, 'owner'))} 2>/dev/null)"`)}`,
+        `  ${emitOutput('lock-held', `"$(tr -d '\\n' 2>/dev/null < ${quote(posix.join(dir, 'owner'))})"`)}`,
         `  exit ${lockHeldCode}`,
         'fi',
       ].join('\n'),
@@ -44,7 +44,7 @@ export function unlockSteps(p: Paths, token: string): Step[] {
   return [
     {
       name: 'release deploy lock',
-      script: `if grep -qF ${quote(token)} ${quote(owner)} 2>/dev/null; then rm -rf ${quote(lockDir(p))}; fi`,
+      script: `if grep -qF ${quote(`"token":"${token}"`)} ${quote(owner)} 2>/dev/null; then rm -rf ${quote(lockDir(p))}; fi`,
     },
   ];
 }
@@ -91,7 +91,8 @@ export function prepareEndSteps(p: Paths, o: { environment: Record<string, unkno
   const envLines = Object.entries(o.environment).map(([k, v]) => `${k}=${quote(v === null || v === undefined ? '' : String(v))}`);
   steps.push({
     name: 'write .env',
-    script: `(umask 077 && printf '%s\\n'${envLines.map((l) => ' ' + quote(l)).join('')} > ${quote(posix.join(p.release, '.env'))})`,
+    // rm first: a .env that came with the code (or a symlink) must not keep its mode or redirect the write
+    script: `rm -f ${quote(posix.join(p.release, '.env'))}\n(umask 077 && printf '%s\\n'${envLines.map((l) => ' ' + quote(l)).join('')} > ${quote(posix.join(p.release, '.env'))})`,
   });
   const links: string[] = [];
   for (const d of o.linkedDirs) {

@@ -88,6 +88,6 @@ export function pruneList(state: HostState, keep: number, inFlight?: string): st
   if (target) protect.add(target);
   if (inFlight) protect.add(inFlight);
   const good = state.releases.filter(isGood).map((r) => r.name);
-  for (const n of good.slice(-keep)) protect.add(n);
+  for (const n of keep > 0 ? good.slice(-keep) : []) protect.add(n);
   return state.releases.map((r) => r.name).filter((n) => !protect.has(n));
 }

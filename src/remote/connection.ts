@@ -137,7 +137,8 @@ export class Connection {
   }
 
   /** Run a command line on the host; resolves with its exit code and output. */
-  exec(command: string, onData?: (stream: 'stdout' | 'stderr', chunk: string) => void): Promise<ExecResult> {
+  exec(command: string, o: { stdin?: string; onData?: (stream: 'stdout' | 'stderr', chunk: string) => void } = {}): Promise<ExecResult> {
+    const onData = o.onData;
     return this.limit(
       () =>
         new Promise<ExecResult>((resolve, reject) => {
@@ -148,6 +149,7 @@ export class Connection {
             let stdout = '';
             let stderr = '';
             let code: number | null = null;
+            if (o.stdin !== undefined) stream.end(o.stdin);
             stream.on('data', (d: Buffer) => {
               const s = d.toString('utf8');
               stdout += s;

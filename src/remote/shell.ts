@@ -42,10 +42,12 @@ export function composeScript(steps: Step[]): string {
   return lines.join('\n') + '\n';
 }
 
-/** The command line given to sshd: run the script with /bin/sh whatever the login shell is. */
-export function wrapForExec(script: string): string {
-  return `/bin/sh -c ${quote(script)}`;
-}
+/**
+ * The command line given to sshd; the script itself follows on stdin. /bin/sh runs it whatever the
+ * login shell is; `eval "$(cat)"` reads it whole first (no 128 KiB argument limit, so a prune of
+ * thousands of releases fits) and the commands in it get /dev/null, never the rest of the script.
+ */
+export const SCRIPT_COMMAND = `/bin/sh -c 'eval "$(cat)" </dev/null'`;
 
 /** Split a script's stderr into the failed step (if any) and the rest. */
 export function parseFailedStep(stderr: string): { step?: string; stderr: string } {

@@ -53,15 +53,27 @@ describe('interpolatePercent', () => {
   });
 });
 
+/** expandEnv's result without the list of substituted values (checked on its own below) */
+function withoutSubstituted(text: string, env: NodeJS.ProcessEnv) {
+  const { substituted: _ignored, ...rest } = expandEnv(text, env);
+  return rest;
+}
+
 describe('expandEnv', () => {
+  test('lists the substituted values, and escapes % in them on request', () => {
+    const env = { P: 'p%w', Q: 'x%(nope)sy' };
+    assert.deepEqual(expandEnv('${P}-${Q}-${R:-d%}', env).substituted, ['p%w', 'x%(nope)sy', 'd%']);
+    assert.equal(expandEnv('${P}/%(app)s', env, true).value, 'p%%w/%(app)s');
+  });
+
   const env = { HOME: '/home/me', EMPTY: '', NAME: 'shop', DOLLARS: '$x ${y}' };
 
   test('${VAR}', () => {
-    assert.deepEqual(expandEnv('${HOME}/app/${NAME}', env), { value: '/home/me/app/shop', fromEnv: true, missing: [] });
+    assert.deepEqual(withoutSubstituted('${HOME}/app/${NAME}', env), { value: '/home/me/app/shop', fromEnv: true, missing: [] });
   });
 
   test('a set-but-empty ${VAR} is fine', () => {
-    assert.deepEqual(expandEnv('[${EMPTY}]', env), { value: '[]', fromEnv: true, missing: [] });
+    assert.deepEqual(withoutSubstituted('[${EMPTY}]', env), { value: '[]', fromEnv: true, missing: [] });
   });
 
   test('unset ${VAR} is reported and expands empty', () => {
@@ -74,10 +86,10 @@ describe('expandEnv', () => {
   });
 
   test('${VAR:-default} when unset, empty and set', () => {
-    assert.deepEqual(expandEnv('${NOPE:-fallback value}', env), { value: 'fallback value', fromEnv: true, missing: [] });
-    assert.deepEqual(expandEnv('${EMPTY:-d}', env), { value: 'd', fromEnv: true, missing: [] });
-    assert.deepEqual(expandEnv('${NAME:-d}', env), { value: 'shop', fromEnv: true, missing: [] });
-    assert.deepEqual(expandEnv('${NOPE:-}', env), { value: '', fromEnv: true, missing: [] });
+    assert.deepEqual(withoutSubstituted('${NOPE:-fallback value}', env), { value: 'fallback value', fromEnv: true, missing: [] });
+    assert.deepEqual(withoutSubstituted('${EMPTY:-d}', env), { value: 'd', fromEnv: true, missing: [] });
+    assert.deepEqual(withoutSubstituted('${NAME:-d}', env), { value: 'shop', fromEnv: true, missing: [] });
+    assert.deepEqual(withoutSubstituted('${NOPE:-}', env), { value: '', fromEnv: true, missing: [] });
   });
 
   test('${VAR:?message} when unset, empty and set', () => {
@@ -88,14 +100,14 @@ describe('expandEnv', () => {
     assert.deepEqual(e.missing, [{ name: 'EMPTY', message: 'must not be empty' }]);
     const d = expandEnv('${NOPE:?}', env);
     assert.deepEqual(d.missing, [{ name: 'NOPE', message: 'NOPE is required' }]);
-    assert.deepEqual(expandEnv('${NAME:?x}', env), { value: 'shop', fromEnv: true, missing: [] });
+    assert.deepEqual(withoutSubstituted('${NAME:?x}', env), { value: 'shop', fromEnv: true, missing: [] });
   });
 
   test('$$ is a literal $, and escapes a following ${...}', () => {
-    assert.deepEqual(expandEnv('cost $$5', env), { value: 'cost $5', fromEnv: false, missing: [] });
-    assert.deepEqual(expandEnv('$${HOME}', env), { value: '${HOME}', fromEnv: false, missing: [] });
-    assert.deepEqual(expandEnv('$$$${HOME}', env), { value: '$${HOME}', fromEnv: false, missing: [] });
-    assert.deepEqual(expandEnv('$$${HOME}', env), { value: '$/home/me', fromEnv: true, missing: [] });
+    assert.deepEqual(withoutSubstituted('cost $$5', env), { value: 'cost $5', fromEnv: false, missing: [] });
+    assert.deepEqual(withoutSubstituted('$${HOME}', env), { value: '${HOME}', fromEnv: false, missing: [] });
+    assert.deepEqual(withoutSubstituted('$$$${HOME}', env), { value: '$${HOME}', fromEnv: false, missing: [] });
+    assert.deepEqual(withoutSubstituted('$$${HOME}', env), { value: '$/home/me', fromEnv: true, missing: [] });
   });
 
   test('forms that are not references are left alone', () => {

@@ -359,3 +359,23 @@ describe('pluginNamesFor', () => {
     assert.deepEqual(pluginNamesFor(l, 'production'), ['git', './x.js', 'stagep', 'rolep']);
   });
 });
+
+describe('fixes found by review', () => {
+  const base = (extra: string) => parseDeployText(`app_name: shop\n${extra}stage_role_configs:\n  production:\n    web:\n      hosts: [a]\n`, 'deploy.yml');
+
+  test('values from ${VAR} are used literally, never %-interpolated', () => {
+    const loaded = base('environment:\n  DB_PASSWORD: ${FAP_T_PW}\n  OTHER: ${FAP_T_X}\n');
+    const rc = resolveRole({ loaded, stage: 'production', env: { FAP_T_PW: 'p%%w0rd', FAP_T_X: 'x%(nope)sy' }, localUser: 'me' }, 'web');
+    assert.deepEqual(rc.values.environment, { DB_PASSWORD: 'p%%w0rd', OTHER: 'x%(nope)sy' });
+  });
+
+  test('a self-referencing key is blamed on itself, with its position', () => {
+    const loaded = base('user: "%(user)s"\n');
+    assert.throws(() => resolveRole({ loaded, stage: 'production', env: {}, localUser: 'me' }, 'web'), /^Error: deploy\.yml:2:1: user: interpolation cycle: user -> user|deploy\.yml:2:1: user: interpolation cycle: user -> user/);
+  });
+
+  test('a missing app_name says so, not something about path', () => {
+    const loaded = parseDeployText('stage_role_configs:\n  production:\n    web:\n      hosts: [a]\n', 'deploy.yml');
+    assert.throws(() => resolveRole({ loaded, stage: 'production', env: {}, localUser: 'me' }, 'web'), /app_name is required/);
+  });
+});

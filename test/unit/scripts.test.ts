@@ -165,7 +165,8 @@ describe('lockSteps / unlockSteps', () => {
     const lock = join(p.state, 'lock');
     assert.equal(run(lockSteps(p, owner('0123456789abcdef01234567'), 3)).status, 0);
 
-    for (const wrong of ['fedcba9876543210fedcba98', '0123456789abcdef01234568', '0123456789abcdef0123456.', '.*', "x' || true; rm -rf '"]) {
+    // a token must match the owner record's token field exactly: not a substring, not another field
+    for (const wrong of ['fedcba9876543210fedcba98', '0123456789abcdef01234568', '0123456789abcdef0123456.', '.*', "x' || true; rm -rf '", '', 'alice', '"user"', '0123456789abcdef']) {
       const r = run(unlockSteps(p, wrong));
       assert.equal(r.status, 0, r.stderr);
       assert.ok(existsSync(join(lock, 'owner')), `unlocked with wrong token ${wrong}`);
@@ -309,6 +310,25 @@ describe('prepareEndSteps', () => {
     MIXED: `'"'$(x)\`y\`\\\n"'`,
   };
   const expected = (v: unknown) => (v === null || v === undefined ? '' : String(v));
+
+  test('a .env that came with the code (0644, or a symlink) is replaced, not written through', async () => {
+    const root = freshRoot();
+    const p = layout(root, R1);
+    mkdirSync(p.release, { recursive: true });
+    const envFile = join(p.release, '.env');
+    writeFileSync(envFile, 'FROM_REPO=1\n', { mode: 0o644 });
+    assert.equal(run(prepareEndSteps(p, { environment: { A: 'secret-a' }, linkedFiles: [], linkedDirs: [] })).status, 0);
+    assert.equal(statSync(envFile).mode & 0o777, 0o600);
+    assert.equal(readFileSync(envFile, 'utf8'), "A=secret-a\n");
+    const elsewhere = join(root, 'elsewhere');
+    writeFileSync(elsewhere, 'untouched\n');
+    rmSync(envFile);
+    (await import('node:fs')).symlinkSync(elsewhere, envFile);
+    assert.equal(run(prepareEndSteps(p, { environment: { A: 'secret-b' }, linkedFiles: [], linkedDirs: [] })).status, 0);
+    assert.equal(readFileSync(elsewhere, 'utf8'), 'untouched\n');
+    assert.ok(!lstatSync(envFile).isSymbolicLink());
+    assert.equal(statSync(envFile).mode & 0o777, 0o600);
+  });
 
   test('.env has mode 0600 and every value survives sourcing literally', () => {
     const root = freshRoot();

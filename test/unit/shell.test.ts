@@ -12,7 +12,7 @@ import {
   parseFailedStep,
   parseOutputs,
   quote,
-  wrapForExec,
+  SCRIPT_COMMAND,
 } from '../../src/remote/shell.js';
 
 const TRICKY: string[] = [
@@ -156,14 +156,28 @@ describe('cmd', () => {
   });
 });
 
-describe('wrapForExec', () => {
-  test('runs the script with /bin/sh -c, literally', () => {
+describe('SCRIPT_COMMAND', () => {
+  test('runs the script from stdin with /bin/sh, literally, whatever the login shell', () => {
     const script = `printf '%s|' "it's" '$(no)' "$0"`;
-    const line = wrapForExec(script);
-    assert.ok(line.startsWith('/bin/sh -c '));
-    const r = spawnSync('/bin/bash', ['-c', line], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.stdout, "it's|$(no)|/bin/sh|");
+    for (const login of ['/bin/bash', '/bin/sh']) {
+      const r = spawnSync(login, ['-c', SCRIPT_COMMAND], { encoding: 'utf8', input: script });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, "it's|$(no)|/bin/sh|");
+    }
+  });
+
+  test('commands in the script read /dev/null, not the rest of the script', () => {
+    const script = 'cat\necho after-cat\n';
+    const r = spawnSync('/bin/sh', ['-c', SCRIPT_COMMAND], { encoding: 'utf8', input: script });
+    assert.equal(r.stdout, 'after-cat\n');
+  });
+
+  test('a script far over the 128 KiB argument limit runs, and keeps its exit code', () => {
+    const big = Array.from({ length: 6000 }, (_, i) => `: ${'x'.repeat(40)} ${i}`).join('\n') + '\necho done\nexit 7\n';
+    assert.ok(big.length > 200_000);
+    const r = spawnSync('/bin/sh', ['-c', SCRIPT_COMMAND], { encoding: 'utf8', input: big });
+    assert.equal(r.stdout, 'done\n');
+    assert.equal(r.status, 7);
   });
 });
 
