@@ -55,4 +55,6 @@ export interface Plugin {
   /** checks a role's resolved configuration before anything is contacted */
   check?(config: Readonly<Record<string, unknown>>): { key: string; message: string } | undefined;
   on: Partial<Record<SignalName, Handler>>;
+  /** set by the loader for a bundled plugin whose remote steps this version does not have */
+  unavailable?: boolean;
 }

@@ -1,14 +1,12 @@
 // git: keep a mirror of `repo` in <path>/repo and export `branch` into each new release.
 import { posix } from 'node:path';
 import type { Plugin } from '../../src/signals.js';
+import { keys } from './keys.js';
 
 const git: Plugin = {
   name: 'git',
   api: '^1.0.0',
-  keys: {
-    repo: { type: 'string', description: 'Repository URL the hosts clone from (git@..., https://..., or a path on the host).' },
-    branch: { type: 'string', default: 'main', description: 'Branch, tag or commit to deploy.' },
-  },
+  keys,
   check(config) {
     if (typeof config.repo !== 'string' || !config.repo) return { key: 'repo', message: 'the git plugin needs "repo"' };
     if (String(config.branch).startsWith('-')) return { key: 'branch', message: `branch "${config.branch}" may not start with "-"` };
@@ -33,11 +31,13 @@ const git: Plugin = {
       );
       const tar = posix.join(ctx.paths.release, '.fap-archive.tar');
       const branch = String(ctx.config.branch);
+      // git_archive_tree (Fapistrano): deploy one subdirectory, its contents at the release root
+      const tree = String(ctx.config.git_archive_tree ?? '').replace(/^\/+|\/+$/g, '');
       ctx.script(
         'git: export release',
         [
           `fap_sha="$(git -C ${q(mirror)} rev-parse --verify --quiet ${q(branch + '^{commit}')})" || { echo ${q(`branch "${branch}" not found in ${repo}`)} >&2; exit 1; }`,
-          `git -C ${q(mirror)} archive --format=tar -o ${q(tar)} "$fap_sha"`,
+          `git -C ${q(mirror)} archive --format=tar -o ${q(tar)} "$fap_sha"${tree ? q(':' + tree) : ''}`,
           `tar -x -f ${q(tar)} -C ${q(ctx.paths.release)}`,
           `rm -f ${q(tar)}`,
           `printf '%s\\n' "$fap_sha" > ${q(posix.join(ctx.paths.release, 'REVISION'))}`,

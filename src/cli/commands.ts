@@ -6,6 +6,9 @@ import type { Command } from 'commander';
 import { ConfigError, EXIT, FapError, UsageError } from '../errors.js';
 import { EventBus } from '../events.js';
 import { attachReporter } from '../report/reporter.js';
+import { displayValues, formatConfig } from '../config/show.js';
+import { bundledKeys } from '../plugin/load.js';
+import { redact } from '../redact.js';
 import { deploy, type RunResult } from '../release/deploy.js';
 import { buildPlan, type Plan, type Target } from '../release/plan.js';
 import { formatReleasesTable, listReleases } from '../release/releases.js';
@@ -33,18 +36,21 @@ function parallelOf(g: GlobalOptions): number {
   return n;
 }
 
-async function plan(s: Selected, needsEnvironment: boolean): Promise<Plan> {
-  return buildPlan({
+async function plan(s: Selected, needs: { environment?: boolean; plugins?: boolean }): Promise<Plan> {
+  const p = await buildPlan({
     deployfile: resolve(s.g.deployfile),
     stage: s.stage,
     role: s.role,
     sets: s.g.set,
     hosts: s.g.hosts?.split(',').map((h) => h.trim()).filter(Boolean),
-    needsEnvironment,
+    needsEnvironment: needs.environment,
+    needsPlugins: needs.plugins,
   });
+  if (!s.g.json && !s.g.quiet) for (const w of p.warnings) process.stderr.write(`warning: ${w}\n`);
+  return p;
 }
 
-async function startRun(command: string, s: Selected, targets: Target[], options: Record<string, unknown> = {}): Promise<Run> {
+async function startRun(command: string, s: Selected, targets: Target[], warnings: string[], options: Record<string, unknown> = {}): Promise<Run> {
   const bus = new EventBus();
   const color = s.g.color !== false && !process.env.NO_COLOR && !!process.stderr.isTTY;
   await attachReporter(bus, { json: !!s.g.json, verbose: !!s.g.verbose, quiet: !!s.g.quiet, color, tty: !!process.stderr.isTTY });
@@ -52,17 +58,18 @@ async function startRun(command: string, s: Selected, targets: Target[], options
     command,
     commandLine: ['fap', command, s.stage, s.role].filter(Boolean).join(' '),
     parallel: parallelOf(s.g),
-    verbose: !!s.g.verbose,
+    verbose: !!s.g.verbose || targets.some((t) => t.config.show_output === true),
     dryRun: !!s.g.dryRun,
     options,
   });
   bus.emit({ event: 'run.started', command, stage: s.stage, role: s.role, hosts: targets.map((t) => t.host.name), dryRun: !!s.g.dryRun });
+  if (s.g.json) for (const w of warnings) bus.emit({ event: 'warning', message: w });
   return run;
 }
 
 /** Run a transaction-style command and report its result; returns the exit code. */
-async function execute(command: string, s: Selected, targets: Target[], body: (run: Run) => Promise<RunResult>, options: Record<string, unknown> = {}): Promise<number> {
-  const run = await startRun(command, s, targets, options);
+async function execute(command: string, s: Selected, p: Plan, body: (run: Run) => Promise<RunResult>, options: Record<string, unknown> = {}): Promise<number> {
+  const run = await startRun(command, s, p.targets, p.warnings, options);
   let res: RunResult | undefined;
   let error: unknown;
   try {
@@ -112,8 +119,8 @@ export function registerCommands(program: Command): void {
     .argument('[role]')
     .action(async (stage: string | undefined, role: string | undefined, _o: unknown, cmd: Command) => {
       const s = select(cmd, stage, role);
-      const p = await plan(s, true);
-      process.exitCode = await execute('deploy', s, p.targets, (run) => deploy(run, p.targets));
+      const p = await plan(s, { environment: true, plugins: true });
+      process.exitCode = await execute('deploy', s, p, (run) => deploy(run, p.targets));
     });
 
   program
@@ -124,9 +131,28 @@ export function registerCommands(program: Command): void {
     .option('--to <release>', 'roll back (or forward) to this release')
     .action(async (stage: string | undefined, role: string | undefined, o: { to?: string }, cmd: Command) => {
       const s = select(cmd, stage, role);
-      const p = await plan(s, false);
+      const p = await plan(s, { plugins: true });
       if (o.to !== undefined && !/^\d{14}$/.test(o.to)) throw new ConfigError(`--to "${o.to}" is not a release name (YYYYMMDDHHMMSS; see fap releases)`);
-      process.exitCode = await execute('rollback', s, p.targets, (run) => rollback(run, p.targets, o.to));
+      process.exitCode = await execute('rollback', s, p, (run) => rollback(run, p.targets, o.to));
+    });
+
+  program
+    .command('config')
+    .description('the resolved configuration of a stage and role, each value with where it came from; secrets shown as ***')
+    .argument('[stage]')
+    .argument('[role]')
+    .action(async (stage: string | undefined, role: string | undefined, _o: unknown, cmd: Command) => {
+      const s = select(cmd, stage, role);
+      const p = await plan(s, {});
+      const keys = { ...(await bundledKeys()), ...p.pluginKeys };
+      if (s.g.json) {
+        for (const rc of p.roles) {
+          const origins = Object.fromEntries(Object.entries(rc.origins).map(([k, o]) => [k, { layer: o.layer, line: o.pos?.line, col: o.pos?.col }]));
+          process.stdout.write(redact(JSON.stringify({ ts: new Date().toISOString(), event: 'config', stage: rc.stage, role: rc.role, hosts: rc.hosts.map((h) => h.name), values: displayValues(rc, keys), origins, warnings: rc.warnings })) + '\n');
+        }
+        return;
+      }
+      process.stdout.write(p.roles.map((rc) => formatConfig(rc, keys, p.loaded)).join('---\n'));
     });
 
   program
@@ -136,8 +162,8 @@ export function registerCommands(program: Command): void {
     .argument('[role]')
     .action(async (stage: string | undefined, role: string | undefined, _o: unknown, cmd: Command) => {
       const s = select(cmd, stage, role);
-      const p = await plan(s, false);
-      const run = await startRun('releases', s, p.targets);
+      const p = await plan(s, {});
+      const run = await startRun('releases', s, p.targets, p.warnings);
       try {
         const rows = await listReleases(run, p.targets);
         const ok = rows.every((r) => !r.error);

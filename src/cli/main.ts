@@ -25,11 +25,19 @@ function version(): string {
   return pkg.version;
 }
 
+/** -f, else FAP_DEPLOYFILE, else Fapistrano's FAP_APP=EXAMPLE + EXAMPLE_DEPLOYFILE, else ./deploy.yml. */
+export function defaultDeployfile(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.FAP_DEPLOYFILE) return env.FAP_DEPLOYFILE;
+  const app = env.FAP_APP;
+  if (app && env[`${app}_DEPLOYFILE`]) return env[`${app}_DEPLOYFILE`]!;
+  return './deploy.yml';
+}
+
 export function buildProgram(): Command {
   const program = new Command('fap')
     .description('SSH release deployer: build on every host, publish on all at once, roll back in an instant')
     .version(version(), '--version')
-    .option('-f, --deployfile <path>', 'deploy file (env FAP_DEPLOYFILE)', process.env.FAP_DEPLOYFILE || './deploy.yml')
+    .option('-f, --deployfile <path>', 'deploy file (env FAP_DEPLOYFILE, or Fapistrano\'s FAP_APP + <APP>_DEPLOYFILE)', defaultDeployfile())
     .option('--set <key=value>', 'override a configuration key (repeatable; value parsed as YAML)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--hosts <list>', 'only these hosts (comma-separated)')
     .option('--parallel <n>', 'hosts at once', '10')

@@ -6,6 +6,7 @@ import { addSecret, SECRET_NAME } from '../redact.js';
 import { parseHost, type HostSpec } from './hosts.js';
 import { expandEnv, interpolatePercent, InterpolationError } from './interpolate.js';
 import { formatPath, type LoadedFile, type SourcePos } from './load.js';
+import { canonicalName } from '../plugin/load.js';
 import { CORE_KEYS, didYouMean, STRUCTURE_KEYS, type KeySpec } from './schema.js';
 
 export type Layer = 'default' | 'plugin' | 'top' | 'stage' | 'role' | '--set';
@@ -28,7 +29,15 @@ export interface RoleConfig {
   role: string;
   values: Record<string, unknown>;
   origins: Record<string, Origin>;
+  /** for maps (environment, ssh): where each entry came from */
+  subOrigins: Record<string, Record<string, Origin>>;
   hosts: HostSpec[];
+  /** key paths (environment.SECRET_KEY) whose value came from ${...}: shown as *** */
+  envPaths: Set<string>;
+  /** non-fatal findings, e.g. a key of a plugin that is not enabled */
+  warnings: string[];
+  /** canonical names of the plugins this role runs */
+  enabledPlugins: string[];
   /** unset ${VAR}s: fatal for commands that write the release environment */
   envProblems: EnvProblem[];
   /** keys whose value came from ${...} */
@@ -62,12 +71,16 @@ function aliasMap(keys: Record<string, KeySpec>): Map<string, string> {
 }
 
 /** The stage map: role entries are maps whose name is not a configuration key. */
-function splitStage(stageMap: Record<string, unknown>, keys: Record<string, KeySpec>, aliases: Map<string, string>) {
+function splitStage(stageMap: Record<string, unknown>, keys: Record<string, KeySpec>, aliases: Map<string, string>, loaded?: LoadedFile, stage?: string) {
   const roles: Record<string, Record<string, unknown>> = {};
   const wide: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(stageMap)) {
     if (keys[k] || aliases.has(k) || k.startsWith('x-')) wide[k] = v;
-    else roles[k] = (v ?? {}) as Record<string, unknown>;
+    else if (v === null || isPlainMap(v)) roles[k] = (v ?? {}) as Record<string, unknown>;
+    else if (loaded) {
+      const known = [...Object.keys(keys), ...aliases.keys()];
+      throw loaded.error(['stage_role_configs', stage!, k], `unknown key "${k}"${didYouMean(k, known)}; a role must be a map (hosts: [...])`);
+    }
   }
   return { roles, wide };
 }
@@ -106,7 +119,7 @@ export function selectRoles(loaded: LoadedFile, stage: string, role: string | un
       ...loaded.pos(['stage_role_configs']),
     });
   }
-  const { roles } = splitStage(st, keys, aliasMap(keys));
+  const { roles } = splitStage(st, keys, aliasMap(keys), loaded, stage);
   const names = Object.keys(roles);
   if (role === undefined) {
     if (!names.length) throw loaded.error(['stage_role_configs', stage], `stage "${stage}" has no roles`);
@@ -124,28 +137,18 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
   const keys = allKeys(input.pluginKeys);
   const aliases = aliasMap(keys);
   const stages = stagesOf(loaded);
-  const { roles, wide } = splitStage(stages[stage], keys, aliases);
+  const { roles, wide } = splitStage(stages[stage], keys, aliases, loaded, stage);
 
   const values: Record<string, unknown> = {};
   const origins: Record<string, Origin> = {};
+  const subOrigins: Record<string, Record<string, Origin>> = {};
   const envProblems: EnvProblem[] = [];
   const envKeys = new Set<string>();
+  const envPaths = new Set<string>();
+  const warnings: string[] = [];
 
-  const apply = (layer: Layer, key: string, value: unknown, path?: (string | number)[]) => {
-    const spec = keys[key];
-    if ((spec?.type === 'map' || spec?.type === 'env') && isPlainMap(values[key]) && isPlainMap(value)) {
-      values[key] = { ...(values[key] as object), ...(value as object) };
-    } else {
-      values[key] = value;
-    }
-    origins[key] = { layer, path, pos: path ? loaded.pos(path) : undefined };
-  };
-
-  for (const [k, spec] of Object.entries(keys)) {
-    if (spec.default !== undefined) apply(spec.plugin ? 'plugin' : 'default', k, structuredClone(spec.default));
-  }
-  values.user ??= input.localUser;
-
+  // 1. What each layer sets, key names checked against every key fap knows.
+  const entries: { layer: Layer; key: string; value: unknown; path?: (string | number)[] }[] = [];
   const layerSources: [Layer, Record<string, unknown>, (string | number)[]][] = [
     ['top', loaded.data, []],
     ['stage', wide, ['stage_role_configs', stage]],
@@ -159,16 +162,59 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
       const key = aliases.get(rawKey) ?? rawKey;
       if (!keys[key]) {
         const known = [...Object.keys(keys), ...aliases.keys()];
-        throw loaded.error(path, `unknown key "${rawKey}"${didYouMean(rawKey, known)}`);
+        const where = layer === 'role' || layer === 'stage' ? ' (a role must be a map with hosts)' : '';
+        throw loaded.error(path, `unknown key "${rawKey}"${didYouMean(rawKey, known)}${didYouMean(rawKey, known) ? '' : where}`);
       }
       const expanded = expandValue(rawValue, env, path, (fromEnv, problems, at) => {
-        if (fromEnv) envKeys.add(key);
+        if (fromEnv) {
+          envKeys.add(key);
+          envPaths.add(formatPath(at.slice(base.length)));
+        }
         for (const p of problems) envProblems.push({ key, message: p.message, where: loaded.error(at, p.message) });
       });
-      apply(layer, key, expanded, path);
+      entries.push({ layer, key, value: expanded, path });
     }
   }
-  for (const set of input.sets ?? []) applySet(set, keys, aliases, values, origins);
+  for (const set of input.sets ?? []) entries.push(parseSet(set, keys, aliases));
+
+  // 2. The plugins this role enables decide which plugin defaults apply.
+  const pluginsEntry = [...entries].reverse().find((e) => e.key === 'plugins');
+  const pluginList = pluginsEntry ? pluginsEntry.value : CORE_KEYS.plugins.default;
+  const enabled = new Set(Array.isArray(pluginList) ? pluginList.map((n) => canonicalName(String(n))) : []);
+
+  const apply = (layer: Layer, key: string, value: unknown, path?: (string | number)[]) => {
+    const spec = keys[key];
+    const origin: Origin = { layer, path, pos: path ? loaded.pos(path) : undefined };
+    if ((spec?.type === 'map' || spec?.type === 'env') && isPlainMap(value)) {
+      const merged = isPlainMap(values[key]) ? { ...(values[key] as object) } : {};
+      values[key] = mergeDotted(merged, value);
+      subOrigins[key] ??= {};
+      for (const sub of Object.keys(value)) subOrigins[key][sub] = { ...origin, path: path ? [...path, sub] : undefined, pos: path ? loaded.pos([...path, sub]) : undefined };
+    } else {
+      values[key] = value;
+    }
+    origins[key] = origin;
+  };
+
+  for (const [k, spec] of Object.entries(keys)) {
+    if (spec.plugin && !enabled.has(spec.plugin)) continue;
+    if (spec.type === 'map' && spec.keys) {
+      const d = Object.fromEntries(Object.entries(spec.keys).filter(([, s]) => s.default !== undefined).map(([sk, s]) => [sk, structuredClone(s.default)]));
+      apply('default', k, d);
+      continue;
+    }
+    if (spec.default === undefined) continue;
+    apply(spec.plugin ? 'plugin' : 'default', k, structuredClone(spec.default));
+  }
+  values.user ??= input.localUser;
+  for (const e of entries) {
+    apply(e.layer, e.key, e.value, e.path);
+    const owner = keys[e.key].plugin;
+    if (owner && !enabled.has(owner)) {
+      const where = e.path ? `${loaded.file}:${loaded.pos(e.path)?.line ?? 1}: ` : '--set: ';
+      warnings.push(`${where}${e.key} belongs to the ${owner} plugin, which is not enabled for ${stage}/${role} (plugins: ${[...enabled].join(', ') || 'none'})`);
+    }
+  }
 
   if (typeof values.app_name !== 'string' || !values.app_name) {
     throw new ConfigError('app_name is required (the application name, used in paths and messages)', { file: loaded.file, line: 1, col: 1, keyPath: 'app_name' });
@@ -177,7 +223,16 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
   const resolved = interpolateAll(values, origins, { stage, role }, loaded);
   validateTypes(resolved, origins, keys, loaded);
   registerSecrets(resolved, keys, envKeys);
-  return { stage, role, values: resolved, origins, hosts, envProblems, envKeys };
+  return { stage, role, values: resolved, origins, subOrigins, hosts, envProblems, envKeys, envPaths, warnings, enabledPlugins: [...enabled] };
+}
+
+/** --set a.b.c=value becomes a nested value for key a. */
+function mergeDotted(into: Record<string, unknown>, value: Record<string, unknown>): Record<string, unknown> {
+  for (const [k, v] of Object.entries(value)) {
+    if (isPlainMap(v) && isPlainMap(into[k])) into[k] = mergeDotted({ ...(into[k] as Record<string, unknown>) }, v);
+    else into[k] = v;
+  }
+  return into;
 }
 
 function isPlainMap(v: unknown): v is Record<string, unknown> {
@@ -198,26 +253,25 @@ function expandValue(v: unknown, env: NodeJS.ProcessEnv, path: (string | number)
   return v;
 }
 
-function applySet(set: string, keys: Record<string, KeySpec>, aliases: Map<string, string>, values: Record<string, unknown>, origins: Record<string, Origin>) {
+function parseSet(set: string, keys: Record<string, KeySpec>, aliases: Map<string, string>): { layer: Layer; key: string; value: unknown } {
   const eq = set.indexOf('=');
   if (eq <= 0) throw new ConfigError(`--set ${set}: expected KEY=VALUE`);
   const dotted = set.slice(0, eq).split('.');
   const key = aliases.get(dotted[0]) ?? dotted[0];
   if (!keys[key]) throw new ConfigError(`--set ${set}: unknown key "${dotted[0]}"${didYouMean(dotted[0], Object.keys(keys))}`);
+  if (dotted.some((d) => !d)) throw new ConfigError(`--set ${set}: empty segment in the key path`);
   let value: unknown;
   try {
     value = parseYaml(set.slice(eq + 1));
   } catch {
     value = set.slice(eq + 1);
   }
-  if (dotted.length === 1) values[key] = value;
-  else {
-    const root = (values[key] = isPlainMap(values[key]) ? structuredClone(values[key]) : {}) as Record<string, unknown>;
-    let node = root;
-    for (const seg of dotted.slice(1, -1)) node = (node[seg] = isPlainMap(node[seg]) ? node[seg] : {}) as Record<string, unknown>;
-    node[dotted[dotted.length - 1]] = value;
+  if (value === null && set.slice(eq + 1) === '') value = '';
+  for (const seg of dotted.slice(1).reverse()) value = { [seg]: value };
+  if (dotted.length > 1 && keys[key].type !== 'map' && keys[key].type !== 'env') {
+    throw new ConfigError(`--set ${set}: "${key}" is not a map, so "${dotted.slice(1).join('.')}" cannot be set in it`);
   }
-  origins[key] = { layer: '--set' };
+  return { layer: '--set', key, value };
 }
 
 function parseHosts(v: unknown, origin: Origin | undefined, loaded: LoadedFile): HostSpec[] {

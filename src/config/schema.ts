@@ -18,10 +18,13 @@ export interface KeySpec {
   plugin?: string;
   /** other spellings accepted (Fapistrano / Capistrano names) */
   aliases?: string[];
+  /** roles that share a host and deploy root must agree on this key (it shapes the release itself) */
+  sameAcrossRoles?: boolean;
 }
 
 export const CORE_KEYS: Record<string, KeySpec> = {
   app_name: { type: 'string', description: 'Name of the application; used in paths and messages. Required.' },
+  project_name: { type: 'string', default: '%(app_name)s', description: 'Fapistrano\'s project name; defaults to app_name.' },
   path: {
     type: 'string',
     default: '/home/%(user)s/www/%(app_name)s',
@@ -42,13 +45,15 @@ export const CORE_KEYS: Record<string, KeySpec> = {
     default: {},
     description: 'Variables written to <release>/.env (mode 0600). Use ${VAR}, ${VAR:-default}, ${VAR:?message}.',
   },
+  show_output: { type: 'boolean', default: false, description: 'Print every remote script, like -v (Fapistrano).' },
+  use_ssh_config: { type: 'boolean', default: true, description: 'Read ssh.config_file (Fapistrano); false ignores it. This version does not read it yet.' },
   hosts: { type: 'hosts', default: [], description: 'Hosts of a role: host, user@host, user@host:port, [v6]:port, or {host, user, port}.' },
   ssh: {
     type: 'map',
     default: {},
     description: 'How to reach and trust hosts.',
     keys: {
-      config_file: { type: 'string', default: '~/.ssh/config', description: 'OpenSSH client config.' },
+      config_file: { type: 'string', default: '~/.ssh/config', description: 'OpenSSH client config (Host aliases, ports, users, keys, ProxyJump). This version does not read it yet.' },
       identity_file: { type: 'string', description: 'Private key; else the ssh agent, then default keys.' },
       known_hosts_file: { type: 'string', default: '~/.ssh/known_hosts', description: 'Known host keys.' },
       host_key_checking: {

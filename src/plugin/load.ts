@@ -1,5 +1,7 @@
-// Plugins load by bundled name (git, or Fapistrano's fapistrano.git), ./relative path from the
-// deploy file, or npm package name. A plugin that cannot load is a configuration error.
+// Plugins load by bundled name (git, or Fapistrano's fapistrano.git / fapistrano.plugins.git),
+// ./relative path from the deploy file, or npm package name. A plugin that cannot load is a
+// configuration error. Bundled plugins keep their keys in keys.ts, so validation knows every
+// bundled key without importing any plugin's code.
 import { createRequire } from 'node:module';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -8,28 +10,62 @@ import { ConfigError } from '../errors.js';
 import type { KeySpec } from '../config/schema.js';
 import { PLUGIN_API_VERSION, type Plugin } from '../signals.js';
 
-/** Bundled plugins, imported only when a deploy file names them. */
-const BUNDLED: Record<string, () => Promise<{ default: Plugin }>> = {
-  git: () => import('../../plugins/git/index.js'),
+type KeysModule = Promise<{ keys: Record<string, KeySpec> }>;
+
+interface Bundled {
+  keys: () => KeysModule;
+  plugin?: () => Promise<{ default: Plugin }>;
+}
+
+const BUNDLED: Record<string, Bundled> = {
+  git: { keys: () => import('../../plugins/git/keys.js'), plugin: () => import('../../plugins/git/index.js') },
+  curl: { keys: () => import('../../plugins/curl/keys.js') },
+  virtualenv: { keys: () => import('../../plugins/virtualenv/keys.js') },
+  supervisorctl: { keys: () => import('../../plugins/supervisorctl/keys.js') },
+  localshared: { keys: () => import('../../plugins/localshared/keys.js') },
+  notify: { keys: () => import('../../plugins/notify/keys.js') },
 };
 
 export const BUNDLED_NAMES = Object.keys(BUNDLED);
 
-/** Fapistrano spells bundled plugins as fapistrano.<name>. */
+/** Fapistrano spells bundled plugins fapistrano.<name> or fapistrano.plugins.<name>. */
 export function canonicalName(name: string): string {
-  return name.startsWith('fapistrano.') && BUNDLED[name.slice('fapistrano.'.length)] ? name.slice('fapistrano.'.length) : name;
+  const m = /^fapistrano\.(?:plugins\.)?([a-z_]+)$/.exec(name);
+  return m && BUNDLED[m[1]] ? m[1] : name;
+}
+
+export function isBundled(name: string): boolean {
+  return !!BUNDLED[canonicalName(name)];
+}
+
+/** Every bundled plugin's keys, each marked with its plugin (for schema, warnings and docs). */
+export async function bundledKeys(): Promise<Record<string, KeySpec>> {
+  const out: Record<string, KeySpec> = {};
+  for (const [name, b] of Object.entries(BUNDLED)) {
+    for (const [k, spec] of Object.entries((await b.keys()).keys)) out[k] = { ...spec, plugin: name };
+  }
+  return out;
 }
 
 export async function loadPlugin(name: string, baseDir: string): Promise<Plugin> {
   const canon = canonicalName(name);
+  const bundled = BUNDLED[canon];
+  if (bundled) {
+    const keys = (await bundled.keys()).keys;
+    if (!bundled.plugin) {
+      // Known and configurable (fap config works), but its remote steps are not in this version.
+      return { name: canon, keys, on: {}, unavailable: true };
+    }
+    const plugin = (await bundled.plugin()).default;
+    return { ...plugin, keys };
+  }
   let mod: { default?: unknown };
   try {
-    if (BUNDLED[canon]) mod = await BUNDLED[canon]();
-    else if (canon.startsWith('./') || canon.startsWith('../') || isAbsolute(canon)) mod = await import(pathToFileURL(resolve(baseDir, canon)).href);
+    if (canon.startsWith('./') || canon.startsWith('../') || isAbsolute(canon)) mod = await import(pathToFileURL(resolve(baseDir, canon)).href);
     else mod = await import(pathToFileURL(createRequire(resolve(baseDir, 'deploy.yml')).resolve(canon)).href);
   } catch (e) {
-    const known = BUNDLED_NAMES.join(', ');
-    throw new ConfigError(`plugin "${name}" could not be loaded: ${(e as Error).message.split('\n')[0]} (bundled plugins: ${known})`, { keyPath: 'plugins' });
+    const hint = canon.startsWith('fapistrano') ? `; bundled plugins: ${BUNDLED_NAMES.join(', ')}` : ` (bundled plugins: ${BUNDLED_NAMES.join(', ')})`;
+    throw new ConfigError(`plugin "${name}" could not be loaded: ${(e as Error).message.split('\n')[0]}${hint}`, { keyPath: 'plugins' });
   }
   const plugin = (mod.default ?? mod) as Plugin;
   if (!plugin || typeof plugin !== 'object' || typeof plugin.name !== 'string' || typeof plugin.on !== 'object') {

@@ -6,9 +6,17 @@ import { ConfigError } from '../errors.js';
 import type { HostSpec } from '../config/hosts.js';
 import { loadDeployFile, type LoadedFile } from '../config/load.js';
 import { allKeys, bindRelease, pluginNamesFor, resolveRole, selectRoles, type RoleConfig } from '../config/resolve.js';
-import { canonicalName, loadPlugins, pluginKeys } from '../plugin/load.js';
+import { bundledKeys, canonicalName, loadPlugins, pluginKeys } from '../plugin/load.js';
+import type { KeySpec } from '../config/schema.js';
 import type { Plugin } from '../signals.js';
 import { layout, type Paths } from './paths.js';
+
+/** One role's share of the work on a target: its configuration and plugins. */
+export interface RoleWork {
+  role: string;
+  config: Record<string, unknown>;
+  plugins: Plugin[];
+}
 
 export interface Target {
   /** unique per (host, deploy root) */
@@ -18,9 +26,12 @@ export interface Target {
   connKey: string;
   user: string;
   stage: string;
+  /** the role, or roles joined with + when several deploy to the same host and path */
   role: string;
+  /** the configuration of the release itself (the first role's, with linked files of all) */
   config: Record<string, unknown>;
-  plugins: Plugin[];
+  /** every role deployed here; plugins run for each, identical steps once */
+  roles: RoleWork[];
   paths: Paths;
 }
 
@@ -33,12 +44,17 @@ export interface PlanInput {
   env?: NodeJS.ProcessEnv;
   /** commands that write the release's environment need every ${VAR} set */
   needsEnvironment?: boolean;
+  /** commands that run plugin steps need every plugin's remote steps */
+  needsPlugins?: boolean;
 }
 
 export interface Plan {
   loaded: LoadedFile;
   roles: RoleConfig[];
   targets: Target[];
+  warnings: string[];
+  /** keys of the plugins loaded for this file (third-party ones included) */
+  pluginKeys: Record<string, KeySpec>;
 }
 
 export function localUser(): string {
@@ -53,28 +69,36 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
   const loaded = loadDeployFile(input.deployfile);
   const names = pluginNamesFor(loaded, input.stage);
   const plugins = await loadPlugins(names, dirname(input.deployfile));
-  const keys = pluginKeys(plugins.values());
+  const keys = { ...(await bundledKeys()), ...pluginKeys(plugins.values()) };
   const roleNames = selectRoles(loaded, input.stage, input.role, allKeys(keys));
   const roles = roleNames.map((r) => resolveRole({ loaded, stage: input.stage, role: r, sets: input.sets, env: input.env, pluginKeys: keys, localUser: localUser() }, r));
 
   const targets: Target[] = [];
-  const seen = new Map<string, Target>();
+  const byKey = new Map<string, Target>();
   for (const rc of roles) {
     if (input.needsEnvironment && rc.envProblems.length) throw rc.envProblems[0].where;
     const rolePlugins = ((rc.values.plugins as string[]) ?? []).map((n) => plugins.get(canonicalName(n))!);
     for (const p of rolePlugins) {
+      if (input.needsPlugins && p.unavailable) {
+        throw originError(loaded, rc, 'plugins', `the ${p.name} plugin's keys are understood, but its remote steps are not in this version of fap; remove it from plugins to deploy`);
+      }
       const problem = p.check?.(rc.values);
       if (problem) throw originError(loaded, rc, problem.key, problem.message);
     }
+    if (!rc.hosts.length) throw originError(loaded, rc, 'hosts', `role "${rc.role}" of ${rc.stage} has no hosts`);
+    validateLinkedPaths(loaded, rc);
     for (const host of rc.hosts) {
       const user = host.user ?? String(rc.values.user);
       const port = host.port ?? 22;
       const root = String(rc.values.path);
       if (!root.startsWith('/')) throw originError(loaded, rc, 'path', `path must be absolute, got "${root}"`);
       const key = `${user}@${host.hostname}:${port}:${root}`;
-      const prev = seen.get(key);
+      const work: RoleWork = { role: rc.role, config: rc.values, plugins: rolePlugins };
+      const prev = byKey.get(key);
       if (prev) {
-        throw originError(loaded, rc, 'hosts', `${host.name} deploys to ${root} for both roles "${prev.role}" and "${rc.role}"; give one of them its own path`);
+        // Two roles on the same host and deploy root share one release: both roles' plugins run.
+        mergeRole(loaded, rc, prev, work, allKeys(keys));
+        continue;
       }
       const t: Target = {
         key,
@@ -84,10 +108,10 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
         stage: input.stage,
         role: rc.role,
         config: rc.values,
-        plugins: rolePlugins,
+        roles: [work],
         paths: layout(root, '<release>'),
       };
-      seen.set(key, t);
+      byKey.set(key, t);
       targets.push(t);
     }
   }
@@ -100,12 +124,51 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
     }
   }
   if (!filtered.length) throw new ConfigError(`no hosts selected for ${input.stage}${input.role ? ' ' + input.role : ''}`, { file: input.deployfile });
-  return { loaded, roles, targets: filtered };
+  const warnings = [...new Set(roles.flatMap((r) => r.warnings))];
+  return { loaded, roles, targets: filtered, warnings, pluginKeys: keys };
+}
+
+/** Keys that may differ between roles sharing a release: their own hosts and links. */
+const PER_ROLE = new Set(['hosts', 'linked_files', 'linked_dirs', 'plugins']);
+
+function mergeRole(loaded: LoadedFile, rc: RoleConfig, t: Target, work: RoleWork, keys: Record<string, KeySpec>): void {
+  for (const [k, spec] of Object.entries(keys)) {
+    if (PER_ROLE.has(k) || (spec.plugin && !spec.sameAcrossRoles)) continue;
+    const a = JSON.stringify(t.config[k]);
+    const b = JSON.stringify(work.config[k]);
+    if (a !== b) {
+      throw originError(loaded, rc, k, `roles "${t.role}" and "${rc.role}" both deploy to ${t.host.name}:${t.paths.root} (one release) but disagree on ${k}; make them agree or give one its own path`);
+    }
+  }
+  const union = (k: string) => [...new Set([...((t.config[k] as string[]) ?? []), ...((work.config[k] as string[]) ?? [])])];
+  t.config = { ...t.config, linked_files: union('linked_files'), linked_dirs: union('linked_dirs') };
+  t.roles.push(work);
+  t.role = t.roles.map((r) => r.role).join('+');
+}
+
+/** linked_files / linked_dirs stay inside shared/ and the release: relative, no .. */
+function validateLinkedPaths(loaded: LoadedFile, rc: RoleConfig): void {
+  for (const k of ['linked_files', 'linked_dirs']) {
+    for (const [i, p] of ((rc.values[k] as string[]) ?? []).entries()) {
+      const bad = !p || p.startsWith('/') || p.split('/').some((seg) => seg === '..' || seg === '.' || seg === '') || /[\n\r\0]/.test(p);
+      if (bad) {
+        const o = rc.origins[k];
+        const msg = `"${p}" must be a relative path inside shared/ (no leading /, no . or .. segments, no empty segments)`;
+        if (o?.path) throw loaded.error([...o.path, i], msg);
+        throw new ConfigError(msg, { keyPath: `${k}[${i}]` });
+      }
+    }
+  }
 }
 
 /** Bind the run's release name into a target's configuration and layout. */
 export function withRelease(t: Target, release: string): Target {
-  return { ...t, config: bindRelease(t.config, release), paths: layout(t.paths.root, release) };
+  return {
+    ...t,
+    config: bindRelease(t.config, release),
+    roles: t.roles.map((r) => ({ ...r, config: bindRelease(r.config, release) })),
+    paths: layout(t.paths.root, release),
+  };
 }
 
 function originError(loaded: LoadedFile, rc: RoleConfig, key: string, message: string): ConfigError {

@@ -53,9 +53,9 @@ export class Run {
         port: t.host.port ?? 22,
         user: t.user,
         identityFile: ssh.identity_file as string | undefined,
-        knownHostsFile: String(ssh.known_hosts_file ?? '~/.ssh/known_hosts'),
-        hostKeyChecking: (ssh.host_key_checking ?? 'strict') as ConnectOptions['hostKeyChecking'],
-        connectTimeoutSec: Number(ssh.connect_timeout ?? 20),
+        knownHostsFile: String(ssh.known_hosts_file),
+        hostKeyChecking: ssh.host_key_checking as ConnectOptions['hostKeyChecking'],
+        connectTimeoutSec: Number(ssh.connect_timeout),
         warn: (message) => this.bus.emit({ event: 'warning', host: t.host.name, message }),
       };
       const started = Date.now();
@@ -101,27 +101,37 @@ export class Run {
    */
   async signalSteps(t: Target, release: string, signals: SignalName[]): Promise<Step[]> {
     const steps: Step[] = [];
+    const seen = new Set<string>();
     for (const signal of signals) {
       this.bus.emit({ event: signal, host: t.host.name, role: t.role });
-      for (const plugin of t.plugins) {
-        const handler = plugin.on[signal];
-        if (!handler) continue;
-        const ctx: SignalContext = {
-          signal,
-          command: this.opts.command,
-          stage: t.stage,
-          role: t.role,
-          host: t.host.name,
-          release,
-          paths: t.paths,
-          config: t.config,
-          options: this.opts.options,
-          dryRun: this.opts.dryRun,
-          script: (name, shell) => steps.push({ name: `${plugin.name}: ${name.replace(new RegExp(`^${plugin.name}: `), '')}`, script: shell }),
-          quote,
-          log: (message) => this.bus.emit({ event: 'log', host: t.host.name, plugin: plugin.name, message }),
-        };
-        await handler(ctx);
+      for (const work of t.roles) {
+        for (const plugin of work.plugins) {
+          const handler = plugin.on[signal];
+          if (!handler) continue;
+          const ctx: SignalContext = {
+            signal,
+            command: this.opts.command,
+            stage: t.stage,
+            role: work.role,
+            host: t.host.name,
+            release,
+            paths: t.paths,
+            config: work.config,
+            options: this.opts.options,
+            dryRun: this.opts.dryRun,
+            script: (name, shell) => {
+              // roles sharing a release contribute identical steps (the code export) once
+              const step = { name: `${plugin.name}: ${name.replace(new RegExp(`^${plugin.name}: `), '')}`, script: shell };
+              const id = step.name + '\0' + step.script;
+              if (seen.has(id)) return;
+              seen.add(id);
+              steps.push(step);
+            },
+            quote,
+            log: (message) => this.bus.emit({ event: 'log', host: t.host.name, plugin: plugin.name, message }),
+          };
+          await handler(ctx);
+        }
       }
     }
     return steps;

@@ -1,0 +1,14 @@
+import type { KeySpec } from '../../src/config/schema.js';
+
+export const keys: Record<string, KeySpec> = {
+  curl_url: { type: 'string', sameAcrossRoles: true, description: 'Artifact URL the hosts download (usually given as --curl-url). user:password in it is redacted.' },
+  curl_sha256: { type: 'string', sameAcrossRoles: true, description: 'Expected sha256 of the artifact; a mismatch fails before publish (also --curl-sha256).' },
+  curl_user: { type: 'string', secret: true, description: 'user:password for the download (redacted everywhere).' },
+  curl_options: { type: 'string', default: '', description: 'Extra curl options (Fapistrano).' },
+  curl_extract_tar: { type: 'boolean', default: false, description: 'Extract the artifact as a tar archive.' },
+  curl_extract_tgz: { type: 'boolean', default: false, description: 'Extract the artifact as a gzipped tar archive.' },
+  curl_postinstall_script: { type: 'string', default: '', description: 'Command run inside the release after extraction (e.g. ./install.sh).' },
+  curl_postinstall_output: { type: 'boolean', default: true, description: 'Show the postinstall script output.' },
+  curl_retries: { type: 'integer', default: 3, min: 0, description: 'Download retries on transient errors.' },
+  curl_timeout: { type: 'integer', default: 300, min: 1, description: 'Seconds a download may take.' },
+};

@@ -1,0 +1,12 @@
+import type { KeySpec } from '../../src/config/schema.js';
+
+export const keys: Record<string, KeySpec> = {
+  supervisor_program: { type: 'string', default: '%(app_name)s', description: 'Program (or group:*) restarted on publish and fap restart.' },
+  supervisor_conf: { type: 'string', default: 'configs/supervisor_%(stage)s_%(role)s.conf', description: 'Program config, relative to the release (or absolute); linked to supervisor_target.' },
+  supervisor_target: { type: 'string', default: '/etc/supervisor/conf.d/%(supervisor_program)s.conf', description: 'Where supervisord includes program configs from.' },
+  supervisor_refresh: { type: 'boolean', default: false, description: 'reread/update supervisord config before restarting.' },
+  supervisor_check_status: { type: 'boolean', default: false, description: 'Wait until the programs are RUNNING; a program that does not come up fails the deploy.' },
+  supervisor_restart: { type: 'boolean', default: true, description: 'Restart the programs on publish.' },
+  supervisor_output: { type: 'boolean', default: false, description: 'Show supervisorctl output (Fapistrano).' },
+  supervisorctl_command: { type: 'string', default: 'supervisorctl', description: 'The supervisorctl command; may carry sudo or -c FILE.' },
+};
