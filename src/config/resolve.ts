@@ -206,7 +206,7 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
     if (spec.default === undefined) continue;
     apply(spec.plugin ? 'plugin' : 'default', k, structuredClone(spec.default));
   }
-  values.user ??= input.localUser;
+  if (values.user === undefined) apply('default', 'user', input.localUser);
   for (const e of entries) {
     apply(e.layer, e.key, e.value, e.path);
     const owner = keys[e.key].plugin;

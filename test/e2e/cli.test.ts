@@ -85,3 +85,49 @@ test('a missing deploy file and an unreachable host are one-line errors', async 
   assert.match(r.stderr, /^fap: stopped before changing anything: 127\.0\.0\.1:1: cannot connect to 127\.0\.0\.1:1: connection refused/m);
   noStack(r.stderr);
 });
+
+test('fap config prints resolved values with their origins and masks secrets', async () => {
+  const dir = tmp();
+  const file = join(dir, 'deploy.yml');
+  writeFileSync(
+    file,
+    [
+      'app_name: shop',
+      'path: /srv/%(app_name)s-%(stage)s',
+      'keep_releases: 4',
+      'environment:',
+      '  DB_PASSWORD: hunter2-literal',
+      '  API: ${FAP_T_API}',
+      '  MODE: prod',
+      'repo: /srv/git/shop.git',
+      'stage_role_configs:',
+      '  production:',
+      '    keep_releases: 6',
+      '    web:',
+      '      hosts: [app-web01]',
+      '      branch: release',
+      '',
+    ].join('\n'),
+  );
+  const r = await fap(['-f', file, '--set', 'linked_dirs=[log]', 'config', 'production', 'web'], { env: { FAP_T_API: 'tok-from-env-123' } });
+  assert.equal(r.code, 0, r.stderr);
+  const out = r.stdout;
+  assert.match(out, /^app_name: shop # top \(.*deploy\.yml:1:1\)$/m);
+  assert.match(out, /^path: \/srv\/shop-production # top \(.*deploy\.yml:2:1\)$/m);
+  assert.match(out, /^keep_releases: 6 # stage \(.*deploy\.yml:11:5\)$/m);
+  assert.match(out, /^branch: release # role \(.*deploy\.yml:14:7\)  \[git\]$/m);
+  assert.match(out, /^linked_dirs: # --set$/m);
+  assert.match(out, /^user: \S+ # default$/m);
+  assert.match(out, /^ {2}DB_PASSWORD: "\*\*\*" # top/m);
+  assert.match(out, /^ {2}API: "\*\*\*" # top/m);
+  assert.match(out, /^ {2}MODE: prod # top/m);
+  assert.match(out, /release_path: \/srv\/shop-production\/releases\/<release>/);
+  assert.doesNotMatch(out + r.stderr, /hunter2-literal|tok-from-env-123/);
+  const json = await fap(['-f', file, '--json', 'config', 'production', 'web'], { env: { FAP_T_API: 'tok-from-env-123' } });
+  assert.equal(json.code, 0);
+  const ev = JSON.parse(json.stdout.trim()) as { event: string; values: Record<string, unknown>; origins: Record<string, { layer: string; line?: number }> };
+  assert.equal(ev.event, 'config');
+  assert.equal(ev.values.keep_releases, 6);
+  assert.deepEqual(ev.origins.keep_releases, { layer: 'stage', line: 11, col: 5 });
+  assert.doesNotMatch(json.stdout, /hunter2-literal|tok-from-env-123/);
+});
