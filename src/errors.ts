@@ -12,11 +12,14 @@ export class FapError extends Error {
 /** Bad deploy.yml or options: nothing was contacted. */
 export class ConfigError extends FapError {
   override readonly exitCode = EXIT.usage;
+  /** the message without the file:line:col and key path in front */
+  readonly detail: string;
   constructor(
     message: string,
     readonly where?: { file?: string; line?: number; col?: number; keyPath?: string },
   ) {
     super(formatWhere(where) + message);
+    this.detail = message;
   }
 }
 
@@ -43,6 +46,9 @@ export class LockError extends FapError {
 
 /** The operation failed on one or more hosts; each host's outcome was already reported. */
 export class OperationFailed extends FapError {}
+
+/** The run was interrupted (SIGINT/SIGTERM) and stopped at a phase boundary. */
+export class Interrupted extends FapError {}
 
 function formatWhere(where?: { file?: string; line?: number; col?: number; keyPath?: string }): string {
   if (!where) return '';

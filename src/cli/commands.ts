@@ -3,7 +3,10 @@
 import { copyFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { ConfigError, EXIT, FapError, UsageError } from '../errors.js';
+import { EXIT, FapError, UsageError } from '../errors.js';
+import { parseDuration } from '../duration.js';
+import { cleanup, forceUnlock } from '../release/maintenance.js';
+import { batchSize } from '../release/state.js';
 import { EventBus } from '../events.js';
 import { attachReporter } from '../report/reporter.js';
 import { displayValues, formatConfig } from '../config/show.js';
@@ -50,7 +53,22 @@ async function plan(s: Selected, needs: { environment?: boolean; plugins?: boole
   return p;
 }
 
-async function startRun(command: string, s: Selected, targets: Target[], warnings: string[], options: Record<string, unknown> = {}): Promise<Run> {
+interface RunFlags {
+  lockWait?: string;
+  batch?: string;
+}
+
+function lockWaitMs(flags: RunFlags, targets: Target[]): number {
+  const text = flags.lockWait ?? (targets[0]?.config.lock_wait as string | undefined);
+  if (text === undefined) return 0;
+  try {
+    return parseDuration(String(text));
+  } catch (e) {
+    throw new UsageError(`--lock-wait: ${(e as Error).message}`);
+  }
+}
+
+async function startRun(command: string, s: Selected, p: Plan, flags: RunFlags = {}, options: Record<string, unknown> = {}): Promise<Run> {
   const bus = new EventBus();
   const color = s.g.color !== false && !process.env.NO_COLOR && !!process.stderr.isTTY;
   await attachReporter(bus, { json: !!s.g.json, verbose: !!s.g.verbose, quiet: !!s.g.quiet, color, tty: !!process.stderr.isTTY });
@@ -58,24 +76,40 @@ async function startRun(command: string, s: Selected, targets: Target[], warning
     command,
     commandLine: ['fap', command, s.stage, s.role].filter(Boolean).join(' '),
     parallel: parallelOf(s.g),
-    verbose: !!s.g.verbose || targets.some((t) => t.config.show_output === true),
+    verbose: !!s.g.verbose || p.targets.some((t) => t.config.show_output === true),
     dryRun: !!s.g.dryRun,
     options,
+    lockWaitMs: lockWaitMs(flags, p.targets),
   });
-  bus.emit({ event: 'run.started', command, stage: s.stage, role: s.role, hosts: targets.map((t) => t.host.name), dryRun: !!s.g.dryRun });
-  if (s.g.json) for (const w of warnings) bus.emit({ event: 'warning', message: w });
+  bus.emit({ event: 'run.started', command, stage: s.stage, role: s.role, hosts: p.targets.map((t) => t.host.name), dryRun: !!s.g.dryRun });
+  if (s.g.json) for (const w of p.warnings) bus.emit({ event: 'warning', message: w });
   return run;
 }
 
-/** Run a transaction-style command and report its result; returns the exit code. */
-async function execute(command: string, s: Selected, p: Plan, body: (run: Run) => Promise<RunResult>, options: Record<string, unknown> = {}): Promise<number> {
-  const run = await startRun(command, s, p.targets, p.warnings, options);
+/**
+ * Run a transaction-style command and report its result; returns the exit code. SIGINT/SIGTERM ask
+ * the run to stop at the next phase boundary and clean up; a second one exits at once (the journal
+ * on the hosts lets the next run heal).
+ */
+async function execute(command: string, s: Selected, p: Plan, body: (run: Run) => Promise<RunResult>, flags: RunFlags = {}, options: Record<string, unknown> = {}): Promise<number> {
+  const run = await startRun(command, s, p, flags, options);
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (++signals > 1) process.exit(130);
+    process.stderr.write(`\nfap: ${sig}: stopping at the next phase boundary and cleaning up (again to quit at once)\n`);
+    run.abort(`interrupted by ${sig}`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   let res: RunResult | undefined;
   let error: unknown;
   try {
     res = await body(run);
   } catch (e) {
     error = e;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
   const channels = await run.channelCounts();
   await run.close();
@@ -92,11 +126,24 @@ async function execute(command: string, s: Selected, p: Plan, body: (run: Run) =
   });
   if (error) throw error;
   if (!s.g.json && res) {
-    const failed = res.hosts.filter((h) => h.outcome !== 'deployed' && h.outcome !== 'rolled-back');
+    const good = new Set(['deployed', 'rolled-back', 'ok']);
+    const failed = res.hosts.filter((h) => !good.has(h.outcome));
     const line = `${ok ? '✔' : '✖'} ${res.summary}` + (ok || !failed.length ? '' : '\n' + res.hosts.map((h) => `  ${h.host} (${h.role}): ${h.outcome}${h.step ? ' at ' + h.step : ''}`).join('\n'));
     process.stderr.write(line + '\n');
   }
   return ok ? EXIT.ok : EXIT.failed;
+}
+
+const LOCK_WAIT = '--lock-wait <duration>';
+const LOCK_WAIT_HELP = 'wait this long for a lock held by another run (30s, 5m) instead of exiting 3';
+
+function checkBatch(batch: string | undefined): void {
+  if (batch === undefined) return;
+  try {
+    batchSize(100, batch);
+  } catch (e) {
+    throw new UsageError(`--batch: ${(e as Error).message}`);
+  }
 }
 
 export function registerCommands(program: Command): void {
@@ -117,10 +164,13 @@ export function registerCommands(program: Command): void {
     .description('build a new release on every selected host, publish it, clean up')
     .argument('[stage]')
     .argument('[role]')
-    .action(async (stage: string | undefined, role: string | undefined, _o: unknown, cmd: Command) => {
+    .option('--batch <n>', 'publish this many hosts at a time (or a percentage, 25%); a failing batch reverts the published ones')
+    .option(LOCK_WAIT, LOCK_WAIT_HELP)
+    .action(async (stage: string | undefined, role: string | undefined, o: RunFlags, cmd: Command) => {
       const s = select(cmd, stage, role);
       const p = await plan(s, { environment: true, plugins: true });
-      process.exitCode = await execute('deploy', s, p, (run) => deploy(run, p.targets));
+      checkBatch(o.batch);
+      process.exitCode = await execute('deploy', s, p, (run) => deploy(run, p.targets), o, { batch: o.batch });
     });
 
   program
@@ -129,11 +179,36 @@ export function registerCommands(program: Command): void {
     .argument('[stage]')
     .argument('[role]')
     .option('--to <release>', 'roll back (or forward) to this release')
-    .action(async (stage: string | undefined, role: string | undefined, o: { to?: string }, cmd: Command) => {
+    .option('--force', 'roll back even if the hosts disagree about current')
+    .option(LOCK_WAIT, LOCK_WAIT_HELP)
+    .action(async (stage: string | undefined, role: string | undefined, o: RunFlags & { to?: string; force?: boolean }, cmd: Command) => {
       const s = select(cmd, stage, role);
+      if (o.to !== undefined && !/^\d{14}$/.test(o.to)) throw new UsageError(`--to "${o.to}" is not a release name (YYYYMMDDHHMMSS; see fap releases)`);
       const p = await plan(s, { plugins: true });
-      if (o.to !== undefined && !/^\d{14}$/.test(o.to)) throw new ConfigError(`--to "${o.to}" is not a release name (YYYYMMDDHHMMSS; see fap releases)`);
-      process.exitCode = await execute('rollback', s, p, (run) => rollback(run, p.targets, o.to));
+      process.exitCode = await execute('rollback', s, p, (run) => rollback(run, p.targets, { to: o.to, force: o.force }), o);
+    });
+
+  program
+    .command('cleanup')
+    .description('prune every host to keep_releases (failed and abandoned builds first) and heal leftovers of interrupted runs')
+    .argument('[stage]')
+    .argument('[role]')
+    .option(LOCK_WAIT, LOCK_WAIT_HELP)
+    .action(async (stage: string | undefined, role: string | undefined, o: RunFlags, cmd: Command) => {
+      const s = select(cmd, stage, role);
+      const p = await plan(s, {});
+      process.exitCode = await execute('cleanup', s, p, (run) => cleanup(run, p.targets), o);
+    });
+
+  program
+    .command('unlock')
+    .description('remove the deploy lock on every selected host, whoever holds it (prints who held it)')
+    .argument('[stage]')
+    .argument('[role]')
+    .action(async (stage: string | undefined, role: string | undefined, _o: unknown, cmd: Command) => {
+      const s = select(cmd, stage, role);
+      const p = await plan(s, {});
+      process.exitCode = await execute('unlock', s, p, (run) => forceUnlock(run, p.targets));
     });
 
   program
@@ -163,11 +238,18 @@ export function registerCommands(program: Command): void {
     .action(async (stage: string | undefined, role: string | undefined, _o: unknown, cmd: Command) => {
       const s = select(cmd, stage, role);
       const p = await plan(s, {});
-      const run = await startRun('releases', s, p.targets, p.warnings);
+      const run = await startRun('releases', s, p);
       try {
         const rows = await listReleases(run, p.targets);
         const ok = rows.every((r) => !r.error);
-        run.bus.emit({ event: 'result', ok, command: 'releases', hosts: rows.map((r) => ({ host: r.host, role: r.role, current: r.state?.current, releases: r.state?.releases, error: r.error })) });
+        const currents = new Set(rows.filter((r) => r.state).map((r) => r.state!.current ?? ''));
+        run.bus.emit({
+          event: 'result',
+          ok,
+          command: 'releases',
+          agree: currents.size <= 1,
+          hosts: rows.map((r) => ({ host: r.host, role: r.role, current: r.state?.current, releases: r.state?.releases, interrupted: r.state?.journal && r.state.journal.phase !== 'done' ? r.state.journal : undefined, error: r.error })),
+        });
         if (!s.g.json) process.stdout.write(formatReleasesTable(rows) + '\n');
         process.exitCode = ok ? EXIT.ok : EXIT.failed;
       } finally {

@@ -1,6 +1,6 @@
 // Read deploy.yml keeping positions, so every later error can say file:line:col.
 import { readFileSync } from 'node:fs';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isCollection, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type YAMLError } from 'yaml';
 import { ConfigError } from '../errors.js';
 
 export interface SourcePos {
@@ -31,14 +31,29 @@ export function loadDeployFile(file: string): LoadedFile {
 
 export function parseDeployText(text: string, file: string): LoadedFile {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, merge: true });
   const first = doc.errors[0];
-  if (first) {
-    const lp = lineCounter.linePos(first.pos[0]);
-    const msg = first.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
-    throw new ConfigError(yamlMessage(first.code, msg), { file, line: lp.line, col: lp.col });
+  if (first) throw yamlError(doc, lineCounter, first, file);
+  // An alias whose anchor is not defined (before it) is not a parse error in the yaml library:
+  // toJS throws. Report it where it is written.
+  visit(doc, {
+    Alias(_, node, path) {
+      if (node.resolve(doc) !== undefined) return;
+      const lp = lineCounter.linePos(node.range?.[0] ?? 0);
+      const keyPath = pathOfAncestors(path, node);
+      throw new ConfigError(`YAML: unknown alias *${node.source} (define the anchor &${node.source} before it)`, { file, line: lp.line, col: lp.col, keyPath: keyPath.length ? formatPath(keyPath) : undefined });
+    },
+  });
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 1000 }) as unknown;
+  } catch (e) {
+    // e.g. a merge key (<<) whose source is not a map: point at the first << when there is one
+    let at: { node: Node; path: (string | number)[] } | undefined;
+    if (/merge/i.test((e as Error).message)) walk(doc.contents, [], (node, path, isKey) => void (isKey && !at && isScalar(node) && keyName(node) === '<<' && (at = { node, path })));
+    const lp = lineCounter.linePos(at?.node.range?.[0] ?? 0);
+    throw new ConfigError(`YAML: ${(e as Error).message.split('\n')[0]}`, { file, line: lp.line, col: lp.col, keyPath: at ? formatPath(at.path) : undefined });
   }
-  const data = doc.toJS({ maxAliasCount: 1000 }) as unknown;
   if (data === null || data === undefined) throw new ConfigError('the file is empty (run `fap init` for a starting point)', { file, line: 1, col: 1 });
   if (typeof data !== 'object' || Array.isArray(data)) {
     throw new ConfigError('the top level must be a map of keys (app_name:, stage_role_configs:, ...)', { file, line: 1, col: 1 });
@@ -57,6 +72,84 @@ export function parseDeployText(text: string, file: string): LoadedFile {
 
 export function formatPath(path: (string | number)[]): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : (i ? '.' : '') + p)).join('');
+}
+
+/**
+ * A YAML error where the user can act on it: an unclosed quote or flow collection at the place
+ * it was opened (the library reports where the file ran out), a duplicate key with its key path.
+ */
+function yamlError(doc: Document, lc: LineCounter, err: YAMLError, file: string): ConfigError {
+  const msg = err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+  const at = err.pos[0];
+  // the message starts with what went wrong ("duplicate key", "YAML syntax"); the key path follows
+  const where = (offset: number) => {
+    const lp = lc.linePos(offset);
+    return { file, line: lp.line, col: lp.col };
+  };
+  const of = (path: (string | number)[]) => (path.length ? ` (${formatPath(path)})` : '');
+  let found: { node: Node; path: (string | number)[] } | undefined;
+  const consider = (node: Node, path: (string | number)[]) => {
+    if (!found || (node.range?.[0] ?? -1) > (found.node.range?.[0] ?? -1)) found = { node, path };
+  };
+  if (err.code === 'DUPLICATE_KEY') {
+    walk(doc.contents, [], (node, path, isKey) => {
+      if (isKey && node.range?.[0] === at) found = { node, path };
+    });
+    if (found && isScalar(found.node)) {
+      return new ConfigError(`duplicate key: ${formatPath(found.path)} is already set above in the same map`, where(at));
+    }
+  } else if (err.code === 'MISSING_CHAR' && /quote/.test(msg)) {
+    walk(doc.contents, [], (node, path, isKey) => {
+      if (!isKey && isScalar(node) && (node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE') && node.range && node.range[0] < at && node.range[1] >= at) consider(node, path);
+    });
+    if (found) {
+      const q = (found.node as { type?: string }).type === 'QUOTE_SINGLE' ? "'" : '"';
+      return new ConfigError(`YAML syntax: the ${q} opened here${of(found.path)} is never closed`, where(found.node.range![0]));
+    }
+  } else if (/^Flow (sequence|map) .*end with a [\]}]/.test(msg)) {
+    walk(doc.contents, [], (node, path, isKey) => {
+      if (!isKey && isCollection(node) && node.flow && node.range && node.range[0] < at && node.range[1] >= at) consider(node, path);
+    });
+    if (found) {
+      const close = isSeq(found.node) ? ']' : '}';
+      return new ConfigError(`YAML syntax: the ${close === ']' ? '[' : '{'} opened here${of(found.path)} is never closed with ${close}`, where(found.node.range![0]));
+    }
+  }
+  return new ConfigError(yamlMessage(err.code, msg), where(at));
+}
+
+/** Visit every node with its key path; keys are visited with the path they name. */
+function walk(node: unknown, path: (string | number)[], fn: (node: Node, path: (string | number)[], isKey: boolean) => void): void {
+  if (isMap(node)) {
+    for (const it of node.items) {
+      const k = isScalar(it.key) ? keyName(it.key) : '?';
+      if (it.key && typeof it.key === 'object') fn(it.key as Node, [...path, k], true);
+      walk(it.value, [...path, k], fn);
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, i) => walk(item, [...path, i], fn));
+  }
+  if (node && typeof node === 'object' && 'range' in node && !isPair(node)) fn(node as Node, path, false);
+}
+
+/** A map key as written (a merge key's value is a Symbol). */
+function keyName(key: { value: unknown; source?: string }): string {
+  return typeof key.value === 'symbol' ? (key.source ?? '<<') : String(key.value);
+}
+
+/** The key path of a node from the ancestors visit() passes. */
+function pathOfAncestors(ancestors: readonly unknown[], node: unknown): (string | number)[] {
+  const out: (string | number)[] = [];
+  const chain = [...ancestors, node];
+  for (let i = 0; i < chain.length; i++) {
+    const a = chain[i];
+    if (isPair(a) && isScalar(a.key)) out.push(keyName(a.key));
+    else if (isSeq(a) && i + 1 < chain.length) {
+      const idx = a.items.indexOf(chain[i + 1] as never);
+      if (idx >= 0) out.push(idx);
+    }
+  }
+  return out;
 }
 
 function yamlMessage(code: string, msg: string): string {

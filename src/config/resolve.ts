@@ -97,27 +97,31 @@ export function stagesOf(loaded: LoadedFile): Record<string, Record<string, unkn
 
 /** Plugin names mentioned anywhere for the selected stage, so they can be loaded before resolving. */
 export function pluginNamesFor(loaded: LoadedFile, stage: string): string[] {
-  const names = new Set<string>();
-  const add = (v: unknown) => {
-    if (Array.isArray(v)) for (const n of v) if (typeof n === 'string') names.add(n);
+  return [...pluginRefs(loaded, stage).keys()];
+}
+
+/** Each plugin name mentioned for the stage with where it is first written (none for the default). */
+export function pluginRefs(loaded: LoadedFile, stage: string): Map<string, (string | number)[] | undefined> {
+  const refs = new Map<string, (string | number)[] | undefined>();
+  const add = (v: unknown, base?: (string | number)[]) => {
+    if (Array.isArray(v)) v.forEach((n, i) => typeof n === 'string' && !refs.has(n) && refs.set(n, base && [...base, 'plugins', i]));
   };
-  add(loaded.data.plugins ?? CORE_KEYS.plugins.default);
+  if (loaded.data.plugins === undefined || loaded.data.plugins === null) add(CORE_KEYS.plugins.default);
+  else add(loaded.data.plugins, []);
   const st = (loaded.data.stage_role_configs as Record<string, Record<string, unknown>> | undefined)?.[stage];
   if (st && typeof st === 'object') {
-    add(st.plugins);
-    for (const v of Object.values(st)) if (v && typeof v === 'object' && !Array.isArray(v)) add((v as Record<string, unknown>).plugins);
+    const base = ['stage_role_configs', stage];
+    add(st.plugins, base);
+    for (const [k, v] of Object.entries(st)) if (v && typeof v === 'object' && !Array.isArray(v)) add((v as Record<string, unknown>).plugins, [...base, k]);
   }
-  return [...names];
+  return refs;
 }
 
 export function selectRoles(loaded: LoadedFile, stage: string, role: string | undefined, keys: Record<string, KeySpec>): string[] {
   const stages = stagesOf(loaded);
   const st = stages[stage];
   if (!st) {
-    throw new ConfigError(`unknown stage "${stage}"${didYouMean(stage, Object.keys(stages))}; known stages: ${Object.keys(stages).join(', ') || '(none)'}`, {
-      file: loaded.file,
-      ...loaded.pos(['stage_role_configs']),
-    });
+    throw loaded.error(['stage_role_configs'], `unknown stage "${stage}"${didYouMean(stage, Object.keys(stages))}; known stages: ${Object.keys(stages).join(', ') || '(none)'}`);
   }
   const { roles } = splitStage(st, keys, aliasMap(keys), loaded, stage);
   const names = Object.keys(roles);
@@ -217,7 +221,9 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
   }
 
   if (typeof values.app_name !== 'string' || !values.app_name) {
-    throw new ConfigError('app_name is required (the application name, used in paths and messages)', { file: loaded.file, line: 1, col: 1, keyPath: 'app_name' });
+    const msg = 'app_name is required (the application name, used in paths and messages)';
+    if (origins.app_name?.path) throw loaded.error(origins.app_name.path, msg);
+    throw new ConfigError(msg, { file: loaded.file, line: 1, col: 1, keyPath: 'app_name' });
   }
   const hosts = parseHosts(values.hosts, origins.hosts, loaded);
   const resolved = interpolateAll(values, origins, { stage, role }, loaded);
@@ -283,7 +289,7 @@ function parseHosts(v: unknown, origin: Origin | undefined, loaded: LoadedFile):
     } catch (e) {
       const path = origin?.path ? [...origin.path, ...(Array.isArray(v) ? [i] : [])] : undefined;
       if (path) throw loaded.error(path, (e as Error).message);
-      throw new ConfigError(`hosts: ${(e as Error).message}`);
+      throw new ConfigError(`${origin?.layer === '--set' ? '--set: ' : ''}hosts: ${(e as Error).message}`);
     }
   });
 }
@@ -337,11 +343,11 @@ function interpolateAll(values: Record<string, unknown>, origins: Record<string,
 }
 
 function validateTypes(values: Record<string, unknown>, origins: Record<string, Origin>, keys: Record<string, KeySpec>, loaded: LoadedFile) {
-  const fail = (key: string, sub: string | undefined, message: string): never => {
+  const fail = (key: string, sub: string | number | undefined, message: string): never => {
     const o = origins[key];
-    const path = o?.path ? (sub ? [...o.path, sub] : o.path) : undefined;
+    const path = o?.path ? (sub !== undefined ? [...o.path, sub] : o.path) : undefined;
     if (path) throw loaded.error(path, message);
-    throw new ConfigError(message, { keyPath: sub ? `${key}.${sub}` : key, file: o?.layer === '--set' ? '--set' : loaded.file });
+    throw new ConfigError(message, { keyPath: formatPath(sub !== undefined ? [key, sub] : [key]), file: o?.layer === '--set' ? '--set' : loaded.file });
   };
   for (const [key, value] of Object.entries(values)) {
     const spec = keys[key];
@@ -350,7 +356,7 @@ function validateTypes(values: Record<string, unknown>, origins: Record<string, 
   }
 }
 
-function checkValue(spec: KeySpec, value: unknown, fail: (m: string, sub?: string) => never, key: string): void {
+function checkValue(spec: KeySpec, value: unknown, fail: (m: string, sub?: string | number) => never, key: string): void {
   if (value === undefined || value === null) return;
   const t = describe(value);
   switch (spec.type) {
@@ -369,8 +375,8 @@ function checkValue(spec: KeySpec, value: unknown, fail: (m: string, sub?: strin
       return;
     case 'list':
       if (!Array.isArray(value)) fail(`expected a list, got ${t}`);
-      (value as unknown[]).forEach((x) => {
-        if (typeof x !== 'string') fail(`expected a list of strings, got an item that is ${describe(x)}`);
+      (value as unknown[]).forEach((x, i) => {
+        if (typeof x !== 'string') fail(`expected a list of strings, got an item that is ${describe(x)}`, i);
       });
       return;
     case 'hosts':

@@ -2,6 +2,7 @@
 // ./relative path from the deploy file, or npm package name. A plugin that cannot load is a
 // configuration error. Bundled plugins keep their keys in keys.ts, so validation knows every
 // bundled key without importing any plugin's code.
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -60,8 +61,12 @@ export async function loadPlugin(name: string, baseDir: string): Promise<Plugin>
     return { ...plugin, keys };
   }
   let mod: { default?: unknown };
+  const local = canon.startsWith('./') || canon.startsWith('../') || isAbsolute(canon);
+  if (local && !existsSync(resolve(baseDir, canon))) {
+    throw new ConfigError(`plugin "${name}" could not be loaded: no such file ${resolve(baseDir, canon)} (a ./relative path is relative to the deploy file)`, { keyPath: 'plugins' });
+  }
   try {
-    if (canon.startsWith('./') || canon.startsWith('../') || isAbsolute(canon)) mod = await import(pathToFileURL(resolve(baseDir, canon)).href);
+    if (local) mod = await import(pathToFileURL(resolve(baseDir, canon)).href);
     else mod = await import(pathToFileURL(createRequire(resolve(baseDir, 'deploy.yml')).resolve(canon)).href);
   } catch (e) {
     const hint = canon.startsWith('fapistrano') ? `; bundled plugins: ${BUNDLED_NAMES.join(', ')}` : ` (bundled plugins: ${BUNDLED_NAMES.join(', ')})`;

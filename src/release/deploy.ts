@@ -1,17 +1,19 @@
 // The deploy transaction. Phases are barriers across hosts: lock and read state everywhere, build
-// the release everywhere, and only if every host built it, publish everywhere; a host whose publish
-// fails puts every flipped host back. Each phase is one script per host (one round trip).
-import { HostError, LockError, OperationFailed, type FapError } from '../errors.js';
+// the release everywhere, and only if every host built it, publish (batch by batch with --batch);
+// a failed publish or health check puts every published host back. Each phase is one script per
+// host, and a journal in .fap/ lets the next run heal whatever a killed run left.
+import { HostError, Interrupted, type FapError } from '../errors.js';
 import type { HostOutcome } from '../events.js';
-import { LOCK_HELD_CODE } from '../remote/runner.js';
-import type { Target } from './plan.js';
-import { withRelease } from './plan.js';
+import { lockAll, unlock } from './lock.js';
+import { withRelease, type Target } from './plan.js';
 import type { Run, Settled } from './run.js';
 import {
   appendLogSteps,
+  clearJournalSteps,
   flipSteps,
-  inspectSteps,
-  lockSteps,
+  healSteps,
+  healthCheckSteps,
+  journalSteps,
   prepareEndSteps,
   prepareStartSteps,
   recordSteps,
@@ -21,7 +23,8 @@ import {
   setStatusSteps,
   unlockSteps,
 } from './scripts.js';
-import { nextReleaseName, parseState, pruneList, type HostState } from './state.js';
+import { batchSize, nextReleaseName, planHeal, pruneList, type Heal, type HostState } from './state.js';
+import type { Step } from '../remote/shell.js';
 
 export interface HostReport {
   host: string;
@@ -40,51 +43,40 @@ export interface RunResult {
   summary: string;
 }
 
-/** Lock every target and read its state. Locks taken are released again if any host refused. */
-export async function lockAndInspect(run: Run, targets: Target[]): Promise<Map<string, HostState>> {
+/** Shared by the transactions: lock, then decide how to heal leftovers of interrupted runs. */
+export async function lockAndHeal(run: Run, targets: Target[]): Promise<{ raw: Map<string, HostState>; states: Map<string, HostState>; heal: (t: Target) => Step[] }> {
+  const raw = await lockAll(run, targets);
+  const { heals, healed } = planHeal(raw);
   const owner = run.lockOwner();
-  const results = await phase(run, 'lock', targets, (t) =>
-    run.exec(t, 'lock', [...lockSteps(t.paths, owner, LOCK_HELD_CODE), ...inspectSteps(t.paths)], { allowCodes: [LOCK_HELD_CODE] }),
-  );
-  const held = results.filter((r) => r.ok && r.value.code === LOCK_HELD_CODE);
-  const taken = results.filter((r) => r.ok && r.value.code === 0).map((r) => r.target);
-  const failed = results.filter((r) => !r.ok);
-  if (held.length || failed.length) {
-    await unlock(run, taken);
-    if (held.length) {
-      const r = held[0] as Extract<Settled<unknown>, { ok: true }> & { value: { outputs: Map<string, string[]> } };
-      throw lockHeldError(r.target, r.value.outputs.get('lock-held')?.[0] ?? '', run.opts.commandLine);
-    }
-    throw new OperationFailed(failureSummary('stopped before changing anything', failed));
+  const at = new Date().toISOString();
+  for (const t of targets) {
+    const h = heals.get(t.key);
+    // a finished run's journal ("done") is cleared quietly; anything else was interrupted
+    if (h && !(h.keep && h.journal.phase === 'done')) run.bus.emit({ event: 'heal', host: t.host.name, interrupted: h.journal, action: describeHeal(h) });
   }
-  const states = new Map<string, HostState>();
-  for (const r of results) if (r.ok) states.set(r.target.key, parseState(r.value.outputs));
-  return states;
+  return {
+    raw,
+    states: healed,
+    heal: (t) => {
+      const h = heals.get(t.key);
+      return h ? healSteps(t.paths, h, at, `${owner.user}@${owner.origin}`) : [];
+    },
+  };
 }
 
-export function lockHeldError(t: Target, ownerJson: string, _commandLine: string): LockError {
-  let who = 'an unknown run (no owner record)';
-  try {
-    const o = JSON.parse(ownerJson) as { user?: string; origin?: string; pid?: number; command?: string; started_at?: string };
-    who = `${o.user}@${o.origin} (pid ${o.pid}, "${o.command}") since ${o.started_at}`;
-  } catch {
-    /* keep the generic text */
-  }
-  const err = new LockError(`${t.host.name}: ${t.paths.root} is locked by ${who}`);
-  err.hint = `if that run is gone: fap unlock ${t.stage} ${t.role}`;
-  return err;
-}
-
-export async function unlock(run: Run, targets: Target[]): Promise<void> {
-  await run.forEach(targets, (t) => run.exec(t, 'unlock', unlockSteps(t.paths, run.token)));
+function describeHeal(h: Heal): string {
+  const j = h.journal;
+  if (h.keep) return `an interrupted ${j.command} of ${j.release} had finished publishing everywhere; keeping it`;
+  const back = h.flipBackTo === undefined ? 'current unchanged' : h.flipBackTo ? `current back to ${h.flipBackTo}` : 'current removed';
+  return `cleaning up an interrupted ${j.command} of ${j.release} (${j.phase}): ${back}${h.release === 'remove' ? ', unfinished release removed' : h.release === 'mark-failed' ? ', release marked failed' : ''}`;
 }
 
 export async function deploy(run: Run, planned: Target[]): Promise<RunResult> {
   const bus = run.bus;
-  const states = await lockAndInspect(run, planned);
-  const release = nextReleaseName(new Date(), [...states.values()]);
+  const { raw, states, heal } = await lockAndHeal(run, planned);
+  const release = nextReleaseName(new Date(), [...raw.values()]);
   const targets = planned.map((t) => withRelease(t, release));
-  const state = (t: Target) => states.get(t.key) ?? { releases: [] };
+  const state = (t: Target): HostState => states.get(t.key) ?? { releases: [] };
   bus.emit({ event: 'release.planned', release, hosts: targets.map((t) => t.host.name) });
 
   const reports = new Map<string, HostReport>(targets.map((t) => [t.key, { host: t.host.name, role: t.role, outcome: 'unchanged' as HostOutcome }]));
@@ -97,14 +89,20 @@ export async function deploy(run: Run, planned: Target[]): Promise<RunResult> {
     bus.emit({ event: 'host.failed', host: r.target.host.name, role: r.target.role, step: rep.step, message: r.error.message, stderr: r.error instanceof HostError ? r.error.stderrTail : undefined });
   };
   const at = new Date().toISOString();
-  const by = run.lockOwner();
-  const byText = `${by.user}@${by.origin}`;
+  const owner = run.lockOwner();
+  const by = `${owner.user}@${owner.origin}`;
+  const participants = targets.map((t) => t.key);
+  const journal = (t: Target, phase: 'prepare' | 'publish' | 'published' | 'done') =>
+    journalSteps(t.paths, { token: run.token, command: run.opts.command, release, prev: state(t).current ?? '', phase, hosts: participants });
 
   try {
+    run.checkAbort();
     // Build: everything up to deploy.updated, on every host.
     const built = await phase(run, 'prepare', targets, async (t) => {
       const linkedFiles = (t.config.linked_files as string[]) ?? [];
-      const steps = [
+      return run.exec(t, 'prepare', [
+        ...heal(t),
+        ...journal(t, 'prepare'),
         ...prepareStartSteps(t.paths, release, linkedFiles),
         ...(await run.signalSteps(t, release, ['deploy.starting', 'deploy.started', 'deploy.updating'])),
         ...prepareEndSteps(t.paths, {
@@ -113,73 +111,122 @@ export async function deploy(run: Run, planned: Target[]): Promise<RunResult> {
           linkedDirs: (t.config.linked_dirs as string[]) ?? [],
         }),
         ...(await run.signalSteps(t, release, ['deploy.updated'])),
-        ...recordSteps(t.paths, release, { deployedAt: at, deployedBy: byText, command: run.opts.command }),
-      ];
-      return run.exec(t, 'prepare', steps);
+        ...recordSteps(t.paths, release, { deployedAt: at, deployedBy: by, command: run.opts.command }),
+      ]);
     });
     built.forEach(fail);
     for (const r of built) if (r.ok) reports.get(r.target.key)!.revision = r.value.outputs.get('revision')?.[0];
-    if (built.some((r) => !r.ok)) {
+    const interrupted = abortReason(run);
+    if (built.some((r) => !r.ok) || interrupted) {
       // Nothing was switched anywhere: remove the new release from every host and stop.
-      bus.emit({ event: 'deploy.failed', release, phase: 'prepare' });
-      await phase(run, 'discard', targets, (t) => run.exec(t, 'discard', [...removeReleasesSteps(t.paths, [release], 'remove unpublished release'), ...unlockSteps(t.paths, run.token)]));
-      return result(false, release, reports, `release ${release} failed before publishing; no host was switched`);
+      bus.emit({ event: 'deploy.failed', release, phase: 'prepare', reason: interrupted });
+      const discarded = await phase(run, 'discard', targets, async (t) =>
+        run.exec(t, 'discard', [
+          ...(await run.signalSteps(t, release, ['deploy.failed'])),
+          ...removeReleasesSteps(t.paths, [release], 'remove unpublished release'),
+          ...clearJournalSteps(t.paths),
+          ...unlockSteps(t.paths, run.token),
+        ]),
+      );
+      discarded.forEach(fail);
+      return result(false, release, reports, `${interrupted ? 'interrupted: ' : ''}release ${release} was not published; no host was switched`);
     }
 
-    // Publish: flip current everywhere. A failed flip puts every other host back.
-    const published = await phase(run, 'publish', targets, async (t) => {
-      const rev = reports.get(t.key)!.revision;
-      const steps = [
-        ...(await run.signalSteps(t, release, ['deploy.publishing'])),
-        ...flipSteps(t.paths, release),
-        ...setStatusSteps(t.paths, release, 'ok'),
-        ...appendLogSteps(t.paths, revisionsLogLine({ at, action: 'deploy', release, revision: rev, by: byText })),
-        ...(await run.signalSteps(t, release, ['deploy.published'])),
-      ];
-      return run.exec(t, 'publish', steps);
-    });
-    published.forEach(fail);
-    if (published.some((r) => !r.ok)) {
-      bus.emit({ event: 'deploy.failed', release, phase: 'publish' });
-      bus.emit({ event: 'deploy.reverting', release });
-      const reverted = await phase(run, 'revert', targets, (t) => {
-        const prev = state(t).current;
-        const back = prev ? flipSteps(t.paths, prev) : removeCurrentSteps(t.paths);
-        return run.exec(t, 'revert', [
-          ...back,
-          ...setStatusSteps(t.paths, release, 'failed'),
-          ...appendLogSteps(t.paths, revisionsLogLine({ at: new Date().toISOString(), action: 'revert', release: prev ?? '-', by: byText, extra: `reverted=${release}` })),
-          ...unlockSteps(t.paths, run.token),
+    // Publish, batch by batch (one batch unless --batch / batch_size). A failure puts back every
+    // host published so far (rollback_on_failure, the default).
+    const size = batchSize(targets.length, run.opts.options.batch ?? targets[0].config.batch_size);
+    const published: Target[] = [];
+    for (let i = 0; i < targets.length; i += size) {
+      const batch = targets.slice(i, i + size);
+      const name = size < targets.length ? `publish ${i / size + 1}/${Math.ceil(targets.length / size)}` : 'publish';
+      const results = await phase(run, name, batch, async (t) => {
+        const check = t.config.health_check ? healthCheckSteps(t.paths, String(t.config.health_check), Number(t.config.health_check_timeout), Number(t.config.health_check_interval)) : [];
+        return run.exec(t, 'publish', [
+          ...journal(t, 'publish'),
+          ...(await run.signalSteps(t, release, ['deploy.publishing'])),
+          ...flipSteps(t.paths, release),
+          ...setStatusSteps(t.paths, release, 'ok'),
+          ...appendLogSteps(t.paths, revisionsLogLine({ at, action: 'deploy', release, revision: reports.get(t.key)!.revision, by })),
+          ...(await run.signalSteps(t, release, ['deploy.published'])),
+          ...check,
+          ...journal(t, 'published'),
         ]);
       });
-      for (const r of reverted) {
-        const rep = reports.get(r.target.key)!;
-        if (r.ok && rep.outcome !== 'failed') rep.outcome = 'reverted';
-        if (!r.ok) fail(r);
+      published.push(...batch);
+      results.forEach(fail);
+      for (const r of results) if (r.ok) reports.get(r.target.key)!.outcome = 'deployed';
+      const stop = results.some((r) => !r.ok) ? 'publishing failed' : i + size < targets.length ? abortReason(run) : undefined;
+      if (!stop) continue;
+      bus.emit({ event: 'deploy.failed', release, phase: name, reason: stop });
+      if (targets[0].config.rollback_on_failure === false) {
+        // The user chose to keep what was published; the failed hosts are marked, nothing reverted.
+        await phase(run, 'stop', targets, (t) =>
+          run.exec(t, 'stop', [...(published.includes(t) && reports.get(t.key)!.outcome === 'failed' ? setStatusSteps(t.paths, release, 'failed') : []), ...journal(t, 'done'), ...unlockSteps(t.paths, run.token)]),
+        );
+        return result(false, release, reports, `${stop}; rollback_on_failure is false, so published hosts stay on ${release}`);
       }
-      bus.emit({ event: 'deploy.reverted', release });
-      return result(false, release, reports, `publishing ${release} failed; hosts were put back on their previous release`);
+      await revert(run, targets, published, release, state, reports, by);
+      return result(false, release, reports, `${stop}: every published host was put back on its previous release`);
     }
-    for (const t of targets) reports.get(t.key)!.outcome = 'deployed';
 
     // Finish: prune and unlock. The release is live; a failure here is reported, not reverted.
     const finished = await phase(run, 'finish', targets, async (t) => {
       const st = state(t);
       const after: HostState = { current: release, releases: [...st.releases, { name: release, status: 'ok' }] };
-      const keep = Number(t.config.keep_releases);
       return run.exec(t, 'finish', [
         ...(await run.signalSteps(t, release, ['deploy.finishing'])),
-        ...removeReleasesSteps(t.paths, pruneList(after, keep)),
+        ...removeReleasesSteps(t.paths, pruneList(after, Number(t.config.keep_releases))),
+        ...journal(t, 'done'),
         ...unlockSteps(t.paths, run.token),
         ...(await run.signalSteps(t, release, ['deploy.finished'])),
       ]);
     });
     finished.forEach(fail);
+    for (const r of finished) if (!r.ok) reports.get(r.target.key)!.outcome = 'deployed';
     const ok = finished.every((r) => r.ok);
-    return result(ok, release, reports, ok ? `deployed ${release} to ${targets.length} host(s)` : `deployed ${release}, but finishing failed on some hosts`);
+    return result(ok, release, reports, ok ? `deployed ${release} to ${targets.length} host(s)` : `deployed ${release}, but finishing (cleanup) failed on some hosts`);
   } catch (e) {
-    // An unexpected error mid-run: leave no lock of ours behind.
+    // An unexpected error mid-run: leave no lock of ours behind (the journal stays for the next run).
     await unlock(run, targets).catch(() => {});
+    throw e;
+  }
+}
+
+/** Put every published host back where the run found it, and mark the release failed. */
+async function revert(run: Run, targets: Target[], published: Target[], release: string, state: (t: Target) => HostState, reports: Map<string, HostReport>, by: string) {
+  run.bus.emit({ event: 'deploy.reverting', release });
+  const reverted = await phase(run, 'revert', targets, async (t) => {
+    const wasPublished = published.includes(t);
+    const prev = state(t).current;
+    const back = !wasPublished ? [] : prev ? flipSteps(t.paths, prev, `switch current back to ${prev}`) : removeCurrentSteps(t.paths);
+    return run.exec(t, 'revert', [
+      ...back,
+      ...setStatusSteps(t.paths, release, 'failed'),
+      ...(wasPublished ? appendLogSteps(t.paths, revisionsLogLine({ at: new Date().toISOString(), action: 'revert', release: prev ?? '-', by, extra: `reverted=${release}` })) : []),
+      ...(await run.signalSteps(t, release, ['deploy.reverted'])),
+      ...clearJournalSteps(t.paths),
+      ...unlockSteps(t.paths, run.token),
+    ]);
+  });
+  for (const r of reverted) {
+    const rep = reports.get(r.target.key)!;
+    if (r.ok) {
+      if (rep.outcome === 'deployed') rep.outcome = 'reverted';
+    } else {
+      rep.outcome = 'failed';
+      rep.error = `revert failed: ${r.error.message}`;
+      run.bus.emit({ event: 'host.failed', host: r.target.host.name, step: r.error instanceof HostError ? r.error.step : 'revert', message: rep.error });
+    }
+  }
+  run.bus.emit({ event: 'deploy.reverted', release });
+}
+
+function abortReason(run: Run): string | undefined {
+  try {
+    run.checkAbort();
+    return undefined;
+  } catch (e) {
+    if (e instanceof Interrupted) return e.message;
     throw e;
   }
 }

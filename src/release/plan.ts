@@ -5,11 +5,12 @@ import { dirname } from 'node:path';
 import { ConfigError } from '../errors.js';
 import type { HostSpec } from '../config/hosts.js';
 import { loadDeployFile, type LoadedFile } from '../config/load.js';
-import { allKeys, bindRelease, pluginNamesFor, resolveRole, selectRoles, type RoleConfig } from '../config/resolve.js';
-import { bundledKeys, canonicalName, loadPlugins, pluginKeys } from '../plugin/load.js';
+import { allKeys, bindRelease, pluginRefs, resolveRole, selectRoles, type RoleConfig } from '../config/resolve.js';
+import { bundledKeys, canonicalName, loadPlugin, pluginKeys } from '../plugin/load.js';
 import type { KeySpec } from '../config/schema.js';
 import type { Plugin } from '../signals.js';
 import { layout, type Paths } from './paths.js';
+import { batchSize } from './state.js';
 
 /** One role's share of the work on a target: its configuration and plugins. */
 export interface RoleWork {
@@ -67,8 +68,17 @@ export function localUser(): string {
 
 export async function buildPlan(input: PlanInput): Promise<Plan> {
   const loaded = loadDeployFile(input.deployfile);
-  const names = pluginNamesFor(loaded, input.stage);
-  const plugins = await loadPlugins(names, dirname(input.deployfile));
+  const plugins = new Map<string, Plugin>();
+  for (const [name, path] of pluginRefs(loaded, input.stage)) {
+    try {
+      plugins.set(canonicalName(name), await loadPlugin(name, dirname(input.deployfile)));
+    } catch (e) {
+      // say where the name is written
+      if (e instanceof ConfigError && path) throw loaded.error(path, e.detail);
+      if (e instanceof ConfigError) throw new ConfigError(e.detail, { file: loaded.file, keyPath: 'plugins' });
+      throw e;
+    }
+  }
   const keys = { ...(await bundledKeys()), ...pluginKeys(plugins.values()) };
   const roleNames = selectRoles(loaded, input.stage, input.role, allKeys(keys));
   const roles = roleNames.map((r) => resolveRole({ loaded, stage: input.stage, role: r, sets: input.sets, env: input.env, pluginKeys: keys, localUser: localUser() }, r));
@@ -87,6 +97,13 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
     }
     if (!rc.hosts.length) throw originError(loaded, rc, 'hosts', `role "${rc.role}" of ${rc.stage} has no hosts`);
     validateLinkedPaths(loaded, rc);
+    if (rc.values.batch_size !== undefined) {
+      try {
+        batchSize(100, rc.values.batch_size);
+      } catch (e) {
+        throw originError(loaded, rc, 'batch_size', (e as Error).message);
+      }
+    }
     for (const host of rc.hosts) {
       const user = host.user ?? String(rc.values.user);
       const port = host.port ?? 22;
@@ -174,5 +191,8 @@ export function withRelease(t: Target, release: string): Target {
 function originError(loaded: LoadedFile, rc: RoleConfig, key: string, message: string): ConfigError {
   const o = rc.origins[key];
   if (o?.path) return loaded.error(o.path, message);
-  return new ConfigError(message, { file: loaded.file, keyPath: `stage_role_configs.${rc.stage}.${rc.role}.${key}` });
+  if (o?.layer === '--set') return new ConfigError(message, { file: '--set', keyPath: key });
+  // not set anywhere in the file (a default or missing): point at the role that needs it
+  const p = loaded.pos(['stage_role_configs', rc.stage, rc.role]);
+  return new ConfigError(message, { file: loaded.file, line: p?.line, col: p?.col, keyPath: `stage_role_configs.${rc.stage}.${rc.role}.${key}` });
 }

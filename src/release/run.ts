@@ -3,7 +3,7 @@
 import { hostname as machineName } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import pLimit from 'p-limit';
-import { FapError, HostError } from '../errors.js';
+import { FapError, HostError, Interrupted } from '../errors.js';
 import type { EventBus } from '../events.js';
 import { Connection, type ConnectOptions } from '../remote/connection.js';
 import { Runner, type ScriptResult } from '../remote/runner.js';
@@ -20,6 +20,8 @@ export interface RunOptions {
   verbose: boolean;
   dryRun: boolean;
   options: Record<string, unknown>;
+  /** --lock-wait: how long to wait for a lock held by another run */
+  lockWaitMs: number;
 }
 
 export type Settled<T> = { target: Target; ok: true; value: T } | { target: Target; ok: false; error: FapError };
@@ -29,6 +31,7 @@ export class Run {
   private readonly conns = new Map<string, Promise<Connection>>();
   private readonly limit: ReturnType<typeof pLimit>;
   readonly token = randomBytes(12).toString('hex');
+  private aborted?: string;
 
   constructor(
     readonly bus: EventBus,
@@ -36,6 +39,15 @@ export class Run {
   ) {
     this.runner = new Runner(bus, opts.verbose);
     this.limit = pLimit(Math.max(1, opts.parallel));
+  }
+
+  /** Ask the run to stop at the next phase boundary (SIGINT/SIGTERM); it then cleans up as on failure. */
+  abort(reason: string): void {
+    this.aborted = reason;
+  }
+
+  checkAbort(): void {
+    if (this.aborted) throw new Interrupted(this.aborted);
   }
 
   lockOwner(): LockOwner {

@@ -3,6 +3,7 @@
 import { posix } from 'node:path';
 import { cmd, emitOutput, quote, type Step } from '../remote/shell.js';
 import type { Paths } from './paths.js';
+import type { Heal } from './state.js';
 
 export interface LockOwner {
   user: string;
@@ -19,23 +20,93 @@ const lockDir = (p: Paths) => posix.join(p.state, 'lock');
 const statusFile = (p: Paths, release: string) => posix.join(p.state, 'releases', `${release}.status`);
 const metaFile = (p: Paths, release: string) => posix.join(p.state, 'releases', `${release}.meta`);
 
-/** Take the deploy lock atomically (mkdir); if held, print the owner and exit LOCK_HELD_CODE. */
+/**
+ * Take the deploy lock atomically: the owner record is written into a private directory that is
+ * then renamed to .fap/lock, so the lock never exists without its owner. rename(2) onto an existing
+ * lock fails; then the holder is printed and the script exits LOCK_HELD_CODE.
+ */
 export function lockSteps(p: Paths, owner: LockOwner, lockHeldCode: number): Step[] {
   const dir = lockDir(p);
+  const mine = posix.join(p.state, `lock.new.${owner.token}`);
   return [
     { name: 'create deploy root', script: cmd('mkdir', '-p', posix.join(p.state, 'releases'), p.releases, p.shared) },
     {
       name: 'take deploy lock',
       script: [
-        `if mkdir ${quote(dir)} 2>/dev/null; then`,
-        `  printf '%s\\n' ${quote(JSON.stringify(owner))} > ${quote(posix.join(dir, 'owner'))}`,
-        'else',
+        cmd('mkdir', '-p', mine),
+        `printf '%s\\n' ${quote(JSON.stringify(owner))} > ${quote(posix.join(mine, 'owner'))}`,
+        `if ! mv -T ${quote(mine)} ${quote(dir)} 2>/dev/null; then`,
+        `  rm -rf ${quote(mine)}`,
         `  ${emitOutput('lock-held', `"$(tr -d '\\n' 2>/dev/null < ${quote(posix.join(dir, 'owner'))})"`)}`,
         `  exit ${lockHeldCode}`,
         'fi',
       ].join('\n'),
     },
   ];
+}
+
+/**
+ * Break a stale lock (its owner's process is gone), but only if it is still the lock that was
+ * judged stale: it is renamed aside first (atomic), and put back if its token changed meanwhile.
+ */
+export function breakStaleLockSteps(p: Paths, staleToken: string, myToken: string): Step[] {
+  const dir = lockDir(p);
+  const aside = posix.join(p.state, `lock.stale.${myToken}`);
+  return [
+    {
+      name: 'take over stale lock',
+      script: [
+        `if mv -T ${quote(dir)} ${quote(aside)} 2>/dev/null; then`,
+        `  if grep -qF ${quote(`"token":"${staleToken}"`)} ${quote(posix.join(aside, 'owner'))} 2>/dev/null; then rm -rf ${quote(aside)}`,
+        `  else mv -T ${quote(aside)} ${quote(dir)} 2>/dev/null || rm -rf ${quote(aside)}; fi`,
+        'fi',
+      ].join('\n'),
+    },
+  ];
+}
+
+/** fap unlock: print the owner record, remove the lock whoever holds it. */
+export function forceUnlockSteps(p: Paths): Step[] {
+  const dir = lockDir(p);
+  return [
+    {
+      name: 'remove deploy lock',
+      script: [
+        `if [ -d ${quote(dir)} ]; then`,
+        `  ${emitOutput('lock-held', `"$(tr -d '\\n' 2>/dev/null < ${quote(posix.join(dir, 'owner'))})"`)}`,
+        `  rm -rf ${quote(dir)}`,
+        'fi',
+      ].join('\n'),
+    },
+  ];
+}
+
+export interface Journal {
+  token: string;
+  command: string;
+  release: string;
+  /** what current pointed at before the run ('' for none) */
+  prev: string;
+  /**
+   * prepare: building; publish: switching; published: this host switched and finished publishing;
+   * done: the run finished on this host. Cleared by discard/revert, or by the next run's heal.
+   */
+  phase: 'prepare' | 'publish' | 'published' | 'done';
+  /** every target (Target.key) of the run, so the next run knows who took part */
+  hosts: string[];
+}
+
+const journalFile = (p: Paths) => posix.join(p.state, 'journal');
+
+/** Record what this run is doing on the host, so a run that dies can be healed by the next one. */
+export function journalSteps(p: Paths, j: Journal): Step[] {
+  const body = `token=${j.token}\ncommand=${j.command}\nrelease=${j.release}\nprev=${j.prev}\nphase=${j.phase}\n` + j.hosts.map((h) => `host=${h.replace(/\n/g, ' ')}\n`).join('');
+  const tmp = journalFile(p) + '.tmp';
+  return [{ name: `journal ${j.phase}`, script: `printf '%s' ${quote(body)} > ${quote(tmp)} && mv -f ${quote(tmp)} ${quote(journalFile(p))}` }];
+}
+
+export function clearJournalSteps(p: Paths): Step[] {
+  return [{ name: 'clear journal', script: cmd('rm', '-f', journalFile(p)) }];
 }
 
 /** Release the lock, but only if this run still owns it. */
@@ -58,6 +129,7 @@ export function inspectSteps(p: Paths): Step[] {
         emitOutput('current', `"$(readlink ${quote(p.current)} 2>/dev/null || true)"`),
         `ls -1 ${quote(p.releases)} 2>/dev/null | sed 's/^/::fap-out::rel=/'`,
         `(cd ${quote(posix.join(p.state, 'releases'))} 2>/dev/null && grep -H '' -- *.status *.meta 2>/dev/null || true) | sed 's/^/::fap-out::st=/'`,
+        `(cat ${quote(journalFile(p))} 2>/dev/null || true) | sed 's/^/::fap-out::journal=/'`,
       ].join('\n'),
     },
   ];
@@ -113,6 +185,8 @@ export function recordSteps(p: Paths, release: string, o: { deployedBy: string; 
     {
       name: 'record release',
       script: [
+        // REVISION marks a complete release (flip refuses a release without one)
+        `[ -f ${quote(posix.join(p.release, 'REVISION'))} ] || printf 'none\\n' > ${quote(posix.join(p.release, 'REVISION'))}`,
         `fap_rev="$(head -n 1 ${quote(posix.join(p.release, 'REVISION'))} 2>/dev/null || true)"`,
         `printf 'revision=%s\\ndeployed_at=%s\\ndeployed_by=%s\\ncommand=%s\\n' "$fap_rev" ${quote(o.deployedAt)} ${quote(o.deployedBy)} ${quote(o.command)} > ${quote(metaFile(p, release))}`,
         emitOutput('revision', '"$fap_rev"'),
@@ -126,16 +200,36 @@ export function removeCurrentSteps(p: Paths): Step[] {
   return [{ name: 'remove current', script: cmd('rm', '-f', p.current) }];
 }
 
-/** Point current at a release atomically: a new symlink renamed over the old one. */
-export function flipSteps(p: Paths, release: string): Step[] {
-  const tmp = posix.join(p.root, '.current.tmp');
+/** Point current at a release atomically: a new symlink (private name) renamed over the old one. */
+export function flipSteps(p: Paths, release: string, name = 'switch current'): Step[] {
+  const tmp = `${quote(posix.join(p.root, '.current.tmp.'))}$$`;
   return [
     {
-      name: 'switch current',
+      name,
       script: [
-        `if [ ! -d ${quote(posix.join(p.releases, release))} ]; then echo ${quote(`release ${release} is missing`)} >&2; exit 1; fi`,
-        cmd('ln', '-sfn', `releases/${release}`, tmp),
-        cmd('mv', '-fT', tmp, p.current),
+        `if [ ! -f ${quote(posix.join(p.releases, release, 'REVISION'))} ]; then echo ${quote(`release ${release} is missing or incomplete`)} >&2; exit 1; fi`,
+        `ln -sfn ${quote(`releases/${release}`)} ${tmp}`,
+        `mv -fT ${tmp} ${quote(p.current)}`,
+      ].join('\n'),
+    },
+  ];
+}
+
+/**
+ * A health check on the host after its publish: the command is retried every `interval` seconds
+ * until it succeeds or `timeout` seconds have passed; then its last output is the error.
+ */
+export function healthCheckSteps(p: Paths, command: string, timeout: number, interval: number): Step[] {
+  return [
+    {
+      name: 'health check',
+      script: [
+        `fap_deadline=$(( $(date +%s) + ${Math.max(1, Math.floor(timeout))} ))`,
+        'while :; do',
+        `  if fap_out=$(cd ${quote(p.current)} && sh -c ${quote(command)} 2>&1); then break; fi`,
+        `  if [ "$(date +%s)" -ge "$fap_deadline" ]; then printf '%s\\n' "$fap_out" | tail -n 5 >&2; echo ${quote(`health check failed for ${timeout}s: ${command}`)} >&2; exit 1; fi`,
+        `  sleep ${Math.max(1, Math.floor(interval))}`,
+        'done',
       ].join('\n'),
     },
   ];
@@ -163,4 +257,19 @@ export function removeReleasesSteps(p: Paths, names: string[], stepName = 'prune
 
 export function revisionsLogLine(o: { at: string; action: string; release: string; revision?: string; by: string; extra?: string }): string {
   return [o.at, o.action, `release=${o.release}`, `revision=${o.revision || '-'}`, `by=${o.by}`, o.extra ?? ''].join(' ').trim().replace(/\s+/g, ' ');
+}
+
+/** Heal what an interrupted run left on this host (see planHeal). */
+export function healSteps(p: Paths, heal: Heal, at: string, by: string): Step[] {
+  const j = heal.journal;
+  if (heal.keep) return clearJournalSteps(p);
+  const steps: Step[] = [];
+  if (heal.flipBackTo) steps.push(...flipSteps(p, heal.flipBackTo, `heal: switch current back to ${heal.flipBackTo}`));
+  else if (heal.flipBackTo === '') steps.push(...removeCurrentSteps(p));
+  if (heal.release === 'remove') steps.push(...removeReleasesSteps(p, [j.release], `heal: remove unfinished release ${j.release}`));
+  if (heal.release === 'mark-failed') steps.push(...setStatusSteps(p, j.release, 'failed'));
+  if (j.command === 'rollback' && j.prev) steps.push(...setStatusSteps(p, j.prev, 'ok'));
+  steps.push(...appendLogSteps(p, revisionsLogLine({ at, action: 'heal', release: heal.flipBackTo || j.prev || '-', by, extra: `interrupted=${j.command}:${j.release}:${j.phase}` })));
+  steps.push(...clearJournalSteps(p));
+  return steps;
 }

@@ -1,6 +1,6 @@
 // What a host says about its releases, and the pure decisions made from it: the next release
 // name, what to prune, where to roll back to.
-import { RELEASE_NAME } from './scripts.js';
+import { RELEASE_NAME, type Journal } from './scripts.js';
 
 export type ReleaseStatus = 'building' | 'ok' | 'failed' | 'rolled-back' | 'unknown';
 
@@ -17,6 +17,8 @@ export interface HostState {
   current?: string;
   /** release directories, oldest first */
   releases: ReleaseInfo[];
+  /** left by a run that did not finish (killed, connection lost) */
+  journal?: Journal;
 }
 
 export function parseState(outputs: Map<string, string[]>): HostState {
@@ -42,7 +44,68 @@ export function parseState(outputs: Map<string, string[]>): HostState {
       const status = (['building', 'ok', 'failed', 'rolled-back'].includes(rec.status) ? rec.status : 'unknown') as ReleaseStatus;
       return { name, status, revision: rec.revision || undefined, deployed_at: rec.deployed_at, deployed_by: rec.deployed_by };
     });
-  return { current: currentName && RELEASE_NAME.test(currentName) ? currentName : undefined, releases };
+  const lines = outputs.get('journal') ?? [];
+  const j = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  const hosts = lines.filter((l) => l.startsWith('host=')).map((l) => l.slice(5));
+  const journal =
+    j.token && RELEASE_NAME.test(j.release ?? '') && ['prepare', 'publish', 'published', 'done'].includes(j.phase)
+      ? ({ token: j.token, command: j.command ?? 'deploy', release: j.release, prev: RELEASE_NAME.test(j.prev ?? '') ? j.prev : '', phase: j.phase, hosts } as Journal)
+      : undefined;
+  return { current: currentName && RELEASE_NAME.test(currentName) ? currentName : undefined, releases, journal };
+}
+
+/** What healing a host's leftover journal does, decided across all hosts of the run. */
+export interface Heal {
+  journal: Journal;
+  /** true: the interrupted run finished publishing everywhere, keep its release */
+  keep: boolean;
+  /** current goes back to this release ('' = remove current) if it points at the journal's release */
+  flipBackTo?: string;
+  /** the interrupted release: removed (never complete) or marked failed */
+  release: 'remove' | 'mark-failed' | 'keep';
+}
+
+/**
+ * Decide how to heal leftovers of interrupted runs (keyed by Target.key). A run's release is kept
+ * only if every host that took part in it and is in this run had finished publishing it (a host
+ * without the run's journal never switched, or was already put back); otherwise every host goes back
+ * to where the run found it. Returns the heal per host and the states as they will be after healing.
+ */
+export function planHeal(states: Map<string, HostState>): { heals: Map<string, Heal>; healed: Map<string, HostState> } {
+  const heals = new Map<string, Heal>();
+  const healed = new Map<string, HostState>();
+  const finished = (j: Journal) => j.phase === 'published' || j.phase === 'done';
+  const keepRun = (j: Journal) => {
+    const participants = j.hosts.length ? j.hosts.filter((h) => states.has(h)) : [...states.keys()];
+    return participants.every((h) => {
+      const other = states.get(h)!.journal;
+      return other?.token === j.token && finished(other);
+    });
+  };
+  for (const [k, s] of states) {
+    const j = s.journal;
+    if (!j) {
+      healed.set(k, s);
+      continue;
+    }
+    const keep = keepRun(j);
+    if (keep) {
+      heals.set(k, { journal: j, keep, release: 'keep' });
+      healed.set(k, { ...s, journal: undefined });
+      continue;
+    }
+    const isDeploy = j.command !== 'rollback';
+    const release: Heal['release'] = !isDeploy ? 'keep' : j.phase === 'prepare' ? 'remove' : 'mark-failed';
+    const flipBackTo = s.current === j.release && j.prev !== j.release ? j.prev : undefined;
+    heals.set(k, { journal: j, keep, flipBackTo, release });
+    let releases = s.releases;
+    if (release === 'remove') releases = releases.filter((r) => r.name !== j.release);
+    if (release === 'mark-failed') releases = releases.map((r) => (r.name === j.release ? { ...r, status: 'failed' as const } : r));
+    if (!isDeploy && j.prev) releases = releases.map((r) => (r.name === j.prev ? { ...r, status: 'ok' as const } : r));
+    const current = flipBackTo !== undefined ? flipBackTo || undefined : s.current;
+    healed.set(k, { current, releases, journal: undefined });
+  }
+  return { heals, healed };
 }
 
 /** A release that may be kept and rolled back to: finished, not failed. Unknown = made before fap tracked it. */
@@ -90,4 +153,14 @@ export function pruneList(state: HostState, keep: number, inFlight?: string): st
   const good = state.releases.filter(isGood).map((r) => r.name);
   for (const n of keep > 0 ? good.slice(-keep) : []) protect.add(n);
   return state.releases.map((r) => r.name).filter((n) => !protect.has(n));
+}
+
+/** Hosts per publish batch: a number, a percentage of the hosts ("25%"), or all at once. */
+export function batchSize(total: number, spec: unknown): number {
+  if (spec === undefined || spec === null || spec === '') return Math.max(1, total);
+  const s = String(spec).trim();
+  const m = /^(\d+)(%?)$/.exec(s);
+  if (!m || Number(m[1]) === 0) throw new Error(`batch size "${s}" must be a whole number of hosts or a percentage like 25%`);
+  const n = m[2] ? Math.ceil((total * Number(m[1])) / 100) : Number(m[1]);
+  return Math.max(1, Math.min(total, n));
 }

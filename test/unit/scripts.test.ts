@@ -96,7 +96,7 @@ describe('builders quote every path', () => {
   }
 
   test('specific quoted paths appear', () => {
-    assert.ok(lockSteps(p, owner('tok'), 3)[1].script.includes(`mkdir ${quote('/srv/my app/it\'s/.fap/lock')}`));
+    assert.ok(lockSteps(p, owner('tok'), 3)[1].script.includes(` ${quote('/srv/my app/it\'s/.fap/lock')} `));
     assert.ok(flipSteps(p, R1)[0].script.includes(quote('/srv/my app/it\'s/current')));
     assert.ok(removeReleasesSteps(p, [R1])[0].script.includes(quote(`/srv/my app/it's/releases/${R1}`)));
     assert.ok(removeReleasesSteps(p, [R1])[0].script.includes(quote(`/srv/my app/it's/.fap/releases/${R1}.status`)));
@@ -181,12 +181,18 @@ describe('lockSteps / unlockSteps', () => {
   });
 });
 
+/** A complete release: its directory with a REVISION. */
+function makeRelease(p: Paths, name: string) {
+  mkdirSync(join(p.releases, name), { recursive: true });
+  writeFileSync(join(p.releases, name, 'REVISION'), `sha-${name}\n`);
+}
+
 describe('flipSteps', () => {
   test('makes current a relative symlink releases/<name>, replacing the previous one', () => {
     const root = freshRoot();
     const p = layout(root, R1);
-    mkdirSync(join(p.releases, R1), { recursive: true });
-    mkdirSync(join(p.releases, R2), { recursive: true });
+    makeRelease(p, R1);
+    makeRelease(p, R2);
     writeFileSync(join(p.releases, R2, 'marker'), 'two');
 
     let r = run(flipSteps(p, R1));
@@ -199,7 +205,7 @@ describe('flipSteps', () => {
     assert.equal(readlinkSync(p.current), `releases/${R2}`);
     assert.equal(readFileSync(join(p.current, 'marker'), 'utf8'), 'two');
     assert.equal(realpathSync(p.current), realpathSync(join(p.releases, R2)));
-    assert.ok(!existsSync(join(root, '.current.tmp')), 'temporary link left behind');
+    assert.deepEqual(readdirSync(root).filter((n) => n.startsWith('.current.tmp')), [], 'temporary link left behind');
     assert.ok(!existsSync(join(p.releases, R1, R2)), 'link created inside the old release');
     noInjection();
   });
@@ -207,12 +213,12 @@ describe('flipSteps', () => {
   test('refuses a missing release and leaves current alone', () => {
     const root = freshRoot();
     const p = layout(root, R1);
-    mkdirSync(join(p.releases, R1), { recursive: true });
+    makeRelease(p, R1);
     assert.equal(run(flipSteps(p, R1)).status, 0);
     const r = run(flipSteps(p, R2));
     assert.notEqual(r.status, 0);
     assert.equal(r.step, 'switch current');
-    assert.match(r.stderr, new RegExp(`release ${R2} is missing`));
+    assert.match(r.stderr, new RegExp(`release ${R2} is missing or incomplete`));
     assert.equal(readlinkSync(p.current), `releases/${R1}`);
   });
 
@@ -220,19 +226,32 @@ describe('flipSteps', () => {
     const root = freshRoot();
     const p = layout(root, R1);
     bootstrap(p);
-    mkdirSync(join(p.releases, R1), { recursive: true });
+    makeRelease(p, R1);
     mkdirSync(join(p.releases, 'not-a-release'), { recursive: true });
     const r = run([...flipSteps(p, R1), ...setStatusSteps(p, R1, 'ok'), ...inspectSteps(p)]);
     assert.equal(r.status, 0, r.stderr);
     const st = parseState(r.outputs);
     assert.equal(st.current, R1);
     assert.deepEqual(st.releases, [{ name: R1, status: 'ok', revision: undefined, deployed_at: undefined, deployed_by: undefined }]);
+    assert.equal(st.journal, undefined);
+  });
+
+  test('refuses a release without REVISION (incomplete)', () => {
+    const root = freshRoot();
+    const p = layout(root, R1);
+    makeRelease(p, R1);
+    mkdirSync(join(p.releases, R2), { recursive: true });
+    assert.equal(run(flipSteps(p, R1)).status, 0);
+    const r = run(flipSteps(p, R2));
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /is missing or incomplete/);
+    assert.equal(readlinkSync(p.current), `releases/${R1}`);
   });
 
   test('removeCurrentSteps removes the link only', () => {
     const root = freshRoot();
     const p = layout(root, R1);
-    mkdirSync(join(p.releases, R1), { recursive: true });
+    makeRelease(p, R1);
     assert.equal(run([...flipSteps(p, R1), ...removeCurrentSteps(p)]).status, 0);
     assert.ok(!existsSync(p.current));
     assert.ok(existsSync(join(p.releases, R1)));
