@@ -43,8 +43,8 @@ export function makeRepo(files: Record<string, string> = { 'app.py': 'print("v1"
 }
 
 /** Write a deploy.yml for the fleet; `extra` merges into the top level, `role` into the web role. */
-export function writeDeployFile(fleet: Fleet, o: { repo?: string; top?: Record<string, unknown>; role?: Record<string, unknown>; hosts?: number[] } = {}): string {
-  const dir = mkdtempSync(join(tmpdir(), 'fap-cfg-'));
+export function writeDeployFile(fleet: Fleet, o: { repo?: string; top?: Record<string, unknown>; role?: Record<string, unknown>; hosts?: number[]; dir?: string } = {}): string {
+  const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'fap-cfg-'));
   const file = join(dir, 'deploy.yml');
   const hosts = (o.hosts ?? fleet.hosts.map((_, i) => i)).map((i) => fleet.hosts[i].name);
   const doc = {
@@ -85,6 +85,37 @@ export function fap(args: string[], o: { env?: NodeJS.ProcessEnv; cwd?: string; 
     child.on('close', (code) => {
       clearTimeout(timer);
       resolvePromise({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+/** A running fap with --json: each event is passed to onEvent as it arrives; kill() is SIGKILL. */
+export function fapLive(args: string[], onEvent: (e: Record<string, unknown>, kill: () => void) => void, o: { env?: NodeJS.ProcessEnv } = {}): Promise<FapResult & { killed: boolean }> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(process.execPath, [FAP, '--json', ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', SSH_AUTH_SOCK: '', ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let buffered = '';
+    let killed = false;
+    const kill = () => {
+      killed = true;
+      child.kill('SIGKILL');
+    };
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      buffered += d;
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        if (line && !killed) onEvent(JSON.parse(line) as Record<string, unknown>, kill);
+      }
+    });
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(kill, 120_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code: code ?? -1, stdout, stderr, killed });
     });
   });
 }

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { EXIT, FapError, UsageError } from '../errors.js';
 import { parseDuration } from '../duration.js';
 import { cleanup, forceUnlock } from '../release/maintenance.js';
-import { batchSize } from '../release/state.js';
+import { batchSize, unfinished } from '../release/state.js';
 import { EventBus } from '../events.js';
 import { attachReporter } from '../report/reporter.js';
 import { displayValues, formatConfig } from '../config/show.js';
@@ -248,7 +248,7 @@ export function registerCommands(program: Command): void {
           ok,
           command: 'releases',
           agree: currents.size <= 1,
-          hosts: rows.map((r) => ({ host: r.host, role: r.role, current: r.state?.current, releases: r.state?.releases, interrupted: r.state?.journal && r.state.journal.phase !== 'done' ? r.state.journal : undefined, error: r.error })),
+          hosts: rows.map((r) => ({ host: r.host, role: r.role, current: r.state?.current, releases: r.state?.releases, interrupted: r.state ? unfinished(r.state) : undefined, error: r.error })),
         });
         if (!s.g.json) process.stdout.write(formatReleasesTable(rows) + '\n');
         process.exitCode = ok ? EXIT.ok : EXIT.failed;

@@ -9,7 +9,6 @@ import { withRelease, type Target } from './plan.js';
 import type { Run, Settled } from './run.js';
 import {
   appendLogSteps,
-  clearJournalSteps,
   flipSteps,
   healSteps,
   healthCheckSteps,
@@ -23,8 +22,9 @@ import {
   setStatusSteps,
   unlockSteps,
 } from './scripts.js';
-import { batchSize, nextReleaseName, planHeal, pruneList, type Heal, type HostState } from './state.js';
+import { batchSize, nextReleaseName, planHeal, pruneList, type Heal, type HostState, EMPTY_STATE } from './state.js';
 import type { Step } from '../remote/shell.js';
+import type { JournalPhase } from './scripts.js';
 
 export interface HostReport {
   host: string;
@@ -51,8 +51,7 @@ export async function lockAndHeal(run: Run, targets: Target[]): Promise<{ raw: M
   const at = new Date().toISOString();
   for (const t of targets) {
     const h = heals.get(t.key);
-    // a finished run's journal ("done") is cleared quietly; anything else was interrupted
-    if (h && !(h.keep && h.journal.phase === 'done')) run.bus.emit({ event: 'heal', host: t.host.name, interrupted: h.journal, action: describeHeal(h) });
+    if (h) run.bus.emit({ event: 'heal', host: t.host.name, interrupted: h.journal, action: describeHeal(h) });
   }
   return {
     raw,
@@ -76,7 +75,7 @@ export async function deploy(run: Run, planned: Target[]): Promise<RunResult> {
   const { raw, states, heal } = await lockAndHeal(run, planned);
   const release = nextReleaseName(new Date(), [...raw.values()]);
   const targets = planned.map((t) => withRelease(t, release));
-  const state = (t: Target): HostState => states.get(t.key) ?? { releases: [] };
+  const state = (t: Target): HostState => states.get(t.key) ?? EMPTY_STATE;
   bus.emit({ event: 'release.planned', release, hosts: targets.map((t) => t.host.name) });
 
   const reports = new Map<string, HostReport>(targets.map((t) => [t.key, { host: t.host.name, role: t.role, outcome: 'unchanged' as HostOutcome }]));
@@ -92,8 +91,8 @@ export async function deploy(run: Run, planned: Target[]): Promise<RunResult> {
   const owner = run.lockOwner();
   const by = `${owner.user}@${owner.origin}`;
   const participants = targets.map((t) => t.key);
-  const journal = (t: Target, phase: 'prepare' | 'publish' | 'published' | 'done') =>
-    journalSteps(t.paths, { token: run.token, command: run.opts.command, release, prev: state(t).current ?? '', phase, hosts: participants });
+  const journal = (t: Target, phase: JournalPhase) =>
+    journalSteps(t.paths, { token: run.token, command: run.opts.command, release, prev: state(t).current ?? '', phase, at, hosts: participants });
 
   try {
     run.checkAbort();
@@ -124,7 +123,7 @@ export async function deploy(run: Run, planned: Target[]): Promise<RunResult> {
         run.exec(t, 'discard', [
           ...(await run.signalSteps(t, release, ['deploy.failed'])),
           ...removeReleasesSteps(t.paths, [release], 'remove unpublished release'),
-          ...clearJournalSteps(t.paths),
+          ...journal(t, 'reverted'),
           ...unlockSteps(t.paths, run.token),
         ]),
       );
@@ -165,14 +164,14 @@ export async function deploy(run: Run, planned: Target[]): Promise<RunResult> {
         );
         return result(false, release, reports, `${stop}; rollback_on_failure is false, so published hosts stay on ${release}`);
       }
-      await revert(run, targets, published, release, state, reports, by);
+      await revert(run, targets, published, release, state, reports, by, (t) => journal(t, 'reverted'));
       return result(false, release, reports, `${stop}: every published host was put back on its previous release`);
     }
 
     // Finish: prune and unlock. The release is live; a failure here is reported, not reverted.
     const finished = await phase(run, 'finish', targets, async (t) => {
       const st = state(t);
-      const after: HostState = { current: release, releases: [...st.releases, { name: release, status: 'ok' }] };
+      const after: HostState = { ...st, current: release, releases: [...st.releases, { name: release, status: 'ok' }] };
       return run.exec(t, 'finish', [
         ...(await run.signalSteps(t, release, ['deploy.finishing'])),
         ...removeReleasesSteps(t.paths, pruneList(after, Number(t.config.keep_releases))),
@@ -193,9 +192,9 @@ export async function deploy(run: Run, planned: Target[]): Promise<RunResult> {
 }
 
 /** Put every published host back where the run found it, and mark the release failed. */
-async function revert(run: Run, targets: Target[], published: Target[], release: string, state: (t: Target) => HostState, reports: Map<string, HostReport>, by: string) {
+async function revert(run: Run, targets: Target[], published: Target[], release: string, state: (t: Target) => HostState, reports: Map<string, HostReport>, by: string, reverted: (t: Target) => Step[]) {
   run.bus.emit({ event: 'deploy.reverting', release });
-  const reverted = await phase(run, 'revert', targets, async (t) => {
+  const results = await phase(run, 'revert', targets, async (t) => {
     const wasPublished = published.includes(t);
     const prev = state(t).current;
     const back = !wasPublished ? [] : prev ? flipSteps(t.paths, prev, `switch current back to ${prev}`) : removeCurrentSteps(t.paths);
@@ -204,11 +203,11 @@ async function revert(run: Run, targets: Target[], published: Target[], release:
       ...setStatusSteps(t.paths, release, 'failed'),
       ...(wasPublished ? appendLogSteps(t.paths, revisionsLogLine({ at: new Date().toISOString(), action: 'revert', release: prev ?? '-', by, extra: `reverted=${release}` })) : []),
       ...(await run.signalSteps(t, release, ['deploy.reverted'])),
-      ...clearJournalSteps(t.paths),
+      ...reverted(t),
       ...unlockSteps(t.paths, run.token),
     ]);
   });
-  for (const r of reverted) {
+  for (const r of results) {
     const rep = reports.get(r.target.key)!;
     if (r.ok) {
       if (rep.outcome === 'deployed') rep.outcome = 'reverted';

@@ -51,8 +51,16 @@ export async function lockAll(run: Run, targets: Target[]): Promise<Map<string, 
   const states = new Map<string, HostState>();
   let pending = targets;
   const taken: Target[] = [];
+  const take = (ts: Target[]) => run.forEach(ts, (t) => run.exec(t, 'lock', [...lockSteps(t.paths, owner, LOCK_HELD_CODE), ...inspectSteps(t.paths)], { allowCodes: [LOCK_HELD_CODE] }));
   for (let attempt = 0; ; attempt++) {
-    const results = await run.forEach(pending, (t) => run.exec(t, 'lock', [...lockSteps(t.paths, owner, LOCK_HELD_CODE), ...inspectSteps(t.paths)], { allowCodes: [LOCK_HELD_CODE] }));
+    // The first target (in a fixed order) is locked before the others: of two runs started together
+    // on the same hosts, the one that wins it wins everywhere, instead of each holding some and both
+    // giving up. Connections to the other hosts open meanwhile.
+    const ordered = [...pending].sort((a, b) => a.key.localeCompare(b.key));
+    if (!run.opts.dryRun) for (const t of ordered.slice(1)) void run.connection(t);
+    const first = await take(ordered.slice(0, 1));
+    const firstHeld = first[0]?.ok && first[0].value.code === LOCK_HELD_CODE;
+    const results = firstHeld || !first[0]?.ok ? first : [...first, ...(await take(ordered.slice(1)))];
     const failed = results.filter((r) => !r.ok);
     const held: Extract<Settled<ScriptResult>, { ok: true }>[] = [];
     for (const r of results) {
@@ -85,7 +93,7 @@ export async function lockAll(run: Run, targets: Target[]): Promise<Map<string, 
       const o = parseOwner(live[0].value.outputs.get('lock-held')?.[0] ?? '');
       run.bus.emit({ event: 'lock.waiting', host: live[0].target.host.name, message: `waiting for the lock held by ${describeOwner(o)}` });
     }
-    pending = held.map((r) => r.target);
+    pending = pending.filter((t) => !taken.includes(t));
     if (live.length) await new Promise((r) => setTimeout(r, Math.min(2000, Math.max(0, deadline - Date.now()))));
     run.checkAbort();
   }

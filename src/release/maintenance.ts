@@ -5,7 +5,7 @@ import { describeOwner, parseOwner, unlock } from './lock.js';
 import type { Target } from './plan.js';
 import type { Run } from './run.js';
 import { forceUnlockSteps, removeReleasesSteps, unlockSteps } from './scripts.js';
-import { pruneList } from './state.js';
+import { pruneList, EMPTY_STATE } from './state.js';
 
 function reportsFor(targets: Target[]): Map<string, HostReport> {
   return new Map(targets.map((t) => [t.key, { host: t.host.name, role: t.role, outcome: 'unchanged' as HostOutcome }]));
@@ -16,7 +16,7 @@ export async function cleanup(run: Run, targets: Target[]): Promise<RunResult> {
   const reports = reportsFor(targets);
   try {
     const done = await phase(run, 'cleanup', targets, (t) => {
-      const prune = pruneList(states.get(t.key) ?? { releases: [] }, Number(t.config.keep_releases));
+      const prune = pruneList(states.get(t.key) ?? EMPTY_STATE, Number(t.config.keep_releases));
       if (prune.length) run.bus.emit({ event: 'log', host: t.host.name, plugin: 'cleanup', message: `removing ${prune.length} release(s)` });
       return run.exec(t, 'cleanup', [...heal(t), ...removeReleasesSteps(t.paths, prune), ...unlockSteps(t.paths, run.token)]);
     });

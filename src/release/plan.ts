@@ -87,7 +87,21 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
   const byKey = new Map<string, Target>();
   for (const rc of roles) {
     if (input.needsEnvironment && rc.envProblems.length) throw rc.envProblems[0].where;
-    const rolePlugins = ((rc.values.plugins as string[]) ?? []).map((n) => plugins.get(canonicalName(n))!);
+    const rolePlugins: Plugin[] = [];
+    for (const n of (rc.values.plugins as string[]) ?? []) {
+      let p = plugins.get(canonicalName(n));
+      if (!p) {
+        // named only by --set plugins=[...]
+        try {
+          p = await loadPlugin(n, dirname(input.deployfile));
+        } catch (e) {
+          if (e instanceof ConfigError) throw originError(loaded, rc, 'plugins', e.detail);
+          throw e;
+        }
+        plugins.set(canonicalName(n), p);
+      }
+      rolePlugins.push(p);
+    }
     for (const p of rolePlugins) {
       if (input.needsPlugins && p.unavailable) {
         throw originError(loaded, rc, 'plugins', `the ${p.name} plugin's keys are understood, but its remote steps are not in this version of fap; remove it from plugins to deploy`);
@@ -172,7 +186,7 @@ function validateLinkedPaths(loaded: LoadedFile, rc: RoleConfig): void {
         const o = rc.origins[k];
         const msg = `"${p}" must be a relative path inside shared/ (no leading /, no . or .. segments, no empty segments)`;
         if (o?.path) throw loaded.error([...o.path, i], msg);
-        throw new ConfigError(msg, { keyPath: `${k}[${i}]` });
+        throw new ConfigError(msg, { file: o?.layer === '--set' ? '--set' : loaded.file, keyPath: `${k}[${i}]` });
       }
     }
   }

@@ -8,7 +8,7 @@ import { unlock } from './lock.js';
 import { withRelease, type Target } from './plan.js';
 import type { Run } from './run.js';
 import { appendLogSteps, flipSteps, journalSteps, RELEASE_NAME, revisionsLogLine, setStatusSteps, unlockSteps } from './scripts.js';
-import { isGood, rollbackTarget, type HostState } from './state.js';
+import { isGood, rollbackTarget, type HostState, EMPTY_STATE } from './state.js';
 
 export interface RollbackOptions {
   to?: string;
@@ -25,15 +25,17 @@ export function chooseRollback(targets: Target[], states: Map<string, HostState>
     return { choice, problems: [{ host: targets[0].host.name, message: `hosts disagree about current (${where}); fix it with fap rollback --to RELEASE --force, or fap deploy` }] };
   }
   for (const t of targets) {
-    const st = states.get(t.key) ?? { releases: [] };
+    const st = states.get(t.key) ?? EMPTY_STATE;
     const dest = o.to ?? rollbackTarget(st);
     const info = st.releases.find((r) => r.name === dest);
     const host = t.host.name;
     if (!dest) problems.push({ host, message: `${host}: no earlier good release to roll back to` });
     else if (!info) problems.push({ host, message: `${host}: release ${dest} does not exist there` });
     else if (!isGood(info)) problems.push({ host, message: `${host}: release ${dest} is ${info.status}, not a good release` });
-    else if (dest === st.current) problems.push({ host, message: `${host}: ${dest} is already current` });
-    else choice.set(t.key, { from: st.current, to: dest });
+    else if (dest === st.current) {
+      // --to a release a host is already on leaves that host as it is (how drift is mended)
+      if (!o.to) problems.push({ host, message: `${host}: ${dest} is already current` });
+    } else choice.set(t.key, { from: st.current, to: dest });
   }
   return { choice, problems };
 }
@@ -59,23 +61,27 @@ export async function rollback(run: Run, planned: Target[], o: RollbackOptions =
   const at = new Date().toISOString();
   const owner = run.lockOwner();
   const by = `${owner.user}@${owner.origin}`;
-  const participants = planned.map((t) => t.key);
   try {
     run.checkAbort();
-    const done = await phase(run, 'rollback', planned, async (planT) => {
+    const moving = planned.filter((t) => choice.has(t.key));
+    const staying = planned.filter((t) => !choice.has(t.key));
+    const participants = moving.map((t) => t.key);
+    if (staying.length) await run.forEach(staying, (t) => run.exec(t, 'unlock', [...heal(t), ...unlockSteps(t.paths, run.token)]));
+    const done = await phase(run, 'rollback', moving, async (planT) => {
       const { from, to: dest } = choice.get(planT.key)!;
       const t = withRelease(planT, dest);
       const rev = states.get(t.key)?.releases.find((r) => r.name === dest)?.revision;
       return run.exec(t, 'rollback', [
         ...heal(t),
-        ...journalSteps(t.paths, { token: run.token, command: 'rollback', release: dest, prev: from ?? '', phase: 'publish', hosts: participants }),
+        ...journalSteps(t.paths, { token: run.token, command: 'rollback', release: dest, prev: from ?? '', phase: 'publish', at, hosts: participants }),
         ...(await run.signalSteps(t, dest, ['deploy.reverting'])),
         ...flipSteps(t.paths, dest),
         ...setStatusSteps(t.paths, dest, 'ok'),
         ...(from ? setStatusSteps(t.paths, from, 'rolled-back') : []),
         ...appendLogSteps(t.paths, revisionsLogLine({ at, action: 'rollback', release: dest, revision: rev, by, extra: from ? `from=${from}` : '' })),
         ...(await run.signalSteps(t, dest, ['deploy.reverted', 'deploy.finishing_rollback'])),
-        ...journalSteps(t.paths, { token: run.token, command: 'rollback', release: dest, prev: from ?? '', phase: 'done', hosts: participants }),
+        // published, not done: a rollback has no later barrier, so the next run confirms it
+        ...journalSteps(t.paths, { token: run.token, command: 'rollback', release: dest, prev: from ?? '', phase: 'published', at, hosts: participants }),
         ...unlockSteps(t.paths, run.token),
       ]);
     });
@@ -90,7 +96,7 @@ export async function rollback(run: Run, planned: Target[], o: RollbackOptions =
     }
     const dests = [...new Set([...choice.values()].map((c) => c.to))];
     const ok = done.every((r) => r.ok);
-    return result(ok, dests.join(','), reports, ok ? `rolled back to ${dests.join(', ')} on ${planned.length} host(s)` : 'rollback failed on some hosts; the next fap run puts them back in step');
+    return result(ok, dests.join(','), reports, ok ? `rolled back to ${dests.join(', ')} on ${moving.length} host(s)${staying.length ? ` (${staying.length} already there)` : ''}` : 'rollback failed on some hosts; the next fap run puts them back in step');
   } catch (e) {
     await unlock(run, planned).catch(() => {});
     throw e;

@@ -81,32 +81,41 @@ export function forceUnlockSteps(p: Paths): Step[] {
   ];
 }
 
+export type JournalPhase = 'prepare' | 'publish' | 'published' | 'done' | 'reverted';
+
+/**
+ * What a run is doing on a host, one file per run in .fap/journal/<token>, so that a run that dies
+ * (kill -9, lost connection) can be healed by the next one. prepare: building; publish: switching;
+ * published: this host switched and finished publishing. done and reverted are final: the run's
+ * outcome on this host was decided with every host in view.
+ */
 export interface Journal {
   token: string;
   command: string;
   release: string;
   /** what current pointed at before the run ('' for none) */
   prev: string;
-  /**
-   * prepare: building; publish: switching; published: this host switched and finished publishing;
-   * done: the run finished on this host. Cleared by discard/revert, or by the next run's heal.
-   */
-  phase: 'prepare' | 'publish' | 'published' | 'done';
+  phase: JournalPhase;
+  /** when the run started (orders several leftovers) */
+  at: string;
   /** every target (Target.key) of the run, so the next run knows who took part */
   hosts: string[];
 }
 
-const journalFile = (p: Paths) => posix.join(p.state, 'journal');
+export const FINAL_PHASES: JournalPhase[] = ['done', 'reverted'];
+const journalDir = (p: Paths) => posix.join(p.state, 'journal');
+/** final journals kept per host, so a host that missed a run can still learn its outcome */
+const KEEP_FINAL_JOURNALS = 20;
 
-/** Record what this run is doing on the host, so a run that dies can be healed by the next one. */
 export function journalSteps(p: Paths, j: Journal): Step[] {
-  const body = `token=${j.token}\ncommand=${j.command}\nrelease=${j.release}\nprev=${j.prev}\nphase=${j.phase}\n` + j.hosts.map((h) => `host=${h.replace(/\n/g, ' ')}\n`).join('');
-  const tmp = journalFile(p) + '.tmp';
-  return [{ name: `journal ${j.phase}`, script: `printf '%s' ${quote(body)} > ${quote(tmp)} && mv -f ${quote(tmp)} ${quote(journalFile(p))}` }];
-}
-
-export function clearJournalSteps(p: Paths): Step[] {
-  return [{ name: 'clear journal', script: cmd('rm', '-f', journalFile(p)) }];
+  const body = `token=${j.token}\ncommand=${j.command}\nrelease=${j.release}\nprev=${j.prev}\nphase=${j.phase}\nat=${j.at}\n` + j.hosts.map((h) => `host=${h.replace(/\n/g, ' ')}\n`).join('');
+  const file = posix.join(journalDir(p), j.token.replace(/[^A-Za-z0-9]/g, ''));
+  const lines = [cmd('mkdir', '-p', journalDir(p)), `printf '%s' ${quote(body)} > ${quote(file + '.tmp')} && mv -f ${quote(file + '.tmp')} ${quote(file)}`];
+  if (FINAL_PHASES.includes(j.phase)) {
+    // forget old final journals, newest kept
+    lines.push(`(cd ${quote(journalDir(p))} && ls -1t | sed 1,${KEEP_FINAL_JOURNALS}d | while read -r f; do grep -qE '^phase=(done|reverted)$' "$f" && rm -f "$f"; done) || true`);
+  }
+  return [{ name: `journal ${j.phase}`, script: lines.join('\n') }];
 }
 
 /** Release the lock, but only if this run still owns it. */
@@ -129,7 +138,7 @@ export function inspectSteps(p: Paths): Step[] {
         emitOutput('current', `"$(readlink ${quote(p.current)} 2>/dev/null || true)"`),
         `ls -1 ${quote(p.releases)} 2>/dev/null | sed 's/^/::fap-out::rel=/'`,
         `(cd ${quote(posix.join(p.state, 'releases'))} 2>/dev/null && grep -H '' -- *.status *.meta 2>/dev/null || true) | sed 's/^/::fap-out::st=/'`,
-        `(cat ${quote(journalFile(p))} 2>/dev/null || true) | sed 's/^/::fap-out::journal=/'`,
+        `(cd ${quote(journalDir(p))} 2>/dev/null && grep -H '' -- * 2>/dev/null || true) | sed 's/^/::fap-out::journal=/'`,
       ].join('\n'),
     },
   ];
@@ -259,10 +268,10 @@ export function revisionsLogLine(o: { at: string; action: string; release: strin
   return [o.at, o.action, `release=${o.release}`, `revision=${o.revision || '-'}`, `by=${o.by}`, o.extra ?? ''].join(' ').trim().replace(/\s+/g, ' ');
 }
 
-/** Heal what an interrupted run left on this host (see planHeal). */
+/** Heal what an interrupted run left on this host (see planHeal): final journal phase either way. */
 export function healSteps(p: Paths, heal: Heal, at: string, by: string): Step[] {
   const j = heal.journal;
-  if (heal.keep) return clearJournalSteps(p);
+  if (heal.keep) return journalSteps(p, { ...j, phase: 'done' });
   const steps: Step[] = [];
   if (heal.flipBackTo) steps.push(...flipSteps(p, heal.flipBackTo, `heal: switch current back to ${heal.flipBackTo}`));
   else if (heal.flipBackTo === '') steps.push(...removeCurrentSteps(p));
@@ -270,6 +279,6 @@ export function healSteps(p: Paths, heal: Heal, at: string, by: string): Step[] 
   if (heal.release === 'mark-failed') steps.push(...setStatusSteps(p, j.release, 'failed'));
   if (j.command === 'rollback' && j.prev) steps.push(...setStatusSteps(p, j.prev, 'ok'));
   steps.push(...appendLogSteps(p, revisionsLogLine({ at, action: 'heal', release: heal.flipBackTo || j.prev || '-', by, extra: `interrupted=${j.command}:${j.release}:${j.phase}` })));
-  steps.push(...clearJournalSteps(p));
+  steps.push(...journalSteps(p, { ...j, phase: 'reverted' }));
   return steps;
 }

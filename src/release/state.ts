@@ -1,6 +1,6 @@
 // What a host says about its releases, and the pure decisions made from it: the next release
 // name, what to prune, where to roll back to.
-import { RELEASE_NAME, type Journal } from './scripts.js';
+import { FINAL_PHASES, RELEASE_NAME, type Journal, type JournalPhase } from './scripts.js';
 
 export type ReleaseStatus = 'building' | 'ok' | 'failed' | 'rolled-back' | 'unknown';
 
@@ -17,9 +17,11 @@ export interface HostState {
   current?: string;
   /** release directories, oldest first */
   releases: ReleaseInfo[];
-  /** left by a run that did not finish (killed, connection lost) */
-  journal?: Journal;
+  /** journals of runs on this host (unfinished ones are left by runs that were killed) */
+  journals?: Journal[];
 }
+
+export const EMPTY_STATE: HostState = { releases: [], journals: [] };
 
 export function parseState(outputs: Map<string, string[]>): HostState {
   const link = outputs.get('current')?.[0] ?? '';
@@ -44,14 +46,22 @@ export function parseState(outputs: Map<string, string[]>): HostState {
       const status = (['building', 'ok', 'failed', 'rolled-back'].includes(rec.status) ? rec.status : 'unknown') as ReleaseStatus;
       return { name, status, revision: rec.revision || undefined, deployed_at: rec.deployed_at, deployed_by: rec.deployed_by };
     });
-  const lines = outputs.get('journal') ?? [];
-  const j = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-  const hosts = lines.filter((l) => l.startsWith('host=')).map((l) => l.slice(5));
-  const journal =
-    j.token && RELEASE_NAME.test(j.release ?? '') && ['prepare', 'publish', 'published', 'done'].includes(j.phase)
-      ? ({ token: j.token, command: j.command ?? 'deploy', release: j.release, prev: RELEASE_NAME.test(j.prev ?? '') ? j.prev : '', phase: j.phase, hosts } as Journal)
-      : undefined;
-  return { current: currentName && RELEASE_NAME.test(currentName) ? currentName : undefined, releases, journal };
+  const files = new Map<string, Record<string, string> & { hosts?: string }>();
+  for (const line of outputs.get('journal') ?? []) {
+    const m = /^([A-Za-z0-9]+):([a-z]+)=(.*)$/.exec(line);
+    if (!m) continue;
+    const rec = files.get(m[1]) ?? {};
+    if (m[2] === 'host') rec.hosts = (rec.hosts ? rec.hosts + '\n' : '') + m[3];
+    else rec[m[2]] = m[3];
+    files.set(m[1], rec);
+  }
+  const journals: Journal[] = [];
+  for (const j of files.values()) {
+    if (!j.token || !RELEASE_NAME.test(j.release ?? '') || !['prepare', 'publish', 'published', 'done', 'reverted'].includes(j.phase)) continue;
+    journals.push({ token: j.token, command: j.command ?? 'deploy', release: j.release, prev: RELEASE_NAME.test(j.prev ?? '') ? j.prev : '', phase: j.phase as JournalPhase, at: j.at ?? '', hosts: j.hosts ? j.hosts.split('\n') : [] });
+  }
+  journals.sort((x, y) => x.at.localeCompare(y.at));
+  return { current: currentName && RELEASE_NAME.test(currentName) ? currentName : undefined, releases, journals };
 }
 
 /** What healing a host's leftover journal does, decided across all hosts of the run. */
@@ -65,45 +75,49 @@ export interface Heal {
   release: 'remove' | 'mark-failed' | 'keep';
 }
 
+export function unfinished(s: HostState): Journal[] {
+  return (s.journals ?? []).filter((j) => !FINAL_PHASES.includes(j.phase));
+}
+
 /**
- * Decide how to heal leftovers of interrupted runs (keyed by Target.key). A run's release is kept
- * only if every host that took part in it and is in this run had finished publishing it (a host
- * without the run's journal never switched, or was already put back); otherwise every host goes back
- * to where the run found it. Returns the heal per host and the states as they will be after healing.
+ * Decide how to heal leftovers of interrupted runs (states keyed by Target.key). A run's release is
+ * kept only if no host has already reverted it and every host that took part and is in view
+ * finished publishing it (a participant with no journal of the run was never reached); otherwise
+ * every host goes back to where the run found it. Returns the heal per host and the states as they
+ * will be after healing.
  */
 export function planHeal(states: Map<string, HostState>): { heals: Map<string, Heal>; healed: Map<string, HostState> } {
   const heals = new Map<string, Heal>();
   const healed = new Map<string, HostState>();
-  const finished = (j: Journal) => j.phase === 'published' || j.phase === 'done';
+  const journalOf = (host: string, token: string) => states.get(host)?.journals?.find((j) => j.token === token);
   const keepRun = (j: Journal) => {
-    const participants = j.hosts.length ? j.hosts.filter((h) => states.has(h)) : [...states.keys()];
-    return participants.every((h) => {
-      const other = states.get(h)!.journal;
-      return other?.token === j.token && finished(other);
-    });
+    const participants = (j.hosts.length ? j.hosts : [...states.keys()]).filter((h) => states.has(h));
+    const seen = participants.map((h) => journalOf(h, j.token));
+    if (seen.some((o) => o?.phase === 'reverted')) return false;
+    return seen.every((o) => o && (o.phase === 'published' || o.phase === 'done'));
   };
   for (const [k, s] of states) {
-    const j = s.journal;
+    // the oldest unfinished run on a host is the one to heal; runs after it were stopped by its lock
+    const j = unfinished(s)[0];
     if (!j) {
       healed.set(k, s);
       continue;
     }
-    const keep = keepRun(j);
-    if (keep) {
-      heals.set(k, { journal: j, keep, release: 'keep' });
-      healed.set(k, { ...s, journal: undefined });
+    if (keepRun(j)) {
+      heals.set(k, { journal: j, keep: true, release: 'keep' });
+      healed.set(k, { ...s, journals: (s.journals ?? []).filter((x) => x !== j) });
       continue;
     }
     const isDeploy = j.command !== 'rollback';
     const release: Heal['release'] = !isDeploy ? 'keep' : j.phase === 'prepare' ? 'remove' : 'mark-failed';
     const flipBackTo = s.current === j.release && j.prev !== j.release ? j.prev : undefined;
-    heals.set(k, { journal: j, keep, flipBackTo, release });
+    heals.set(k, { journal: j, keep: false, flipBackTo, release });
     let releases = s.releases;
     if (release === 'remove') releases = releases.filter((r) => r.name !== j.release);
     if (release === 'mark-failed') releases = releases.map((r) => (r.name === j.release ? { ...r, status: 'failed' as const } : r));
     if (!isDeploy && j.prev) releases = releases.map((r) => (r.name === j.prev ? { ...r, status: 'ok' as const } : r));
     const current = flipBackTo !== undefined ? flipBackTo || undefined : s.current;
-    healed.set(k, { current, releases, journal: undefined });
+    healed.set(k, { current, releases, journals: (s.journals ?? []).filter((x) => x !== j) });
   }
   return { heals, healed };
 }

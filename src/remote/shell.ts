@@ -43,11 +43,19 @@ export function composeScript(steps: Step[]): string {
 }
 
 /**
+ * Commands of a session without a terminal outlive a dropped SSH connection. This watchdog ends the
+ * script (its process group, which sshd made it lead) once sshd's session process is gone, so a
+ * killed fap never leaves a script running on, say, to flip current behind the next run's back.
+ */
+const WATCHDOG =
+  'fap_sshd=$PPID; (while kill -0 $$ 2>/dev/null; do if ! kill -0 "$fap_sshd" 2>/dev/null && [ ! -d "/proc/$fap_sshd" ]; then kill -TERM -$$ 2>/dev/null || kill -TERM $$; break; fi; sleep 1; done) </dev/null >/dev/null 2>&1 &';
+
+/**
  * The command line given to sshd; the script itself follows on stdin. /bin/sh runs it whatever the
  * login shell is; `eval "$(cat)"` reads it whole first (no 128 KiB argument limit, so a prune of
  * thousands of releases fits) and the commands in it get /dev/null, never the rest of the script.
  */
-export const SCRIPT_COMMAND = `/bin/sh -c 'eval "$(cat)" </dev/null'`;
+export const SCRIPT_COMMAND = `/bin/sh -c '${WATCHDOG} eval "$(cat)" </dev/null'`;
 
 /** Split a script's stderr into the failed step (if any) and the rest. */
 export function parseFailedStep(stderr: string): { step?: string; stderr: string } {

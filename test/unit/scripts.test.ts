@@ -233,7 +233,7 @@ describe('flipSteps', () => {
     const st = parseState(r.outputs);
     assert.equal(st.current, R1);
     assert.deepEqual(st.releases, [{ name: R1, status: 'ok', revision: undefined, deployed_at: undefined, deployed_by: undefined }]);
-    assert.equal(st.journal, undefined);
+    assert.deepEqual(st.journals, []);
   });
 
   test('refuses a release without REVISION (incomplete)', () => {
