@@ -8,7 +8,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import semver from 'semver';
 import { ConfigError } from '../errors.js';
-import type { KeySpec } from '../config/schema.js';
+import { didYouMean, type KeySpec } from '../config/schema.js';
 import { PLUGIN_API_VERSION, type Plugin } from '../signals.js';
 
 type KeysModule = Promise<{ keys: Record<string, KeySpec> }>;
@@ -69,7 +69,8 @@ export async function loadPlugin(name: string, baseDir: string): Promise<Plugin>
     if (local) mod = await import(pathToFileURL(resolve(baseDir, canon)).href);
     else mod = await import(pathToFileURL(createRequire(resolve(baseDir, 'deploy.yml')).resolve(canon)).href);
   } catch (e) {
-    const hint = canon.startsWith('fapistrano') ? `; bundled plugins: ${BUNDLED_NAMES.join(', ')}` : ` (bundled plugins: ${BUNDLED_NAMES.join(', ')})`;
+    const bare = canon.replace(/^fapistrano\.(plugins\.)?/, '');
+    const hint = `${didYouMean(bare, BUNDLED_NAMES)} (bundled plugins: ${BUNDLED_NAMES.join(', ')})`;
     throw new ConfigError(`plugin "${name}" could not be loaded: ${(e as Error).message.split('\n')[0]}${hint}`, { keyPath: 'plugins' });
   }
   const plugin = (mod.default ?? mod) as Plugin;
