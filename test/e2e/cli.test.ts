@@ -131,3 +131,21 @@ test('fap config prints resolved values with their origins and masks secrets', a
   assert.deepEqual(ev.origins.keep_releases, { layer: 'stage', line: 11, col: 5 });
   assert.doesNotMatch(json.stdout, /hunter2-literal|tok-from-env-123/);
 });
+
+test('the deploy file comes from -f, FAP_DEPLOYFILE, or Fapistrano’s FAP_APP + <APP>_DEPLOYFILE', async () => {
+  const dir = tmp();
+  const make = (name: string) => {
+    const f = join(dir, `${name}.yml`);
+    writeFileSync(f, `app_name: ${name}\nstage_role_configs:\n  production:\n    web:\n      hosts: [h1]\n`);
+    return f;
+  };
+  const [a, b, c] = [make('from-env'), make('from-app'), make('from-flag')];
+  const appName = async (args: string[], env: NodeJS.ProcessEnv) => {
+    const r = await fap([...args, 'config', 'production', 'web'], { env: { FAP_DEPLOYFILE: '', FAP_APP: '', ...env }, cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    return /^app_name: (\S+)/m.exec(r.stdout)![1];
+  };
+  assert.equal(await appName([], { FAP_DEPLOYFILE: a }), 'from-env');
+  assert.equal(await appName([], { FAP_APP: 'SHOP', SHOP_DEPLOYFILE: b }), 'from-app');
+  assert.equal(await appName(['-f', c], { FAP_DEPLOYFILE: a }), 'from-flag');
+});
