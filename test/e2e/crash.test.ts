@@ -167,4 +167,22 @@ describe('kill -9 at any moment', { skip }, () => {
     for (let i = 0; i < 3; i++) assert.equal(readlinkSync(onHost(i, app, 'current')), `releases/${first}`, 'healed back to b, then rolled back to a');
     assert.ok(b);
   });
+
+  test('a dropped SSH connection to one host during prepare', async () => {
+    const app = 'crash-drop';
+    const { file, first } = await setup(app);
+    const listener = fleet.hosts[1].process.pid!;
+    const r = await fapLive(['-f', file, '--set', 'fault_signal=deploy.updated', '--set', `fault_hosts=[${fleet.hosts[1].name}]`, 'deploy', 'production'], (e) => {
+      // the sshd processes serving host 1's connection die; the listener stays
+      if (e.event === 'phase.started' && e.phase === 'prepare') setTimeout(() => spawnSync('pkill', ['-KILL', '-P', String(listener)]), 800);
+    });
+    assert.equal(r.code, 1, r.stderr);
+    const failed = jsonEvents(r.stdout).filter((e) => e.event === 'host.failed');
+    assert.ok(failed.some((e) => e.host === fleet.hosts[1].name && /connection (lost|closed)|cannot open a channel|not connected/i.test(String(e.message))), JSON.stringify(failed));
+    assert.deepEqual(assertCompleteGood(app), [first, first, first], 'nothing switched');
+    await pause(1500);
+    const next = await fap(['-f', file, '--json', '--set', 'fault_signal=none', 'deploy', 'production']);
+    assert.equal(next.code, 0, next.stderr + next.stdout);
+    assertConsistent(app, String(jsonEvents(next.stdout).pop()!.release));
+  });
 });
