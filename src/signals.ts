@@ -40,8 +40,26 @@ export interface SignalContext {
   dryRun: boolean;
   /** Add a named step to this host's script for the current phase. Quote arguments with ctx.quote. */
   script(name: string, shell: string): void;
+  /**
+   * Send a local file to the host (SFTP, once per host and run) before this phase's script runs;
+   * returns the path where the script finds it (under <path>/.fap/uploads/).
+   */
+  upload(localPath: string): string;
   quote(word: string | number): string;
   log(message: string): void;
+}
+
+/** What a plugin's result hook hears once the command has finished (successfully or not). */
+export interface RunSummary {
+  command: string;
+  stage: string;
+  role?: string;
+  ok: boolean;
+  release?: string;
+  summary: string;
+  hosts: { host: string; role: string; outcome: string; step?: string; error?: string; revision?: string }[];
+  startedAt: string;
+  finishedAt: string;
 }
 
 export type Handler = (ctx: SignalContext) => void | Promise<void>;
@@ -55,6 +73,12 @@ export interface Plugin {
   /** checks a role's resolved configuration before anything is contacted */
   check?(config: Readonly<Record<string, unknown>>): { key: string; message: string } | undefined;
   on: Partial<Record<SignalName, Handler>>;
+  /**
+   * Runs on the deploying machine once the command is over, once per distinct configuration of the
+   * roles that enable the plugin (e.g. to notify a webhook). Its failure is a warning, never a
+   * failed deploy.
+   */
+  result?(summary: RunSummary, config: Readonly<Record<string, unknown>>): void | Promise<void>;
   /** set by the loader for a bundled plugin whose remote steps this version does not have */
   unavailable?: boolean;
 }

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { EXIT, FapError, UsageError } from '../errors.js';
 import { parseDuration } from '../duration.js';
-import { cleanup, forceUnlock } from '../release/maintenance.js';
+import { cleanup, forceUnlock, restart, runCommand } from '../release/maintenance.js';
 import { batchSize, unfinished } from '../release/state.js';
 import { EventBus } from '../events.js';
 import { attachReporter } from '../report/reporter.js';
@@ -18,6 +18,7 @@ import { formatReleasesTable, listReleases } from '../release/releases.js';
 import { rollback } from '../release/rollback.js';
 import { Run } from '../release/run.js';
 import type { GlobalOptions } from './main.js';
+import type { RunSummary } from '../signals.js';
 
 interface Selected {
   stage: string;
@@ -39,12 +40,13 @@ function parallelOf(g: GlobalOptions): number {
   return n;
 }
 
-async function plan(s: Selected, needs: { environment?: boolean; plugins?: boolean }): Promise<Plan> {
+async function plan(s: Selected, needs: { environment?: boolean; plugins?: boolean; command?: string; sets?: string[] }): Promise<Plan> {
   const p = await buildPlan({
     deployfile: resolve(s.g.deployfile),
     stage: s.stage,
     role: s.role,
-    sets: s.g.set,
+    sets: [...(needs.sets ?? []), ...s.g.set],
+    command: needs.command,
     hosts: s.g.hosts?.split(',').map((h) => h.trim()).filter(Boolean),
     needsEnvironment: needs.environment,
     needsPlugins: needs.plugins,
@@ -93,6 +95,7 @@ async function startRun(command: string, s: Selected, p: Plan, flags: RunFlags =
  */
 async function execute(command: string, s: Selected, p: Plan, body: (run: Run) => Promise<RunResult>, flags: RunFlags = {}, options: Record<string, unknown> = {}): Promise<number> {
   const run = await startRun(command, s, p, flags, options);
+  const startedAt = new Date().toISOString();
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     if (++signals > 1) process.exit(130);
@@ -114,6 +117,7 @@ async function execute(command: string, s: Selected, p: Plan, body: (run: Run) =
   const channels = await run.channelCounts();
   await run.close();
   const ok = !!res?.ok && !error;
+  await runResultHooks(run, command, s, p, startedAt, ok, res, error);
   run.bus.emit({
     event: 'result',
     ok,
@@ -132,6 +136,38 @@ async function execute(command: string, s: Selected, p: Plan, body: (run: Run) =
     process.stderr.write(line + '\n');
   }
   return ok ? EXIT.ok : EXIT.failed;
+}
+
+/** Plugins' result hooks (notify, ...): once per distinct role configuration; failures are warnings. */
+async function runResultHooks(run: Run, command: string, s: Selected, p: Plan, startedAt: string, ok: boolean, res: RunResult | undefined, error: unknown): Promise<void> {
+  if (run.opts.dryRun) return;
+  const summary: RunSummary = {
+    command,
+    stage: s.stage,
+    role: s.role,
+    ok,
+    release: res?.release,
+    summary: res?.summary ?? (error instanceof Error ? error.message : 'failed'),
+    hosts: res?.hosts ?? [],
+    startedAt,
+    finishedAt: new Date().toISOString(),
+  };
+  const done = new Set<string>();
+  for (const t of p.targets) {
+    for (const work of t.roles) {
+      for (const plugin of work.plugins) {
+        if (!plugin.result) continue;
+        const id = plugin.name + '\0' + JSON.stringify(work.config);
+        if (done.has(id)) continue;
+        done.add(id);
+        try {
+          await plugin.result(summary, work.config);
+        } catch (e) {
+          run.bus.emit({ event: 'warning', message: `${plugin.name}: ${(e as Error).message}` });
+        }
+      }
+    }
+  }
 }
 
 const LOCK_WAIT = '--lock-wait <duration>';
@@ -168,9 +204,68 @@ export function registerCommands(program: Command): void {
     .option(LOCK_WAIT, LOCK_WAIT_HELP)
     .action(async (stage: string | undefined, role: string | undefined, o: RunFlags, cmd: Command) => {
       const s = select(cmd, stage, role);
-      const p = await plan(s, { environment: true, plugins: true });
       checkBatch(o.batch);
+      const p = await plan(s, { environment: true, plugins: true, command: 'deploy' });
       process.exitCode = await execute('deploy', s, p, (run) => deploy(run, p.targets), o, { batch: o.batch });
+    });
+
+  program
+    .command('release')
+    .description('the CI entry point: the deploy pipeline; with --curl-url or --artifact the hosts unpack that artifact instead of checking out git')
+    .argument('[stage]')
+    .argument('[role]')
+    .option('--curl-url <url>', 'artifact every host downloads with curl (user:password in it is never printed)')
+    .option('--curl-sha256 <hex>', 'expected sha256 of the artifact; a mismatch fails before anything is switched')
+    .option('--artifact <path>', 'a local artifact (.tgz/.tar), uploaded over SFTP once per host')
+    .option('--batch <n>', 'publish this many hosts at a time (or a percentage, 25%)')
+    .option(LOCK_WAIT, LOCK_WAIT_HELP)
+    .action(async (stage: string | undefined, role: string | undefined, o: RunFlags & { curlUrl?: string; curlSha256?: string; artifact?: string }, cmd: Command) => {
+      const s = select(cmd, stage, role);
+      checkBatch(o.batch);
+      const sets: string[] = [];
+      if (o.curlUrl !== undefined) sets.push(`curl_url=${JSON.stringify(o.curlUrl)}`);
+      if (o.curlSha256 !== undefined) {
+        if (!/^[0-9a-fA-F]{64}$/.test(o.curlSha256)) throw new UsageError(`--curl-sha256: "${o.curlSha256}" is not a sha256 (64 hex digits)`);
+        sets.push(`curl_sha256=${JSON.stringify(o.curlSha256.toLowerCase())}`);
+      }
+      if (o.artifact !== undefined) {
+        const local = resolve(o.artifact);
+        if (!existsSync(local)) throw new UsageError(`--artifact: no such file ${local}`);
+        if (o.curlUrl !== undefined) throw new UsageError('give either --curl-url or --artifact, not both');
+        sets.push(`curl_artifact=${JSON.stringify(local)}`);
+      }
+      const p = await plan(s, { environment: true, plugins: true, command: 'release', sets });
+      process.exitCode = await execute('release', s, p, (run) => deploy(run, p.targets), o, { batch: o.batch });
+    });
+
+  program
+    .command('restart')
+    .description('run the restart signal on every host (the supervisorctl plugin restarts its programs)')
+    .argument('[stage]')
+    .argument('[role]')
+    .option(LOCK_WAIT, LOCK_WAIT_HELP)
+    .action(async (stage: string | undefined, role: string | undefined, o: RunFlags, cmd: Command) => {
+      const s = select(cmd, stage, role);
+      const p = await plan(s, { plugins: true, command: 'restart' });
+      process.exitCode = await execute('restart', s, p, (run) => restart(run, p.targets), o);
+    });
+
+  program
+    .command('run')
+    .description('a one-off admin command in the current release on every selected host, with .env loaded; exit code passed through')
+    .argument('<stage>')
+    .argument('<role>')
+    .argument('<command...>', 'the command and its arguments (after --)')
+    .usage('<stage> <role> -- <command...>')
+    .action(async (stage: string, role: string, words: string[], _o: unknown, cmd: Command) => {
+      const s = select(cmd, stage, role);
+      const p = await plan(s, { command: 'run' });
+      const run = await startRun('run', s, p);
+      try {
+        process.exitCode = await runCommand(run, p.targets, words, { prefix: p.targets.length > 1 && !s.g.json });
+      } finally {
+        await run.close();
+      }
     });
 
   program
@@ -184,7 +279,7 @@ export function registerCommands(program: Command): void {
     .action(async (stage: string | undefined, role: string | undefined, o: RunFlags & { to?: string; force?: boolean }, cmd: Command) => {
       const s = select(cmd, stage, role);
       if (o.to !== undefined && !/^\d{14}$/.test(o.to)) throw new UsageError(`--to "${o.to}" is not a release name (YYYYMMDDHHMMSS; see fap releases)`);
-      const p = await plan(s, { plugins: true });
+      const p = await plan(s, { plugins: true, command: 'rollback' });
       process.exitCode = await execute('rollback', s, p, (run) => rollback(run, p.targets, { to: o.to, force: o.force }), o);
     });
 

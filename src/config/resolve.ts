@@ -53,7 +53,12 @@ export interface ResolveInput {
   /** keys declared by loaded plugins (with their plugin name) */
   pluginKeys?: Record<string, KeySpec>;
   localUser: string;
+  /** the command being run: <command>_plugins, when set, replaces plugins */
+  command?: string;
 }
+
+/** Commands with their own plugin list (Fapistrano's release_plugins, ...). */
+export const COMMAND_PLUGIN_LISTS = ['deploy', 'release', 'rollback', 'restart'];
 
 /** Marker replaced by the release name once it is known (see bindRelease). */
 export const RELEASE_TOKEN = '\u0000release\u0000';
@@ -104,15 +109,18 @@ export function pluginNamesFor(loaded: LoadedFile, stage: string): string[] {
 export function pluginRefs(loaded: LoadedFile, stage: string): Map<string, (string | number)[] | undefined> {
   const refs = new Map<string, (string | number)[] | undefined>();
   const add = (v: unknown, base?: (string | number)[]) => {
-    if (Array.isArray(v)) v.forEach((n, i) => typeof n === 'string' && !refs.has(n) && refs.set(n, base && [...base, 'plugins', i]));
+    if (Array.isArray(v)) v.forEach((n, i) => typeof n === 'string' && !refs.has(n) && refs.set(n, base && [...base, i]));
+  };
+  const lists = (m: Record<string, unknown>, base: (string | number)[]) => {
+    for (const key of ['plugins', ...COMMAND_PLUGIN_LISTS.map((c) => `${c}_plugins`)]) add(m[key], [...base, key]);
   };
   if (loaded.data.plugins === undefined || loaded.data.plugins === null) add(CORE_KEYS.plugins.default);
-  else add(loaded.data.plugins, []);
+  lists(loaded.data, []);
   const st = (loaded.data.stage_role_configs as Record<string, Record<string, unknown>> | undefined)?.[stage];
   if (st && typeof st === 'object') {
     const base = ['stage_role_configs', stage];
-    add(st.plugins, base);
-    for (const [k, v] of Object.entries(st)) if (v && typeof v === 'object' && !Array.isArray(v)) add((v as Record<string, unknown>).plugins, [...base, k]);
+    lists(st, base);
+    for (const [k, v] of Object.entries(st)) if (v && typeof v === 'object' && !Array.isArray(v)) lists(v as Record<string, unknown>, [...base, k]);
   }
   return refs;
 }
@@ -182,8 +190,17 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
   for (const set of input.sets ?? []) entries.push(parseSet(set, keys, aliases));
 
   // 2. The plugins this role enables decide which plugin defaults apply.
-  const pluginsEntry = [...entries].reverse().find((e) => e.key === 'plugins');
-  const pluginList = pluginsEntry ? pluginsEntry.value : CORE_KEYS.plugins.default;
+  const commandList = input.command && COMMAND_PLUGIN_LISTS.includes(input.command) ? `${input.command}_plugins` : undefined;
+  const last = (key: string) => [...entries].reverse().find((e) => e.key === key);
+  const pluginsEntry = (commandList && last(commandList)) || last('plugins');
+  let pluginList: unknown = pluginsEntry ? pluginsEntry.value : CORE_KEYS.plugins.default;
+  // fap release --curl-url / --artifact: the artifact replaces the git checkout
+  const artifact = input.command === 'release' && entries.some((e) => (e.key === 'curl_url' || e.key === 'curl_artifact') && e.value);
+  if (artifact && Array.isArray(pluginList)) {
+    const names = pluginList.map((n) => canonicalName(String(n)));
+    pluginList = names.includes('curl') ? names.filter((n) => n !== 'git') : names.map((n) => (n === 'git' ? 'curl' : n));
+    if (!(pluginList as string[]).includes('curl')) pluginList = ['curl', ...(pluginList as string[])];
+  }
   const enabled = new Set(Array.isArray(pluginList) ? pluginList.map((n) => canonicalName(String(n))) : []);
 
   const apply = (layer: Layer, key: string, value: unknown, path?: (string | number)[]) => {
@@ -212,6 +229,11 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
   }
   if (values.user === undefined) apply('default', 'user', input.localUser);
   for (const e of entries) {
+    if (e.key === 'plugins' && pluginsEntry !== e) continue;
+    if (e === pluginsEntry) {
+      apply(e.layer, 'plugins', pluginList, e.path);
+      if (e.key === 'plugins') continue;
+    }
     apply(e.layer, e.key, e.value, e.path);
     const owner = keys[e.key].plugin;
     if (owner && !enabled.has(owner)) {
@@ -219,6 +241,8 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
       warnings.push(`${where}${e.key} belongs to the ${owner} plugin, which is not enabled for ${stage}/${role} (plugins: ${[...enabled].join(', ') || 'none'})`);
     }
   }
+  if (!pluginsEntry) apply('default', 'plugins', pluginList);
+
 
   if (typeof values.app_name !== 'string' || !values.app_name) {
     const msg = 'app_name is required (the application name, used in paths and messages)';

@@ -38,6 +38,10 @@ export const CORE_KEYS: Record<string, KeySpec> = {
     default: ['git'],
     description: 'Plugins to load, in order: bundled names (git), ./relative/path.js, or an npm package.',
   },
+  deploy_plugins: { type: 'list', description: 'Plugins for fap deploy only, instead of plugins.' },
+  release_plugins: { type: 'list', description: 'Plugins for fap release only, instead of plugins (Fapistrano). With --curl-url or --artifact, curl replaces git.' },
+  rollback_plugins: { type: 'list', description: 'Plugins for fap rollback only, instead of plugins.' },
+  restart_plugins: { type: 'list', description: 'Plugins for fap restart only, instead of plugins.' },
   linked_files: { type: 'list', default: [], description: 'Files under shared/ symlinked into every release; each must exist in shared/.' },
   linked_dirs: { type: 'list', default: [], description: 'Directories under shared/ symlinked into every release (created when missing).' },
   environment: {

@@ -1,8 +1,11 @@
 // fap cleanup (prune and heal under the lock) and fap unlock (remove a lock, saying whose it was).
+import { HostError } from '../errors.js';
 import type { HostOutcome } from '../events.js';
+import { redact } from '../redact.js';
+import { cmd, quote } from '../remote/shell.js';
 import { lockAndHeal, phase, result, type HostReport, type RunResult } from './deploy.js';
 import { describeOwner, parseOwner, unlock } from './lock.js';
-import type { Target } from './plan.js';
+import { withRelease, type Target } from './plan.js';
 import type { Run } from './run.js';
 import { forceUnlockSteps, removeReleasesSteps, unlockSteps } from './scripts.js';
 import { pruneList, EMPTY_STATE } from './state.js';
@@ -59,4 +62,72 @@ export async function forceUnlock(run: Run, targets: Target[]): Promise<RunResul
   const ok = done.every((r) => r.ok);
   const summary = held.length ? `removed the deploy lock: ${held.join('; ')}` : 'no deploy lock was held';
   return result(ok, undefined, reports, ok ? summary : `${summary}; some hosts could not be reached`);
+}
+
+/** fap restart: the restart signal on every host, under the lock (plugins contribute the steps). */
+export async function restart(run: Run, targets: Target[]): Promise<RunResult> {
+  const { states, heal } = await lockAndHeal(run, targets);
+  const reports = reportsFor(targets);
+  try {
+    const done = await phase(run, 'restart', targets, async (planned) => {
+      const current = states.get(planned.key)?.current;
+      if (!current) throw new HostError(planned.host.name, 'restart', 'nothing is deployed here yet (no current release)');
+      const t = withRelease(planned, current);
+      return run.exec(t, 'restart', [...heal(t), ...(await run.signalSteps(t, current, ['deploy.restarting', 'deploy.restarted'])), ...unlockSteps(t.paths, run.token)]);
+    });
+    for (const r of done) {
+      const rep = reports.get(r.target.key)!;
+      rep.outcome = r.ok ? 'ok' : 'failed';
+      if (!r.ok) {
+        rep.error = r.error.message;
+        if (r.error instanceof HostError) rep.step = r.error.step;
+        run.bus.emit({ event: 'host.failed', host: r.target.host.name, step: rep.step, message: r.error.message, stderr: r.error instanceof HostError ? r.error.stderrTail : undefined });
+      }
+    }
+    const failed = done.filter((r) => !r.ok).map((r) => r.target);
+    if (failed.length) await unlock(run, failed);
+    const ok = !failed.length;
+    return result(ok, undefined, reports, ok ? `restarted on ${targets.length} host(s)` : 'restart failed on some hosts');
+  } catch (e) {
+    await unlock(run, targets).catch(() => {});
+    throw e;
+  }
+}
+
+/**
+ * fap run: the command in the current release with .env loaded, output streamed (prefixed with the
+ * host when there are several); the exit code is the command's (the first non-zero one).
+ */
+export async function runCommand(run: Run, targets: Target[], words: string[], o: { prefix: boolean }): Promise<number> {
+  const codes = await run.forEach(targets, async (t) => {
+    const line = `cd ${quote(t.paths.current)} || { echo ${quote(`${t.paths.current}: nothing is deployed here yet`)} >&2; exit 127; }; if [ -f .env ]; then set -a; . ./.env; set +a; fi; exec ${cmd(...words)}`;
+    run.bus.emit({ event: 'run.command', host: t.host.name, command: words.join(' ') });
+    if (run.opts.dryRun) {
+      run.bus.emit({ event: 'script', host: t.host.name, phase: 'run', script: line, verbose: true, dryRun: true });
+      return 0;
+    }
+    const conn = await run.connection(t);
+    const partial = { stdout: '', stderr: '' };
+    const write = (stream: 'stdout' | 'stderr', chunk: string) => {
+      const out = stream === 'stdout' ? process.stdout : process.stderr;
+      if (!o.prefix) return void out.write(redact(chunk));
+      partial[stream] += chunk;
+      const lines = partial[stream].split('\n');
+      partial[stream] = lines.pop()!;
+      for (const l of lines) out.write(redact(`[${t.host.name}] ${l}\n`));
+    };
+    const r = await conn.exec(`/bin/sh -c ${quote(line)}`, { onData: write });
+    for (const stream of ['stdout', 'stderr'] as const) if (partial[stream]) write(stream, '\n');
+    run.bus.emit({ event: 'run.exit', host: t.host.name, code: r.code });
+    return r.code;
+  });
+  for (const c of codes) {
+    if (!c.ok) {
+      run.bus.emit({ event: 'host.failed', host: c.target.host.name, message: c.error.message });
+      process.stderr.write(redact(`fap: ${c.error.message}\n`));
+    }
+  }
+  const exit = codes.map((c) => (c.ok ? c.value : 255)).find((c) => c !== 0) ?? 0;
+  run.bus.emit({ event: 'result', ok: exit === 0, command: 'run', exitCode: exit, hosts: codes.map((c) => ({ host: c.target.host.name, code: c.ok ? c.value : null })) });
+  return exit;
 }

@@ -47,6 +47,8 @@ export interface PlanInput {
   needsEnvironment?: boolean;
   /** commands that run plugin steps need every plugin's remote steps */
   needsPlugins?: boolean;
+  /** the command (deploy, release, ...): picks <command>_plugins */
+  command?: string;
 }
 
 export interface Plan {
@@ -81,7 +83,7 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
   }
   const keys = { ...(await bundledKeys()), ...pluginKeys(plugins.values()) };
   const roleNames = selectRoles(loaded, input.stage, input.role, allKeys(keys));
-  const roles = roleNames.map((r) => resolveRole({ loaded, stage: input.stage, role: r, sets: input.sets, env: input.env, pluginKeys: keys, localUser: localUser() }, r));
+  const roles = roleNames.map((r) => resolveRole({ loaded, stage: input.stage, role: r, sets: input.sets, env: input.env, pluginKeys: keys, localUser: localUser(), command: input.command }, r));
 
   const targets: Target[] = [];
   const byKey = new Map<string, Target>();

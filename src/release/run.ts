@@ -2,6 +2,7 @@
 // to do work on all targets at once (bounded by --parallel) and to collect each host's outcome.
 import { hostname as machineName } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { basename, posix } from 'node:path';
 import pLimit from 'p-limit';
 import { FapError, HostError, Interrupted } from '../errors.js';
 import type { EventBus } from '../events.js';
@@ -31,6 +32,9 @@ export class Run {
   private readonly conns = new Map<string, Promise<Connection>>();
   private readonly limit: ReturnType<typeof pLimit>;
   readonly token = randomBytes(12).toString('hex');
+  /** files plugins asked to send, per target, before its next script; and those already sent */
+  private readonly uploads = new Map<string, Map<string, string>>();
+  private readonly uploaded = new Set<string>();
   private aborted?: string;
 
   constructor(
@@ -104,6 +108,13 @@ export class Run {
       return { code: 0, outputs: new Map(), stdout: '', stderr: '' };
     }
     const conn = await this.connection(t);
+    for (const [local, remote] of this.uploads.get(t.key) ?? []) {
+      const id = `${t.connKey}\0${remote}`;
+      if (this.uploaded.has(id)) continue;
+      this.bus.emit({ event: 'upload', host: t.host.name, local, remote });
+      await conn.upload(local, remote);
+      this.uploaded.add(id);
+    }
     return this.runner.run(conn, t.host.name, phase, steps, opts);
   }
 
@@ -138,6 +149,13 @@ export class Run {
               if (seen.has(id)) return;
               seen.add(id);
               steps.push(step);
+            },
+            upload: (localPath) => {
+              const remote = posix.join(t.paths.state, 'uploads', `${this.token}-${basename(localPath).replace(/[^A-Za-z0-9._-]/g, '_')}`);
+              const m = this.uploads.get(t.key) ?? new Map<string, string>();
+              m.set(localPath, remote);
+              this.uploads.set(t.key, m);
+              return remote;
             },
             quote,
             log: (message) => this.bus.emit({ event: 'log', host: t.host.name, plugin: plugin.name, message }),

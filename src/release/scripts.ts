@@ -29,7 +29,7 @@ export function lockSteps(p: Paths, owner: LockOwner, lockHeldCode: number): Ste
   const dir = lockDir(p);
   const mine = posix.join(p.state, `lock.new.${owner.token}`);
   return [
-    { name: 'create deploy root', script: cmd('mkdir', '-p', posix.join(p.state, 'releases'), p.releases, p.shared) },
+    { name: 'create deploy root', script: cmd('mkdir', '-p', posix.join(p.state, 'releases'), posix.join(p.state, 'uploads'), p.releases, p.shared) },
     {
       name: 'take deploy lock',
       script: [
@@ -112,6 +112,8 @@ export function journalSteps(p: Paths, j: Journal): Step[] {
   const file = posix.join(journalDir(p), j.token.replace(/[^A-Za-z0-9]/g, ''));
   const lines = [cmd('mkdir', '-p', journalDir(p)), `printf '%s' ${quote(body)} > ${quote(file + '.tmp')} && mv -f ${quote(file + '.tmp')} ${quote(file)}`];
   if (FINAL_PHASES.includes(j.phase)) {
+    // the run is over on this host: files it uploaded go
+    lines.push(`rm -f ${quote(posix.join(p.state, 'uploads', j.token))}-*`);
     // forget old final journals, newest kept
     lines.push(`(cd ${quote(journalDir(p))} && ls -1t | sed 1,${KEEP_FINAL_JOURNALS}d | while read -r f; do grep -qE '^phase=(done|reverted)$' "$f" && rm -f "$f"; done) || true`);
   }

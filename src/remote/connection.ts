@@ -172,6 +172,25 @@ export class Connection {
     );
   }
 
+  /** Copy a local file to the host over SFTP (one channel). */
+  upload(localPath: string, remotePath: string): Promise<void> {
+    return this.limit(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          if (this.closed) return reject(new ConnectError(this.name, 'connection closed'));
+          this.channelsOpened++;
+          this.client.sftp((err, sftp) => {
+            if (err) return reject(new ConnectError(this.name, `cannot open SFTP: ${err.message}`));
+            sftp.fastPut(localPath, remotePath, { mode: 0o600 }, (e) => {
+              sftp.end();
+              if (e) reject(new ConnectError(this.name, `upload of ${localPath} to ${remotePath} failed: ${e.message}`));
+              else resolve();
+            });
+          });
+        }),
+    );
+  }
+
   close(): void {
     this.closed = true;
     this.client.end();
