@@ -21,4 +21,22 @@ export function redact(text: string): string {
   return out;
 }
 
+/** The password (and user:password) of a URL's userinfo, raw and decoded. */
+export function addUrlSecrets(url: string): void {
+  const m = /^[a-z][a-z0-9+.-]*:\/\/([^@/?#]*)@/i.exec(url);
+  if (!m) return;
+  const info = m[1];
+  const colon = info.indexOf(':');
+  if (colon < 0) return;
+  const password = info.slice(colon + 1);
+  for (const s of [info, password]) {
+    addSecret(s);
+    try {
+      addSecret(decodeURIComponent(s));
+    } catch {
+      /* not %-encoded */
+    }
+  }
+}
+
 export const SECRET_NAME = /password|passwd|secret|token|key|credential/i;

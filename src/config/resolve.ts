@@ -2,7 +2,7 @@
 // keys, role keys, --set. Then ${VAR} expansion (already per layer) and %(key)s interpolation.
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors.js';
-import { addSecret, SECRET_NAME } from '../redact.js';
+import { addSecret, addUrlSecrets, SECRET_NAME } from '../redact.js';
 import { parseHost, type HostSpec } from './hosts.js';
 import { expandEnv, interpolatePercent, InterpolationError } from './interpolate.js';
 import { formatPath, type LoadedFile, type SourcePos } from './load.js';
@@ -201,6 +201,8 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
     pluginList = names.includes('curl') ? names.filter((n) => n !== 'git') : names.map((n) => (n === 'git' ? 'curl' : n));
     if (!(pluginList as string[]).includes('curl')) pluginList = ['curl', ...(pluginList as string[])];
   }
+  // git's keys stay quiet while an artifact stands in for it
+  const quiet = new Set(artifact ? ['git'] : []);
   const enabled = new Set(Array.isArray(pluginList) ? pluginList.map((n) => canonicalName(String(n))) : []);
 
   const apply = (layer: Layer, key: string, value: unknown, path?: (string | number)[]) => {
@@ -236,7 +238,7 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
     }
     apply(e.layer, e.key, e.value, e.path);
     const owner = keys[e.key].plugin;
-    if (owner && !enabled.has(owner)) {
+    if (owner && !enabled.has(owner) && !quiet.has(owner)) {
       const where = e.path ? `${loaded.file}:${loaded.pos(e.path)?.line ?? 1}: ` : '--set: ';
       warnings.push(`${where}${e.key} belongs to the ${owner} plugin, which is not enabled for ${stage}/${role} (plugins: ${[...enabled].join(', ') || 'none'})`);
     }
@@ -436,6 +438,7 @@ function describe(v: unknown): string {
 function registerSecrets(values: Record<string, unknown>, keys: Record<string, KeySpec>, envKeys: Set<string>) {
   for (const [k, v] of Object.entries(values)) {
     if (keys[k]?.secret) addSecret(v);
+    if (keys[k]?.urlSecret && typeof v === 'string') addUrlSecrets(v);
   }
   const envMap = values.environment;
   if (isPlainMap(envMap)) for (const [k, v] of Object.entries(envMap)) if (SECRET_NAME.test(k)) addSecret(v);

@@ -20,6 +20,8 @@ export interface KeySpec {
   aliases?: string[];
   /** roles that share a host and deploy root must agree on this key (it shapes the release itself) */
   sameAcrossRoles?: boolean;
+  /** a URL whose user:password part is a secret */
+  urlSecret?: boolean;
 }
 
 export const CORE_KEYS: Record<string, KeySpec> = {

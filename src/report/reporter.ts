@@ -49,7 +49,8 @@ export function plainLine(e: Ev, o: ReporterOptions): string | undefined {
       return `${h}${e.phase} script:\n${indent(String(e.script))}`;
     case 'host.failed': {
       const tail = e.stderr ? '\n' + indent(String(e.stderr)) : '';
-      return `${h}${paint(o, 31, 'FAILED')}${e.step ? ` at ${e.step}` : ''}: ${stripHost(String(e.message), e.host)}${tail}`;
+      const detail = stripPrefix(stripHost(String(e.message), e.host), e.step ? `${e.step}: ` : '');
+      return `${h}${paint(o, 31, 'FAILED')}${e.step ? ` at ${e.step}` : ''}: ${detail}${tail}`;
     }
     case 'warning':
       return `${h}${paint(o, 33, 'warning')}: ${stripHost(String(e.message), e.host)}`;
@@ -69,6 +70,10 @@ function indent(s: string): string {
     .split('\n')
     .map((l) => '    ' + l)
     .join('\n');
+}
+
+function stripPrefix(message: string, prefix: string): string {
+  return prefix && message.startsWith(prefix) ? message.slice(prefix.length) : message;
 }
 
 function stripHost(message: string, host?: string): string {

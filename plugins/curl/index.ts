@@ -1,0 +1,81 @@
+// curl: the hosts download a build artifact (or receive it over SFTP with --artifact), check its
+// sha256, unpack it into the release and run the postinstall script. REVISION records the sha256.
+// Credentials never reach a command line or the output: curl reads the URL and user from a config
+// on its stdin, and their values are registered as secrets.
+import { basename, posix } from 'node:path';
+import type { Plugin } from '../../src/signals.js';
+import { keys } from './keys.js';
+
+/** A string for curl's config file syntax. */
+function curlString(s: string): string {
+  return '"' + s.replace(/\\/g, '\\\\').replace(/"/g, '\\"') + '"';
+}
+
+function archiveKind(config: Readonly<Record<string, unknown>>, name: string): 'tgz' | 'tar' | undefined {
+  if (config.curl_extract_tgz) return 'tgz';
+  if (config.curl_extract_tar) return 'tar';
+  if (/\.(tgz|tar\.gz)$/i.test(name)) return 'tgz';
+  if (/\.tar$/i.test(name)) return 'tar';
+  return undefined;
+}
+
+const curl: Plugin = {
+  name: 'curl',
+  api: '^1.0.0',
+  keys,
+  check(config) {
+    const url = config.curl_url ? String(config.curl_url) : '';
+    const artifact = config.curl_artifact ? String(config.curl_artifact) : '';
+    if (!url && !artifact) return { key: 'curl_url', message: 'the curl plugin needs an artifact: fap release <stage> --curl-url URL (or curl_url:, or --artifact FILE)' };
+    if (url && (!/^(https?|ftp|file):\/\//i.test(url) || /\s/.test(url))) return { key: 'curl_url', message: `"${url.replace(/\/\/[^@/]*@/, '//***@')}" is not a URL curl can download (http, https, ftp or file, no spaces)` };
+    const sha = config.curl_sha256 ? String(config.curl_sha256) : '';
+    if (sha && !/^[0-9a-fA-F]{64}$/.test(sha)) return { key: 'curl_sha256', message: 'curl_sha256 must be 64 hex digits' };
+    return undefined;
+  },
+  on: {
+    'deploy.updating': (ctx) => {
+      const q = ctx.quote;
+      const c = ctx.config;
+      const release = ctx.paths.release;
+      const file = posix.join(release, '.fap-artifact');
+      const url = c.curl_url ? String(c.curl_url) : '';
+      const artifact = c.curl_artifact ? String(c.curl_artifact) : '';
+      if (artifact) {
+        const sent = ctx.upload(artifact);
+        ctx.script('curl: take uploaded artifact', `mv -f ${q(sent)} ${q(file)}`);
+      } else {
+        const conf = [`url = ${curlString(url)}`, ...(c.curl_user ? [`user = ${curlString(String(c.curl_user))}`] : [])];
+        const options = String(c.curl_options ?? '').trim();
+        ctx.script(
+          'curl: download artifact',
+          [
+            `curl --fail --silent --show-error --location --retry ${Number(c.curl_retries)} --retry-delay 1 --connect-timeout 15 --max-time ${Number(c.curl_timeout)} ${options ? options + ' ' : ''}-o ${q(file)} -K - <<'FAP_CURL_CONFIG'`,
+            ...conf,
+            'FAP_CURL_CONFIG',
+          ].join('\n'),
+        );
+      }
+      const expected = c.curl_sha256 ? String(c.curl_sha256).toLowerCase() : '';
+      ctx.script(
+        'curl: verify artifact',
+        [
+          `fap_sha="$(sha256sum ${q(file)} | cut -d' ' -f1)"`,
+          ...(expected ? [`if [ "$fap_sha" != ${q(expected)} ]; then echo "sha256 mismatch: expected ${expected}, got $fap_sha" >&2; exit 1; fi`] : []),
+        ].join('\n'),
+      );
+      const name = artifact ? basename(artifact) : new URL(url).pathname;
+      const kind = archiveKind(c, name);
+      const unpack =
+        kind === 'tgz'
+          ? [`tar -xzf ${q(file)} -C ${q(release)}`, `rm -f ${q(file)}`]
+          : kind === 'tar'
+            ? [`tar -xf ${q(file)} -C ${q(release)}`, `rm -f ${q(file)}`]
+            : [`mv -f ${q(file)} ${q(posix.join(release, basename(name) || 'artifact'))}`];
+      ctx.script('curl: unpack artifact', [...unpack, `printf '%s\\n' "$fap_sha" > ${q(posix.join(release, 'REVISION'))}`].join('\n'));
+      const post = String(c.curl_postinstall_script ?? '').trim();
+      if (post) ctx.script('curl: postinstall script', `(cd ${q(release)} && sh -c ${q(post)}${c.curl_postinstall_output === false ? ' >/dev/null' : ''})`);
+    },
+  },
+};
+
+export default curl;
