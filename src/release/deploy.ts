@@ -202,7 +202,8 @@ async function revert(run: Run, targets: Target[], published: Target[], release:
       ...back,
       ...setStatusSteps(t.paths, release, 'failed'),
       ...(wasPublished ? appendLogSteps(t.paths, revisionsLogLine({ at: new Date().toISOString(), action: 'revert', release: prev ?? '-', by, extra: `reverted=${release}` })) : []),
-      ...(await run.signalSteps(t, release, ['deploy.reverted'])),
+      // hosts that were switched restart on the release they are back on
+      ...(wasPublished ? await run.signalSteps(t, prev ?? release, ['deploy.reverted']) : []),
       ...reverted(t),
       ...unlockSteps(t.paths, run.token),
     ]);

@@ -1,0 +1,70 @@
+// supervisorctl (Fapistrano's keys): link the program config from the release to where supervisord
+// includes it, and restart the programs when a release is published, restarted or put back — then,
+// with supervisor_check_status, wait until they are RUNNING (a program that does not come up fails
+// the deploy, which reverts it).
+import { posix } from 'node:path';
+import type { Plugin, SignalContext } from '../../src/signals.js';
+import { keys } from './keys.js';
+
+/** supervisorctl_command is shell text on purpose (it may carry sudo or -c FILE). */
+function restartScript(ctx: SignalContext): string {
+  const q = ctx.quote;
+  const c = ctx.config;
+  const sc = String(c.supervisorctl_command);
+  const program = String(c.supervisor_program);
+  const lines: string[] = [];
+  if (c.supervisor_refresh) lines.push(`${sc} reread >/dev/null`, `${sc} update`);
+  if (c.supervisor_restart !== false) {
+    lines.push(`if ! fap_out="$(${sc} restart ${q(program)} 2>&1)"; then printf '%s\\n' "$fap_out" >&2; echo ${q(`supervisorctl restart ${program} failed`)} >&2; exit 1; fi`);
+    // supervisorctl before 4.0 exits 0 on errors: look at what it said too
+    lines.push(`if printf '%s\\n' "$fap_out" | grep -q 'ERROR'; then printf '%s\\n' "$fap_out" >&2; exit 1; fi`);
+  }
+  if (c.supervisor_check_status) {
+    const timeout = Math.max(1, Number(c.supervisor_check_timeout));
+    lines.push(
+      `fap_deadline=$(( $(date +%s) + ${timeout} ))`,
+      'while :; do',
+      `  fap_st="$(${sc} status ${q(program)} 2>&1)" || true`,
+      `  if printf '%s\\n' "$fap_st" | awk 'NF { n++; if ($2 != "RUNNING") bad = 1 } END { exit (bad || !n) }'; then break; fi`,
+      `  if [ "$(date +%s)" -ge "$fap_deadline" ]; then printf '%s\\n' "$fap_st" >&2; echo ${q(`${program} is not RUNNING after ${timeout}s`)} >&2; exit 1; fi`,
+      '  sleep 1',
+      'done',
+    );
+  }
+  return lines.join('\n');
+}
+
+const supervisorctl: Plugin = {
+  name: 'supervisorctl',
+  api: '^1.0.0',
+  keys,
+  check(config) {
+    if (!String(config.supervisorctl_command ?? '').trim()) return { key: 'supervisorctl_command', message: 'supervisorctl_command is empty' };
+    if (!String(config.supervisor_program ?? '').trim()) return { key: 'supervisor_program', message: 'supervisor_program is empty' };
+    return undefined;
+  },
+  on: {
+    'deploy.updated': (ctx) => {
+      const conf = String(ctx.config.supervisor_conf ?? '').trim();
+      if (!conf) return;
+      const q = ctx.quote;
+      const inRelease = conf.startsWith('/') ? conf : posix.join(ctx.paths.release, conf);
+      // the link goes through current, so it follows every flip (and rollback) by itself
+      const linked = conf.startsWith('/') ? conf : posix.join(ctx.paths.current, conf);
+      const target = String(ctx.config.supervisor_target);
+      ctx.script(
+        'supervisorctl: link program config',
+        [
+          `if [ ! -f ${q(inRelease)} ]; then echo ${q(`supervisor config ${conf} is not in the release (supervisor_conf)`)} >&2; exit 1; fi`,
+          `mkdir -p ${q(posix.dirname(target))}`,
+          `ln -sfn ${q(linked)} ${q(target)}`,
+        ].join('\n'),
+      );
+    },
+    'deploy.published': (ctx) => ctx.script('supervisorctl: restart programs', restartScript(ctx)),
+    'deploy.restarting': (ctx) => ctx.script('supervisorctl: restart programs', restartScript(ctx)),
+    'deploy.reverted': (ctx) => ctx.script('supervisorctl: restart programs', restartScript(ctx)),
+  },
+};
+
+export default supervisorctl;
