@@ -4,7 +4,7 @@
 import type { KeySpec } from './config/schema.js';
 import type { Paths } from './release/paths.js';
 
-export const PLUGIN_API_VERSION = '1.0.0';
+export const PLUGIN_API_VERSION = '1.1.0';
 
 export type SignalName =
   | 'deploy.starting'
@@ -46,7 +46,14 @@ export interface SignalContext {
    */
   upload(localPath: string): string;
   quote(word: string | number): string;
+  /** Report a line now, on the deploying machine (as this plugin, for this host). */
   log(message: string): void;
+  /**
+   * Shell text for a script step that reports `message` as this plugin's log line when the host
+   * runs it (for what only the host knows, e.g. "no requirements.txt, nothing to install").
+   * `message` is literal text; it is quoted here.
+   */
+  remoteLog(message: string): string;
 }
 
 /** What a plugin's result hook hears once the command has finished (successfully or not). */

@@ -22,7 +22,7 @@ const git: Plugin = {
         [
           `if [ -f ${q(posix.join(mirror, 'HEAD'))} ]; then`,
           `  git -C ${q(mirror)} remote set-url origin ${q(repo)}`,
-          `  git -C ${q(mirror)} remote update --prune >/dev/null`,
+          `  git -C ${q(mirror)} fetch --prune --quiet origin`,
           'else',
           `  rm -rf ${q(mirror)}`,
           `  git clone --mirror --quiet ${q(repo)} ${q(mirror)}`,

@@ -21,7 +21,7 @@ interface Bundled {
 const BUNDLED: Record<string, Bundled> = {
   git: { keys: () => import('../../plugins/git/keys.js'), plugin: () => import('../../plugins/git/index.js') },
   curl: { keys: () => import('../../plugins/curl/keys.js'), plugin: () => import('../../plugins/curl/index.js') },
-  virtualenv: { keys: () => import('../../plugins/virtualenv/keys.js') },
+  virtualenv: { keys: () => import('../../plugins/virtualenv/keys.js'), plugin: () => import('../../plugins/virtualenv/index.js') },
   supervisorctl: { keys: () => import('../../plugins/supervisorctl/keys.js'), plugin: () => import('../../plugins/supervisorctl/index.js') },
   localshared: { keys: () => import('../../plugins/localshared/keys.js') },
   notify: { keys: () => import('../../plugins/notify/keys.js') },

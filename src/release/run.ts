@@ -8,7 +8,7 @@ import { FapError, HostError, Interrupted } from '../errors.js';
 import type { EventBus } from '../events.js';
 import { Connection, type ConnectOptions } from '../remote/connection.js';
 import { Runner, type ScriptResult } from '../remote/runner.js';
-import { composeScript, quote, type Step } from '../remote/shell.js';
+import { composeScript, logOutput, quote, type Step } from '../remote/shell.js';
 import type { SignalContext, SignalName } from '../signals.js';
 import type { Target } from './plan.js';
 import type { LockOwner } from './scripts.js';
@@ -159,6 +159,7 @@ export class Run {
             },
             quote,
             log: (message) => this.bus.emit({ event: 'log', host: t.host.name, plugin: plugin.name, message }),
+            remoteLog: (message) => logOutput(plugin.name, message),
           };
           await handler(ctx);
         }

@@ -3,7 +3,7 @@
 import { HostError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { Connection } from './connection.js';
-import { composeScript, parseFailedStep, parseOutputs, SCRIPT_COMMAND, type Step } from './shell.js';
+import { composeScript, LOG_OUTPUT_PREFIX, parseFailedStep, parseOutputs, SCRIPT_COMMAND, type Step } from './shell.js';
 
 export interface ScriptResult {
   code: number;
@@ -27,6 +27,11 @@ export class Runner {
     const r = await conn.exec(SCRIPT_COMMAND, { stdin: script });
     const { step, stderr } = parseFailedStep(r.stderr);
     const { outputs, rest } = parseOutputs(r.stdout);
+    // log lines plugins' steps printed (ctx.remoteLog), reported whether or not the script succeeded
+    for (const [key, lines] of outputs) {
+      if (!key.startsWith(LOG_OUTPUT_PREFIX)) continue;
+      for (const message of lines) this.bus.emit({ event: 'log', host, plugin: key.slice(LOG_OUTPUT_PREFIX.length), message });
+    }
     if (r.code !== 0 && !opts.allowCodes?.includes(r.code)) {
       const tail = stderr.trim().split('\n').slice(-8).join('\n');
       const last = tail.split('\n').filter(Boolean).pop() ?? `exit code ${r.code}`;

@@ -86,6 +86,14 @@ export function parseOutputs(stdout: string): { outputs: Map<string, string[]>; 
   return { outputs, rest: rest.join('\n') };
 }
 
+/** Output key of a log line a plugin's step prints (see logOutput); the runner turns it into a log event. */
+export const LOG_OUTPUT_PREFIX = 'log:';
+
+/** Shell text that reports `message` (literal) as a log line of `plugin` when the script runs. */
+export function logOutput(plugin: string, message: string): string {
+  return emitOutput(LOG_OUTPUT_PREFIX + plugin.replace(/[^A-Za-z0-9._-]/g, '_'), quote(message.replace(/\n/g, ' ')));
+}
+
 /** Shell text that prints one machine-readable output line. */
 export function emitOutput(key: string, valueExpr: string): string {
   return `printf '%s\\n' ${quote(OUTPUT_MARK + key + '=')}${valueExpr}`;
