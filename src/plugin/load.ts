@@ -23,8 +23,8 @@ const BUNDLED: Record<string, Bundled> = {
   curl: { keys: () => import('../../plugins/curl/keys.js'), plugin: () => import('../../plugins/curl/index.js') },
   virtualenv: { keys: () => import('../../plugins/virtualenv/keys.js'), plugin: () => import('../../plugins/virtualenv/index.js') },
   supervisorctl: { keys: () => import('../../plugins/supervisorctl/keys.js'), plugin: () => import('../../plugins/supervisorctl/index.js') },
-  localshared: { keys: () => import('../../plugins/localshared/keys.js') },
-  notify: { keys: () => import('../../plugins/notify/keys.js') },
+  localshared: { keys: () => import('../../plugins/localshared/keys.js'), plugin: () => import('../../plugins/localshared/index.js') },
+  notify: { keys: () => import('../../plugins/notify/keys.js'), plugin: () => import('../../plugins/notify/index.js') },
 };
 
 export const BUNDLED_NAMES = Object.keys(BUNDLED);

@@ -102,8 +102,10 @@ export async function deploy(run: Run, planned: Target[]): Promise<RunResult> {
       return run.exec(t, 'prepare', [
         ...heal(t),
         ...journal(t, 'prepare'),
+        // deploy.starting plugins (localshared fills shared/) run before the linked-file check
+        ...(await run.signalSteps(t, release, ['deploy.starting', 'deploy.started'])),
         ...prepareStartSteps(t.paths, release, linkedFiles),
-        ...(await run.signalSteps(t, release, ['deploy.starting', 'deploy.started', 'deploy.updating'])),
+        ...(await run.signalSteps(t, release, ['deploy.updating'])),
         ...prepareEndSteps(t.paths, {
           environment: (t.config.environment as Record<string, unknown>) ?? {},
           linkedFiles,
