@@ -89,9 +89,12 @@ export async function loadPlugins(names: string[], baseDir: string): Promise<Map
   return out;
 }
 
-/** The schema entries plugins add, each marked with its plugin. */
-export function pluginKeys(plugins: Iterable<Plugin>): Record<string, KeySpec> {
+/**
+ * The schema entries plugins add, each marked with the name the deploy file uses for its plugin
+ * (an npm package's name may differ from the plugin's own), so "is it enabled" compares like with like.
+ */
+export function pluginKeys(plugins: Map<string, Plugin>): Record<string, KeySpec> {
   const keys: Record<string, KeySpec> = {};
-  for (const p of plugins) for (const [k, spec] of Object.entries(p.keys ?? {})) keys[k] = { ...spec, plugin: p.name };
+  for (const [ref, p] of plugins) for (const [k, spec] of Object.entries(p.keys ?? {})) keys[k] = { ...spec, plugin: ref };
   return keys;
 }

@@ -81,7 +81,7 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
       throw e;
     }
   }
-  const keys = { ...(await bundledKeys()), ...pluginKeys(plugins.values()) };
+  const keys = { ...(await bundledKeys()), ...pluginKeys(plugins) };
   const roleNames = selectRoles(loaded, input.stage, input.role, allKeys(keys));
   const roles = roleNames.map((r) => resolveRole({ loaded, stage: input.stage, role: r, sets: input.sets, env: input.env, pluginKeys: keys, localUser: localUser(), command: input.command }, r));
 
