@@ -1,199 +1,16 @@
-// One handler per command; each builds a plan, runs it with a reporter attached, and reports
-// the result. No remote logic lives here.
-import { copyFileSync, existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+// The command line's shape: names, arguments, options. Handlers live in actions.ts and are
+// imported when a command runs, so start-up pays only for commander.
 import type { Command } from 'commander';
-import { EXIT, FapError, UsageError } from '../errors.js';
-import { parseDuration } from '../duration.js';
-import { cleanup, forceUnlock, restart, runCommand } from '../release/maintenance.js';
-import { batchSize, unfinished } from '../release/state.js';
-import { EventBus } from '../events.js';
-import { attachReporter } from '../report/reporter.js';
-import { displayValues, formatConfig } from '../config/show.js';
-import { bundledKeys } from '../plugin/load.js';
-import { redact } from '../redact.js';
-import { deploy, type RunResult } from '../release/deploy.js';
-import { buildPlan, type Plan, type Target } from '../release/plan.js';
-import { formatReleasesTable, listReleases } from '../release/releases.js';
-import { rollback } from '../release/rollback.js';
-import { Run } from '../release/run.js';
-import type { GlobalOptions } from './main.js';
-import type { RunSummary } from '../signals.js';
-
-interface Selected {
-  stage: string;
-  role?: string;
-  g: GlobalOptions;
-}
-
-function select(cmd: Command, stageArg?: string, roleArg?: string): Selected {
-  const g = cmd.optsWithGlobals() as GlobalOptions;
-  const stage = stageArg ?? g.stage;
-  const role = roleArg ?? g.role;
-  if (!stage) throw new UsageError(`fap ${cmd.name()}: which stage? (fap ${cmd.name()} <stage> [role])`);
-  return { stage, role, g };
-}
-
-function parallelOf(g: GlobalOptions): number {
-  const n = Number(g.parallel);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--parallel must be a whole number of at least 1, got "${g.parallel}"`);
-  return n;
-}
-
-async function plan(s: Selected, needs: { environment?: boolean; plugins?: boolean; command?: string; sets?: string[] }): Promise<Plan> {
-  const p = await buildPlan({
-    deployfile: resolve(s.g.deployfile),
-    stage: s.stage,
-    role: s.role,
-    sets: [...(needs.sets ?? []), ...s.g.set],
-    command: needs.command,
-    hosts: s.g.hosts?.split(',').map((h) => h.trim()).filter(Boolean),
-    needsEnvironment: needs.environment,
-    needsPlugins: needs.plugins,
-  });
-  if (!s.g.json && !s.g.quiet) for (const w of p.warnings) process.stderr.write(`warning: ${w}\n`);
-  return p;
-}
-
-interface RunFlags {
-  lockWait?: string;
-  batch?: string;
-}
-
-function lockWaitMs(flags: RunFlags, targets: Target[]): number {
-  const text = flags.lockWait ?? (targets[0]?.config.lock_wait as string | undefined);
-  if (text === undefined) return 0;
-  try {
-    return parseDuration(String(text));
-  } catch (e) {
-    throw new UsageError(`--lock-wait: ${(e as Error).message}`);
-  }
-}
-
-async function startRun(command: string, s: Selected, p: Plan, flags: RunFlags = {}, options: Record<string, unknown> = {}): Promise<Run> {
-  const bus = new EventBus();
-  const color = s.g.color !== false && !process.env.NO_COLOR && !!process.stderr.isTTY;
-  await attachReporter(bus, { json: !!s.g.json, verbose: !!s.g.verbose, quiet: !!s.g.quiet, color, tty: !!process.stderr.isTTY });
-  const run = new Run(bus, {
-    command,
-    commandLine: ['fap', command, s.stage, s.role].filter(Boolean).join(' '),
-    parallel: parallelOf(s.g),
-    verbose: !!s.g.verbose || p.targets.some((t) => t.config.show_output === true),
-    dryRun: !!s.g.dryRun,
-    options,
-    lockWaitMs: lockWaitMs(flags, p.targets),
-  });
-  bus.emit({ event: 'run.started', command, stage: s.stage, role: s.role, hosts: p.targets.map((t) => t.host.name), dryRun: !!s.g.dryRun });
-  if (s.g.json) for (const w of p.warnings) bus.emit({ event: 'warning', message: w });
-  return run;
-}
-
-/**
- * Run a transaction-style command and report its result; returns the exit code. SIGINT/SIGTERM ask
- * the run to stop at the next phase boundary and clean up; a second one exits at once (the journal
- * on the hosts lets the next run heal).
- */
-async function execute(command: string, s: Selected, p: Plan, body: (run: Run) => Promise<RunResult>, flags: RunFlags = {}, options: Record<string, unknown> = {}): Promise<number> {
-  const run = await startRun(command, s, p, flags, options);
-  const startedAt = new Date().toISOString();
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (++signals > 1) process.exit(130);
-    process.stderr.write(`\nfap: ${sig}: stopping at the next phase boundary and cleaning up (again to quit at once)\n`);
-    run.abort(`interrupted by ${sig}`);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  let res: RunResult | undefined;
-  let error: unknown;
-  try {
-    res = await body(run);
-  } catch (e) {
-    error = e;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-  const channels = await run.channelCounts();
-  await run.close();
-  const ok = !!res?.ok && !error;
-  await runResultHooks(run, command, s, p, startedAt, ok, res, error);
-  run.bus.emit({
-    event: 'result',
-    ok,
-    command,
-    release: res?.release,
-    hosts: res?.hosts ?? [],
-    channels,
-    error: error instanceof Error ? error.message : undefined,
-    exitCode: error instanceof FapError ? error.exitCode : ok ? EXIT.ok : EXIT.failed,
-  });
-  if (error) throw error;
-  if (!s.g.json && res) {
-    const good = new Set(['deployed', 'rolled-back', 'ok']);
-    const failed = res.hosts.filter((h) => !good.has(h.outcome));
-    const line = `${ok ? '✔' : '✖'} ${res.summary}` + (ok || !failed.length ? '' : '\n' + res.hosts.map((h) => `  ${h.host} (${h.role}): ${h.outcome}${h.step ? ' at ' + h.step : ''}`).join('\n'));
-    process.stderr.write(line + '\n');
-  }
-  return ok ? EXIT.ok : EXIT.failed;
-}
-
-/** Plugins' result hooks (notify, ...): once per distinct role configuration; failures are warnings. */
-async function runResultHooks(run: Run, command: string, s: Selected, p: Plan, startedAt: string, ok: boolean, res: RunResult | undefined, error: unknown): Promise<void> {
-  if (run.opts.dryRun) return;
-  const summary: RunSummary = {
-    command,
-    stage: s.stage,
-    role: s.role,
-    ok,
-    release: res?.release,
-    summary: res?.summary ?? (error instanceof Error ? error.message : 'failed'),
-    hosts: res?.hosts ?? [],
-    startedAt,
-    finishedAt: new Date().toISOString(),
-  };
-  const done = new Set<string>();
-  for (const t of p.targets) {
-    for (const work of t.roles) {
-      for (const plugin of work.plugins) {
-        if (!plugin.result) continue;
-        const id = plugin.name + '\0' + JSON.stringify(work.config);
-        if (done.has(id)) continue;
-        done.add(id);
-        try {
-          await plugin.result(summary, work.config);
-        } catch (e) {
-          run.bus.emit({ event: 'warning', message: `${plugin.name}: ${(e as Error).message}` });
-        }
-      }
-    }
-  }
-}
 
 const LOCK_WAIT = '--lock-wait <duration>';
 const LOCK_WAIT_HELP = 'wait this long for a lock held by another run (30s, 5m) instead of exiting 3';
-
-function checkBatch(batch: string | undefined): void {
-  if (batch === undefined) return;
-  try {
-    batchSize(100, batch);
-  } catch (e) {
-    throw new UsageError(`--batch: ${(e as Error).message}`);
-  }
-}
 
 export function registerCommands(program: Command): void {
   program
     .command('init')
     .description('write a commented deploy.yml to start from')
     .option('--force', 'overwrite an existing file')
-    .action((o: { force?: boolean }, cmd: Command) => {
-      const g = cmd.optsWithGlobals() as GlobalOptions;
-      const dest = resolve(g.deployfile);
-      if (existsSync(dest) && !o.force) throw new UsageError(`${dest} already exists (use fap init --force to overwrite it)`);
-      copyFileSync(new URL('../../../deploy.example.yml', import.meta.url), dest);
-      process.stdout.write(`wrote ${dest}: edit app_name, repo and stage_role_configs, then run fap deploy <stage>\n`);
-    });
+    .action(async (o, cmd) => (await import('./actions.js')).initAction(o, cmd));
 
   program
     .command('deploy')
@@ -202,12 +19,7 @@ export function registerCommands(program: Command): void {
     .argument('[role]')
     .option('--batch <n>', 'publish this many hosts at a time (or a percentage, 25%); a failing batch reverts the published ones')
     .option(LOCK_WAIT, LOCK_WAIT_HELP)
-    .action(async (stage: string | undefined, role: string | undefined, o: RunFlags, cmd: Command) => {
-      const s = select(cmd, stage, role);
-      checkBatch(o.batch);
-      const p = await plan(s, { environment: true, plugins: true, command: 'deploy' });
-      process.exitCode = await execute('deploy', s, p, (run) => deploy(run, p.targets), o, { batch: o.batch });
-    });
+    .action(async (stage, role, o, cmd) => (await import('./actions.js')).deployAction(stage, role, o, cmd));
 
   program
     .command('release')
@@ -219,24 +31,7 @@ export function registerCommands(program: Command): void {
     .option('--artifact <path>', 'a local artifact (.tgz/.tar), uploaded over SFTP once per host')
     .option('--batch <n>', 'publish this many hosts at a time (or a percentage, 25%)')
     .option(LOCK_WAIT, LOCK_WAIT_HELP)
-    .action(async (stage: string | undefined, role: string | undefined, o: RunFlags & { curlUrl?: string; curlSha256?: string; artifact?: string }, cmd: Command) => {
-      const s = select(cmd, stage, role);
-      checkBatch(o.batch);
-      const sets: string[] = [];
-      if (o.curlUrl !== undefined) sets.push(`curl_url=${JSON.stringify(o.curlUrl)}`);
-      if (o.curlSha256 !== undefined) {
-        if (!/^[0-9a-fA-F]{64}$/.test(o.curlSha256)) throw new UsageError(`--curl-sha256: "${o.curlSha256}" is not a sha256 (64 hex digits)`);
-        sets.push(`curl_sha256=${JSON.stringify(o.curlSha256.toLowerCase())}`);
-      }
-      if (o.artifact !== undefined) {
-        const local = resolve(o.artifact);
-        if (!existsSync(local)) throw new UsageError(`--artifact: no such file ${local}`);
-        if (o.curlUrl !== undefined) throw new UsageError('give either --curl-url or --artifact, not both');
-        sets.push(`curl_artifact=${JSON.stringify(local)}`);
-      }
-      const p = await plan(s, { environment: true, plugins: true, command: 'release', sets });
-      process.exitCode = await execute('release', s, p, (run) => deploy(run, p.targets), o, { batch: o.batch });
-    });
+    .action(async (stage, role, o, cmd) => (await import('./actions.js')).releaseAction(stage, role, o, cmd));
 
   program
     .command('restart')
@@ -244,11 +39,7 @@ export function registerCommands(program: Command): void {
     .argument('[stage]')
     .argument('[role]')
     .option(LOCK_WAIT, LOCK_WAIT_HELP)
-    .action(async (stage: string | undefined, role: string | undefined, o: RunFlags, cmd: Command) => {
-      const s = select(cmd, stage, role);
-      const p = await plan(s, { plugins: true, command: 'restart' });
-      process.exitCode = await execute('restart', s, p, (run) => restart(run, p.targets), o);
-    });
+    .action(async (stage, role, o, cmd) => (await import('./actions.js')).restartAction(stage, role, o, cmd));
 
   program
     .command('run')
@@ -257,16 +48,7 @@ export function registerCommands(program: Command): void {
     .argument('<role>')
     .argument('<command...>', 'the command and its arguments (after --)')
     .usage('<stage> <role> -- <command...>')
-    .action(async (stage: string, role: string, words: string[], _o: unknown, cmd: Command) => {
-      const s = select(cmd, stage, role);
-      const p = await plan(s, { command: 'run' });
-      const run = await startRun('run', s, p);
-      try {
-        process.exitCode = await runCommand(run, p.targets, words, { prefix: p.targets.length > 1 && !s.g.json });
-      } finally {
-        await run.close();
-      }
-    });
+    .action(async (stage, role, words, _o, cmd) => (await import('./actions.js')).runAction(stage, role, words, _o, cmd));
 
   program
     .command('rollback')
@@ -276,12 +58,7 @@ export function registerCommands(program: Command): void {
     .option('--to <release>', 'roll back (or forward) to this release')
     .option('--force', 'roll back even if the hosts disagree about current')
     .option(LOCK_WAIT, LOCK_WAIT_HELP)
-    .action(async (stage: string | undefined, role: string | undefined, o: RunFlags & { to?: string; force?: boolean }, cmd: Command) => {
-      const s = select(cmd, stage, role);
-      if (o.to !== undefined && !/^\d{14}$/.test(o.to)) throw new UsageError(`--to "${o.to}" is not a release name (YYYYMMDDHHMMSS; see fap releases)`);
-      const p = await plan(s, { plugins: true, command: 'rollback' });
-      process.exitCode = await execute('rollback', s, p, (run) => rollback(run, p.targets, { to: o.to, force: o.force }), o);
-    });
+    .action(async (stage, role, o, cmd) => (await import('./actions.js')).rollbackAction(stage, role, o, cmd));
 
   program
     .command('cleanup')
@@ -289,66 +66,26 @@ export function registerCommands(program: Command): void {
     .argument('[stage]')
     .argument('[role]')
     .option(LOCK_WAIT, LOCK_WAIT_HELP)
-    .action(async (stage: string | undefined, role: string | undefined, o: RunFlags, cmd: Command) => {
-      const s = select(cmd, stage, role);
-      const p = await plan(s, {});
-      process.exitCode = await execute('cleanup', s, p, (run) => cleanup(run, p.targets), o);
-    });
+    .action(async (stage, role, o, cmd) => (await import('./actions.js')).cleanupAction(stage, role, o, cmd));
 
   program
     .command('unlock')
     .description('remove the deploy lock on every selected host, whoever holds it (prints who held it)')
     .argument('[stage]')
     .argument('[role]')
-    .action(async (stage: string | undefined, role: string | undefined, _o: unknown, cmd: Command) => {
-      const s = select(cmd, stage, role);
-      const p = await plan(s, {});
-      process.exitCode = await execute('unlock', s, p, (run) => forceUnlock(run, p.targets));
-    });
+    .action(async (stage, role, _o, cmd) => (await import('./actions.js')).unlockAction(stage, role, _o, cmd));
 
   program
     .command('config')
     .description('the resolved configuration of a stage and role, each value with where it came from; secrets shown as ***')
     .argument('[stage]')
     .argument('[role]')
-    .action(async (stage: string | undefined, role: string | undefined, _o: unknown, cmd: Command) => {
-      const s = select(cmd, stage, role);
-      const p = await plan(s, {});
-      const keys = { ...(await bundledKeys()), ...p.pluginKeys };
-      if (s.g.json) {
-        for (const rc of p.roles) {
-          const origins = Object.fromEntries(Object.entries(rc.origins).map(([k, o]) => [k, { layer: o.layer, line: o.pos?.line, col: o.pos?.col }]));
-          process.stdout.write(redact(JSON.stringify({ ts: new Date().toISOString(), event: 'config', stage: rc.stage, role: rc.role, hosts: rc.hosts.map((h) => h.name), values: displayValues(rc, keys), origins, warnings: rc.warnings })) + '\n');
-        }
-        return;
-      }
-      process.stdout.write(p.roles.map((rc) => formatConfig(rc, keys, p.loaded)).join('---\n'));
-    });
+    .action(async (stage, role, _o, cmd) => (await import('./actions.js')).configAction(stage, role, _o, cmd));
 
   program
     .command('releases')
     .description('table per host: release, revision, status, current marker, when, by whom')
     .argument('[stage]')
     .argument('[role]')
-    .action(async (stage: string | undefined, role: string | undefined, _o: unknown, cmd: Command) => {
-      const s = select(cmd, stage, role);
-      const p = await plan(s, {});
-      const run = await startRun('releases', s, p);
-      try {
-        const rows = await listReleases(run, p.targets);
-        const ok = rows.every((r) => !r.error);
-        const currents = new Set(rows.filter((r) => r.state).map((r) => r.state!.current ?? ''));
-        run.bus.emit({
-          event: 'result',
-          ok,
-          command: 'releases',
-          agree: currents.size <= 1,
-          hosts: rows.map((r) => ({ host: r.host, role: r.role, current: r.state?.current, releases: r.state?.releases, interrupted: r.state ? unfinished(r.state) : undefined, error: r.error })),
-        });
-        if (!s.g.json) process.stdout.write(formatReleasesTable(rows) + '\n');
-        process.exitCode = ok ? EXIT.ok : EXIT.failed;
-      } finally {
-        await run.close();
-      }
-    });
+    .action(async (stage, role, _o, cmd) => (await import('./actions.js')).releasesAction(stage, role, _o, cmd));
 }

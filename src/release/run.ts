@@ -6,7 +6,7 @@ import { basename, posix } from 'node:path';
 import pLimit from 'p-limit';
 import { FapError, HostError, Interrupted } from '../errors.js';
 import type { EventBus } from '../events.js';
-import { Connection, type ConnectOptions } from '../remote/connection.js';
+import type { Connection, ConnectOptions } from '../remote/connection.js';
 import { Runner, type ScriptResult } from '../remote/runner.js';
 import { composeScript, logOutput, quote, type Step } from '../remote/shell.js';
 import type { SignalContext, SignalName } from '../signals.js';
@@ -75,7 +75,8 @@ export class Run {
         warn: (message) => this.bus.emit({ event: 'warning', host: t.host.name, message }),
       };
       const started = Date.now();
-      c = Connection.open(o).then((conn) => {
+      // ssh2 is loaded on the first connection: fap config, --dry-run and --help never pay for it
+      c = import('../remote/connection.js').then(({ Connection }) => Connection.open(o)).then((conn) => {
         this.bus.emit({ event: 'host.connected', host: t.host.name, ms: Date.now() - started });
         return conn;
       });
