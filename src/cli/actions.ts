@@ -126,6 +126,8 @@ async function execute(command: string, s: Selected, p: Plan, body: (run: Run) =
     release: res?.release,
     hosts: res?.hosts ?? [],
     channels,
+    // peak resident memory of this fap process, for the benchmark
+    maxRssKb: process.resourceUsage().maxRSS,
     error: error instanceof Error ? error.message : undefined,
     exitCode: error instanceof FapError ? error.exitCode : ok ? EXIT.ok : EXIT.failed,
   });

@@ -40,7 +40,7 @@ export function buildProgram(): Command {
     .option('-f, --deployfile <path>', 'deploy file (env FAP_DEPLOYFILE, or Fapistrano\'s FAP_APP + <APP>_DEPLOYFILE)', defaultDeployfile())
     .option('--set <key=value>', 'override a configuration key (repeatable; value parsed as YAML)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--hosts <list>', 'only these hosts (comma-separated)')
-    .option('--parallel <n>', 'hosts at once', '10')
+    .option('--parallel <n>', 'hosts worked on at once', '32')
     .option('--dry-run', 'print the plan and the exact remote scripts; touch nothing')
     .option('--json', 'JSON-lines event stream on stdout')
     .option('-v, --verbose', 'show every remote script')

@@ -4,7 +4,9 @@ import { existsSync, readFileSync, appendFileSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname } from 'node:path';
 import pLimit from 'p-limit';
-import { Client, type ConnectConfig } from 'ssh2';
+import { randomBytes } from 'node:crypto';
+import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import { DONE_MARK, RUN_MARK, sessionCommand } from './shell.js';
 import { FapError } from '../errors.js';
 import { knownHostLine, preferredHostKeyAlgorithms, readKnownHosts, verifyHostKey, type Verdict } from './known-hosts.js';
 
@@ -172,6 +174,30 @@ export class Connection {
     );
   }
 
+  private session?: Promise<RemoteSession>;
+
+  /** Run a script in this host's long-lived session (opened on first use: one channel per run). */
+  runScript(script: string): Promise<ExecResult> {
+    this.session ??= this.openSession();
+    const s = this.session;
+    return s.then((session) => session.run(script));
+  }
+
+  private openSession(): Promise<RemoteSession> {
+    return this.limit(
+      () =>
+        new Promise<RemoteSession>((resolve, reject) => {
+          if (this.closed) return reject(new ConnectError(this.name, 'connection closed'));
+          this.channelsOpened++;
+          const nonce = randomBytes(9).toString('hex');
+          this.client.exec(sessionCommand(nonce), (err, stream) => {
+            if (err) return reject(new ConnectError(this.name, `cannot open a channel: ${err.message}`));
+            resolve(new RemoteSession(this.name, stream, nonce));
+          });
+        }),
+    );
+  }
+
   /** Copy a local file to the host over SFTP (one channel). */
   upload(localPath: string, remotePath: string): Promise<void> {
     return this.limit(
@@ -194,6 +220,71 @@ export class Connection {
   close(): void {
     this.closed = true;
     this.client.end();
+  }
+}
+
+/**
+ * One exec channel running the session driver (shell.ts sessionCommand): scripts go in one at a
+ * time; each answer ends with the done mark on both stdout and stderr.
+ */
+class RemoteSession {
+  private out = '';
+  private err = '';
+  private pending?: { resolve: (r: ExecResult) => void; reject: (e: Error) => void };
+  private queue: Promise<unknown> = Promise.resolve();
+  private ended?: string;
+  private readonly mark: string;
+
+  constructor(
+    private readonly host: string,
+    private readonly stream: ClientChannel,
+    private readonly nonce: string,
+  ) {
+    this.mark = `\n${DONE_MARK}${nonce}:`;
+    stream.on('data', (d: Buffer) => {
+      this.out += d.toString('utf8');
+      this.settle();
+    });
+    stream.stderr.on('data', (d: Buffer) => {
+      this.err += d.toString('utf8');
+      this.settle();
+    });
+    stream.on('close', () => {
+      this.ended = 'connection lost while a command was running';
+      this.pending?.reject(new ConnectError(host, this.ended));
+      this.pending = undefined;
+    });
+  }
+
+  run(script: string): Promise<ExecResult> {
+    const next = this.queue.then(
+      () =>
+        new Promise<ExecResult>((resolve, reject) => {
+          if (this.ended) return reject(new ConnectError(this.host, this.ended));
+          this.pending = { resolve, reject };
+          this.stream.write(script.endsWith('\n') ? script : script + '\n');
+          this.stream.write(`${RUN_MARK}${this.nonce}\n`);
+        }),
+    );
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private settle(): void {
+    if (!this.pending) return;
+    const i = this.out.indexOf(this.mark);
+    const j = this.err.indexOf(this.mark);
+    if (i < 0 || j < 0) return;
+    const endOut = this.out.indexOf('\n', i + this.mark.length);
+    const endErr = this.err.indexOf('\n', j + this.mark.length);
+    if (endOut < 0 || endErr < 0) return;
+    const code = Number(this.out.slice(i + this.mark.length, endOut));
+    const result: ExecResult = { code, stdout: this.out.slice(0, i), stderr: this.err.slice(0, j) };
+    this.out = this.out.slice(endOut + 1);
+    this.err = this.err.slice(endErr + 1);
+    const p = this.pending;
+    this.pending = undefined;
+    p.resolve(result);
   }
 }
 

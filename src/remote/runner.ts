@@ -3,7 +3,7 @@
 import { HostError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { Connection } from './connection.js';
-import { composeScript, LOG_OUTPUT_PREFIX, parseFailedStep, parseOutputs, SCRIPT_COMMAND, type Step } from './shell.js';
+import { composeScript, LOG_OUTPUT_PREFIX, parseFailedStep, parseOutputs, type Step } from './shell.js';
 
 export interface ScriptResult {
   code: number;
@@ -24,7 +24,7 @@ export class Runner {
   async run(conn: Connection, host: string, phase: string, steps: Step[], opts: { allowCodes?: number[] } = {}): Promise<ScriptResult> {
     const script = composeScript(steps);
     this.bus.emit({ event: 'script', host, phase, script, verbose: this.verbose });
-    const r = await conn.exec(SCRIPT_COMMAND, { stdin: script });
+    const r = await conn.runScript(script);
     const { step, stderr } = parseFailedStep(r.stderr);
     const { outputs, rest } = parseOutputs(r.stdout);
     // log lines plugins' steps printed (ctx.remoteLog), reported whether or not the script succeeded

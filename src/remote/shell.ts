@@ -51,11 +51,42 @@ const WATCHDOG =
   'fap_sshd=$PPID; (while kill -0 $$ 2>/dev/null; do if ! kill -0 "$fap_sshd" 2>/dev/null && [ ! -d "/proc/$fap_sshd" ]; then kill -TERM -$$ 2>/dev/null || kill -TERM $$; break; fi; sleep 1; done) </dev/null >/dev/null 2>&1 &';
 
 /**
- * The command line given to sshd; the script itself follows on stdin. /bin/sh runs it whatever the
- * login shell is; `eval "$(cat)"` reads it whole first (no 128 KiB argument limit, so a prune of
- * thousands of releases fits) and the commands in it get /dev/null, never the rest of the script.
+ * The command line given to sshd for a one-shot script that follows on stdin. /bin/sh runs it
+ * whatever the login shell is; `eval "$(cat)"` reads it whole first (no 128 KiB argument limit) and
+ * the commands in it get /dev/null, never the rest of the script.
  */
 export const SCRIPT_COMMAND = `/bin/sh -c '${WATCHDOG} eval "$(cat)" </dev/null'`;
+
+export const RUN_MARK = '::fap-run::';
+export const DONE_MARK = '::fap-done::';
+
+/**
+ * The command line of a session that runs many scripts, one per phase, over one exec channel:
+ * each script arrives on stdin followed by the line `::fap-run::<nonce>`; it runs in a subshell with
+ * /dev/null as its stdin, then `::fap-done::<nonce>:<exit code>` closes its stdout and stderr. So
+ * a whole deploy costs one session start on each host (sshd, the login shell and its rc files)
+ * instead of one per phase. The nonce keeps a config value from ever ending a script early.
+ */
+export function sessionCommand(nonce: string): string {
+  const driver = [
+    WATCHDOG,
+    `fap_end=${RUN_MARK}${nonce};`,
+    'while :; do',
+    "fap_chunk=''; fap_eof=1;",
+    'while IFS= read -r fap_line; do',
+    'if [ "$fap_line" = "$fap_end" ]; then fap_eof=0; break; fi;',
+    'fap_chunk="$fap_chunk$fap_line',
+    '";',
+    'done;',
+    'if [ "$fap_eof" = 1 ]; then exit 0; fi;',
+    '(eval "$fap_chunk") </dev/null;',
+    'fap_rc=$?;',
+    `printf '\n${DONE_MARK}${nonce}:%s\n' "$fap_rc";`,
+    `printf '\n${DONE_MARK}${nonce}:%s\n' "$fap_rc" >&2;`,
+    'done',
+  ].join('\n');
+  return `/bin/sh -c ${quote(driver)}`;
+}
 
 /** Split a script's stderr into the failed step (if any) and the rest. */
 export function parseFailedStep(stderr: string): { step?: string; stderr: string } {

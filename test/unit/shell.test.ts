@@ -13,6 +13,9 @@ import {
   parseOutputs,
   quote,
   SCRIPT_COMMAND,
+  sessionCommand,
+  RUN_MARK,
+  DONE_MARK,
 } from '../../src/remote/shell.js';
 
 const TRICKY: string[] = [
@@ -300,4 +303,22 @@ describe('emitOutput', () => {
       assert.equal(rest, '');
     });
   }
+});
+
+describe('sessionCommand', () => {
+  test('runs scripts one after another in one shell, each closed by the done mark with its exit code', () => {
+    const nonce = 'n0nce';
+    const scripts = [
+      'echo one\necho err-one >&2\n',
+      // a script whose line looks like the run mark without the nonce does not end early
+      `printf '%s\\n' '${RUN_MARK}'\nexit 3\n`,
+      'cat\necho after-cat\n',
+    ];
+    const input = scripts.map((s) => `${s}${RUN_MARK}${nonce}\n`).join('');
+    const r = spawnSync('/bin/bash', ['-c', sessionCommand(nonce)], { encoding: 'utf8', input });
+    assert.equal(r.status, 0, r.stderr);
+    const done = (code: number) => `\n${DONE_MARK}${nonce}:${code}\n`;
+    assert.equal(r.stdout, `one\n${done(0)}${RUN_MARK}\n${done(3)}after-cat\n${done(0)}`);
+    assert.equal(r.stderr, `err-one\n${done(0)}${done(3)}${done(0)}`);
+  });
 });
