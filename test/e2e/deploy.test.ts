@@ -181,7 +181,7 @@ describe('deploy on a 3-host fleet', { skip }, () => {
     for (let i = 0; i < 3; i++) assert.ok(!existsSync(join(appRoot(i, app), 'current')));
   });
 
-  test('--json is a stream of events ending with result; one deploy uses at most 4 channels per host', async () => {
+  test('--json is a stream of events ending with result; deploy and rollback use one channel per host', async () => {
     const app = 'json';
     const file = writeDeployFile(fleet, { repo: repo.dir, top: { app_name: app } });
     const r = await fap(['-f', file, '--json', 'deploy', 'production', 'web']);
@@ -197,7 +197,15 @@ describe('deploy on a 3-host fleet', { skip }, () => {
     assert.match(String(last.release), /^\d{14}$/);
     const channels = last.channels as Record<string, number>;
     assert.equal(Object.keys(channels).length, 3);
-    for (const n of Object.values(channels)) assert.ok(n <= 4, `channels per host: ${n}`);
+    // the round-trip budget, structurally: one session per host carries every phase
+    for (const n of Object.values(channels)) assert.equal(n, 1, `channels per host: ${n}`);
+    const rb = await fap(['-f', file, '--json', 'rollback', 'production', 'web']);
+    assert.equal(rb.code, 1, 'nothing earlier to roll back to');
+    const second = await fap(['-f', file, '--json', 'deploy', 'production', 'web']);
+    assert.equal(second.code, 0, second.stderr);
+    const rollback = await fap(['-f', file, '--json', 'rollback', 'production', 'web']);
+    assert.equal(rollback.code, 0, rollback.stderr);
+    for (const n of Object.values(jsonEvents(rollback.stdout).pop()!.channels as Record<string, number>)) assert.equal(n, 1, `rollback channels per host: ${n}`);
     const order = events.filter((e) => e.host === fleet.hosts[0].name && String(e.event).startsWith('deploy.')).map((e) => e.event);
     assert.deepEqual(order, ['deploy.starting', 'deploy.started', 'deploy.updating', 'deploy.updated', 'deploy.publishing', 'deploy.published', 'deploy.finishing', 'deploy.finished']);
   });
