@@ -46,6 +46,7 @@ export function lockHeldError(t: Target, o: Partial<LockOwner> | undefined): Loc
  * the run stops with exit 3.
  */
 export async function lockAll(run: Run, targets: Target[]): Promise<Map<string, HostState>> {
+  if (run.opts.dryRun) return dryRunState(run, targets);
   const owner = run.lockOwner();
   const deadline = Date.now() + run.opts.lockWaitMs;
   const states = new Map<string, HostState>();
@@ -101,4 +102,25 @@ export async function lockAll(run: Run, targets: Target[]): Promise<Map<string, 
 
 export async function unlock(run: Run, targets: Target[]): Promise<void> {
   await run.forEach(targets, (t) => run.exec(t, 'unlock', unlockSteps(t.paths, run.token)));
+}
+
+/**
+ * --dry-run: print the lock script, but read each host's state for real (a read-only script) so the
+ * release name, heal, prune and rollback choices shown are the ones a real run would make. A host
+ * that cannot be reached is planned from an empty state, with a warning.
+ */
+async function dryRunState(run: Run, targets: Target[]): Promise<Map<string, HostState>> {
+  const owner = run.lockOwner();
+  const states = new Map<string, HostState>();
+  await run.forEach(targets, async (t) => {
+    await run.exec(t, 'lock', lockSteps(t.paths, owner, LOCK_HELD_CODE));
+    try {
+      const r = await run.exec(t, 'inspect (read-only, run for real)', inspectSteps(t.paths), { readOnly: true });
+      states.set(t.key, parseState(r.outputs));
+    } catch (e) {
+      run.bus.emit({ event: 'warning', host: t.host.name, message: `could not read the host's state (${(e as Error).message}); planning as if it had no releases` });
+      states.set(t.key, { releases: [], journals: [] });
+    }
+  });
+  return states;
 }

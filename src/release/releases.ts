@@ -13,7 +13,7 @@ export interface HostReleases {
 }
 
 export async function listReleases(run: Run, targets: Target[]): Promise<HostReleases[]> {
-  const results = await phase(run, 'inspect', targets, (t) => run.exec(t, 'inspect', inspectSteps(t.paths)));
+  const results = await phase(run, 'inspect', targets, (t) => run.exec(t, 'inspect', inspectSteps(t.paths), { readOnly: true }));
   return results.map((r) =>
     r.ok
       ? { host: r.target.host.name, role: r.target.role, state: parseState(r.value.outputs) }

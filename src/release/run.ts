@@ -72,6 +72,8 @@ export class Run {
         knownHostsFile: String(ssh.known_hosts_file),
         hostKeyChecking: ssh.host_key_checking as ConnectOptions['hostKeyChecking'],
         connectTimeoutSec: Number(ssh.connect_timeout),
+        // a dry run writes nothing anywhere, known_hosts included
+        dryRun: this.opts.dryRun,
         warn: (message) => this.bus.emit({ event: 'warning', host: t.host.name, message }),
       };
       const started = Date.now();
@@ -102,8 +104,12 @@ export class Run {
     );
   }
 
-  async exec(t: Target, phase: string, steps: Step[], opts: { allowCodes?: number[] } = {}): Promise<ScriptResult> {
-    if (this.opts.dryRun) {
+  /**
+   * Run steps on a target's host. With --dry-run the script is only printed — unless the steps are
+   * read-only (they write nothing on the host), which run for real so the plan is exact.
+   */
+  async exec(t: Target, phase: string, steps: Step[], opts: { allowCodes?: number[]; readOnly?: boolean } = {}): Promise<ScriptResult> {
+    if (this.opts.dryRun && !opts.readOnly) {
       // --dry-run: show the exact script, contact nothing
       this.bus.emit({ event: 'script', host: t.host.name, phase, script: composeScript(steps), verbose: true, dryRun: true });
       return { code: 0, outputs: new Map(), stdout: '', stderr: '' };

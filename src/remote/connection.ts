@@ -21,6 +21,8 @@ export interface ConnectOptions {
   connectTimeoutSec: number;
   /** warnings (host key checking off, ...) */
   warn?: (message: string) => void;
+  /** --dry-run: accept-new does not add keys */
+  dryRun?: boolean;
 }
 
 export interface ExecResult {
@@ -84,7 +86,7 @@ export class Connection {
           o.warn?.(`${o.name}: host key NOT verified (ssh.host_key_checking: off); ${verdict.keyType} ${verdict.fingerprint}`);
           return true;
         }
-        if (o.hostKeyChecking === 'accept-new' && verdict.reason === 'unknown') {
+        if (o.hostKeyChecking === 'accept-new' && verdict.reason === 'unknown' && !o.dryRun) {
           mkdirSync(dirname(knownHostsFile), { recursive: true });
           appendFileSync(knownHostsFile, knownHostLine(o.hostname, o.port, key) + '\n');
           o.warn?.(`${o.name}: added ${verdict.keyType} ${verdict.fingerprint} to ${knownHostsFile}`);
