@@ -34,6 +34,8 @@ export class HostError extends FapError {
     readonly step: string,
     detail: string,
     readonly stderrTail = '',
+    /** the first lines of the failing step's shell text */
+    readonly command?: string,
   ) {
     super(`${host}: ${step}: ${detail}`);
   }

@@ -85,7 +85,7 @@ export async function deploy(run: Run, planned: Target[]): Promise<RunResult> {
     rep.outcome = 'failed';
     rep.error = r.error.message;
     if (r.error instanceof HostError) rep.step = r.error.step;
-    bus.emit({ event: 'host.failed', host: r.target.host.name, role: r.target.role, step: rep.step, message: r.error.message, stderr: r.error instanceof HostError ? r.error.stderrTail : undefined });
+    run.reportFailure(r.target, r.error);
   };
   const at = new Date().toISOString();
   const owner = run.lockOwner();
@@ -217,7 +217,7 @@ async function revert(run: Run, targets: Target[], published: Target[], release:
     } else {
       rep.outcome = 'failed';
       rep.error = `revert failed: ${r.error.message}`;
-      run.bus.emit({ event: 'host.failed', host: r.target.host.name, step: r.error instanceof HostError ? r.error.step : 'revert', message: rep.error });
+      run.reportFailure(r.target, r.error, 'revert');
     }
   }
   run.bus.emit({ event: 'deploy.reverted', release });

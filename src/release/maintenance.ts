@@ -28,7 +28,7 @@ export async function cleanup(run: Run, targets: Target[]): Promise<RunResult> {
       rep.outcome = r.ok ? 'ok' : 'failed';
       if (!r.ok) {
         rep.error = r.error.message;
-        run.bus.emit({ event: 'host.failed', host: r.target.host.name, message: r.error.message });
+        run.reportFailure(r.target, r.error);
       }
     }
     const ok = done.every((r) => r.ok);
@@ -48,7 +48,7 @@ export async function forceUnlock(run: Run, targets: Target[]): Promise<RunResul
     if (!r.ok) {
       rep.outcome = 'failed';
       rep.error = r.error.message;
-      run.bus.emit({ event: 'host.failed', host: r.target.host.name, message: r.error.message });
+      run.reportFailure(r.target, r.error);
       continue;
     }
     rep.outcome = 'ok';
@@ -81,7 +81,7 @@ export async function restart(run: Run, targets: Target[]): Promise<RunResult> {
       if (!r.ok) {
         rep.error = r.error.message;
         if (r.error instanceof HostError) rep.step = r.error.step;
-        run.bus.emit({ event: 'host.failed', host: r.target.host.name, step: rep.step, message: r.error.message, stderr: r.error instanceof HostError ? r.error.stderrTail : undefined });
+        run.reportFailure(r.target, r.error);
       }
     }
     const failed = done.filter((r) => !r.ok).map((r) => r.target);
@@ -123,7 +123,7 @@ export async function runCommand(run: Run, targets: Target[], words: string[], o
   });
   for (const c of codes) {
     if (!c.ok) {
-      run.bus.emit({ event: 'host.failed', host: c.target.host.name, message: c.error.message });
+      run.reportFailure(c.target, c.error);
       process.stderr.write(redact(`fap: ${c.error.message}\n`));
     }
   }

@@ -91,7 +91,7 @@ export async function rollback(run: Run, planned: Target[], o: RollbackOptions =
       else {
         rep.outcome = 'failed';
         rep.error = r.error.message;
-        run.bus.emit({ event: 'host.failed', host: r.target.host.name, message: r.error.message });
+        run.reportFailure(r.target, r.error);
       }
     }
     const dests = [...new Set([...choice.values()].map((c) => c.to))];

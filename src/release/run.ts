@@ -175,6 +175,12 @@ export class Run {
     return steps;
   }
 
+  /** The one way a host's failure reaches the output: host, step, the command, its stderr, a hint. */
+  reportFailure(t: Target, error: FapError, step?: string): void {
+    const he = error instanceof HostError ? error : undefined;
+    this.bus.emit({ event: 'host.failed', host: t.host.name, role: t.role, step: he?.step ?? step, message: error.message, command: he?.command, stderr: he?.stderrTail || undefined, hint: error.hint });
+  }
+
   channelCounts(): Promise<Record<string, number>> {
     return Promise.all(
       [...this.conns.entries()].map(async ([k, c]) => {

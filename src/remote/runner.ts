@@ -35,7 +35,9 @@ export class Runner {
     if (r.code !== 0 && !opts.allowCodes?.includes(r.code)) {
       const tail = stderr.trim().split('\n').slice(-8).join('\n');
       const last = tail.split('\n').filter(Boolean).pop() ?? `exit code ${r.code}`;
-      throw new HostError(host, step ?? phase, last, tail);
+      const failed = steps.find((s) => s.name === step);
+      const command = failed?.script.trim().split('\n').slice(0, 3).join('\n');
+      throw new HostError(host, step ?? phase, last, tail, command);
     }
     return { code: r.code, outputs, stdout: rest, stderr };
   }

@@ -48,7 +48,9 @@ export function plainLine(e: Ev, o: ReporterOptions): string | undefined {
       if (!o.verbose && !e.dryRun) return undefined;
       return `${h}${e.phase} script:\n${indent(String(e.script))}`;
     case 'host.failed': {
-      const tail = e.stderr ? '\n' + indent(String(e.stderr)) : '';
+      const command = e.command ? '\n' + indent(String(e.command).split('\n').map((l, i) => (i ? '  ' : '$ ') + l).join('\n')) : '';
+      const hint = e.hint ? '\n' + indent(`→ ${e.hint}`) : '';
+      const tail = (e.stderr ? '\n' + indent(String(e.stderr)) : '') + command + hint;
       const detail = stripPrefix(stripHost(String(e.message), e.host), e.step ? `${e.step}: ` : '');
       return `${h}${paint(o, 31, 'FAILED')}${e.step ? ` at ${e.step}` : ''}: ${detail}${tail}`;
     }
