@@ -46,7 +46,19 @@ export function lockHeldError(t: Target, o: Partial<LockOwner> | undefined): Loc
  * the run stops with exit 3.
  */
 export async function lockAll(run: Run, targets: Target[]): Promise<Map<string, HostState>> {
-  if (run.opts.dryRun) return dryRunState(run, targets);
+  const started = Date.now();
+  run.bus.emit({ event: 'phase.started', phase: 'lock', hosts: targets.length });
+  let failed = targets.length;
+  try {
+    const states = run.opts.dryRun ? await dryRunState(run, targets) : await lockEverywhere(run, targets);
+    failed = 0;
+    return states;
+  } finally {
+    run.bus.emit({ event: 'phase.finished', phase: 'lock', ms: Date.now() - started, ok: targets.length - failed, failed });
+  }
+}
+
+async function lockEverywhere(run: Run, targets: Target[]): Promise<Map<string, HostState>> {
   const owner = run.lockOwner();
   const deadline = Date.now() + run.opts.lockWaitMs;
   const states = new Map<string, HostState>();

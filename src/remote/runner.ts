@@ -39,6 +39,7 @@ export class Runner {
       const command = failed?.script.trim().split('\n').slice(0, 3).join('\n');
       throw new HostError(host, step ?? phase, last, tail, command);
     }
+    this.bus.emit({ event: 'host.done', host, phase });
     return { code: r.code, outputs, stdout: rest, stderr };
   }
 }

@@ -25,7 +25,9 @@ export function attachTty(bus: EventBus, o: ReporterOptions): void {
       }
       case 'host.connected':
       case 'script':
-        if (spinner && e.event === 'script') spinner.text = `${phase} (${++done}/${total} hosts)`;
+        return;
+      case 'host.done':
+        if (spinner) spinner.text = `${phase} (${++done}/${total} hosts)`;
         return;
       default: {
         const line = plainLine(e, o);

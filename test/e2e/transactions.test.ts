@@ -211,7 +211,7 @@ describe('transactions on a 3-host fleet', { skip }, () => {
     assert.equal(r.code, 1);
     const events = jsonEvents(r.stdout);
     const phases = events.filter((e) => e.event === 'phase.started').map((e) => e.phase);
-    assert.deepEqual(phases, ['prepare', 'publish 1/3', 'publish 2/3', 'revert']);
+    assert.deepEqual(phases, ['lock', 'prepare', 'publish 1/3', 'publish 2/3', 'revert']);
     const failed = events.find((e) => e.event === 'host.failed')!;
     assert.equal(failed.step, 'health check');
     assert.match(String(failed.message), /health check failed for 2s/);
@@ -219,7 +219,7 @@ describe('transactions on a 3-host fleet', { skip }, () => {
     (await import('node:fs')).rmSync(fleet.hostPath(1, marker));
     const ok = await fap(['-f', file, '--json', 'deploy', 'production', '--batch', '33%']);
     assert.equal(ok.code, 0, ok.stderr);
-    assert.deepEqual(jsonEvents(ok.stdout).filter((e) => e.event === 'phase.started').map((e) => e.phase), ['prepare', 'publish 1/3', 'publish 2/3', 'publish 3/3', 'finish']);
+    assert.deepEqual(jsonEvents(ok.stdout).filter((e) => e.event === 'phase.started').map((e) => e.phase), ['lock', 'prepare', 'publish 1/3', 'publish 2/3', 'publish 3/3', 'finish']);
   });
 
   test('5000 old releases are cleaned up in one deploy; what is not a release stays', async () => {
