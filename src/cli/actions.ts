@@ -16,6 +16,7 @@ import { redact } from '../redact.js';
 import { deploy, type RunResult } from '../release/deploy.js';
 import { buildPlan, type Plan, type Target } from '../release/plan.js';
 import { formatReleasesTable, listReleases } from '../release/releases.js';
+import { checkSummary, formatCheckTable, runChecks } from '../release/check.js';
 import { rollback } from '../release/rollback.js';
 import { Run } from '../release/run.js';
 import type { GlobalOptions } from './main.js';
@@ -283,6 +284,29 @@ export async function releasesAction(stage: string | undefined, role: string | u
       hosts: rows.map((r) => ({ host: r.host, role: r.role, current: r.state?.current, releases: r.state?.releases, interrupted: r.state ? unfinished(r.state) : undefined, error: r.error })),
     });
     if (!s.g.json) process.stdout.write(formatReleasesTable(rows) + '\n');
+    process.exitCode = ok ? EXIT.ok : EXIT.failed;
+  } finally {
+    await run.close();
+  }
+}
+
+/** fap check: the doctor. Read-only, no lock; every host is checked even when some cannot be reached. */
+export async function checkAction(stage: string | undefined, role: string | undefined, _o: unknown, cmd: Command): Promise<void> {
+  const s = select(cmd, stage, role);
+  const p = await plan(s, { command: 'check' });
+  const run = await startRun('check', s, p);
+  try {
+    const hosts = await runChecks(run, p.targets);
+    const { ok, text } = checkSummary(hosts);
+    run.bus.emit({
+      event: 'result',
+      ok,
+      command: 'check',
+      summary: run.opts.dryRun ? 'dry run: nothing was checked' : text,
+      hosts: hosts.map((h) => ({ host: h.host, role: h.role, path: h.path, checks: h.checks.map((c) => ({ name: c.name, ok: c.status !== 'FAIL', status: c.status, detail: c.detail })) })),
+      exitCode: ok ? EXIT.ok : EXIT.failed,
+    });
+    if (!s.g.json && !run.opts.dryRun) process.stdout.write(redact(formatCheckTable(hosts) + '\n' + text + '\n'));
     process.exitCode = ok ? EXIT.ok : EXIT.failed;
   } finally {
     await run.close();

@@ -69,6 +69,13 @@ export function registerCommands(program: Command): void {
     .action(async (stage, role, o, cmd) => (await import('./actions.js')).cleanupAction(stage, role, o, cmd));
 
   program
+    .command('check')
+    .description('the doctor: connection and host key, deploy path, linked files in shared/, required tools and versions, free disk; read-only, no lock')
+    .argument('[stage]')
+    .argument('[role]')
+    .action(async (stage, role, _o, cmd) => (await import('./actions.js')).checkAction(stage, role, _o, cmd));
+
+  program
     .command('unlock')
     .description('remove the deploy lock on every selected host, whoever holds it (prints who held it)')
     .argument('[stage]')

@@ -7,6 +7,7 @@ export const REFERENCE_END = '<!-- end of deploy.yml reference -->';
 
 function typeText(spec: KeySpec): string {
   if (spec.enum) return spec.enum.map((e) => `\`${e}\``).join(' \\| ');
+  if (spec.type === 'map' && spec.values) return `map name: ${spec.values.semverRange ? 'semver range' : typeText(spec.values)}`;
   return { string: 'string', integer: 'integer', boolean: 'boolean', list: 'list of strings', map: 'map', hosts: 'list of hosts', env: 'map NAME: value' }[spec.type];
 }
 

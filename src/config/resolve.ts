@@ -1,6 +1,7 @@
 // Resolution in CONTRACT.md's order: built-in defaults, plugin defaults, top level, stage-wide
 // keys, role keys, --set. Then ${VAR} expansion (already per layer) and %(key)s interpolation.
 import { parse as parseYaml } from 'yaml';
+import semver from 'semver';
 import { ConfigError } from '../errors.js';
 import { addSecret, addUrlSecrets, SECRET_NAME } from '../redact.js';
 import { parseHost, type HostSpec } from './hosts.js';
@@ -253,7 +254,7 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
   }
   const hosts = parseHosts(values.hosts, origins.hosts, loaded);
   const resolved = interpolateAll(values, origins, { stage, role }, loaded);
-  validateTypes(resolved, origins, keys, loaded);
+  validateTypes(resolved, origins, subOrigins, keys, loaded);
   registerSecrets(resolved, keys, envKeys);
   return { stage, role, values: resolved, origins, subOrigins, hosts, envProblems, envKeys, envPaths, warnings, enabledPlugins: [...enabled] };
 }
@@ -368,8 +369,12 @@ function interpolateAll(values: Record<string, unknown>, origins: Record<string,
   return out;
 }
 
-function validateTypes(values: Record<string, unknown>, origins: Record<string, Origin>, keys: Record<string, KeySpec>, loaded: LoadedFile) {
+function validateTypes(values: Record<string, unknown>, origins: Record<string, Origin>, subOrigins: Record<string, Record<string, Origin>>, keys: Record<string, KeySpec>, loaded: LoadedFile) {
   const fail = (key: string, sub: string | number | undefined, message: string): never => {
+    // an entry of a merged map: blame the layer that set that entry
+    const so = sub !== undefined ? subOrigins[key]?.[String(sub)] : undefined;
+    if (so?.path) throw loaded.error(so.path, message);
+    if (so?.layer === '--set') throw new ConfigError(message, { keyPath: formatPath([key, sub!]), file: '--set' });
     const o = origins[key];
     const path = o?.path ? (sub !== undefined ? [...o.path, sub] : o.path) : undefined;
     if (path) throw loaded.error(path, message);
@@ -389,6 +394,7 @@ function checkValue(spec: KeySpec, value: unknown, fail: (m: string, sub?: strin
     case 'string':
       if (typeof value !== 'string' && typeof value !== 'number') fail(`expected a string, got ${t}`);
       if (spec.enum && !spec.enum.includes(String(value))) fail(`"${value}" is not one of ${spec.enum.join(', ')}${didYouMean(String(value), spec.enum)}`);
+      if (spec.semverRange && semver.validRange(String(value)) === null) fail(`"${value}" is not a semver range (e.g. ">=2.20", "^3.8", "*")`);
       return;
     case 'integer': {
       const n = typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value;
@@ -422,6 +428,11 @@ function checkValue(spec: KeySpec, value: unknown, fail: (m: string, sub?: strin
           const sub = spec.keys[k];
           if (!sub) fail(`unknown key "${key}.${k}"${didYouMean(k, Object.keys(spec.keys))}`, k);
           checkValue(sub, v, (m) => fail(m, k), `${key}.${k}`);
+        }
+      } else if (spec.values) {
+        for (const [k, v] of Object.entries(value as object)) {
+          if (spec.keyPattern && !spec.keyPattern.re.test(k)) fail(`"${k}" is not ${spec.keyPattern.what}`, k);
+          checkValue(spec.values, v, (m) => fail(m, k), `${key}.${k}`);
         }
       }
       return;

@@ -12,6 +12,12 @@ export interface KeySpec {
   min?: number;
   /** for maps with a fixed set of sub-keys */
   keys?: Record<string, KeySpec>;
+  /** for maps with free-form sub-keys: the spec every entry's value must meet */
+  values?: KeySpec;
+  /** for maps with free-form sub-keys: what a sub-key must look like, and what to call it in an error */
+  keyPattern?: { re: RegExp; what: string };
+  /** a string that must be a semver range (>=2.20, ^3.8, *) */
+  semverRange?: boolean;
   /** values are redacted in every output */
   secret?: boolean;
   /** set for keys that come from a plugin */
@@ -59,6 +65,15 @@ export const CORE_KEYS: Record<string, KeySpec> = {
   lock_wait: { type: 'string', description: 'How long to wait for a lock held by another run (e.g. 30s, 5m); --lock-wait overrides. Default: do not wait.' },
   show_output: { type: 'boolean', default: false, description: 'Print every remote script, like -v (Fapistrano).' },
   use_ssh_config: { type: 'boolean', default: true, description: 'Read ssh.config_file (Fapistrano); false ignores it. This version does not read it yet.' },
+  requires: {
+    type: 'map',
+    default: {},
+    description:
+      'Tools each host needs, name: semver range (git: ">=2.20", supervisorctl: "*"); fap check verifies them. Enabled plugins add theirs (git: git, tar; curl: curl, tar, sha256sum; virtualenv: its python; supervisorctl: supervisorctl).',
+    values: { type: 'string', semverRange: true, description: 'A semver range; * means present in any version.' },
+    keyPattern: { re: /^[A-Za-z0-9_][A-Za-z0-9_.+\/-]*$/, what: 'a command name (or path)' },
+  },
+  check_min_free_mb: { type: 'integer', default: 100, min: 0, description: 'fap check fails a host with less free space than this (MB) where the deploy root is.' },
   hosts: { type: 'hosts', default: [], description: 'Hosts of a role: host, user@host, user@host:port, [v6]:port, or {host, user, port}.' },
   ssh: {
     type: 'map',

@@ -162,8 +162,8 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
   return { loaded, roles, targets: filtered, warnings, pluginKeys: keys };
 }
 
-/** Keys that may differ between roles sharing a release: their own hosts and links. */
-const PER_ROLE = new Set(['hosts', 'linked_files', 'linked_dirs', 'plugins']);
+/** Keys that may differ between roles sharing a release: their own hosts and links, what fap check asks of the host. */
+const PER_ROLE = new Set(['hosts', 'linked_files', 'linked_dirs', 'plugins', 'requires', 'check_min_free_mb']);
 
 function mergeRole(loaded: LoadedFile, rc: RoleConfig, t: Target, work: RoleWork, keys: Record<string, KeySpec>): void {
   for (const [k, spec] of Object.entries(keys)) {

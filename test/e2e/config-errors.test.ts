@@ -330,6 +330,32 @@ const cases: ErrorCase[] = [
     message: /expected true or false, got a string "yes"$/,
   },
 
+  {
+    name: 'requires: a range that is not semver (fap check)',
+    yaml: lines('app_name: shop', 'requires:', '  git: ">=2.20"', '  python3: three', 'stage_role_configs:', '  production:', '    web:', HOSTS),
+    cmd: ['check', 'production', 'web'],
+    at: [4, 3],
+    keyPath: 'requires.python3',
+    message: /"three" is not a semver range/,
+  },
+  {
+    name: 'requires in a role over the top one: the role entry is blamed',
+    yaml: lines('app_name: shop', 'requires: {git: "*"}', 'stage_role_configs:', '  production:', '    web:', HOSTS, '      requires:', '        tar: "~~1"'),
+    cmd: ['check', 'production', 'web'],
+    at: [8, 9],
+    keyPath: 'stage_role_configs.production.web.requires.tar',
+    message: /"~~1" is not a semver range/,
+  },
+  {
+    name: 'requires: a bad range given with --set',
+    yaml: lines(...WEB),
+    sets: ['requires.git=>=2 <'],
+    cmd: ['check', 'production', 'web'],
+    at: '--set',
+    keyPath: 'requires.git',
+    message: /">=2 <" is not a semver range/,
+  },
+
   // --- hosts ----------------------------------------------------------------------------------
   {
     name: 'port out of range',
