@@ -209,4 +209,18 @@ describe('deploy on a 3-host fleet', { skip }, () => {
     const order = events.filter((e) => e.host === fleet.hosts[0].name && String(e.event).startsWith('deploy.')).map((e) => e.event);
     assert.deepEqual(order, ['deploy.starting', 'deploy.started', 'deploy.updating', 'deploy.updated', 'deploy.publishing', 'deploy.published', 'deploy.finishing', 'deploy.finished']);
   });
+
+  test('-q prints only the outcome; failures still show host, step, command and stderr', async () => {
+    const app = 'quiet';
+    const file = writeDeployFile(fleet, { repo: repo.dir, top: { app_name: app } });
+    const ok = await fap(['-f', file, '-q', 'deploy', 'production']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stderr.trim().split('\n').length, 1, ok.stderr);
+    assert.match(ok.stderr, /^✔ deployed \d{14} to 3 host\(s\)$/m);
+    const bad = await fap(['-f', file, '-q', '--set', 'branch=no-such-branch', 'deploy', 'production']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /FAILED at git: export release: branch "no-such-branch" not found/);
+    assert.match(bad.stderr, /\$ fap_sha="\$\(git -C /, 'the failing command is shown');
+    assert.doesNotMatch(bad.stderr, /\u001b\[/, 'no colour codes when not on a terminal');
+  });
 });
