@@ -42,7 +42,7 @@ const curl: Plugin = {
       const artifact = c.curl_artifact ? String(c.curl_artifact) : '';
       if (artifact) {
         const sent = ctx.upload(artifact);
-        ctx.script('curl: take uploaded artifact', `mv -f ${q(sent)} ${q(file)}`);
+        ctx.script('curl: take uploaded artifact', `cp ${q(sent)} ${q(file)}\nrm -f ${q(sent)} 2>/dev/null || true`);
       } else {
         const conf = [`url = ${curlString(url)}`, ...(c.curl_user ? [`user = ${curlString(String(c.curl_user))}`] : [])];
         const options = String(c.curl_options ?? '').trim();

@@ -63,6 +63,7 @@ export const CORE_KEYS: Record<string, KeySpec> = {
   health_check_timeout: { type: 'integer', default: 30, min: 1, description: 'Seconds a health check may keep failing before the deploy fails.' },
   health_check_interval: { type: 'integer', default: 2, min: 1, description: 'Seconds between health check attempts.' },
   lock_wait: { type: 'string', description: 'How long to wait for a lock held by another run (e.g. 30s, 5m); --lock-wait overrides. Default: do not wait.' },
+  sudo_user: { type: 'string', description: 'Run remote work as this user through sudo -n -u (Fapistrano); the SSH user needs a NOPASSWD sudoers rule for it.' },
   show_output: { type: 'boolean', default: false, description: 'Print every remote script, like -v (Fapistrano).' },
   use_ssh_config: { type: 'boolean', default: true, description: 'Read ssh.config_file (Fapistrano); false ignores it. This version does not read it yet.' },
   requires: {
@@ -89,7 +90,8 @@ export const CORE_KEYS: Record<string, KeySpec> = {
         enum: ['strict', 'accept-new', 'off'],
         description: 'strict refuses unknown and changed keys; accept-new trusts on first use; off warns loudly.',
       },
-      connect_timeout: { type: 'integer', default: 20, min: 1, description: 'Seconds to wait for a connection.' },
+      connect_timeout: { type: 'integer', default: 20, min: 1, description: 'Seconds to wait for a connection (and for the SSH handshake).' },
+      connect_retries: { type: 'integer', default: 2, min: 0, description: 'Retries, with backoff (0.5 s, 1 s, ...), when a connection is refused or reset or the network is unreachable; not for authentication or host-key refusals.' },
     },
   },
 };

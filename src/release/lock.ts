@@ -85,7 +85,10 @@ async function lockEverywhere(run: Run, targets: Target[]): Promise<Map<string, 
     }
     if (failed.length) {
       await unlock(run, taken);
-      throw new OperationFailed('stopped before changing anything: ' + failed.map((f) => (f.ok ? '' : f.error.message)).join('; '));
+      for (const f of failed) if (!f.ok) run.reportFailure(f.target, f.error, 'connect and lock');
+      const err = new OperationFailed('stopped before changing anything: ' + failed.map((f) => (f.ok ? '' : f.error.message)).join('; '));
+      err.hint = failed.map((f) => (f.ok ? undefined : f.error.hint)).find(Boolean);
+      throw err;
     }
     if (!held.length) return states;
 

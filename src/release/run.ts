@@ -74,11 +74,15 @@ export class Run {
         connectTimeoutSec: Number(ssh.connect_timeout),
         // a dry run writes nothing anywhere, known_hosts included
         dryRun: this.opts.dryRun,
+        sudoUser: t.config.sudo_user ? String(t.config.sudo_user) : undefined,
         warn: (message) => this.bus.emit({ event: 'warning', host: t.host.name, message }),
       };
       const started = Date.now();
       // ssh2 is loaded on the first connection: fap config, --dry-run and --help never pay for it
-      c = import('../remote/connection.js').then(({ Connection }) => Connection.open(o)).then((conn) => {
+      const retries = Number(ssh.connect_retries ?? 2);
+      c = import('../remote/connection.js').then(({ Connection }) => openWithRetries(() => Connection.open(o), retries, (attempt, e, waitMs) =>
+        this.bus.emit({ event: 'warning', host: t.host.name, message: `${e.message.replace(`${t.host.name}: `, '')}; retrying in ${waitMs} ms (attempt ${attempt + 1} of ${retries + 1})` }),
+      )).then((conn) => {
         this.bus.emit({ event: 'host.connected', host: t.host.name, ms: Date.now() - started });
         return conn;
       });
@@ -158,7 +162,9 @@ export class Run {
               steps.push(step);
             },
             upload: (localPath) => {
-              const remote = posix.join(t.paths.state, 'uploads', `${this.token}-${basename(localPath).replace(/[^A-Za-z0-9._-]/g, '_')}`);
+              const name = `${this.token}-${basename(localPath).replace(/[^A-Za-z0-9._-]/g, '_')}`;
+              // SFTP writes as the SSH user: with sudo_user it drops the file where both can reach it
+              const remote = t.config.sudo_user ? `/tmp/fap-upload-${name}` : posix.join(t.paths.state, 'uploads', name);
               const m = this.uploads.get(t.key) ?? new Map<string, string>();
               m.set(localPath, remote);
               this.uploads.set(t.key, m);
@@ -178,6 +184,9 @@ export class Run {
   /** The one way a host's failure reaches the output: host, step, the command, its stderr, a hint. */
   reportFailure(t: Target, error: FapError, step?: string): void {
     const he = error instanceof HostError ? error : undefined;
+    if (t.config.sudo_user && /sudo:/.test(error.message) && !error.hint) {
+      error.hint = `sudo_user: let ${t.user} run commands as ${t.config.sudo_user} without a password, e.g. in /etc/sudoers.d/: ${t.user} ALL=(${t.config.sudo_user}) NOPASSWD: ALL`;
+    }
     this.bus.emit({ event: 'host.failed', host: t.host.name, role: t.role, step: he?.step ?? step, message: error.message, command: he?.command, stderr: he?.stderrTail || undefined, hint: error.hint });
   }
 
@@ -204,5 +213,24 @@ export class Run {
         }
       }),
     );
+  }
+}
+
+/** Failures worth another try: the host may be restarting sshd or the network hiccuped. Auth and host-key refusals, and silent hosts (the timeout already waited), are not. */
+export function isTransient(e: Error): boolean {
+  return /connection refused|connection reset|host unreachable|network unreachable|lookup failed \(temporary\)|connection lost before/.test(e.message);
+}
+
+/** Open a connection, retrying transient failures with exponential backoff (0.5 s, 1 s, 2 s, ...). */
+export async function openWithRetries<T>(open: () => Promise<T>, retries: number, onRetry: (attempt: number, e: Error, waitMs: number) => void): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await open();
+    } catch (e) {
+      if (attempt >= retries || !(e instanceof Error) || !isTransient(e)) throw e;
+      const waitMs = 500 * 2 ** attempt;
+      onRetry(attempt + 1, e, waitMs);
+      await new Promise((r) => setTimeout(r, waitMs));
+    }
   }
 }

@@ -23,6 +23,8 @@ export interface ConnectOptions {
   warn?: (message: string) => void;
   /** --dry-run: accept-new does not add keys */
   dryRun?: boolean;
+  /** sudo_user: remote work runs as this user through sudo -n -u */
+  sudoUser?: string;
 }
 
 export interface ExecResult {
@@ -64,6 +66,7 @@ export class Connection {
   private constructor(
     readonly name: string,
     private readonly client: Client,
+    readonly sudoUser?: string,
   ) {}
 
   static async open(o: ConnectOptions): Promise<Connection> {
@@ -127,7 +130,7 @@ export class Connection {
       client.once('error', fail);
       client.once('ready', () => {
         client.removeListener('error', fail);
-        const conn = new Connection(o.name, client);
+        const conn = new Connection(o.name, client, o.sudoUser);
         client.on('error', () => {}); // later errors surface on the channel that hits them
         client.on('close', () => (conn.closed = true));
         resolve(conn);
@@ -192,7 +195,7 @@ export class Connection {
           if (this.closed) return reject(new ConnectError(this.name, 'connection closed'));
           this.channelsOpened++;
           const nonce = randomBytes(9).toString('hex');
-          this.client.exec(sessionCommand(nonce), (err, stream) => {
+          this.client.exec(sessionCommand(nonce, this.sudoUser), (err, stream) => {
             if (err) return reject(new ConnectError(this.name, `cannot open a channel: ${err.message}`));
             resolve(new RemoteSession(this.name, stream, nonce));
           });
@@ -209,7 +212,7 @@ export class Connection {
           this.channelsOpened++;
           this.client.sftp((err, sftp) => {
             if (err) return reject(new ConnectError(this.name, `cannot open SFTP: ${err.message}`));
-            sftp.fastPut(localPath, remotePath, { mode: 0o600 }, (e) => {
+            sftp.fastPut(localPath, remotePath, { mode: this.sudoUser ? 0o644 : 0o600 }, (e) => {
               sftp.end();
               if (e) reject(new ConnectError(this.name, `upload of ${localPath} to ${remotePath} failed: ${e.message}`));
               else resolve();
@@ -252,7 +255,9 @@ class RemoteSession {
       this.settle();
     });
     stream.on('close', () => {
-      this.ended = 'connection lost while a command was running';
+      // the session ended on its own (sudo refused, the shell died) or the connection went away
+      const said = this.err.trim().split('\n').filter(Boolean).pop();
+      this.ended = said ? `the remote session ended: ${said}` : 'connection lost while a command was running';
       this.pending?.reject(new ConnectError(host, this.ended));
       this.pending = undefined;
     });
@@ -292,6 +297,9 @@ class RemoteSession {
 
 function refusalMessage(v: Exclude<Verdict, { ok: true }>, o: ConnectOptions, file: string, key: Buffer): string {
   const line = knownHostLine(o.hostname, o.port, key);
+  if (v.reason === 'cert-authority') {
+    return `known_hosts (${file}) trusts a certificate authority for this host, but the host presented a plain ${v.keyType} key ${v.fingerprint}, not a certificate, and fap does not verify host certificates; if the key is right, add: ${line}`;
+  }
   if (v.reason === 'revoked') return `host key ${v.keyType} ${v.fingerprint} is marked @revoked in ${file}; refusing to connect`;
   if (v.reason === 'changed') {
     return `HOST KEY CHANGED: the ${v.keyType} key is now ${v.fingerprint}, which does not match ${file}. This may be an attack; if the change is expected, replace the old entry with: ${line}`;

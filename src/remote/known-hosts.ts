@@ -13,7 +13,7 @@ export interface KnownHostEntry {
 
 export type Verdict =
   | { ok: true; keyType: string }
-  | { ok: false; reason: 'unknown' | 'changed' | 'revoked'; keyType: string; fingerprint: string };
+  | { ok: false; reason: 'unknown' | 'changed' | 'revoked' | 'cert-authority'; keyType: string; fingerprint: string };
 
 export function parseKnownHosts(text: string): KnownHostEntry[] {
   const out: KnownHostEntry[] = [];
@@ -88,7 +88,10 @@ export function verifyHostKey(entries: KnownHostEntry[], host: string, port: num
   if (mine.some((e) => e.marker === '@revoked' && e.key.equals(blob))) return { ok: false, reason: 'revoked', keyType, fingerprint: fp };
   if (mine.some((e) => !e.marker && e.key.equals(blob))) return { ok: true, keyType };
   const sameType = mine.filter((e) => !e.marker && e.keyType === keyType);
-  return { ok: false, reason: sameType.length ? 'changed' : 'unknown', keyType, fingerprint: fp };
+  if (sameType.length) return { ok: false, reason: 'changed', keyType, fingerprint: fp };
+  // A CA is trusted for this host, but the host showed a plain key, not a certificate signed by it.
+  if (mine.some((e) => e.marker === '@cert-authority')) return { ok: false, reason: 'cert-authority', keyType, fingerprint: fp };
+  return { ok: false, reason: 'unknown', keyType, fingerprint: fp };
 }
 
 /** Host key algorithms to ask for, preferring those known_hosts already has for this host. */

@@ -48,7 +48,7 @@ export function composeScript(steps: Step[]): string {
  * killed fap never leaves a script running on, say, to flip current behind the next run's back.
  */
 const WATCHDOG =
-  'fap_sshd=$PPID; (while kill -0 $$ 2>/dev/null; do if ! kill -0 "$fap_sshd" 2>/dev/null && [ ! -d "/proc/$fap_sshd" ]; then kill -TERM -$$ 2>/dev/null || kill -TERM $$; break; fi; sleep 1; done) </dev/null >/dev/null 2>&1 &';
+  'fap_sshd=${1:-$PPID}; (while kill -0 $$ 2>/dev/null; do if ! kill -0 "$fap_sshd" 2>/dev/null && [ ! -d "/proc/$fap_sshd" ]; then kill -TERM -$$ 2>/dev/null || kill -TERM $$; break; fi; sleep 1; done) </dev/null >/dev/null 2>&1 &';
 
 /**
  * The command line given to sshd for a one-shot script that follows on stdin. /bin/sh runs it
@@ -67,7 +67,7 @@ export const DONE_MARK = '::fap-done::';
  * a whole deploy costs one session start on each host (sshd, the login shell and its rc files)
  * instead of one per phase. The nonce keeps a config value from ever ending a script early.
  */
-export function sessionCommand(nonce: string): string {
+export function sessionCommand(nonce: string, sudoUser?: string): string {
   const driver = [
     WATCHDOG,
     `fap_end=${RUN_MARK}${nonce};`,
@@ -85,7 +85,15 @@ export function sessionCommand(nonce: string): string {
     `printf '\n${DONE_MARK}${nonce}:%s\n' "$fap_rc" >&2;`,
     'done',
   ].join('\n');
-  return `/bin/sh -c ${quote(driver)}`;
+  // "$PPID", expanded by the login shell, is sshd's session process: the watchdog's anchor even
+  // when sudo stands in between
+  const sh = `/bin/sh -c ${quote(driver)} fap-session "$PPID"`;
+  return sudoUser ? `sudo -n -u ${quote(sudoUser)} -- ${sh}` : sh;
+}
+
+/** A command line run as sudo_user when one is set (sudo -n: never prompts). */
+export function asUser(commandLine: string, sudoUser?: string): string {
+  return sudoUser ? `sudo -n -u ${quote(sudoUser)} -- ${commandLine}` : commandLine;
 }
 
 /** Split a script's stderr into the failed step (if any) and the rest. */

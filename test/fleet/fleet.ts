@@ -3,7 +3,7 @@
 // namespace (unshare -m) where the shared deploy directory is a bind mount of that host's own
 // directory. Every host is reached at the same deploy path, exactly like separate servers.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -101,7 +101,7 @@ export function sshdConfig(o: { port: number; hostKey: string; pidFile: string; 
   ].join('\n') + '\n';
 }
 
-export async function startFleet(n: number, opts: { sshdExtra?: string[] } = {}): Promise<Fleet> {
+export async function startFleet(n: number, opts: { sshdExtra?: string[]; user?: string } = {}): Promise<Fleet> {
   const reason = fleetUnsupportedReason();
   if (reason) throw new Error(reason);
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
@@ -111,7 +111,9 @@ export async function startFleet(n: number, opts: { sshdExtra?: string[] } = {})
   const identityFile = join(dir, 'id_ed25519');
   sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'fap-fleet', '-f', identityFile]);
   const authorizedKeys = join(dir, 'authorized_keys');
-  writeFileSync(authorizedKeys, readFileSync(identityFile + '.pub'));
+  writeFileSync(authorizedKeys, readFileSync(identityFile + '.pub'), { mode: 0o644 });
+  // sshd reads authorized_keys as the user logging in, who may not be root
+  chmodSync(dir, 0o755);
   const knownLines: string[] = [];
   const hosts: FleetHost[] = [];
   try {
@@ -151,7 +153,7 @@ export async function startFleet(n: number, opts: { sshdExtra?: string[] } = {})
     hosts,
     knownHosts,
     identityFile,
-    user: userInfo().username,
+    user: opts.user ?? userInfo().username,
     hostPath: (i, remotePath) => {
       if (!remotePath.startsWith(deployDir)) throw new Error(`${remotePath} is not under ${deployDir}`);
       return join(hosts[i].root, remotePath.slice(deployDir.length));
