@@ -269,7 +269,11 @@ describe('verifyHostKey', () => {
   test('@revoked and @cert-authority entries do not make a key known, nor count as changed', () => {
     const e = parseKnownHosts([line('web1', good, '@cert-authority'), line('web1', other, '@revoked')].join('\n'));
     const v = verifyHostKey(e, 'web1', 22, good);
-    assert.equal(!v.ok && v.reason, 'unknown');
+    // a plain key where a CA is trusted: refused, with its own reason (fap does not verify certificates)
+    assert.equal(!v.ok && v.reason, 'cert-authority');
+    const onlyRevoked = parseKnownHosts(line('web1', other, '@revoked'));
+    const u = verifyHostKey(onlyRevoked, 'web1', 22, good);
+    assert.equal(!u.ok && u.reason, 'unknown');
   });
 
   test('wildcard and negated patterns', () => {
