@@ -1,0 +1,92 @@
+// Generative tests (fast-check): whatever a config value or host string holds, it is quoted or
+// refused; no command runs that the user did not write; parsing never crashes.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import fc from 'fast-check';
+import { formatHost, parseHost } from '../../src/config/hosts.js';
+import { parseDeployText } from '../../src/config/load.js';
+import { resolveRole } from '../../src/config/resolve.js';
+import { ConfigError } from '../../src/errors.js';
+import { layout } from '../../src/release/paths.js';
+import { prepareEndSteps } from '../../src/release/scripts.js';
+import { composeScript, quote } from '../../src/remote/shell.js';
+
+const base = mkdtempSync(join(tmpdir(), 'fap-gen-'));
+after(() => rmSync(base, { recursive: true, force: true }));
+
+/** Strings a shell would love to misread. */
+const hostile = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 40 }),
+  fc.constantFrom('$(touch PWNED)', '`touch PWNED`', "'; touch PWNED; '", '"; touch PWNED; "', '\n touch PWNED', '$HOME', '${IFS}', '\\', '*', '-rf', '..', '/etc/passwd', '%(app_name)s', '\u0000x'),
+  fc.array(fc.constantFrom('$', '(', ')', '`', "'", '"', '\\', ' ', '\n', '\t', ';', '&', '|', '<', '>', '*', '?', 'a', 'é', '✓'), { maxLength: 24 }).map((a) => a.join('')),
+);
+
+test('quote(): any string survives /bin/sh literally (300 cases, one shell)', () => {
+  const samples = fc.sample(hostile.filter((s) => !s.includes('\u0000')), 300);
+  const script = samples.map((s) => `printf '%s\\0' ${quote(s)}`).join('\n');
+  const r = spawnSync('/bin/sh', ['-c', script], { cwd: base, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(r.stdout.split('\0').slice(0, -1), samples);
+  assert.ok(!existsSync(join(base, 'PWNED')));
+});
+
+test('.env: any environment value sources back literally and runs nothing (200 cases)', () => {
+  fc.assert(
+    fc.property(fc.dictionary(fc.stringMatching(/^[A-Z_][A-Z0-9_]{0,8}$/), hostile.filter((s) => !s.includes('\u0000')), { maxKeys: 6 }), (env) => {
+      const root = mkdtempSync(join(base, 'env-'));
+      const p = layout(root, '20260101000000');
+      mkdirSync(p.release, { recursive: true });
+      const r = spawnSync('/bin/sh', ['-c', composeScript(prepareEndSteps(p, { environment: env, linkedFiles: [], linkedDirs: [] }))], { cwd: root, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const names = Object.keys(env);
+      const dump = spawnSync('/bin/sh', ['-c', `set -a; . ./.env; ${names.map((n) => `printf '%s\\0' "$${n}"`).join('; ')}`], { cwd: p.release, encoding: 'utf8' });
+      assert.deepEqual(dump.stdout.split('\0').slice(0, names.length), names.map((n) => env[n]));
+      assert.deepEqual(readdirSync(root).sort(), ['releases'], 'nothing else was created');
+      assert.ok(!existsSync(join(base, 'PWNED')) && !existsSync(join(p.release, 'PWNED')));
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('host strings: parsed or refused with an Error, and a parsed host round-trips (1000 cases)', () => {
+  fc.assert(
+    fc.property(fc.oneof(hostile, fc.stringMatching(/^([a-z]{1,5}@)?[a-z0-9.-]{1,12}(:[0-9]{1,6})?$/), fc.stringMatching(/^\[[0-9a-f:]{2,20}\](:[0-9]{1,5})?$/)), (s) => {
+      let spec;
+      try {
+        spec = parseHost(s);
+      } catch (e) {
+        assert.ok(e instanceof Error);
+        return;
+      }
+      assert.match(spec.hostname, /^[A-Za-z0-9_.:%-]+$/, 'a parsed host name carries no shell syntax');
+      assert.deepEqual(parseHost(formatHost(spec)), spec);
+    }),
+    { numRuns: 1000 },
+  );
+});
+
+test('deploy.yml: any text is a configuration or a ConfigError, never a crash (500 cases)', () => {
+  const keys = ['app_name', 'path', 'keep_releases', 'linked_files', 'environment', 'hosts', 'branch', 'x-a'];
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.string({ maxLength: 200 }),
+        fc.tuple(fc.constantFrom(...keys), hostile, fc.constantFrom(...keys), hostile).map(([k1, v1, k2, v2]) => `app_name: shop\n${k1}: ${JSON.stringify(v1)}\nstage_role_configs:\n  production:\n    web:\n      ${k2}: ${JSON.stringify(v2)}\n      hosts: [h1]\n`),
+      ),
+      (text) => {
+        try {
+          const loaded = parseDeployText(text, 'deploy.yml');
+          resolveRole({ loaded, stage: 'production', env: {}, localUser: 'me' }, 'web');
+        } catch (e) {
+          assert.ok(e instanceof ConfigError, `not a ConfigError: ${(e as Error).stack}`);
+          assert.match(e.message, /^deploy\.yml|^--set|app_name/);
+        }
+      },
+    ),
+    { numRuns: 500 },
+  );
+});
