@@ -96,6 +96,32 @@ export async function rollback(run: Run, planned: Target[], o: RollbackOptions =
     }
     const dests = [...new Set([...choice.values()].map((c) => c.to))];
     const ok = done.every((r) => r.ok);
+    if (!ok) {
+      // all or nothing, like a deploy: every host goes back to where the rollback found it
+      run.bus.emit({ event: 'deploy.reverting', release: dests.join(',') });
+      const back = await phase(run, 'revert', moving, async (planT) => {
+        const { from, to: dest } = choice.get(planT.key)!;
+        const t = withRelease(planT, dest);
+        return run.exec(t, 'revert', [
+          ...(from ? flipSteps(t.paths, from, `switch current back to ${from}`) : []),
+          ...(from ? setStatusSteps(t.paths, from, 'ok') : []),
+          ...appendLogSteps(t.paths, revisionsLogLine({ at: new Date().toISOString(), action: 'revert', release: from ?? '-', by, extra: `reverted=rollback:${dest}` })),
+          ...(await run.signalSteps(t, from ?? dest, ['deploy.reverted'])),
+          ...journalSteps(t.paths, { token: run.token, command: 'rollback', release: dest, prev: from ?? '', phase: 'reverted', at, hosts: participants }),
+          ...unlockSteps(t.paths, run.token),
+        ]);
+      });
+      for (const r of back) {
+        const rep = reports.get(r.target.key)!;
+        if (r.ok && rep.outcome === 'rolled-back') rep.outcome = 'reverted';
+        if (!r.ok) {
+          rep.outcome = 'failed';
+          rep.error = `revert failed: ${r.error.message}`;
+          run.reportFailure(r.target, r.error, 'revert');
+        }
+      }
+      return result(false, dests.join(','), reports, 'rollback failed on some hosts; every host was put back where it was (the next fap run heals any host that could not be reached)');
+    }
     return result(ok, dests.join(','), reports, ok ? `rolled back to ${dests.join(', ')} on ${moving.length} host(s)${staying.length ? ` (${staying.length} already there)` : ''}` : 'rollback failed on some hosts; the next fap run puts them back in step');
   } catch (e) {
     await unlock(run, planned).catch(() => {});

@@ -118,7 +118,12 @@ export class Run {
       this.bus.emit({ event: 'script', host: t.host.name, phase, script: composeScript(steps), verbose: true, dryRun: true });
       return { code: 0, outputs: new Map(), stdout: '', stderr: '' };
     }
-    const conn = await this.connection(t);
+    let conn = await this.connection(t);
+    if (!conn.isOpen()) {
+      // the connection dropped in an earlier phase: reconnect once, so a revert can still reach it
+      this.conns.delete(t.connKey);
+      conn = await this.connection(t);
+    }
     for (const [local, remote] of this.uploads.get(t.key) ?? []) {
       const id = `${t.connKey}\0${remote}`;
       if (this.uploaded.has(id)) continue;

@@ -219,8 +219,11 @@ export function flipSteps(p: Paths, release: string, name = 'switch current'): S
       name,
       script: [
         `if [ ! -f ${quote(posix.join(p.releases, release, 'REVISION'))} ]; then echo ${quote(`release ${release} is missing or incomplete`)} >&2; exit 1; fi`,
-        `ln -sfn ${quote(`releases/${release}`)} ${tmp}`,
-        `mv -fT ${tmp} ${quote(p.current)}`,
+        // already there (a revert of a host whose flip never happened): nothing to write, even on a full disk
+        `if [ "$(readlink ${quote(p.current)} 2>/dev/null)" != ${quote(`releases/${release}`)} ]; then`,
+        `  ln -sfn ${quote(`releases/${release}`)} ${tmp}`,
+        `  mv -fT ${tmp} ${quote(p.current)}`,
+        'fi',
       ].join('\n'),
     },
   ];

@@ -180,9 +180,12 @@ export class Connection {
   }
 
   private session?: Promise<RemoteSession>;
+  private sessionEnded?: () => boolean;
 
   /** Run a script in this host's long-lived session (opened on first use: one channel per run). */
   runScript(script: string): Promise<ExecResult> {
+    // a session that ended (its process was killed) is replaced while the connection lives
+    if (this.sessionEnded?.()) this.session = undefined;
     this.session ??= this.openSession();
     const s = this.session;
     return s.then((session) => session.run(script));
@@ -197,7 +200,9 @@ export class Connection {
           const nonce = randomBytes(9).toString('hex');
           this.client.exec(sessionCommand(nonce, this.sudoUser), (err, stream) => {
             if (err) return reject(new ConnectError(this.name, `cannot open a channel: ${err.message}`));
-            resolve(new RemoteSession(this.name, stream, nonce));
+            const session = new RemoteSession(this.name, stream, nonce);
+            this.sessionEnded = () => session.isEnded();
+            resolve(session);
           });
         }),
     );
@@ -220,6 +225,11 @@ export class Connection {
           });
         }),
     );
+  }
+
+  /** false once the connection has dropped (a later phase opens a new one) */
+  isOpen(): boolean {
+    return !this.closed;
   }
 
   close(): void {
@@ -261,6 +271,10 @@ class RemoteSession {
       this.pending?.reject(new ConnectError(host, this.ended));
       this.pending = undefined;
     });
+  }
+
+  isEnded(): boolean {
+    return this.ended !== undefined;
   }
 
   run(script: string): Promise<ExecResult> {

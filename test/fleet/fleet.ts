@@ -101,7 +101,8 @@ export function sshdConfig(o: { port: number; hostKey: string; pidFile: string; 
   ].join('\n') + '\n';
 }
 
-export async function startFleet(n: number, opts: { sshdExtra?: string[]; user?: string } = {}): Promise<Fleet> {
+/** tmpfs: host index -> mount options (e.g. 'size=4m,nr_inodes=300'): that host's disk is small and can fill up */
+export async function startFleet(n: number, opts: { sshdExtra?: string[]; user?: string; tmpfs?: Record<number, string> } = {}): Promise<Fleet> {
   const reason = fleetUnsupportedReason();
   if (reason) throw new Error(reason);
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
@@ -121,6 +122,7 @@ export async function startFleet(n: number, opts: { sshdExtra?: string[]; user?:
       const hdir = join(dir, `host${i}`);
       const root = join(hdir, 'root');
       mkdirSync(root, { recursive: true });
+      if (opts.tmpfs?.[i]) sh('mount', ['-t', 'tmpfs', '-o', opts.tmpfs[i], 'fap-fleet', root]);
       const hostKey = join(hdir, 'ssh_host_ed25519_key');
       sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
       const port = await freePort();
@@ -142,6 +144,7 @@ export async function startFleet(n: number, opts: { sshdExtra?: string[]; user?:
     }
   } catch (e) {
     for (const h of hosts) h.process.kill('SIGKILL');
+    for (const h of hosts) spawnSync('umount', [h.root]);
     rmSync(dir, { recursive: true, force: true });
     throw e;
   }
@@ -163,6 +166,7 @@ export async function startFleet(n: number, opts: { sshdExtra?: string[]; user?:
     },
     stop: async () => {
       await Promise.all(hosts.map((h) => stopProcess(h.process)));
+      for (const h of hosts) spawnSync('umount', [h.root]);
       rmSync(dir, { recursive: true, force: true });
     },
   };
