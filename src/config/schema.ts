@@ -64,7 +64,7 @@ export const CORE_KEYS: Record<string, KeySpec> = {
   health_check_interval: { type: 'integer', default: 2, min: 1, description: 'Seconds between health check attempts.' },
   lock_wait: { type: 'string', description: 'How long to wait for a lock held by another run (e.g. 30s, 5m); --lock-wait overrides. Default: do not wait.' },
   show_output: { type: 'boolean', default: false, description: 'Print every remote script, like -v (Fapistrano).' },
-  use_ssh_config: { type: 'boolean', default: true, description: 'Read ssh.config_file (Fapistrano); false ignores it. This version does not read it yet.' },
+  use_ssh_config: { type: 'boolean', default: true, description: 'Resolve hosts through ssh.config_file (Fapistrano); false reaches them exactly as deploy.yml writes them.' },
   requires: {
     type: 'map',
     default: {},
@@ -80,16 +80,16 @@ export const CORE_KEYS: Record<string, KeySpec> = {
     default: {},
     description: 'How to reach and trust hosts.',
     keys: {
-      config_file: { type: 'string', default: '~/.ssh/config', description: 'OpenSSH client config (Host aliases, ports, users, keys, ProxyJump). This version does not read it yet.' },
-      identity_file: { type: 'string', description: 'Private key; else the ssh agent, then default keys.' },
-      known_hosts_file: { type: 'string', default: '~/.ssh/known_hosts', description: 'Known host keys.' },
+      config_file: { type: 'string', default: '~/.ssh/config', description: 'OpenSSH client config, read with `ssh -G`: HostName, Port, User, IdentityFile, ProxyJump, UserKnownHostsFile, ConnectTimeout, ServerAliveInterval. Skipped when the file does not exist. The host string\'s user@ and :port, and ssh keys set here, win over it; it wins over `user`.' },
+      identity_file: { type: 'string', description: 'Private key; else the ssh config\'s IdentityFile, then the ssh agent, then default keys. Also used for jump hosts without an IdentityFile of their own.' },
+      known_hosts_file: { type: 'string', default: '~/.ssh/known_hosts', description: 'Known host keys, for deploy hosts and jump hosts alike. When not set here, the ssh config\'s UserKnownHostsFile (its first file) applies.' },
       host_key_checking: {
         type: 'string',
         default: 'strict',
         enum: ['strict', 'accept-new', 'off'],
         description: 'strict refuses unknown and changed keys; accept-new trusts on first use; off warns loudly.',
       },
-      connect_timeout: { type: 'integer', default: 20, min: 1, description: 'Seconds to wait for a connection.' },
+      connect_timeout: { type: 'integer', default: 20, min: 1, description: 'Seconds to wait for a connection (each hop). When not set here, the ssh config\'s ConnectTimeout applies.' },
     },
   },
 };
