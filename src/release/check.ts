@@ -335,8 +335,10 @@ export async function runChecks(run: Run, targets: Target[]): Promise<HostChecks
     }
     let connection: ConnectionOutcome;
     try {
-      await run.connection(t);
-      connection = { ok: true, user: t.user, checking: String(ssh.host_key_checking ?? 'strict'), knownHosts: String(ssh.known_hosts_file), warning: warnings.get(t.host.name) };
+      const conn = await run.connection(t);
+      // the user and known_hosts actually used (the ssh config may name them), and any jump hosts
+      const knownHosts = conn.knownHostsFile + (conn.via.length ? `; via ${conn.via.join(' -> ')}` : '');
+      connection = { ok: true, user: conn.user, checking: String(ssh.host_key_checking ?? 'strict'), knownHosts, warning: warnings.get(t.host.name) };
     } catch (e) {
       connection = { ok: false, error: String((e as Error).message).replace(`${t.host.name}: `, '') };
     }
@@ -350,7 +352,7 @@ export async function runChecks(run: Run, targets: Target[]): Promise<HostChecks
       }
     }
     const minFreeMb = Math.max(...t.roles.map((r) => Number(r.config.check_min_free_mb ?? 100)));
-    return { ...base, checks: evaluateCheck({ paths: t.paths, user: t.user, connection, outputs, scriptError, linkedFiles, tools, minFreeMb }) };
+    return { ...base, checks: evaluateCheck({ paths: t.paths, user: connection.ok ? connection.user : t.user, connection, outputs, scriptError, linkedFiles, tools, minFreeMb }) };
   });
   const hosts = results.map((r) => (r.ok ? r.value : { host: r.target.host.name, role: r.target.role, path: r.target.paths.root, checks: [{ name: 'checks', status: 'FAIL' as const, detail: r.error.message }] }));
   // a host whose checks failed counts as failed here, though its script ran

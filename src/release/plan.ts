@@ -26,6 +26,8 @@ export interface Target {
   /** user@hostname:port: one connection per distinct value */
   connKey: string;
   user: string;
+  /** ssh: sub-keys set in deploy.yml or by --set (not defaults): these beat the ssh config */
+  sshExplicit: string[];
   stage: string;
   /** the role, or roles joined with + when several deploy to the same host and path */
   role: string;
@@ -139,6 +141,9 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
         host,
         connKey: `${user}@${host.hostname}:${port}`,
         user,
+        sshExplicit: Object.entries(rc.subOrigins.ssh ?? {})
+          .filter(([, o]) => o.layer !== 'default' && o.layer !== 'plugin')
+          .map(([k]) => k),
         stage: input.stage,
         role: rc.role,
         config: rc.values,

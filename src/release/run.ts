@@ -6,7 +6,9 @@ import { basename, posix } from 'node:path';
 import pLimit from 'p-limit';
 import { FapError, HostError, Interrupted } from '../errors.js';
 import type { EventBus } from '../events.js';
+import { existsSync } from 'node:fs';
 import type { Connection, ConnectOptions } from '../remote/connection.js';
+import type { SshConfig } from '../remote/ssh-config.js';
 import { Runner, type ScriptResult } from '../remote/runner.js';
 import { composeScript, logOutput, quote, type Step } from '../remote/shell.js';
 import type { SignalContext, SignalName } from '../signals.js';
@@ -30,6 +32,8 @@ export type Settled<T> = { target: Target; ok: true; value: T } | { target: Targ
 export class Run {
   readonly runner: Runner;
   private readonly conns = new Map<string, Promise<Connection>>();
+  /** ssh config files in use, by path (null: does not exist), each caching its ssh -G answers */
+  private readonly sshConfigs = new Map<string, SshConfig | null>();
   private readonly limit: ReturnType<typeof pLimit>;
   readonly token = randomBytes(12).toString('hex');
   /** files plugins asked to send, per target, before its next script; and those already sent */
@@ -63,33 +67,65 @@ export class Run {
     let c = this.conns.get(t.connKey);
     if (!c) {
       const ssh = (t.config.ssh ?? {}) as Record<string, unknown>;
-      const o: ConnectOptions = {
-        name: t.host.name,
-        hostname: t.host.hostname,
-        port: t.host.port ?? 22,
-        user: t.user,
-        identityFile: ssh.identity_file as string | undefined,
-        knownHostsFile: String(ssh.known_hosts_file),
-        hostKeyChecking: ssh.host_key_checking as ConnectOptions['hostKeyChecking'],
-        connectTimeoutSec: Number(ssh.connect_timeout),
-        // a dry run writes nothing anywhere, known_hosts included
-        dryRun: this.opts.dryRun,
-        sudoUser: t.config.sudo_user ? String(t.config.sudo_user) : undefined,
-        warn: (message) => this.bus.emit({ event: 'warning', host: t.host.name, message }),
-      };
+      const warn = (message: string) => this.bus.emit({ event: 'warning', host: t.host.name, message });
       const started = Date.now();
       // ssh2 is loaded on the first connection: fap config, --dry-run and --help never pay for it
-      const retries = Number(ssh.connect_retries ?? 2);
-      c = import('../remote/connection.js').then(({ Connection }) => openWithRetries(() => Connection.open(o), retries, (attempt, e, waitMs) =>
-        this.bus.emit({ event: 'warning', host: t.host.name, message: `${e.message.replace(`${t.host.name}: `, '')}; retrying in ${waitMs} ms (attempt ${attempt + 1} of ${retries + 1})` }),
-      )).then((conn) => {
-        this.bus.emit({ event: 'host.connected', host: t.host.name, ms: Date.now() - started });
-        return conn;
-      });
+      c = Promise.all([import('../remote/connection.js'), import('../remote/route.js')])
+        .then(async ([{ Connection, ConnectError }, { resolveRoute }]) => {
+          let route;
+          try {
+            route = await resolveRoute(
+              { name: t.host.name, alias: t.host.hostname, user: t.host.user, port: t.host.port, fallbackUser: String(t.config.user ?? t.user), ssh, explicit: new Set(t.sshExplicit ?? []) },
+              await this.sshConfig(t, warn),
+              warn,
+            );
+          } catch (e) {
+            throw new ConnectError(t.host.name, (e as Error).message);
+          }
+          const o: ConnectOptions = {
+            ...route.target,
+            jumps: route.jumps,
+            hostKeyChecking: ssh.host_key_checking as ConnectOptions['hostKeyChecking'],
+            // a dry run writes nothing anywhere, known_hosts included
+            dryRun: this.opts.dryRun,
+            sudoUser: t.config.sudo_user ? String(t.config.sudo_user) : undefined,
+            warn,
+          };
+          const retries = Number(ssh.connect_retries ?? 2);
+          return openWithRetries(() => Connection.open(o), retries, (attempt, e, waitMs) =>
+            warn(`${e.message.replace(`${t.host.name}: `, '')}; retrying in ${waitMs} ms (attempt ${attempt + 1} of ${retries + 1})`),
+          );
+        })
+        .then((conn) => {
+          this.bus.emit({ event: 'host.connected', host: t.host.name, ms: Date.now() - started, ...(conn.via.length ? { via: conn.via } : {}) });
+          return conn;
+        });
       c.catch(() => {});
       this.conns.set(t.connKey, c);
     }
     return c;
+  }
+
+  /** The ssh config a target's role reads, or undefined (use_ssh_config: false, no such file). */
+  private async sshConfig(t: Target, warn: (message: string) => void): Promise<SshConfig | undefined> {
+    if (t.config.use_ssh_config === false) return undefined;
+    const ssh = (t.config.ssh ?? {}) as Record<string, unknown>;
+    if (ssh.config_file === undefined || ssh.config_file === null || ssh.config_file === '') return undefined;
+    const { SshConfig } = await import('../remote/ssh-config.js');
+    const { expandHome } = await import('../remote/connection.js');
+    const file = expandHome(String(ssh.config_file));
+    let cfg = this.sshConfigs.get(file);
+    if (cfg === undefined) {
+      if (!existsSync(file)) {
+        // the default ~/.ssh/config often does not exist; a file deploy.yml names should
+        if ((t.sshExplicit ?? []).includes('config_file')) warn(`ssh.config_file ${file} does not exist; hosts are reached as deploy.yml writes them`);
+        cfg = null;
+      } else {
+        cfg = new SshConfig(file, warn);
+      }
+      this.sshConfigs.set(file, cfg);
+    }
+    return cfg ?? undefined;
   }
 
   /** Run fn for every target, at most --parallel at once; never rejects. */

@@ -5,20 +5,31 @@ import { homedir } from 'node:os';
 import { dirname } from 'node:path';
 import pLimit from 'p-limit';
 import { randomBytes } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import { DONE_MARK, RUN_MARK, sessionCommand } from './shell.js';
 import { FapError } from '../errors.js';
 import { knownHostLine, preferredHostKeyAlgorithms, readKnownHosts, verifyHostKey, type Verdict } from './known-hosts.js';
 
-export interface ConnectOptions {
+/** One SSH server on the way: the deploy host itself, or a jump host (ProxyJump). */
+export interface Endpoint {
+  /** the name in messages (the host as deploy.yml or ProxyJump writes it) */
   name: string;
   hostname: string;
   port: number;
   user: string;
   identityFile?: string;
   knownHostsFile: string;
-  hostKeyChecking: 'strict' | 'accept-new' | 'off';
   connectTimeoutSec: number;
+  /** ServerAliveInterval / ServerAliveCountMax; default 15s x 4 */
+  keepaliveIntervalSec?: number;
+  keepaliveCountMax?: number;
+}
+
+export interface ConnectOptions extends Endpoint {
+  hostKeyChecking: 'strict' | 'accept-new' | 'off';
+  /** jump hosts, first to last (ProxyJump): each is reached through the one before */
+  jumps?: Endpoint[];
   /** warnings (host key checking off, ...) */
   warn?: (message: string) => void;
   /** --dry-run: accept-new does not add keys */
@@ -66,81 +77,42 @@ export class Connection {
   private constructor(
     readonly name: string,
     private readonly client: Client,
+    /** the jump hosts' connections, first to last; closed with this one */
+    private readonly hops: Client[],
+    /** the user logged in as, the known_hosts file used, the jump hosts' names */
+    readonly user: string,
+    readonly knownHostsFile: string,
+    readonly via: string[],
     readonly sudoUser?: string,
   ) {}
 
   static async open(o: ConnectOptions): Promise<Connection> {
-    const knownHostsFile = expandHome(o.knownHostsFile);
-    const entries = readKnownHosts(knownHostsFile);
-    let refusal: string | undefined;
-    const client = new Client();
-    const config: ConnectConfig = {
-      host: o.hostname,
-      port: o.port,
-      username: o.user,
-      readyTimeout: o.connectTimeoutSec * 1000,
-      keepaliveInterval: 15_000,
-      keepaliveCountMax: 4,
-      algorithms: { serverHostKey: preferredHostKeyAlgorithms(entries, o.hostname, o.port) as never },
-      hostVerifier: (key: Buffer) => {
-        const verdict = verifyHostKey(entries, o.hostname, o.port, key);
-        if (verdict.ok) return true;
-        if (o.hostKeyChecking === 'off') {
-          o.warn?.(`${o.name}: host key NOT verified (ssh.host_key_checking: off); ${verdict.keyType} ${verdict.fingerprint}`);
-          return true;
-        }
-        if (o.hostKeyChecking === 'accept-new' && verdict.reason === 'unknown' && !o.dryRun) {
-          mkdirSync(dirname(knownHostsFile), { recursive: true });
-          appendFileSync(knownHostsFile, knownHostLine(o.hostname, o.port, key) + '\n');
-          o.warn?.(`${o.name}: added ${verdict.keyType} ${verdict.fingerprint} to ${knownHostsFile}`);
-          return true;
-        }
-        refusal = refusalMessage(verdict, o, knownHostsFile, key);
-        return false;
-      },
-    };
-    const identity = o.identityFile ? expandHome(o.identityFile) : undefined;
-    if (identity) {
-      try {
-        config.privateKey = readFileSync(identity);
-      } catch (e) {
-        throw new ConnectError(o.name, `cannot read identity file ${identity}: ${(e as Error).message}`);
+    const chain: Endpoint[] = [...(o.jumps ?? []), o];
+    const clients: Client[] = [];
+    try {
+      let sock: Duplex | undefined;
+      for (let i = 0; i < chain.length; i++) {
+        const ep = chain[i];
+        if (i > 0) sock = await forward(clients[i - 1], chain[i - 1], ep, o);
+        clients.push(await connectOne(ep, o, sock, i < chain.length - 1, chain.slice(0, i).map((h) => h.name)));
       }
-      config.passphrase = process.env.FAP_SSH_PASSPHRASE;
-    } else if (process.env.SSH_AUTH_SOCK) {
-      config.agent = process.env.SSH_AUTH_SOCK;
-    } else {
-      const fallback = ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((k) => `${homedir()}/.ssh/${k}`).find((f) => existsSync(f));
-      if (fallback) config.privateKey = readFileSync(fallback);
+    } catch (e) {
+      for (const c of clients.reverse()) c.end();
+      throw e;
     }
-    return new Promise((resolve, reject) => {
-      const fail = (err: Error & { level?: string; code?: string }) => {
-        client.removeAllListeners('ready');
-        client.end();
-        if (refusal) return reject(new ConnectError(o.name, refusal));
-        if (err.level === 'client-authentication') {
-          return reject(new ConnectError(o.name, `authentication failed for user "${o.user}" (tried ${identity ? identity : config.agent ? 'the ssh agent' : 'default keys'})`));
-        }
-        if (err.level === 'client-timeout' || /Timed out/.test(err.message)) {
-          return reject(new ConnectError(o.name, `no SSH answer within ${o.connectTimeoutSec}s (${o.hostname}:${o.port})`));
-        }
-        const why = NETWORK_ERRORS[err.code ?? ''] ?? err.message;
-        reject(new ConnectError(o.name, `cannot connect to ${o.hostname}:${o.port}: ${why}`));
-      };
-      client.once('error', fail);
-      client.once('ready', () => {
-        client.removeListener('error', fail);
-        const conn = new Connection(o.name, client, o.sudoUser);
-        client.on('error', () => {}); // later errors surface on the channel that hits them
-        client.on('close', () => (conn.closed = true));
-        resolve(conn);
-      });
-      try {
-        client.connect(config);
-      } catch (e) {
-        fail(e as Error);
-      }
+    const client = clients.pop()!;
+    const conn = new Connection(o.name, client, clients, o.user, expandHome(o.knownHostsFile), (o.jumps ?? []).map((j) => j.name), o.sudoUser);
+    client.on('error', () => {}); // later errors surface on the channel that hits them
+    client.on('close', () => {
+      conn.closed = true;
+      for (const h of [...clients].reverse()) h.end();
     });
+    for (const h of clients) {
+      h.on('error', () => {});
+      // a jump host going away takes the tunnel, and so this connection, with it
+      h.on('close', () => client.end());
+    }
+    return conn;
   }
 
   /** Run a command line on the host; resolves with its exit code and output. */
@@ -235,7 +207,132 @@ export class Connection {
   close(): void {
     this.closed = true;
     this.client.end();
+    for (const h of [...this.hops].reverse()) h.end();
   }
+}
+
+/**
+ * Connect and authenticate to one endpoint (directly, or over sock: a tunnel through the previous
+ * hop). Errors name the jump host when the endpoint is one, and the route when it was used.
+ */
+function connectOne(ep: Endpoint, o: ConnectOptions, sock: Duplex | undefined, isHop: boolean, via: string[]): Promise<Client> {
+  const knownHostsFile = expandHome(ep.knownHostsFile);
+  const entries = readKnownHosts(knownHostsFile);
+  const say = (message: string) => new ConnectError(o.name, (isHop ? `jump host ${ep.name}: ` : '') + message + (via.length ? ` (via ${via.join(' -> ')})` : ''));
+  let refusal: string | undefined;
+  const client = new Client();
+  const config: ConnectConfig = {
+    host: ep.hostname,
+    port: ep.port,
+    username: ep.user,
+    readyTimeout: ep.connectTimeoutSec * 1000,
+    keepaliveInterval: (ep.keepaliveIntervalSec ?? 15) * 1000,
+    keepaliveCountMax: ep.keepaliveCountMax ?? 4,
+    algorithms: { serverHostKey: preferredHostKeyAlgorithms(entries, ep.hostname, ep.port) as never },
+    hostVerifier: (key: Buffer) => {
+      const verdict = verifyHostKey(entries, ep.hostname, ep.port, key);
+      if (verdict.ok) return true;
+      const who = isHop ? `${o.name}: jump host ${ep.name}` : o.name;
+      if (o.hostKeyChecking === 'off') {
+        o.warn?.(`${who}: host key NOT verified (ssh.host_key_checking: off); ${verdict.keyType} ${verdict.fingerprint}`);
+        return true;
+      }
+      if (o.hostKeyChecking === 'accept-new' && verdict.reason === 'unknown' && !o.dryRun) {
+        mkdirSync(dirname(knownHostsFile), { recursive: true });
+        appendFileSync(knownHostsFile, knownHostLine(ep.hostname, ep.port, key) + '\n');
+        o.warn?.(`${who}: added ${verdict.keyType} ${verdict.fingerprint} to ${knownHostsFile}`);
+        return true;
+      }
+      refusal = refusalMessage(verdict, ep, knownHostsFile, key);
+      return false;
+    },
+  };
+  if (sock) config.sock = sock as ConnectConfig['sock'];
+  const identity = ep.identityFile ? expandHome(ep.identityFile) : undefined;
+  if (identity) {
+    try {
+      config.privateKey = readFileSync(identity);
+    } catch (e) {
+      return Promise.reject(say(`cannot read identity file ${identity}: ${(e as Error).message}`));
+    }
+    config.passphrase = process.env.FAP_SSH_PASSPHRASE;
+  } else if (process.env.SSH_AUTH_SOCK) {
+    config.agent = process.env.SSH_AUTH_SOCK;
+  } else {
+    const fallback = ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((k) => `${homedir()}/.ssh/${k}`).find((f) => existsSync(f));
+    if (fallback) config.privateKey = readFileSync(fallback);
+  }
+  return new Promise((resolve, reject) => {
+    const fail = (err: Error & { level?: string; code?: string }) => {
+      client.removeAllListeners('ready');
+      client.end();
+      if (refusal) return reject(say(refusal));
+      if (err.level === 'client-authentication') {
+        return reject(say(`authentication failed for user "${ep.user}" (tried ${identity ? identity : config.agent ? 'the ssh agent' : 'default keys'})`));
+      }
+      if (err.level === 'client-timeout' || /Timed out/.test(err.message)) {
+        return reject(say(`no SSH answer within ${ep.connectTimeoutSec}s (${ep.hostname}:${ep.port})`));
+      }
+      const why = NETWORK_ERRORS[err.code ?? ''] ?? err.message;
+      reject(say(`cannot connect to ${ep.hostname}:${ep.port}: ${why}`));
+    };
+    client.once('error', fail);
+    client.once('ready', () => {
+      client.removeListener('error', fail);
+      resolve(client);
+    });
+    try {
+      client.connect(config);
+    } catch (e) {
+      fail(e as Error);
+    }
+  });
+}
+
+/** CHANNEL_OPEN_FAILURE reasons (RFC 4254) */
+const OPEN_PROHIBITED = 1;
+
+/** A tunnel from a jump host to the next endpoint (what `ssh -W host:port` asks for). */
+function forward(hop: Client, from: Endpoint, to: Endpoint, o: ConnectOptions): Promise<Duplex> {
+  const route = [...(o.jumps ?? [])];
+  const names = route.slice(0, route.indexOf(from as never) + 1).map((h) => h.name);
+  const prefix = `jump host ${from.name} cannot connect to ${to.hostname}:${to.port}`;
+  const tail = names.length > 1 ? ` (via ${names.slice(0, -1).join(' -> ')})` : '';
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      settled = true;
+      reject(new ConnectError(o.name, `${prefix}: no answer within ${to.connectTimeoutSec}s${tail}`));
+    }, to.connectTimeoutSec * 1000);
+    try {
+      hop.forwardOut('127.0.0.1', 0, to.hostname, to.port, (err, stream) => {
+        clearTimeout(timer);
+        if (settled) {
+          stream?.destroy();
+          return;
+        }
+        settled = true;
+        if (err) return reject(new ConnectError(o.name, `${prefix}: ${forwardFailure(err as Error & { reason?: number })}${tail}`));
+        resolve(stream);
+      });
+    } catch (e) {
+      clearTimeout(timer);
+      settled = true;
+      reject(new ConnectError(o.name, `${prefix}: ${(e as Error).message}${tail}`));
+    }
+  });
+}
+
+/** What the jump host said, in the words fap uses for a direct connection. */
+export function forwardFailure(err: { message: string; reason?: number }): string {
+  const m = err.message.replace(/^\(SSH\) Channel open failure:\s*/, '');
+  if (/refused/i.test(m)) return NETWORK_ERRORS.ECONNREFUSED;
+  if (/no route|host.*unreachable/i.test(m)) return NETWORK_ERRORS.EHOSTUNREACH;
+  if (/network.*unreachable/i.test(m)) return NETWORK_ERRORS.ENETUNREACH;
+  if (/not known|unknown host|nodename|name.*resolution|no address/i.test(m)) return NETWORK_ERRORS.ENOTFOUND;
+  if (/timed out/i.test(m)) return NETWORK_ERRORS.ETIMEDOUT;
+  if (err.reason === OPEN_PROHIBITED) return `the jump host refused to forward (AllowTcpForwarding / PermitOpen on it)${m ? ': ' + m : ''}`;
+  return m || 'channel open failure';
 }
 
 /**
@@ -309,7 +406,7 @@ class RemoteSession {
   }
 }
 
-function refusalMessage(v: Exclude<Verdict, { ok: true }>, o: ConnectOptions, file: string, key: Buffer): string {
+function refusalMessage(v: Exclude<Verdict, { ok: true }>, o: Endpoint, file: string, key: Buffer): string {
   const line = knownHostLine(o.hostname, o.port, key);
   if (v.reason === 'cert-authority') {
     return `known_hosts (${file}) trusts a certificate authority for this host, but the host presented a plain ${v.keyType} key ${v.fingerprint}, not a certificate, and fap does not verify host certificates; if the key is right, add: ${line}`;

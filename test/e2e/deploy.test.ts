@@ -210,6 +210,30 @@ describe('deploy on a 3-host fleet', { skip }, () => {
     assert.deepEqual(order, ['deploy.starting', 'deploy.started', 'deploy.updating', 'deploy.updated', 'deploy.publishing', 'deploy.published', 'deploy.finishing', 'deploy.finished']);
   });
 
+  test('hosts named by ssh config aliases: HostName, Port, User and IdentityFile come from ssh.config_file', async () => {
+    const app = 'sshconfig';
+    const cfg = join(fleet.dir, 'ssh_config');
+    writeFileSync(
+      cfg,
+      fleet.hosts.map((h, i) => `Host web${i}\n  HostName 127.0.0.1\n  Port ${h.port}\n  User ${fleet.user}\n  IdentityFile ${fleet.identityFile}\n`).join('') +
+        // OpenSSH's first-match-wins: this later block must not override the host's User
+        'Host *\n  User nobody-from-wildcard\n',
+    );
+    // no identity_file in deploy.yml; its `user` is only a fallback, which the ssh config's User beats
+    const ssh = { config_file: cfg, known_hosts_file: fleet.knownHosts, host_key_checking: 'strict' };
+    const file = writeDeployFile(fleet, { repo: repo.dir, top: { app_name: app, user: 'not-this-user', ssh }, role: { hosts: ['web0', 'web1', 'web2'] } });
+    const r = await fap(['-f', file, '--json', 'deploy', 'production']);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    for (let i = 0; i < 3; i++) assert.match(readlinkSync(join(appRoot(i, app), 'current')), /^releases\/\d{14}$/);
+    const connected = jsonEvents(r.stdout).filter((e) => e.event === 'host.connected').map((e) => e.host);
+    assert.deepEqual(new Set(connected), new Set(['web0', 'web1', 'web2']));
+    // the host string's user@ is the command line: it beats the ssh config
+    const other = writeDeployFile(fleet, { repo: repo.dir, top: { app_name: app, ssh }, role: { hosts: ['nosuchuser@web0'] } });
+    const bad = await fap(['-f', other, 'deploy', 'production']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /nosuchuser@web0: authentication failed for user "nosuchuser"/);
+  });
+
   test('-q prints only the outcome; failures still show host, step, command and stderr', async () => {
     const app = 'quiet';
     const file = writeDeployFile(fleet, { repo: repo.dir, top: { app_name: app } });
