@@ -81,7 +81,16 @@ export const CORE_KEYS: Record<string, KeySpec> = {
     description: 'How to reach and trust hosts.',
     keys: {
       config_file: { type: 'string', default: '~/.ssh/config', description: 'OpenSSH client config (Host aliases, ports, users, keys, ProxyJump). This version does not read it yet.' },
-      identity_file: { type: 'string', description: 'Private key; else the ssh agent, then default keys.' },
+      identity_file: {
+        type: 'string',
+        description:
+          'Private key (ed25519, ecdsa or rsa), tried first, then the ssh agent (SSH_AUTH_SOCK). Unset: the agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa. An encrypted key takes its passphrase from FAP_SSH_PASSPHRASE, or asks on a terminal.',
+      },
+      forward_agent: {
+        type: 'boolean',
+        default: false,
+        description: 'Forward the ssh agent (SSH_AUTH_SOCK) to the hosts, so git on a host can fetch `repo` with the deployer\'s keys.',
+      },
       known_hosts_file: { type: 'string', default: '~/.ssh/known_hosts', description: 'Known host keys.' },
       host_key_checking: {
         type: 'string',

@@ -23,6 +23,8 @@ export interface RunOptions {
   options: Record<string, unknown>;
   /** --lock-wait: how long to wait for a lock held by another run */
   lockWaitMs: number;
+  /** a passphrase may be asked on the terminal (stdin and stderr are TTYs, no --json) */
+  interactive?: boolean;
 }
 
 export type Settled<T> = { target: Target; ok: true; value: T } | { target: Target; ok: false; error: FapError };
@@ -69,6 +71,8 @@ export class Run {
         port: t.host.port ?? 22,
         user: t.user,
         identityFile: ssh.identity_file as string | undefined,
+        forwardAgent: ssh.forward_agent === true,
+        interactive: !!this.opts.interactive,
         knownHostsFile: String(ssh.known_hosts_file),
         hostKeyChecking: ssh.host_key_checking as ConnectOptions['hostKeyChecking'],
         connectTimeoutSec: Number(ssh.connect_timeout),
@@ -86,6 +90,18 @@ export class Run {
       this.conns.set(t.connKey, c);
     }
     return c;
+  }
+
+  /**
+   * On a terminal, ask for the passphrases of encrypted identity files now, one file at a time,
+   * before any spinner runs. Errors are kept and reported by each host's connection.
+   */
+  async unlockIdentities(targets: Target[]): Promise<void> {
+    if (!this.opts.interactive) return;
+    const files = new Set(targets.map((t) => (t.config.ssh as Record<string, unknown> | undefined)?.identity_file).filter((f): f is string => typeof f === 'string' && f !== ''));
+    if (!files.size) return;
+    const [{ loadIdentity }, { expandHome }] = await Promise.all([import('../remote/auth.js'), import('../remote/connection.js')]);
+    for (const f of files) await loadIdentity(expandHome(f), { interactive: true }).catch(() => {});
   }
 
   /** Run fn for every target, at most --parallel at once; never rejects. */

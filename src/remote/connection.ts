@@ -1,11 +1,12 @@
 // One ssh2 connection per host. Every script runs as one exec channel over it; channels are
 // bounded (OpenSSH's MaxSessions defaults to 10) and counted, so the round-trip budget is visible.
-import { existsSync, readFileSync, appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname } from 'node:path';
 import pLimit from 'p-limit';
 import { randomBytes } from 'node:crypto';
-import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import { Client, type ClientChannel, type ConnectConfig, type ExecOptions } from 'ssh2';
+import { authPlan, IdentityError, type AuthPlan } from './auth.js';
 import { DONE_MARK, RUN_MARK, sessionCommand } from './shell.js';
 import { FapError } from '../errors.js';
 import { knownHostLine, preferredHostKeyAlgorithms, readKnownHosts, verifyHostKey, type Verdict } from './known-hosts.js';
@@ -16,6 +17,10 @@ export interface ConnectOptions {
   port: number;
   user: string;
   identityFile?: string;
+  /** ssh.forward_agent: forward SSH_AUTH_SOCK's agent on every channel (git on the host can use the deployer's keys) */
+  forwardAgent?: boolean;
+  /** a passphrase for an encrypted identity file may be asked on the terminal */
+  interactive?: boolean;
   knownHostsFile: string;
   hostKeyChecking: 'strict' | 'accept-new' | 'off';
   connectTimeoutSec: number;
@@ -64,6 +69,8 @@ export class Connection {
   private constructor(
     readonly name: string,
     private readonly client: Client,
+    /** options for every exec channel (agent forwarding) */
+    private readonly execOptions: ExecOptions,
   ) {}
 
   static async open(o: ConnectOptions): Promise<Connection> {
@@ -97,26 +104,34 @@ export class Connection {
       },
     };
     const identity = o.identityFile ? expandHome(o.identityFile) : undefined;
-    if (identity) {
-      try {
-        config.privateKey = readFileSync(identity);
-      } catch (e) {
-        throw new ConnectError(o.name, `cannot read identity file ${identity}: ${(e as Error).message}`);
-      }
-      config.passphrase = process.env.FAP_SSH_PASSPHRASE;
-    } else if (process.env.SSH_AUTH_SOCK) {
-      config.agent = process.env.SSH_AUTH_SOCK;
-    } else {
-      const fallback = ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((k) => `${homedir()}/.ssh/${k}`).find((f) => existsSync(f));
-      if (fallback) config.privateKey = readFileSync(fallback);
+    const agentSocket = process.env.SSH_AUTH_SOCK || undefined;
+    let plan: AuthPlan;
+    try {
+      plan = await authPlan({ user: o.user, identityFile: identity, agentSocket, interactive: !!o.interactive });
+    } catch (e) {
+      if (e instanceof IdentityError) throw new ConnectError(o.name, e.message);
+      throw e;
+    }
+    config.authHandler = plan.handler;
+    const execOptions: ExecOptions = {};
+    if (plan.agent) config.agent = plan.agent;
+    if (o.forwardAgent) {
+      // requested per channel (not ConnectConfig.agentForward) so only our exec channels carry it
+      if (plan.agent) (execOptions as { agentForward?: boolean }).agentForward = true;
+      else o.warn?.(`${o.name}: ssh.forward_agent is on but SSH_AUTH_SOCK is not set; no agent to forward`);
     }
     return new Promise((resolve, reject) => {
+      let settled = false;
       const fail = (err: Error & { level?: string; code?: string }) => {
+        // an unreachable agent is not fatal: ssh2 goes on with the next method (plan.tried() says so)
+        if (err.level === 'agent') return;
+        if (settled) return;
+        settled = true;
         client.removeAllListeners('ready');
         client.end();
         if (refusal) return reject(new ConnectError(o.name, refusal));
         if (err.level === 'client-authentication') {
-          return reject(new ConnectError(o.name, `authentication failed for user "${o.user}" (tried ${identity ? identity : config.agent ? 'the ssh agent' : 'default keys'})`));
+          return reject(new ConnectError(o.name, `authentication failed for user "${o.user}" (tried: ${plan.tried()})`));
         }
         if (err.level === 'client-timeout' || /Timed out/.test(err.message)) {
           return reject(new ConnectError(o.name, `no SSH answer within ${o.connectTimeoutSec}s (${o.hostname}:${o.port})`));
@@ -124,10 +139,11 @@ export class Connection {
         const why = NETWORK_ERRORS[err.code ?? ''] ?? err.message;
         reject(new ConnectError(o.name, `cannot connect to ${o.hostname}:${o.port}: ${why}`));
       };
-      client.once('error', fail);
+      client.on('error', fail);
       client.once('ready', () => {
+        settled = true;
         client.removeListener('error', fail);
-        const conn = new Connection(o.name, client);
+        const conn = new Connection(o.name, client, execOptions);
         client.on('error', () => {}); // later errors surface on the channel that hits them
         client.on('close', () => (conn.closed = true));
         resolve(conn);
@@ -148,7 +164,7 @@ export class Connection {
         new Promise<ExecResult>((resolve, reject) => {
           if (this.closed) return reject(new ConnectError(this.name, 'connection closed'));
           this.channelsOpened++;
-          this.client.exec(command, (err, stream) => {
+          this.client.exec(command, this.execOptions, (err, stream) => {
             if (err) return reject(new ConnectError(this.name, `cannot open a channel: ${err.message}`));
             let stdout = '';
             let stderr = '';
@@ -192,7 +208,7 @@ export class Connection {
           if (this.closed) return reject(new ConnectError(this.name, 'connection closed'));
           this.channelsOpened++;
           const nonce = randomBytes(9).toString('hex');
-          this.client.exec(sessionCommand(nonce), (err, stream) => {
+          this.client.exec(sessionCommand(nonce), this.execOptions, (err, stream) => {
             if (err) return reject(new ConnectError(this.name, `cannot open a channel: ${err.message}`));
             resolve(new RemoteSession(this.name, stream, nonce));
           });
