@@ -84,7 +84,9 @@ async function startRun(command: string, s: Selected, p: Plan, flags: RunFlags =
     dryRun: !!s.g.dryRun,
     options,
     lockWaitMs: lockWaitMs(flags, p.targets),
+    interactive: !s.g.json && !!process.stdin.isTTY && !!process.stderr.isTTY,
   });
+  await run.unlockIdentities(p.targets);
   bus.emit({ event: 'run.started', command, stage: s.stage, role: s.role, hosts: p.targets.map((t) => t.host.name), dryRun: !!s.g.dryRun });
   if (s.g.json) for (const w of p.warnings) bus.emit({ event: 'warning', message: w });
   return run;

@@ -82,7 +82,16 @@ export const CORE_KEYS: Record<string, KeySpec> = {
     description: 'How to reach and trust hosts.',
     keys: {
       config_file: { type: 'string', default: '~/.ssh/config', description: 'OpenSSH client config, read with `ssh -G`: HostName, Port, User, IdentityFile, ProxyJump, UserKnownHostsFile, ConnectTimeout, ServerAliveInterval. Skipped when the file does not exist. The host string\'s user@ and :port, and ssh keys set here, win over it; it wins over `user`.' },
-      identity_file: { type: 'string', description: 'Private key; else the ssh config\'s IdentityFile, then the ssh agent, then default keys. Also used for jump hosts without an IdentityFile of their own.' },
+      identity_file: {
+        type: 'string',
+        description:
+          'Private key (ed25519, ecdsa or rsa), tried first, then the ssh agent (SSH_AUTH_SOCK). Unset: the ssh config\'s IdentityFile, the agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa. An encrypted key takes its passphrase from FAP_SSH_PASSPHRASE, or asks on a terminal. Also used for jump hosts without an IdentityFile of their own.',
+      },
+      forward_agent: {
+        type: 'boolean',
+        default: false,
+        description: 'Forward the ssh agent (SSH_AUTH_SOCK) to the hosts, so git on a host can fetch `repo` with the deployer\'s keys.',
+      },
       known_hosts_file: { type: 'string', default: '~/.ssh/known_hosts', description: 'Known host keys, for deploy hosts and jump hosts alike. When not set here, the ssh config\'s UserKnownHostsFile (its first file) applies.' },
       host_key_checking: {
         type: 'string',

@@ -25,6 +25,8 @@ export interface RunOptions {
   options: Record<string, unknown>;
   /** --lock-wait: how long to wait for a lock held by another run */
   lockWaitMs: number;
+  /** a passphrase may be asked on the terminal (stdin and stderr are TTYs, no --json) */
+  interactive?: boolean;
 }
 
 export type Settled<T> = { target: Target; ok: true; value: T } | { target: Target; ok: false; error: FapError };
@@ -89,6 +91,8 @@ export class Run {
             // a dry run writes nothing anywhere, known_hosts included
             dryRun: this.opts.dryRun,
             sudoUser: t.config.sudo_user ? String(t.config.sudo_user) : undefined,
+            forwardAgent: ssh.forward_agent === true,
+            interactive: !!this.opts.interactive,
             warn,
           };
           const retries = Number(ssh.connect_retries ?? 2);
@@ -126,6 +130,18 @@ export class Run {
       this.sshConfigs.set(file, cfg);
     }
     return cfg ?? undefined;
+  }
+
+  /**
+   * On a terminal, ask for the passphrases of encrypted identity files now, one file at a time,
+   * before any spinner runs. Errors are kept and reported by each host's connection.
+   */
+  async unlockIdentities(targets: Target[]): Promise<void> {
+    if (!this.opts.interactive) return;
+    const files = new Set(targets.map((t) => (t.config.ssh as Record<string, unknown> | undefined)?.identity_file).filter((f): f is string => typeof f === 'string' && f !== ''));
+    if (!files.size) return;
+    const [{ loadIdentity }, { expandHome }] = await Promise.all([import('../remote/auth.js'), import('../remote/connection.js')]);
+    for (const f of files) await loadIdentity(expandHome(f), { interactive: true }).catch(() => {});
   }
 
   /** Run fn for every target, at most --parallel at once; never rejects. */

@@ -1,12 +1,13 @@
 // One ssh2 connection per host. Every script runs as one exec channel over it; channels are
 // bounded (OpenSSH's MaxSessions defaults to 10) and counted, so the round-trip budget is visible.
-import { existsSync, readFileSync, appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname } from 'node:path';
 import pLimit from 'p-limit';
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import { Client, type ClientChannel, type ConnectConfig, type ExecOptions } from 'ssh2';
+import { authPlan, IdentityError, type AuthPlan } from './auth.js';
 import { DONE_MARK, RUN_MARK, sessionCommand } from './shell.js';
 import { FapError } from '../errors.js';
 import { knownHostLine, preferredHostKeyAlgorithms, readKnownHosts, verifyHostKey, type Verdict } from './known-hosts.js';
@@ -19,6 +20,10 @@ export interface Endpoint {
   port: number;
   user: string;
   identityFile?: string;
+  /** ssh.forward_agent: forward SSH_AUTH_SOCK's agent on every channel (git on the host can use the deployer's keys) */
+  forwardAgent?: boolean;
+  /** a passphrase for an encrypted identity file may be asked on the terminal */
+  interactive?: boolean;
   knownHostsFile: string;
   connectTimeoutSec: number;
   /** ServerAliveInterval / ServerAliveCountMax; default 15s x 4 */
@@ -84,6 +89,8 @@ export class Connection {
     readonly knownHostsFile: string,
     readonly via: string[],
     readonly sudoUser?: string,
+    /** options for every exec channel (agent forwarding) */
+    private readonly execOptions: ExecOptions = {},
   ) {}
 
   static async open(o: ConnectOptions): Promise<Connection> {
@@ -101,7 +108,13 @@ export class Connection {
       throw e;
     }
     const client = clients.pop()!;
-    const conn = new Connection(o.name, client, clients, o.user, expandHome(o.knownHostsFile), (o.jumps ?? []).map((j) => j.name), o.sudoUser);
+    const execOptions: ExecOptions = {};
+    if (o.forwardAgent) {
+      // requested per channel (not ConnectConfig.agentForward) so only our exec channels carry it
+      if (process.env.SSH_AUTH_SOCK) (execOptions as { agentForward?: boolean }).agentForward = true;
+      else o.warn?.(`${o.name}: ssh.forward_agent is on but SSH_AUTH_SOCK is not set; no agent to forward`);
+    }
+    const conn = new Connection(o.name, client, clients, o.user, expandHome(o.knownHostsFile), (o.jumps ?? []).map((j) => j.name), o.sudoUser, execOptions);
     client.on('error', () => {}); // later errors surface on the channel that hits them
     client.on('close', () => {
       conn.closed = true;
@@ -123,7 +136,7 @@ export class Connection {
         new Promise<ExecResult>((resolve, reject) => {
           if (this.closed) return reject(new ConnectError(this.name, 'connection closed'));
           this.channelsOpened++;
-          this.client.exec(command, (err, stream) => {
+          this.client.exec(command, this.execOptions, (err, stream) => {
             if (err) return reject(new ConnectError(this.name, `cannot open a channel: ${err.message}`));
             let stdout = '';
             let stderr = '';
@@ -170,7 +183,7 @@ export class Connection {
           if (this.closed) return reject(new ConnectError(this.name, 'connection closed'));
           this.channelsOpened++;
           const nonce = randomBytes(9).toString('hex');
-          this.client.exec(sessionCommand(nonce, this.sudoUser), (err, stream) => {
+          this.client.exec(sessionCommand(nonce, this.sudoUser), this.execOptions, (err, stream) => {
             if (err) return reject(new ConnectError(this.name, `cannot open a channel: ${err.message}`));
             const session = new RemoteSession(this.name, stream, nonce);
             this.sessionEnded = () => session.isEnded();
@@ -215,7 +228,7 @@ export class Connection {
  * Connect and authenticate to one endpoint (directly, or over sock: a tunnel through the previous
  * hop). Errors name the jump host when the endpoint is one, and the route when it was used.
  */
-function connectOne(ep: Endpoint, o: ConnectOptions, sock: Duplex | undefined, isHop: boolean, via: string[]): Promise<Client> {
+async function connectOne(ep: Endpoint, o: ConnectOptions, sock: Duplex | undefined, isHop: boolean, via: string[]): Promise<Client> {
   const knownHostsFile = expandHome(ep.knownHostsFile);
   const entries = readKnownHosts(knownHostsFile);
   const say = (message: string) => new ConnectError(o.name, (isHop ? `jump host ${ep.name}: ` : '') + message + (via.length ? ` (via ${via.join(' -> ')})` : ''));
@@ -249,26 +262,26 @@ function connectOne(ep: Endpoint, o: ConnectOptions, sock: Duplex | undefined, i
   };
   if (sock) config.sock = sock as ConnectConfig['sock'];
   const identity = ep.identityFile ? expandHome(ep.identityFile) : undefined;
-  if (identity) {
-    try {
-      config.privateKey = readFileSync(identity);
-    } catch (e) {
-      return Promise.reject(say(`cannot read identity file ${identity}: ${(e as Error).message}`));
-    }
-    config.passphrase = process.env.FAP_SSH_PASSPHRASE;
-  } else if (process.env.SSH_AUTH_SOCK) {
-    config.agent = process.env.SSH_AUTH_SOCK;
-  } else {
-    const fallback = ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((k) => `${homedir()}/.ssh/${k}`).find((f) => existsSync(f));
-    if (fallback) config.privateKey = readFileSync(fallback);
+  let plan: AuthPlan;
+  try {
+    plan = await authPlan({ user: ep.user, identityFile: identity, agentSocket: process.env.SSH_AUTH_SOCK || undefined, interactive: !!ep.interactive });
+  } catch (e) {
+    if (e instanceof IdentityError) throw say(e.message);
+    throw e;
   }
+  config.authHandler = plan.handler;
+  if (plan.agent) config.agent = plan.agent;
   return new Promise((resolve, reject) => {
+    let settled = false;
     const fail = (err: Error & { level?: string; code?: string }) => {
+      // an unreachable agent is not fatal: ssh2 goes on with the next method (plan.tried() says so)
+      if (err.level === 'agent' || settled) return;
+      settled = true;
       client.removeAllListeners('ready');
       client.end();
       if (refusal) return reject(say(refusal));
       if (err.level === 'client-authentication') {
-        return reject(say(`authentication failed for user "${ep.user}" (tried ${identity ? identity : config.agent ? 'the ssh agent' : 'default keys'})`));
+        return reject(say(`authentication failed for user "${ep.user}" (tried: ${plan.tried()})`));
       }
       if (err.level === 'client-timeout' || /Timed out/.test(err.message)) {
         return reject(say(`no SSH answer within ${ep.connectTimeoutSec}s (${ep.hostname}:${ep.port})`));
@@ -276,8 +289,9 @@ function connectOne(ep: Endpoint, o: ConnectOptions, sock: Duplex | undefined, i
       const why = NETWORK_ERRORS[err.code ?? ''] ?? err.message;
       reject(say(`cannot connect to ${ep.hostname}:${ep.port}: ${why}`));
     };
-    client.once('error', fail);
+    client.on('error', fail);
     client.once('ready', () => {
+      settled = true;
       client.removeListener('error', fail);
       resolve(client);
     });
