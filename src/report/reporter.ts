@@ -20,7 +20,8 @@ export async function attachReporter(bus: EventBus, o: ReporterOptions): Promise
     });
     return;
   }
-  if (o.tty && !o.quiet && !o.verbose) {
+  // a terminal that reports no width (some pseudo-terminals) gets plain lines: spinners need columns
+  if (o.tty && !o.quiet && !o.verbose && (process.stderr.columns ?? 0) > 0) {
     const { attachTty } = await import('./tty.js');
     attachTty(bus, o);
     return;
