@@ -35,10 +35,6 @@ export function canonicalName(name: string): string {
   return m && BUNDLED[m[1]] ? m[1] : name;
 }
 
-export function isBundled(name: string): boolean {
-  return !!BUNDLED[canonicalName(name)];
-}
-
 /** Every bundled plugin's keys, each marked with its plugin (for schema, warnings and docs). */
 export async function bundledKeys(): Promise<Record<string, KeySpec>> {
   const out: Record<string, KeySpec> = {};

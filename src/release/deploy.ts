@@ -2,7 +2,7 @@
 // the release everywhere, and only if every host built it, publish (batch by batch with --batch);
 // a failed publish or health check puts every published host back. Each phase is one script per
 // host, and a journal in .fap/ lets the next run heal whatever a killed run left.
-import { HostError, Interrupted, type FapError } from '../errors.js';
+import { HostError, Interrupted } from '../errors.js';
 import type { HostOutcome } from '../events.js';
 import { lockAll, unlock } from './lock.js';
 import { withRelease, type Target } from './plan.js';
@@ -241,10 +241,6 @@ export async function phase<T>(run: Run, name: string, targets: Target[], fn: (t
   const failed = results.filter((r) => !r.ok).length;
   run.bus.emit({ event: 'phase.finished', phase: name, ms: Date.now() - started, ok: results.length - failed, failed });
   return results;
-}
-
-export function failureSummary(what: string, failed: Settled<unknown>[]): string {
-  return `${what}: ` + failed.map((f) => (f.ok ? '' : (f.error as FapError).message)).join('; ');
 }
 
 export function result(ok: boolean, release: string | undefined, reports: Map<string, HostReport>, summary: string): RunResult {

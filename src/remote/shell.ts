@@ -50,13 +50,6 @@ export function composeScript(steps: Step[]): string {
 const WATCHDOG =
   'fap_sshd=${1:-$PPID}; (while kill -0 $$ 2>/dev/null; do if ! kill -0 "$fap_sshd" 2>/dev/null && [ ! -d "/proc/$fap_sshd" ]; then kill -TERM -$$ 2>/dev/null || kill -TERM $$; break; fi; sleep 1; done) </dev/null >/dev/null 2>&1 &';
 
-/**
- * The command line given to sshd for a one-shot script that follows on stdin. /bin/sh runs it
- * whatever the login shell is; `eval "$(cat)"` reads it whole first (no 128 KiB argument limit) and
- * the commands in it get /dev/null, never the rest of the script.
- */
-export const SCRIPT_COMMAND = `/bin/sh -c '${WATCHDOG} eval "$(cat)" </dev/null'`;
-
 export const RUN_MARK = '::fap-run::';
 export const DONE_MARK = '::fap-done::';
 

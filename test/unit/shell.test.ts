@@ -12,7 +12,6 @@ import {
   parseFailedStep,
   parseOutputs,
   quote,
-  SCRIPT_COMMAND,
   sessionCommand,
   RUN_MARK,
   DONE_MARK,
@@ -159,28 +158,24 @@ describe('cmd', () => {
   });
 });
 
-describe('SCRIPT_COMMAND', () => {
-  test('runs the script from stdin with /bin/sh, literally, whatever the login shell', () => {
-    const script = `printf '%s|' "it's" '$(no)' "$0"`;
-    for (const login of ['/bin/bash', '/bin/sh']) {
-      const r = spawnSync(login, ['-c', SCRIPT_COMMAND], { encoding: 'utf8', input: script });
-      assert.equal(r.status, 0, r.stderr);
-      assert.equal(r.stdout, "it's|$(no)|/bin/sh|");
-    }
-  });
+describe('the session driver', () => {
+  const run = (login: string, scripts: string[], nonce = 'n') =>
+    spawnSync(login, ['-c', sessionCommand(nonce)], { encoding: 'utf8', input: scripts.map((s) => `${s}${RUN_MARK}${nonce}\n`).join(''), maxBuffer: 1 << 26 });
 
-  test('commands in the script read /dev/null, not the rest of the script', () => {
-    const script = 'cat\necho after-cat\n';
-    const r = spawnSync('/bin/sh', ['-c', SCRIPT_COMMAND], { encoding: 'utf8', input: script });
-    assert.equal(r.stdout, 'after-cat\n');
+  test('runs each script with /bin/sh, literally, whatever the login shell', () => {
+    const script = `printf '%s|' "it's" '$(no)' "$0"\n`;
+    for (const login of ['/bin/bash', '/bin/sh']) {
+      const r = run(login, [script]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, `it's|$(no)|fap-session|\n${DONE_MARK}n:0\n`);
+    }
   });
 
   test('a script far over the 128 KiB argument limit runs, and keeps its exit code', () => {
     const big = Array.from({ length: 6000 }, (_, i) => `: ${'x'.repeat(40)} ${i}`).join('\n') + '\necho done\nexit 7\n';
     assert.ok(big.length > 200_000);
-    const r = spawnSync('/bin/sh', ['-c', SCRIPT_COMMAND], { encoding: 'utf8', input: big });
-    assert.equal(r.stdout, 'done\n');
-    assert.equal(r.status, 7);
+    const r = run('/bin/sh', [big]);
+    assert.equal(r.stdout, `done\n\n${DONE_MARK}n:7\n`);
   });
 });
 
