@@ -1,42 +1,27 @@
 // fap cleanup (prune and heal under the lock) and fap unlock (remove a lock, saying whose it was).
 import { HostError } from '../errors.js';
-import type { HostOutcome } from '../events.js';
 import { redact } from '../redact.js';
 import { asUser, cmd, quote } from '../remote/shell.js';
-import { lockAndHeal, phase, result, type HostReport, type RunResult } from './deploy.js';
-import { describeOwner, parseOwner, unlock } from './lock.js';
+import { lockAndHeal, phase, recordFailure, reportsFor, result, transact, type RunResult } from './transaction.js';
+import { describeOwner, parseOwner } from './lock.js';
 import { withRelease, type Target } from './plan.js';
 import type { Run } from './run.js';
 import { forceUnlockSteps, removeReleasesSteps, unlockSteps } from './scripts.js';
 import { pruneList, EMPTY_STATE } from './state.js';
 
-function reportsFor(targets: Target[]): Map<string, HostReport> {
-  return new Map(targets.map((t) => [t.key, { host: t.host.name, role: t.role, outcome: 'unchanged' as HostOutcome }]));
-}
-
 export async function cleanup(run: Run, targets: Target[]): Promise<RunResult> {
-  const { states, heal } = await lockAndHeal(run, targets);
-  const reports = reportsFor(targets);
-  try {
+  return transact(run, targets, async () => {
+    const { states, heal } = await lockAndHeal(run, targets);
+    const reports = reportsFor(targets);
     const done = await phase(run, 'cleanup', targets, (t) => {
       const prune = pruneList(states.get(t.key) ?? EMPTY_STATE, Number(t.config.keep_releases));
       if (prune.length) run.bus.emit({ event: 'log', host: t.host.name, plugin: 'cleanup', message: `removing ${prune.length} release(s)` });
       return run.exec(t, 'cleanup', [...heal(t), ...removeReleasesSteps(t.paths, prune), ...unlockSteps(t.paths, run.token)]);
     });
-    for (const r of done) {
-      const rep = reports.get(r.target.key)!;
-      rep.outcome = r.ok ? 'ok' : 'failed';
-      if (!r.ok) {
-        rep.error = r.error.message;
-        run.reportFailure(r.target, r.error);
-      }
-    }
+    for (const r of done) if (recordFailure(run, reports, r)) reports.get(r.target.key)!.outcome = 'ok';
     const ok = done.every((r) => r.ok);
     return result(ok, undefined, reports, ok ? `cleaned up ${targets.length} host(s)` : 'cleanup failed on some hosts');
-  } catch (e) {
-    await unlock(run, targets).catch(() => {});
-    throw e;
-  }
+  });
 }
 
 export async function forceUnlock(run: Run, targets: Target[]): Promise<RunResult> {
@@ -66,32 +51,19 @@ export async function forceUnlock(run: Run, targets: Target[]): Promise<RunResul
 
 /** fap restart: the restart signal on every host, under the lock (plugins contribute the steps). */
 export async function restart(run: Run, targets: Target[]): Promise<RunResult> {
-  const { states, heal } = await lockAndHeal(run, targets);
-  const reports = reportsFor(targets);
-  try {
+  return transact(run, targets, async () => {
+    const { states, heal } = await lockAndHeal(run, targets);
+    const reports = reportsFor(targets);
     const done = await phase(run, 'restart', targets, async (planned) => {
       const current = states.get(planned.key)?.current;
       if (!current) throw new HostError(planned.host.name, 'restart', 'nothing is deployed here yet (no current release)');
       const t = withRelease(planned, current);
       return run.exec(t, 'restart', [...heal(t), ...(await run.signalSteps(t, current, ['deploy.restarting', 'deploy.restarted'])), ...unlockSteps(t.paths, run.token)]);
     });
-    for (const r of done) {
-      const rep = reports.get(r.target.key)!;
-      rep.outcome = r.ok ? 'ok' : 'failed';
-      if (!r.ok) {
-        rep.error = r.error.message;
-        if (r.error instanceof HostError) rep.step = r.error.step;
-        run.reportFailure(r.target, r.error);
-      }
-    }
-    const failed = done.filter((r) => !r.ok).map((r) => r.target);
-    if (failed.length) await unlock(run, failed);
-    const ok = !failed.length;
+    for (const r of done) if (recordFailure(run, reports, r)) reports.get(r.target.key)!.outcome = 'ok';
+    const ok = done.every((r) => r.ok);
     return result(ok, undefined, reports, ok ? `restarted on ${targets.length} host(s)` : 'restart failed on some hosts');
-  } catch (e) {
-    await unlock(run, targets).catch(() => {});
-    throw e;
-  }
+  });
 }
 
 /**

@@ -1,5 +1,5 @@
 // fap releases: what every host has, side by side.
-import { phase } from './deploy.js';
+import { phase } from './transaction.js';
 import type { Target } from './plan.js';
 import type { Run } from './run.js';
 import { inspectSteps } from './scripts.js';

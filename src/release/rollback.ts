@@ -2,12 +2,10 @@
 // The release rolled back from is kept, marked rolled-back, so --to can roll forward again.
 // Hosts that disagree about current are refused unless --force.
 import { ConfigError } from '../errors.js';
-import type { HostOutcome } from '../events.js';
-import { lockAndHeal, phase, result, type HostReport, type RunResult } from './deploy.js';
-import { unlock } from './lock.js';
+import { lockAndHeal, phase, recordFailure, reportsFor, result, transact, type RunResult } from './transaction.js';
 import { withRelease, type Target } from './plan.js';
 import type { Run } from './run.js';
-import { appendLogSteps, flipSteps, journalSteps, RELEASE_NAME, revisionsLogLine, setStatusSteps, unlockSteps } from './scripts.js';
+import { appendLogSteps, flipSteps, journalSteps, RELEASE_NAME, removeCurrentSteps, revisionsLogLine, setStatusSteps, unlockSteps, type JournalPhase } from './scripts.js';
 import { isGood, rollbackTarget, type HostState, EMPTY_STATE } from './state.js';
 
 export interface RollbackOptions {
@@ -42,89 +40,99 @@ export function chooseRollback(targets: Target[], states: Map<string, HostState>
 
 export async function rollback(run: Run, planned: Target[], o: RollbackOptions = {}): Promise<RunResult> {
   if (o.to !== undefined && !RELEASE_NAME.test(o.to)) throw new ConfigError(`--to "${o.to}" is not a release name (YYYYMMDDHHMMSS; see fap releases)`);
-  const { states, heal } = await lockAndHeal(run, planned);
-  const reports = new Map<string, HostReport>(planned.map((t) => [t.key, { host: t.host.name, role: t.role, outcome: 'unchanged' as HostOutcome }]));
+  return transact(run, planned, async () => {
+    const { states, heal } = await lockAndHeal(run, planned);
+    const reports = reportsFor(planned);
 
-  // Decide every host's target before touching any host.
-  const { choice, problems } = chooseRollback(planned, states, o);
-  if (problems.length) {
-    // heal leftovers anyway, then let go of the lock
-    await run.forEach(planned, (t) => run.exec(t, 'unlock', [...heal(t), ...unlockSteps(t.paths, run.token)]));
-    for (const p of problems) {
-      run.bus.emit({ event: 'host.failed', host: p.host, step: 'choose release', message: p.message });
-      const rep = [...reports.values()].find((r) => r.host === p.host);
-      if (rep) rep.outcome = 'failed';
+    // Decide every host's target before touching any host.
+    const { choice, problems } = chooseRollback(planned, states, o);
+    if (problems.length) {
+      // heal leftovers anyway, then let go of the lock
+      await run.forEach(planned, (t) => run.exec(t, 'unlock', [...heal(t), ...unlockSteps(t.paths, run.token)]));
+      for (const p of problems) {
+        run.bus.emit({ event: 'host.failed', host: p.host, step: 'choose release', message: p.message });
+        const rep = [...reports.values()].find((r) => r.host === p.host);
+        if (rep) rep.outcome = 'failed';
+      }
+      return result(false, undefined, reports, `rollback refused, nothing changed: ${problems.map((p) => p.message).join('; ')}`);
     }
-    return result(false, undefined, reports, `rollback refused, nothing changed: ${problems.map((p) => p.message).join('; ')}`);
-  }
 
-  const at = new Date().toISOString();
-  const owner = run.lockOwner();
-  const by = `${owner.user}@${owner.origin}`;
-  try {
+    const at = new Date().toISOString();
+    const owner = run.lockOwner();
+    const by = `${owner.user}@${owner.origin}`;
     run.checkAbort();
     const moving = planned.filter((t) => choice.has(t.key));
     const staying = planned.filter((t) => !choice.has(t.key));
     const participants = moving.map((t) => t.key);
+    const journal = (t: Target, phase: JournalPhase) => {
+      const { from, to } = choice.get(t.key)!;
+      return journalSteps(t.paths, { token: run.token, command: 'rollback', release: to, prev: from ?? '', phase, at, hosts: participants });
+    };
+    const onDest = (planT: Target) => withRelease(planT, choice.get(planT.key)!.to);
     if (staying.length) await run.forEach(staying, (t) => run.exec(t, 'unlock', [...heal(t), ...unlockSteps(t.paths, run.token)]));
+
+    // Flip every moving host; the lock is kept until every host has, so a failure can still be undone.
     const done = await phase(run, 'rollback', moving, async (planT) => {
-      const { from, to: dest } = choice.get(planT.key)!;
-      const t = withRelease(planT, dest);
+      const t = onDest(planT);
+      const { from, to: dest } = choice.get(t.key)!;
       const rev = states.get(t.key)?.releases.find((r) => r.name === dest)?.revision;
       return run.exec(t, 'rollback', [
         ...heal(t),
-        ...journalSteps(t.paths, { token: run.token, command: 'rollback', release: dest, prev: from ?? '', phase: 'publish', at, hosts: participants }),
+        ...journal(t, 'publish'),
         ...(await run.signalSteps(t, dest, ['deploy.reverting'])),
         ...flipSteps(t.paths, dest),
         ...setStatusSteps(t.paths, dest, 'ok'),
         ...(from ? setStatusSteps(t.paths, from, 'rolled-back') : []),
         ...appendLogSteps(t.paths, revisionsLogLine({ at, action: 'rollback', release: dest, revision: rev, by, extra: from ? `from=${from}` : '' })),
         ...(await run.signalSteps(t, dest, ['deploy.reverted', 'deploy.finishing_rollback'])),
-        // published, not done: a rollback has no later barrier, so the next run confirms it
-        ...journalSteps(t.paths, { token: run.token, command: 'rollback', release: dest, prev: from ?? '', phase: 'published', at, hosts: participants }),
-        ...unlockSteps(t.paths, run.token),
+        ...journal(t, 'published'),
       ]);
     });
-    for (const r of done) {
-      const rep = reports.get(r.target.key)!;
-      if (r.ok) rep.outcome = 'rolled-back';
-      else {
-        rep.outcome = 'failed';
-        rep.error = r.error.message;
-        run.reportFailure(r.target, r.error);
-      }
-    }
+    for (const r of done) if (recordFailure(run, reports, r)) reports.get(r.target.key)!.outcome = 'rolled-back';
     const dests = [...new Set([...choice.values()].map((c) => c.to))];
-    const ok = done.every((r) => r.ok);
-    if (!ok) {
-      // all or nothing, like a deploy: every host goes back to where the rollback found it
-      run.bus.emit({ event: 'deploy.reverting', release: dests.join(',') });
-      const back = await phase(run, 'revert', moving, async (planT) => {
-        const { from, to: dest } = choice.get(planT.key)!;
-        const t = withRelease(planT, dest);
-        return run.exec(t, 'revert', [
-          ...(from ? flipSteps(t.paths, from, `switch current back to ${from}`) : []),
-          ...(from ? setStatusSteps(t.paths, from, 'ok') : []),
-          ...appendLogSteps(t.paths, revisionsLogLine({ at: new Date().toISOString(), action: 'revert', release: from ?? '-', by, extra: `reverted=rollback:${dest}` })),
-          ...(await run.signalSteps(t, from ?? dest, ['deploy.reverted'])),
-          ...journalSteps(t.paths, { token: run.token, command: 'rollback', release: dest, prev: from ?? '', phase: 'reverted', at, hosts: participants }),
-          ...unlockSteps(t.paths, run.token),
-        ]);
-      });
-      for (const r of back) {
-        const rep = reports.get(r.target.key)!;
-        if (r.ok && rep.outcome === 'rolled-back') rep.outcome = 'reverted';
-        if (!r.ok) {
-          rep.outcome = 'failed';
-          rep.error = `revert failed: ${r.error.message}`;
-          run.reportFailure(r.target, r.error, 'revert');
-        }
-      }
-      return result(false, dests.join(','), reports, 'rollback failed on some hosts; every host was put back where it was (the next fap run heals any host that could not be reached)');
+    const interrupted = run.abortReason();
+
+    if (done.every((r) => r.ok) && !interrupted) {
+      // Every host is there: the outcome is settled, record it and let go.
+      const finished = await phase(run, 'finish', moving, async (planT) => run.exec(onDest(planT), 'finish', [...journal(planT, 'done'), ...unlockSteps(planT.paths, run.token)]));
+      finished.forEach((r) => recordFailure(run, reports, r, 'rolled-back'));
+      return result(true, dests.join(','), reports, `rolled back to ${dests.join(', ')} on ${moving.length} host(s)${staying.length ? ` (${staying.length} already there)` : ''}`);
     }
-    return result(ok, dests.join(','), reports, ok ? `rolled back to ${dests.join(', ')} on ${moving.length} host(s)${staying.length ? ` (${staying.length} already there)` : ''}` : 'rollback failed on some hosts; the next fap run puts them back in step');
-  } catch (e) {
-    await unlock(run, planned).catch(() => {});
-    throw e;
-  }
+
+    // All or nothing, like a deploy: every host goes back to where the rollback found it.
+    run.bus.emit({ event: 'deploy.reverting', release: dests.join(',') });
+    const back = await phase(run, 'revert', moving, async (planT) => {
+      const t = onDest(planT);
+      const { from, to: dest } = choice.get(t.key)!;
+      return run.exec(t, 'revert', [
+        ...(from ? flipSteps(t.paths, from, `switch current back to ${from}`) : removeCurrentSteps(t.paths)),
+        ...(from ? setStatusSteps(t.paths, from, 'ok') : []),
+        ...appendLogSteps(t.paths, revisionsLogLine({ at: new Date().toISOString(), action: 'revert', release: from ?? '-', by, extra: `reverted=rollback:${dest}` })),
+        ...journal(t, 'reverted'),
+      ]);
+    });
+    const stuck: string[] = [];
+    for (const r of back) {
+      const rep = reports.get(r.target.key)!;
+      if (r.ok) {
+        if (rep.outcome === 'rolled-back') rep.outcome = 'reverted';
+      } else {
+        recordFailure(run, reports, r, 'failed', 'revert failed: ');
+        stuck.push(r.target.host.name);
+      }
+    }
+    const reachable = back.filter((r) => r.ok).map((r) => r.target);
+    const restarted = await phase(run, 'restart after revert', reachable, async (planT) => {
+      const t = onDest(planT);
+      const { from, to: dest } = choice.get(t.key)!;
+      return run.exec(t, 'revert', [...(await run.signalSteps(t, from ?? dest, ['deploy.reverted'])), ...unlockSteps(t.paths, run.token)]);
+    });
+    const notRestarted = restarted.filter((r) => !r.ok);
+    for (const r of notRestarted) run.reportFailure(r.target, r.error, 'restart after revert');
+    const where = reachable.map((t) => `${t.host.name}=${choice.get(t.key)!.from ?? '(no current)'}`).join(', ');
+    let summary = `${interrupted ? 'interrupted' : 'rollback failed on some hosts'}; `;
+    summary += stuck.length ? `could not put back ${stuck.join(', ')} (the next fap run heals it)${where ? `; back where they were: ${where}` : ''}` : `every host was put back where it was (${where})`;
+    if (notRestarted.length) summary += `; the restart after the revert failed on ${notRestarted.map((r) => r.target.host.name).join(', ')}`;
+    return result(false, dests.join(','), reports, summary);
+  });
 }

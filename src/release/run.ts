@@ -13,7 +13,7 @@ import { Runner, type ScriptResult } from '../remote/runner.js';
 import { composeScript, logOutput, quote, type Step } from '../remote/shell.js';
 import type { SignalContext, SignalName } from '../signals.js';
 import type { Target } from './plan.js';
-import type { LockOwner } from './scripts.js';
+import { fenceSteps, UNLOCK_STEP, type LockOwner } from './scripts.js';
 import { localUser } from './plan.js';
 
 export interface RunOptions {
@@ -42,6 +42,10 @@ export class Run {
   private readonly uploads = new Map<string, Map<string, string>>();
   private readonly uploaded = new Set<string>();
   private aborted?: string;
+  /** targets where this run's lock may exist (the lock script was sent), until an unlock succeeds */
+  private readonly lockMaybe = new Set<string>();
+  /** targets where this run holds the lock: its scripts are fenced (scripts.ts fenceSteps) */
+  private readonly lockHeld = new Set<string>();
 
   constructor(
     readonly bus: EventBus,
@@ -60,8 +64,25 @@ export class Run {
     if (this.aborted) throw new Interrupted(this.aborted);
   }
 
+  /** Why the run was asked to stop, if it was. */
+  abortReason(): string | undefined {
+    return this.aborted;
+  }
+
   lockOwner(): LockOwner {
     return { user: localUser(), origin: machineName(), pid: process.pid, command: this.opts.commandLine, started_at: new Date().toISOString(), token: this.token };
+  }
+
+  markLockAttempt(t: Target): void {
+    if (!this.opts.dryRun) this.lockMaybe.add(t.key);
+  }
+
+  markLocked(t: Target): void {
+    if (!this.opts.dryRun) this.lockHeld.add(t.key);
+  }
+
+  mayHoldLock(t: Target): boolean {
+    return this.lockMaybe.has(t.key);
   }
 
   /** The connection for a target's host, opened once per run and shared by every role on it. */
@@ -183,7 +204,16 @@ export class Run {
       await conn.upload(local, remote);
       this.uploaded.add(id);
     }
-    return this.runner.run(conn, t.host.name, phase, steps, opts);
+    const unlocks = steps.some((s) => s.name === UNLOCK_STEP);
+    // a locked target's script first proves it still holds the lock and fences off older sessions;
+    // an unlock step is never fenced, so the lock can be given back whatever else happened
+    const fenced = this.lockHeld.has(t.key) && !opts.readOnly && !(unlocks && steps.length === 1);
+    const r = await this.runner.run(conn, t.host.name, phase, fenced ? [...fenceSteps(t.paths, this.token), ...steps] : steps, opts);
+    if (unlocks && r.code === 0) {
+      this.lockHeld.delete(t.key);
+      this.lockMaybe.delete(t.key);
+    }
+    return r;
   }
 
   /**

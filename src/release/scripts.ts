@@ -19,6 +19,7 @@ export const RELEASE_NAME = /^\d{14}$/;
 const lockDir = (p: Paths) => posix.join(p.state, 'lock');
 const statusFile = (p: Paths, release: string) => posix.join(p.state, 'releases', `${release}.status`);
 const metaFile = (p: Paths, release: string) => posix.join(p.state, 'releases', `${release}.meta`);
+const runFile = (p: Paths, release: string) => posix.join(p.state, 'releases', `${release}.run`);
 
 /**
  * Take the deploy lock atomically: the owner record is written into a private directory that is
@@ -110,7 +111,9 @@ const KEEP_FINAL_JOURNALS = 20;
 export function journalSteps(p: Paths, j: Journal): Step[] {
   const body = `token=${j.token}\ncommand=${j.command}\nrelease=${j.release}\nprev=${j.prev}\nphase=${j.phase}\nat=${j.at}\n` + j.hosts.map((h) => `host=${h.replace(/\n/g, ' ')}\n`).join('');
   const file = posix.join(journalDir(p), j.token.replace(/[^A-Za-z0-9]/g, ''));
-  const lines = [cmd('mkdir', '-p', journalDir(p)), `printf '%s' ${quote(body)} > ${quote(file + '.tmp')} && mv -f ${quote(file + '.tmp')} ${quote(file)}`];
+  // a private temp name: a superseded session writing the same journal can never mix into ours
+  const tmp = `${quote(file + '.tmp.')}$$`;
+  const lines = [fenceCheck(p), `(umask 077 && mkdir -p ${quote(journalDir(p))})`, `printf '%s' ${quote(body)} > ${tmp} && mv -f ${tmp} ${quote(file)}`];
   if (FINAL_PHASES.includes(j.phase)) {
     // the run is over on this host: files it uploaded go
     lines.push(`rm -f ${quote(posix.join(p.state, 'uploads', j.token))}-*`);
@@ -120,15 +123,74 @@ export function journalSteps(p: Paths, j: Journal): Step[] {
   return [{ name: `journal ${j.phase}`, script: lines.join('\n') }];
 }
 
+/** The name of unlockSteps' step: a script that contains it gives the lock back (Run.exec). */
+export const UNLOCK_STEP = 'release deploy lock';
+
 /** Release the lock, but only if this run still owns it. */
 export function unlockSteps(p: Paths, token: string): Step[] {
   const owner = posix.join(lockDir(p), 'owner');
   return [
     {
-      name: 'release deploy lock',
+      name: UNLOCK_STEP,
       script: `if grep -qF ${quote(`"token":"${token}"`)} ${quote(owner)} 2>/dev/null; then rm -rf ${quote(lockDir(p))}; fi`,
     },
   ];
+}
+
+const fenceFile = (p: Paths) => posix.join(lockDir(p), 'fence');
+
+/**
+ * Shell function: stop a superseded session (its driver leads its process group) and wait until it
+ * is gone; a zombie counts as gone, it can no longer act. TERM first, KILL after the given seconds.
+ */
+export const REAP_FUNCTION = [
+  // a fap session driver (its argv[0] is fap-session; a zombie's cmdline is empty, a reused pid's differs)
+  'fap_alive() { grep -qa fap-session "/proc/$1/cmdline" 2>/dev/null; }',
+  'fap_reap() {',
+  '  fap_alive "$1" || return 0',
+  '  kill -TERM -- "-$1" 2>/dev/null || kill -TERM "$1" 2>/dev/null || true',
+  '  fap_n=0',
+  '  while fap_alive "$1"; do',
+  '    fap_n=$((fap_n + 1))',
+  '    if [ "$fap_n" -eq $(($2 * 10)) ]; then kill -KILL -- "-$1" 2>/dev/null || kill -KILL "$1" 2>/dev/null || true; fi',
+  '    if [ "$fap_n" -gt $(($2 * 10 + 50)) ]; then echo "a superseded session of this run (pid $1) cannot be stopped" >&2; return 1; fi',
+  '    sleep 0.1 2>/dev/null || sleep 1',
+  '  done',
+  '}',
+].join('\n');
+
+/**
+ * Fencing. Every script a locked run sends first proves the run still holds the lock, then makes
+ * its session (the remote driver's pid, `$$` in the script) the lock's fence. Steps that move
+ * `current` or write the journal re-check the fence, so a script of a superseded session of this
+ * run (its connection dropped, fap reconnected) stops before it can act. The superseded session is
+ * then stopped and reaped before this script goes on: a revert never runs beside the script it
+ * replaces.
+ */
+export function fenceSteps(p: Paths, token: string, reapWaitSec = 10): Step[] {
+  const fence = fenceFile(p);
+  const tmp = `${quote(fence + '.')}$$`;
+  const mine = `${token}.`;
+  return [
+    {
+      name: 'check deploy lock',
+      script: [
+        REAP_FUNCTION,
+        `if ! grep -qF ${quote(`"token":"${token}"`)} ${quote(posix.join(lockDir(p), 'owner'))} 2>/dev/null; then echo ${quote(`this run no longer holds the deploy lock on ${p.root} (removed with fap unlock, or taken over)`)} >&2; exit 1; fi`,
+        `fap_fence=${quote(mine)}$$`,
+        `fap_prev_fence="$(cat ${quote(fence)} 2>/dev/null || true)"`,
+        `printf '%s\\n' "$fap_fence" > ${tmp} && mv -f ${tmp} ${quote(fence)}`,
+        `case "$fap_prev_fence" in ${quote(mine)}*) fap_old="\${fap_prev_fence#${quote(mine)}}" ;; *) fap_old='' ;; esac`,
+        `if [ -n "$fap_old" ] && [ "$fap_old" != "$$" ]; then fap_reap "$fap_old" ${Math.max(1, Math.floor(reapWaitSec))}; fi`,
+      ].join('\n'),
+    },
+  ];
+}
+
+
+/** Shell text that stops a script whose attempt is no longer the lock's fence (no-op unfenced). */
+function fenceCheck(p: Paths): string {
+  return `if [ -n "\${fap_fence:-}" ] && [ "$(cat ${quote(fenceFile(p))} 2>/dev/null)" != "$fap_fence" ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; exit 1; fi`;
 }
 
 /** Report current, the release directories and their recorded state, in one pass. */
@@ -140,14 +202,15 @@ export function inspectSteps(p: Paths): Step[] {
         emitOutput('current', `"$(readlink ${quote(p.current)} 2>/dev/null || true)"`),
         `ls -1 ${quote(p.releases)} 2>/dev/null | sed 's/^/::fap-out::rel=/'`,
         `(cd ${quote(posix.join(p.state, 'releases'))} 2>/dev/null && grep -H '' -- *.status *.meta 2>/dev/null || true) | sed 's/^/::fap-out::st=/'`,
-        `(cd ${quote(journalDir(p))} 2>/dev/null && grep -H '' -- * 2>/dev/null || true) | sed 's/^/::fap-out::journal=/'`,
+        // a finished run's journal is read for its outcome only: its host list is not needed
+        `(cd ${quote(journalDir(p))} 2>/dev/null && awk 'FNR==1{f=0} /^phase=(done|reverted)$/{f=1} /^host=/&&f{next} {print FILENAME ":" $0}' -- * 2>/dev/null || true) | sed 's/^/::fap-out::journal=/'`,
       ].join('\n'),
     },
   ];
 }
 
 /** First steps of prepare: refuse early if a linked file is missing, then create the release. */
-export function prepareStartSteps(p: Paths, release: string, linkedFiles: string[]): Step[] {
+export function prepareStartSteps(p: Paths, release: string, linkedFiles: string[], token: string): Step[] {
   const steps: Step[] = [];
   if (linkedFiles.length) {
     const lines = ["fap_missing=''"];
@@ -161,6 +224,8 @@ export function prepareStartSteps(p: Paths, release: string, linkedFiles: string
     name: 'create release directory',
     script: [
       `if [ -e ${quote(p.release)} ]; then echo ${quote(`release ${release} already exists`)} >&2; exit 1; fi`,
+      // which run made the release: a discard removes only its own (see discardReleaseSteps)
+      `printf '%s\\n' ${quote(token)} > ${quote(runFile(p, release))}`,
       `printf 'building\\n' > ${quote(statusFile(p, release))}`,
       cmd('mkdir', '-p', p.release),
     ].join('\n'),
@@ -208,7 +273,7 @@ export function recordSteps(p: Paths, release: string, o: { deployedBy: string; 
 
 /** Remove current (a first deploy that has to be undone). */
 export function removeCurrentSteps(p: Paths): Step[] {
-  return [{ name: 'remove current', script: cmd('rm', '-f', p.current) }];
+  return [{ name: 'remove current', script: `${fenceCheck(p)}\n${cmd('rm', '-f', p.current)}` }];
 }
 
 /** Point current at a release atomically: a new symlink (private name) renamed over the old one. */
@@ -218,6 +283,7 @@ export function flipSteps(p: Paths, release: string, name = 'switch current'): S
     {
       name,
       script: [
+        fenceCheck(p),
         `if [ ! -f ${quote(posix.join(p.releases, release, 'REVISION'))} ]; then echo ${quote(`release ${release} is missing or incomplete`)} >&2; exit 1; fi`,
         // already there (a revert of a host whose flip never happened): nothing to write, even on a full disk
         `if [ "$(readlink ${quote(p.current)} 2>/dev/null)" != ${quote(`releases/${release}`)} ]; then`,
@@ -262,11 +328,24 @@ export function removeReleasesSteps(p: Paths, names: string[], stepName = 'prune
   const safe = names.filter((n) => RELEASE_NAME.test(n));
   if (!safe.length) return [];
   const args: string[] = [];
-  for (const n of safe) args.push(posix.join(p.releases, n), statusFile(p, n), metaFile(p, n));
+  for (const n of safe) args.push(posix.join(p.releases, n), statusFile(p, n), metaFile(p, n), runFile(p, n));
   // chunked so a prune of thousands of releases stays within the argument limits
   const lines: string[] = [];
   for (let i = 0; i < args.length; i += 300) lines.push(cmd('rm', '-rf', '--', ...args.slice(i, i + 300)));
   return [{ name: stepName, script: lines.join('\n') }];
+}
+
+/**
+ * Remove a release this run (token) created and never published. A release of the same name that
+ * another run made (the "already exists" refusal) is left alone; so is one made before fap
+ * recorded its maker, unless `allowUnrecorded` (a heal, which has the journal as proof).
+ */
+export function discardReleaseSteps(p: Paths, release: string, token: string, stepName = 'remove unpublished release', allowUnrecorded = false): Step[] {
+  const remove = removeReleasesSteps(p, [release], stepName);
+  if (!remove.length) return [];
+  const mine = `[ "$(cat ${quote(runFile(p, release))} 2>/dev/null)" = ${quote(token)} ]`;
+  const cond = allowUnrecorded ? `{ [ ! -e ${quote(runFile(p, release))} ] || ${mine}; }` : mine;
+  return [{ name: stepName, script: `if ${cond}; then\n${remove[0].script}\nfi` }];
 }
 
 export function revisionsLogLine(o: { at: string; action: string; release: string; revision?: string; by: string; extra?: string }): string {
@@ -280,7 +359,7 @@ export function healSteps(p: Paths, heal: Heal, at: string, by: string): Step[] 
   const steps: Step[] = [];
   if (heal.flipBackTo) steps.push(...flipSteps(p, heal.flipBackTo, `heal: switch current back to ${heal.flipBackTo}`));
   else if (heal.flipBackTo === '') steps.push(...removeCurrentSteps(p));
-  if (heal.release === 'remove') steps.push(...removeReleasesSteps(p, [j.release], `heal: remove unfinished release ${j.release}`));
+  if (heal.release === 'remove') steps.push(...discardReleaseSteps(p, j.release, j.token, `heal: remove unfinished release ${j.release}`, true));
   if (heal.release === 'mark-failed') steps.push(...setStatusSteps(p, j.release, 'failed'));
   if (j.command === 'rollback' && j.prev) steps.push(...setStatusSteps(p, j.prev, 'ok'));
   steps.push(...appendLogSteps(p, revisionsLogLine({ at, action: 'heal', release: heal.flipBackTo || j.prev || '-', by, extra: `interrupted=${j.command}:${j.release}:${j.phase}` })));

@@ -79,23 +79,50 @@ export function unfinished(s: HostState): Journal[] {
   return (s.journals ?? []).filter((j) => !FINAL_PHASES.includes(j.phase));
 }
 
+/** An interrupted run that cannot be healed from this run's view of the hosts. */
+export interface HealProblem {
+  journal: Journal;
+  /** participants (Target.key) whose record of the run is needed but not in view */
+  missing: string[];
+  message: string;
+}
+
 /**
- * Decide how to heal leftovers of interrupted runs (states keyed by Target.key). A run's release is
- * kept only if no host has already reverted it and every host that took part and is in view
- * finished publishing it (a participant with no journal of the run was never reached); otherwise
- * every host goes back to where the run found it. Returns the heal per host and the states as they
- * will be after healing.
+ * The outcome of an interrupted run, decided from every participant's journal of it. `done` or
+ * `reverted` anywhere is decisive: those are written only once the outcome was settled with every
+ * host in view. Otherwise every participant must be in view: the release is kept when all of them
+ * finished publishing, else the run is undone everywhere. A run whose participants are partly out
+ * of view (--hosts, one role) cannot be judged: healing one host from a partial view could keep a
+ * release there and revert it on another.
  */
-export function planHeal(states: Map<string, HostState>): { heals: Map<string, Heal>; healed: Map<string, HostState> } {
+export function decideRun(states: Map<string, HostState>, j: Journal): 'keep' | 'revert' | { missing: string[] } {
+  const journalOf = (host: string) => states.get(host)?.journals?.find((x) => x.token === j.token);
+  const participants = j.hosts.length ? j.hosts : [...states.keys()];
+  const seen = participants.filter((h) => states.has(h)).map(journalOf);
+  if (seen.some((o) => o?.phase === 'reverted')) return 'revert';
+  if (seen.some((o) => o?.phase === 'done')) return 'keep';
+  const missing = participants.filter((h) => !states.has(h));
+  if (missing.length) return { missing };
+  const present = seen.filter((o): o is Journal => !!o);
+  if (present.length < seen.length) {
+    // A participant in view without a record of the run: the run never reached it, so it never
+    // passed the prepare barrier and nothing was published anywhere. Unless some host had started
+    // publishing: then that record was lost and the outcome cannot be known.
+    const lacking = participants.filter((h) => !journalOf(h));
+    return present.every((o) => o.phase === 'prepare') ? 'revert' : { missing: lacking };
+  }
+  return present.every((o) => o.phase === 'published') ? 'keep' : 'revert';
+}
+
+/**
+ * Decide how to heal leftovers of interrupted runs (states keyed by Target.key; see decideRun).
+ * Returns the heal per host, the states as they will be after healing, and the runs that cannot
+ * be healed from this view (their hosts are left as they are).
+ */
+export function planHeal(states: Map<string, HostState>): { heals: Map<string, Heal>; healed: Map<string, HostState>; problems: HealProblem[] } {
   const heals = new Map<string, Heal>();
   const healed = new Map<string, HostState>();
-  const journalOf = (host: string, token: string) => states.get(host)?.journals?.find((j) => j.token === token);
-  const keepRun = (j: Journal) => {
-    const participants = (j.hosts.length ? j.hosts : [...states.keys()]).filter((h) => states.has(h));
-    const seen = participants.map((h) => journalOf(h, j.token));
-    if (seen.some((o) => o?.phase === 'reverted')) return false;
-    return seen.every((o) => o && (o.phase === 'published' || o.phase === 'done'));
-  };
+  const problems = new Map<string, HealProblem>();
   for (const [k, s] of states) {
     // the oldest unfinished run on a host is the one to heal; runs after it were stopped by its lock
     const j = unfinished(s)[0];
@@ -103,7 +130,16 @@ export function planHeal(states: Map<string, HostState>): { heals: Map<string, H
       healed.set(k, s);
       continue;
     }
-    if (keepRun(j)) {
+    const outcome = decideRun(states, j);
+    if (typeof outcome === 'object') {
+      if (!problems.has(j.token)) {
+        const message = `an interrupted ${j.command} of ${j.release} also involved ${outcome.missing.join(', ')}, whose record of it this run cannot see`;
+        problems.set(j.token, { journal: j, missing: outcome.missing, message });
+      }
+      healed.set(k, s);
+      continue;
+    }
+    if (outcome === 'keep') {
       heals.set(k, { journal: j, keep: true, release: 'keep' });
       healed.set(k, { ...s, journals: (s.journals ?? []).filter((x) => x !== j) });
       continue;
@@ -119,7 +155,7 @@ export function planHeal(states: Map<string, HostState>): { heals: Map<string, H
     const current = flipBackTo !== undefined ? flipBackTo || undefined : s.current;
     healed.set(k, { current, releases, journals: (s.journals ?? []).filter((x) => x !== j) });
   }
-  return { heals, healed };
+  return { heals, healed, problems: [...problems.values()] };
 }
 
 /** A release that may be kept and rolled back to: finished, not failed. Unknown = made before fap tracked it. */
@@ -146,9 +182,12 @@ export function nextReleaseName(now: Date, states: HostState[]): string {
   return name;
 }
 
-/** The good release before current: what rollback chooses. */
+/**
+ * The good release before current: what a plain rollback chooses. A release that was rolled back
+ * from is not a candidate (it was left for a reason); only --to may choose it.
+ */
 export function rollbackTarget(state: HostState): string | undefined {
-  const good = state.releases.filter(isGood).map((r) => r.name);
+  const good = state.releases.filter((r) => isGood(r) && r.status !== 'rolled-back').map((r) => r.name);
   if (!state.current) return good.pop();
   return good.filter((n) => n < state.current!).pop();
 }

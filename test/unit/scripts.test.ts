@@ -72,7 +72,7 @@ describe('builders quote every path', () => {
     ['lockSteps', lockSteps(p, owner('tok'), 3)],
     ['unlockSteps', unlockSteps(p, 'tok')],
     ['inspectSteps', inspectSteps(p)],
-    ['prepareStartSteps', prepareStartSteps(p, R1, ['config/db.yml'])],
+    ['prepareStartSteps', prepareStartSteps(p, R1, ['config/db.yml'], 'tok')],
     ['prepareEndSteps', prepareEndSteps(p, { environment: { A: '1' }, linkedFiles: ['f'], linkedDirs: ['d'] })],
     ['recordSteps', recordSteps(p, R1, { deployedBy: 'me', deployedAt: 'now', command: 'deploy' })],
     ['removeCurrentSteps', removeCurrentSteps(p)],
@@ -264,7 +264,7 @@ describe('prepareStartSteps', () => {
     const p = layout(root, R1);
     bootstrap(p);
     writeFileSync(join(p.shared, 'present.conf'), 'x');
-    const r = run(prepareStartSteps(p, R1, ['present.conf', 'config/db.yml', "it's here.txt"]));
+    const r = run(prepareStartSteps(p, R1, ['present.conf', 'config/db.yml', "it's here.txt"], 'tok'));
     assert.equal(r.status, 1);
     assert.equal(r.step, 'check linked files');
     assert.ok(r.stderr.includes('config/db.yml'), r.stderr);
@@ -282,14 +282,14 @@ describe('prepareStartSteps', () => {
     bootstrap(p);
     mkdirSync(join(p.shared, 'config'), { recursive: true });
     writeFileSync(join(p.shared, 'config', 'db.yml'), 'x');
-    const r = run(prepareStartSteps(p, R1, ['config/db.yml']));
+    const r = run(prepareStartSteps(p, R1, ['config/db.yml'], 'tok'));
     assert.equal(r.status, 0, r.stderr);
     assert.ok(statSync(p.release).isDirectory());
     assert.equal(readFileSync(join(p.state, 'releases', `${R1}.status`), 'utf8'), 'building\n');
   });
 
   test('no linked files: no check step', () => {
-    const steps = prepareStartSteps(layout('/x', R1), R1, []);
+    const steps = prepareStartSteps(layout('/x', R1), R1, [], 'tok');
     assert.deepEqual(
       steps.map((s) => s.name),
       ['create release directory'],
@@ -302,7 +302,7 @@ describe('prepareStartSteps', () => {
     bootstrap(p);
     mkdirSync(p.release, { recursive: true });
     writeFileSync(join(p.release, 'keep'), 'x');
-    const r = run(prepareStartSteps(p, R1, []));
+    const r = run(prepareStartSteps(p, R1, [], 'tok'));
     assert.equal(r.status, 1);
     assert.equal(r.step, 'create release directory');
     assert.match(r.stderr, new RegExp(`release ${R1} already exists`));
@@ -496,7 +496,7 @@ describe('removeReleasesSteps', () => {
     const steps = removeReleasesSteps(p, many);
     assert.equal(steps[0].name, 'prune old releases');
     const rmLines = steps[0].script.split('\n');
-    assert.equal(rmLines.length, Math.ceil((many.length * 3) / 300));
+    assert.equal(rmLines.length, Math.ceil((many.length * 4) / 300));
     for (const l of rmLines) assert.ok(l.startsWith('rm -rf -- '), l.slice(0, 40));
     // fed on stdin: as a single `sh -c` argument a script this size exceeds the kernel's per-argument limit
     const r = spawnSync('/bin/sh', [], { input: composeScript(steps), encoding: 'utf8' });

@@ -178,7 +178,7 @@ describe('rollbackTarget', () => {
   test('skips failed and building releases', () => {
     assert.equal(rollbackTarget({ current: d, releases: [rel(a), rel(b, 'ok'), rel(c, 'failed'), rel(d)] }), b);
     assert.equal(rollbackTarget({ current: d, releases: [rel(a), rel(b, 'building'), rel(c, 'failed'), rel(d)] }), a);
-    assert.equal(rollbackTarget({ current: c, releases: [rel(a, 'unknown'), rel(b, 'rolled-back'), rel(c)] }), b);
+    assert.equal(rollbackTarget({ current: c, releases: [rel(a, 'unknown'), rel(b, 'rolled-back'), rel(c)] }), a, 'a release rolled back from is never chosen by a plain rollback');
   });
 
   test('never returns current nor anything newer', () => {
