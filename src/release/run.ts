@@ -13,7 +13,7 @@ import { Runner, type ScriptResult } from '../remote/runner.js';
 import { composeScript, logOutput, quote, type Step } from '../remote/shell.js';
 import type { SignalContext, SignalName } from '../signals.js';
 import type { Target } from './plan.js';
-import { fenceSteps, UNLOCK_STEP, type LockOwner } from './scripts.js';
+import { fenceSteps, reapSupersededSteps, UNLOCK_STEP, type LockOwner } from './scripts.js';
 import { localUser } from './plan.js';
 
 export interface RunOptions {
@@ -207,8 +207,10 @@ export class Run {
     const unlocks = steps.some((s) => s.name === UNLOCK_STEP);
     // a locked target's script first proves it still holds the lock and fences off older sessions;
     // an unlock step is never fenced, so the lock can be given back whatever else happened
-    const fenced = this.lockHeld.has(t.key) && !opts.readOnly && !(unlocks && steps.length === 1);
-    const r = await this.runner.run(conn, t.host.name, phase, fenced ? [...fenceSteps(t.paths, this.token), ...steps] : steps, opts);
+    const locked = this.lockHeld.has(t.key) && !opts.readOnly;
+    const giveBack = unlocks && steps.length === 1;
+    const pre = !locked ? [] : giveBack ? reapSupersededSteps(t.paths, this.token) : fenceSteps(t.paths, this.token);
+    const r = await this.runner.run(conn, t.host.name, phase, [...pre, ...steps], opts);
     if (unlocks && r.code === 0) {
       this.lockHeld.delete(t.key);
       this.lockMaybe.delete(t.key);

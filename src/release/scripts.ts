@@ -106,7 +106,7 @@ export interface Journal {
 export const FINAL_PHASES: JournalPhase[] = ['done', 'reverted'];
 const journalDir = (p: Paths) => posix.join(p.state, 'journal');
 /** final journals kept per host, so a host that missed a run can still learn its outcome */
-const KEEP_FINAL_JOURNALS = 20;
+const KEEP_FINAL_JOURNALS = 10;
 
 export function journalSteps(p: Paths, j: Journal): Step[] {
   const body = `token=${j.token}\ncommand=${j.command}\nrelease=${j.release}\nprev=${j.prev}\nphase=${j.phase}\nat=${j.at}\n` + j.hosts.map((h) => `host=${h.replace(/\n/g, ' ')}\n`).join('');
@@ -148,11 +148,11 @@ export const REAP_FUNCTION = [
   'fap_alive() { grep -qa fap-session "/proc/$1/cmdline" 2>/dev/null; }',
   'fap_reap() {',
   '  fap_alive "$1" || return 0',
-  '  kill -TERM -- "-$1" 2>/dev/null || kill -TERM "$1" 2>/dev/null || true',
+  '  kill -TERM "-$1" 2>/dev/null || kill -TERM "$1" 2>/dev/null || true',
   '  fap_n=0',
   '  while fap_alive "$1"; do',
   '    fap_n=$((fap_n + 1))',
-  '    if [ "$fap_n" -eq $(($2 * 10)) ]; then kill -KILL -- "-$1" 2>/dev/null || kill -KILL "$1" 2>/dev/null || true; fi',
+  '    if [ "$fap_n" -eq $(($2 * 10)) ]; then kill -KILL "-$1" 2>/dev/null || kill -KILL "$1" 2>/dev/null || true; fi',
   '    if [ "$fap_n" -gt $(($2 * 10 + 50)) ]; then echo "a superseded session of this run (pid $1) cannot be stopped" >&2; return 1; fi',
   '    sleep 0.1 2>/dev/null || sleep 1',
   '  done',
@@ -170,23 +170,37 @@ export const REAP_FUNCTION = [
 export function fenceSteps(p: Paths, token: string, reapWaitSec = 10): Step[] {
   const fence = fenceFile(p);
   const tmp = `${quote(fence + '.')}$$`;
-  const mine = `${token}.`;
   return [
     {
       name: 'check deploy lock',
       script: [
-        REAP_FUNCTION,
         `if ! grep -qF ${quote(`"token":"${token}"`)} ${quote(posix.join(lockDir(p), 'owner'))} 2>/dev/null; then echo ${quote(`this run no longer holds the deploy lock on ${p.root} (removed with fap unlock, or taken over)`)} >&2; exit 1; fi`,
-        `fap_fence=${quote(mine)}$$`,
         `fap_prev_fence="$(cat ${quote(fence)} 2>/dev/null || true)"`,
+        `fap_fence=${quote(token + '.')}$$`,
         `printf '%s\\n' "$fap_fence" > ${tmp} && mv -f ${tmp} ${quote(fence)}`,
-        `case "$fap_prev_fence" in ${quote(mine)}*) fap_old="\${fap_prev_fence#${quote(mine)}}" ;; *) fap_old='' ;; esac`,
-        `if [ -n "$fap_old" ] && [ "$fap_old" != "$$" ]; then fap_reap "$fap_old" ${Math.max(1, Math.floor(reapWaitSec))}; fi`,
+        reapText(token, reapWaitSec),
       ].join('\n'),
     },
   ];
 }
 
+/**
+ * Before the lock is given back: stop a superseded session of this run that may still be running
+ * on the host, so nothing of this run acts after the lock is free.
+ */
+export function reapSupersededSteps(p: Paths, token: string, reapWaitSec = 10): Step[] {
+  return [{ name: 'stop superseded session', script: [`fap_prev_fence="$(cat ${quote(fenceFile(p))} 2>/dev/null || true)"`, reapText(token, reapWaitSec)].join('\n') }];
+}
+
+/** Reap the session named by $fap_prev_fence when it is another session of this run. */
+function reapText(token: string, waitSec: number): string {
+  const mine = quote(token + '.');
+  return [
+    REAP_FUNCTION,
+    `case "$fap_prev_fence" in ${mine}*) fap_old="\${fap_prev_fence#${mine}}" ;; *) fap_old='' ;; esac`,
+    `if [ -n "$fap_old" ] && [ "$fap_old" != "$$" ]; then fap_reap "$fap_old" ${Math.max(1, Math.floor(waitSec))}; fi`,
+  ].join('\n');
+}
 
 /** Shell text that stops a script whose attempt is no longer the lock's fence (no-op unfenced). */
 function fenceCheck(p: Paths): string {
@@ -203,7 +217,7 @@ export function inspectSteps(p: Paths): Step[] {
         `ls -1 ${quote(p.releases)} 2>/dev/null | sed 's/^/::fap-out::rel=/'`,
         `(cd ${quote(posix.join(p.state, 'releases'))} 2>/dev/null && grep -H '' -- *.status *.meta 2>/dev/null || true) | sed 's/^/::fap-out::st=/'`,
         // a finished run's journal is read for its outcome only: its host list is not needed
-        `(cd ${quote(journalDir(p))} 2>/dev/null && awk 'FNR==1{f=0} /^phase=(done|reverted)$/{f=1} /^host=/&&f{next} {print FILENAME ":" $0}' -- * 2>/dev/null || true) | sed 's/^/::fap-out::journal=/'`,
+        `(cd ${quote(journalDir(p))} 2>/dev/null && awk 'FNR==1{f=0} /^phase=(done|reverted)$/{f=1} /^host=/&&f{next} {print FILENAME ":" $0}' * 2>/dev/null || true) | sed 's/^/::fap-out::journal=/'`,
       ].join('\n'),
     },
   ];
