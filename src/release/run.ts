@@ -46,6 +46,8 @@ export class Run {
   private readonly lockMaybe = new Set<string>();
   /** targets where this run holds the lock: its scripts are fenced (scripts.ts fenceSteps) */
   private readonly lockHeld = new Set<string>();
+  /** connections that were ever open (connKey) */
+  private readonly reached = new Set<string>();
 
   constructor(
     readonly bus: EventBus,
@@ -81,8 +83,9 @@ export class Run {
     if (!this.opts.dryRun) this.lockHeld.add(t.key);
   }
 
+  /** a lock script was sent to the target (its host was reached) and no unlock succeeded since */
   mayHoldLock(t: Target): boolean {
-    return this.lockMaybe.has(t.key);
+    return this.lockMaybe.has(t.key) && this.reached.has(t.connKey);
   }
 
   /** The connection for a target's host, opened once per run and shared by every role on it. */
@@ -122,6 +125,7 @@ export class Run {
           );
         })
         .then((conn) => {
+          this.reached.add(t.connKey);
           this.bus.emit({ event: 'host.connected', host: t.host.name, ms: Date.now() - started, ...(conn.via.length ? { via: conn.via } : {}) });
           return conn;
         });
