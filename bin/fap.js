@@ -1,6 +1,9 @@
 #!/usr/bin/env node
-import { main } from '../dist/src/cli/main.js';
+// Signals and closed output are handled from the very first line (a Ctrl-C during start-up ends fap
+// cleanly); the commands load after.
+import { finalExitCode, installInterrupts } from '../dist/src/cli/interrupt.js';
 
-main(process.argv).then((code) => {
-  process.exitCode = code;
-});
+installInterrupts();
+const { main } = await import('../dist/src/cli/main.js');
+const code = await main(process.argv);
+process.exitCode = finalExitCode(code);

@@ -19,6 +19,9 @@ import { formatReleasesTable, listReleases } from '../release/releases.js';
 import { checkSummary, formatCheckTable, runChecks } from '../release/check.js';
 import { rollback } from '../release/rollback.js';
 import { Run } from '../release/run.js';
+import { asUser, composeScript, quote } from '../remote/shell.js';
+import { unlockSteps } from '../release/scripts.js';
+import { beginTransaction, markHostsContacted } from './interrupt.js';
 import type { GlobalOptions } from './main.js';
 import type { RunSummary } from '../signals.js';
 
@@ -42,17 +45,42 @@ function parallelOf(g: GlobalOptions): number {
   return n;
 }
 
-async function plan(s: Selected, needs: { environment?: boolean; plugins?: boolean; command?: string; sets?: string[] }): Promise<Plan> {
-  const p = await buildPlan({
-    deployfile: resolve(s.g.deployfile),
-    stage: s.stage,
-    role: s.role,
-    sets: [...(needs.sets ?? []), ...s.g.set],
-    command: needs.command,
-    hosts: s.g.hosts?.split(',').map((h) => h.trim()).filter(Boolean),
-    needsEnvironment: needs.environment,
-    needsPlugins: needs.plugins,
-  });
+/**
+ * What each command asks of the plan: the release's environment (commands that write .env), plugins
+ * whose remote steps exist (commands that emit signals). Plugins' own checks apply only to the
+ * commands that build a release (BUILDING_COMMANDS in plan.ts).
+ */
+export const PLAN_NEEDS = {
+  deploy: { environment: true, plugins: true },
+  release: { environment: true, plugins: true },
+  restart: { plugins: true },
+  rollback: { plugins: true },
+  run: {},
+  cleanup: {},
+  unlock: {},
+  config: {},
+  releases: {},
+  check: {},
+} satisfies Record<string, { environment?: boolean; plugins?: boolean }>;
+
+export type PlannedCommand = keyof typeof PLAN_NEEDS;
+
+/** The plan input of a command (exported for the test that no plugin requirement blocks rollback). */
+export function planInput(command: PlannedCommand, o: { deployfile: string; stage: string; role?: string; sets?: string[]; hosts?: string[]; env?: NodeJS.ProcessEnv }): Parameters<typeof buildPlan>[0] {
+  const needs: { environment?: boolean; plugins?: boolean } = PLAN_NEEDS[command];
+  return { ...o, command, needsEnvironment: needs.environment, needsPlugins: needs.plugins };
+}
+
+async function plan(s: Selected, command: PlannedCommand, sets: string[] = []): Promise<Plan> {
+  const p = await buildPlan(
+    planInput(command, {
+      deployfile: resolve(s.g.deployfile),
+      stage: s.stage,
+      role: s.role,
+      sets: [...sets, ...s.g.set],
+      hosts: s.g.hosts?.split(',').map((h) => h.trim()).filter(Boolean),
+    }),
+  );
   if (!s.g.json && !s.g.quiet) for (const w of p.warnings) process.stderr.write(`warning: ${w}\n`);
   return p;
 }
@@ -73,6 +101,7 @@ function lockWaitMs(flags: RunFlags, targets: Target[]): number {
 }
 
 async function startRun(command: string, s: Selected, p: Plan, flags: RunFlags = {}, options: Record<string, unknown> = {}): Promise<Run> {
+  markHostsContacted();
   const bus = new EventBus();
   const color = s.g.color !== false && !process.env.NO_COLOR && !!process.stderr.isTTY;
   await attachReporter(bus, { json: !!s.g.json, verbose: !!s.g.verbose, quiet: !!s.g.quiet, color, tty: !!process.stderr.isTTY });
@@ -93,21 +122,15 @@ async function startRun(command: string, s: Selected, p: Plan, flags: RunFlags =
 }
 
 /**
- * Run a transaction-style command and report its result; returns the exit code. SIGINT/SIGTERM ask
- * the run to stop at the next phase boundary and clean up; a second one exits at once (the journal
- * on the hosts lets the next run heal).
+ * Run a transaction-style command and report its result; returns the exit code. While it runs,
+ * SIGINT/SIGTERM or a closed output stream ask it to stop at the next phase boundary and clean up;
+ * a second signal releases this run's locks and exits 130 (the journal lets the next run heal the
+ * rest). See interrupt.ts.
  */
 async function execute(command: string, s: Selected, p: Plan, body: (run: Run) => Promise<RunResult>, flags: RunFlags = {}, options: Record<string, unknown> = {}): Promise<number> {
   const run = await startRun(command, s, p, flags, options);
   const startedAt = new Date().toISOString();
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (++signals > 1) process.exit(130);
-    process.stderr.write(`\nfap: ${sig}: stopping at the next phase boundary and cleaning up (again to quit at once)\n`);
-    run.abort(`interrupted by ${sig}`);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const end = beginTransaction({ stop: (reason) => run.abort(reason), quit: () => releaseLocks(run, p.targets) });
   let res: RunResult | undefined;
   let error: unknown;
   try {
@@ -115,8 +138,7 @@ async function execute(command: string, s: Selected, p: Plan, body: (run: Run) =
   } catch (e) {
     error = e;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    end();
   }
   const channels = await run.channelCounts();
   await run.close();
@@ -142,6 +164,22 @@ async function execute(command: string, s: Selected, p: Plan, body: (run: Run) =
     process.stderr.write(line + '\n');
   }
   return ok ? EXIT.ok : EXIT.failed;
+}
+
+/**
+ * The second Ctrl-C: remove this run's lock (only a lock carrying its token) on every host it has a
+ * connection to, each on a channel of its own (the host's session may be busy with a step).
+ */
+async function releaseLocks(run: Run, targets: Target[]): Promise<void> {
+  if (run.opts.dryRun) return;
+  await Promise.all(
+    targets.map(async (t) => {
+      const conn = await run.openConnection(t);
+      if (!conn?.isOpen()) return;
+      const script = composeScript(unlockSteps(t.paths, run.token));
+      await conn.exec(asUser(`/bin/sh -c ${quote(script)}`, t.config.sudo_user ? String(t.config.sudo_user) : undefined)).catch(() => {});
+    }),
+  );
 }
 
 /** Plugins' result hooks (notify, ...): once per distinct role configuration; failures are warnings. */
@@ -197,7 +235,7 @@ export async function initAction(o: { force?: boolean }, cmd: Command): Promise<
 export async function deployAction(stage: string | undefined, role: string | undefined, o: RunFlags, cmd: Command): Promise<void> {
   const s = select(cmd, stage, role);
   checkBatch(o.batch);
-  const p = await plan(s, { environment: true, plugins: true, command: 'deploy' });
+  const p = await plan(s, 'deploy');
   process.exitCode = await execute('deploy', s, p, (run) => deploy(run, p.targets), o, { batch: o.batch });
 }
 
@@ -216,19 +254,19 @@ export async function releaseAction(stage: string | undefined, role: string | un
     if (o.curlUrl !== undefined) throw new UsageError('give either --curl-url or --artifact, not both');
     sets.push(`curl_artifact=${JSON.stringify(local)}`);
   }
-  const p = await plan(s, { environment: true, plugins: true, command: 'release', sets });
+  const p = await plan(s, 'release', sets);
   process.exitCode = await execute('release', s, p, (run) => deploy(run, p.targets), o, { batch: o.batch });
 }
 
 export async function restartAction(stage: string | undefined, role: string | undefined, o: RunFlags, cmd: Command): Promise<void> {
   const s = select(cmd, stage, role);
-  const p = await plan(s, { plugins: true, command: 'restart' });
+  const p = await plan(s, 'restart');
   process.exitCode = await execute('restart', s, p, (run) => restart(run, p.targets), o);
 }
 
 export async function runAction(stage: string, role: string, words: string[], _o: unknown, cmd: Command): Promise<void> {
   const s = select(cmd, stage, role);
-  const p = await plan(s, { command: 'run' });
+  const p = await plan(s, 'run');
   const run = await startRun('run', s, p);
   try {
     process.exitCode = await runCommand(run, p.targets, words, { prefix: p.targets.length > 1 && !s.g.json });
@@ -240,26 +278,26 @@ export async function runAction(stage: string, role: string, words: string[], _o
 export async function rollbackAction(stage: string | undefined, role: string | undefined, o: RunFlags & { to?: string; force?: boolean }, cmd: Command): Promise<void> {
   const s = select(cmd, stage, role);
   if (o.to !== undefined && !/^\d{14}$/.test(o.to)) throw new UsageError(`--to "${o.to}" is not a release name (YYYYMMDDHHMMSS; see fap releases)`);
-  const p = await plan(s, { plugins: true, command: 'rollback' });
+  const p = await plan(s, 'rollback');
   process.exitCode = await execute('rollback', s, p, (run) => rollback(run, p.targets, { to: o.to, force: o.force }), o);
 }
 
 export async function cleanupAction(stage: string | undefined, role: string | undefined, o: RunFlags, cmd: Command): Promise<void> {
   const s = select(cmd, stage, role);
-  const p = await plan(s, {});
+  const p = await plan(s, 'cleanup');
   process.exitCode = await execute('cleanup', s, p, (run) => cleanup(run, p.targets), o);
 }
 
 export async function unlockAction(stage: string | undefined, role: string | undefined, _o: unknown, cmd: Command): Promise<void> {
   const s = select(cmd, stage, role);
-  const p = await plan(s, {});
+  const p = await plan(s, 'unlock');
   process.exitCode = await execute('unlock', s, p, (run) => forceUnlock(run, p.targets));
 }
 
 export async function configAction(stage: string | undefined, role: string | undefined, _o: unknown, cmd: Command): Promise<void> {
   const s = select(cmd, stage, role);
-  const p = await plan(s, {});
-  const keys = { ...(await bundledKeys()), ...p.pluginKeys };
+  const p = await plan(s, 'config');
+  const keys =  { ...(await bundledKeys()), ...p.pluginKeys };
   if (s.g.json) {
     for (const rc of p.roles) {
       const origins = Object.fromEntries(Object.entries(rc.origins).map(([k, o]) => [k, { layer: o.layer, line: o.pos?.line, col: o.pos?.col }]));
@@ -272,7 +310,7 @@ export async function configAction(stage: string | undefined, role: string | und
 
 export async function releasesAction(stage: string | undefined, role: string | undefined, _o: unknown, cmd: Command): Promise<void> {
   const s = select(cmd, stage, role);
-  const p = await plan(s, {});
+  const p = await plan(s, 'releases');
   const run = await startRun('releases', s, p);
   try {
     const rows = await listReleases(run, p.targets);
@@ -295,7 +333,7 @@ export async function releasesAction(stage: string | undefined, role: string | u
 /** fap check: the doctor. Read-only, no lock; every host is checked even when some cannot be reached. */
 export async function checkAction(stage: string | undefined, role: string | undefined, _o: unknown, cmd: Command): Promise<void> {
   const s = select(cmd, stage, role);
-  const p = await plan(s, { command: 'check' });
+  const p = await plan(s, 'check');
   const run = await startRun('check', s, p);
   try {
     const hosts = await runChecks(run, p.targets);

@@ -38,6 +38,9 @@ export interface Target {
   paths: Paths;
 }
 
+/** The commands that build a new release; plugins' check() applies to these alone. */
+export const BUILDING_COMMANDS: ReadonlySet<string> = new Set(['deploy', 'release']);
+
 export interface PlanInput {
   deployfile: string;
   stage: string;
@@ -110,8 +113,9 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
       if (input.needsPlugins && p.unavailable) {
         throw originError(loaded, rc, 'plugins', `the ${p.name} plugin's keys are understood, but its remote steps are not in this version of fap; remove it from plugins to deploy`);
       }
-      // a plugin's own checks matter to commands that run it (fap config shows the file as it is)
-      const problem = input.needsPlugins ? p.check?.(rc.values) : undefined;
+      // a plugin's own checks are requirements of building a release (curl's artifact, git's repo):
+      // rollback, restart, run and the read-only commands act on what is deployed and never refuse
+      const problem = input.command !== undefined && BUILDING_COMMANDS.has(input.command) ? p.check?.(rc.values) : undefined;
       if (problem) throw originError(loaded, rc, problem.key, problem.message);
     }
     if (!rc.hosts.length) throw originError(loaded, rc, 'hosts', `role "${rc.role}" of ${rc.stage} has no hosts`);

@@ -135,6 +135,11 @@ export class Run {
     return c;
   }
 
+  /** The connection already opened for a target's host, if any (never opens one): for a last unlock. */
+  async openConnection(t: Target): Promise<Connection | undefined> {
+    return this.conns.get(t.connKey)?.catch(() => undefined);
+  }
+
   /** The ssh config a target's role reads, or undefined (use_ssh_config: false, no such file). */
   private async sshConfig(t: Target, warn: (message: string) => void): Promise<SshConfig | undefined> {
     if (t.config.use_ssh_config === false) return undefined;

@@ -1,0 +1,107 @@
+// Signals and closed output, from fap's first line to its last. bin/fap.js installs these before it
+// loads anything else, so a Ctrl-C is never node's default (death at an arbitrary point) and a
+// closed pipe is never an unhandled EPIPE. This module imports nothing: it must load in no time.
+//
+// No transaction running (config loading, plan building, read-only commands): fap ends at once,
+// exit 130 (a signal) or 141 (output closed, as a Unix tool killed by SIGPIPE). A transaction
+// running: the first signal, or closed output, asks it to stop at the next phase boundary and clean
+// up; a second signal releases this run's locks (bounded) and exits 130.
+
+export const EXIT_INTERRUPTED = 130;
+export const EXIT_OUTPUT_CLOSED = 141;
+/** how long a second signal waits for the locks to be released before quitting anyway */
+export const QUIT_CLEANUP_MS = 3000;
+
+export interface ActiveTransaction {
+  /** stop at the next phase boundary and clean up (Run.abort) */
+  stop(reason: string): void;
+  /** best-effort last cleanup before exiting at once (release this run's locks) */
+  quit(): Promise<void>;
+}
+
+let installed = false;
+let active: ActiveTransaction | undefined;
+let signals = 0;
+let quitting = false;
+let outputClosed = false;
+let hostsContacted = false;
+
+export function installInterrupts(): void {
+  if (installed) return;
+  installed = true;
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  guard(process.stdout, 'standard output');
+  guard(process.stderr, 'standard error');
+}
+
+/** A transaction (deploy, rollback, ...) is running until the returned function is called. */
+export function beginTransaction(t: ActiveTransaction): () => void {
+  active = t;
+  return () => {
+    if (active === t) active = undefined;
+  };
+}
+
+/** From now on fap may have contacted hosts (for the message a signal prints). */
+export function markHostsContacted(): void {
+  hostsContacted = true;
+}
+
+/** The exit code fap ends with: 141 once an output stream has closed, else the command's. */
+export function finalExitCode(code: number): number {
+  return outputClosed && code !== EXIT_INTERRUPTED ? EXIT_OUTPUT_CLOSED : code;
+}
+
+function say(line: string): void {
+  try {
+    process.stderr.write(line + '\n');
+  } catch {
+    /* stderr is gone too */
+  }
+}
+
+function onSignal(sig: NodeJS.Signals): void {
+  signals++;
+  if (!active) {
+    say(hostsContacted ? `fap: interrupted by ${sig}` : `fap: interrupted by ${sig} before any host was contacted: nothing was changed`);
+    process.exit(EXIT_INTERRUPTED);
+  }
+  if (signals === 1) {
+    say(`\nfap: ${sig}: stopping at the next phase boundary and cleaning up (again to quit at once)`);
+    active.stop(`interrupted by ${sig}`);
+    return;
+  }
+  if (quitting) process.exit(EXIT_INTERRUPTED);
+  quitting = true;
+  say(`fap: ${sig} again: releasing this run's locks and quitting (the next run heals what was left)`);
+  const timer = setTimeout(() => process.exit(EXIT_INTERRUPTED), QUIT_CLEANUP_MS);
+  active
+    .quit()
+    .catch(() => {})
+    .finally(() => {
+      clearTimeout(timer);
+      process.exit(EXIT_INTERRUPTED);
+    });
+}
+
+/**
+ * An output stream that fails (EPIPE: the reader went away; EIO: the terminal did) is written to no
+ * more; the run stops as on a first Ctrl-C and fap exits 141.
+ */
+function guard(stream: NodeJS.WriteStream, name: string): void {
+  stream.on('error', () => {
+    if ((stream.write as unknown) === noWrite) return;
+    stream.write = noWrite as typeof stream.write;
+    outputClosed = true;
+    if (stream !== process.stderr) say(`fap: ${name} closed: stopping`);
+    if (!active) process.exit(EXIT_OUTPUT_CLOSED);
+    active.stop(`${name} closed`);
+  });
+}
+
+function noWrite(this: unknown, _chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
+  const done = typeof encoding === 'function' ? encoding : cb;
+  if (typeof done === 'function') process.nextTick(done as () => void);
+  return true;
+}
