@@ -109,7 +109,7 @@ describe('transaction kernel under faults', { skip }, () => {
     const first = await deployOk(file);
     const marker = onHost(1, app, 'slow-step-started');
     // host 1's publish sleeps before its flip; host 0's publish fails, so the run reverts
-    const child = spawn(process.execPath, [FAP, '-f', file, '--json', '--set', 'fault_signal=deploy.publishing', '--set', `fault_action=touch {root}/slow-step-started; sleep 4`, '--set', `fault_hosts=["127.0.0.1:${proxy.port}"]`, 'deploy', 'production'], { cwd: ROOT, env: { ...process.env, SSH_AUTH_SOCK: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [FAP, '-f', file, '--json', '--set', 'fault_signal=deploy.publishing', '--set', `fault_action=touch {root}/slow-step-started; n=0; while [ ! -e {root}/fap-exited ] && [ $n -lt 600 ]; do sleep 0.2; n=$((n+1)); done`, '--set', `fault_hosts=["127.0.0.1:${proxy.port}"]`, 'deploy', 'production'], { cwd: ROOT, env: { ...process.env, SSH_AUTH_SOCK: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
@@ -118,8 +118,9 @@ describe('transaction kernel under faults', { skip }, () => {
     proxy.partition();
     const code = await new Promise<number>((r) => child.on('close', (c) => r(c ?? -1)));
     assert.equal(code, 1, out);
-    // longer than the old session's sleep: had it survived, it would have flipped by now
-    await pause(5000);
+    // the old session's step waits for this: had that session survived fap, it would flip now
+    writeFileSync(onHost(1, app, 'fap-exited'), '');
+    await pause(2000);
     assert.equal(assertSettled(app), first, 'every host is back on the first release');
     const result = jsonEvents(out.split('\n').filter((l) => l.startsWith('{')).join('\n')).pop()!;
     assert.equal(result.ok, false);
