@@ -4,7 +4,7 @@
 // host, and a journal in .fap/ lets the next run heal whatever a killed run left.
 import { HostError, Interrupted } from '../errors.js';
 import type { HostOutcome } from '../events.js';
-import { lockAll, unlock } from './lock.js';
+import { lockAll, unlock, type LockedState, type LockOptions } from './lock.js';
 import { withRelease, type Target } from './plan.js';
 import type { Run, Settled } from './run.js';
 import {
@@ -44,8 +44,8 @@ export interface RunResult {
 }
 
 /** Shared by the transactions: lock, then decide how to heal leftovers of interrupted runs. */
-export async function lockAndHeal(run: Run, targets: Target[]): Promise<{ raw: Map<string, HostState>; states: Map<string, HostState>; heal: (t: Target) => Step[] }> {
-  const raw = await lockAll(run, targets);
+export async function lockAndHeal(run: Run, targets: Target[], lock: LockOptions = {}): Promise<{ raw: Map<string, LockedState>; states: Map<string, HostState>; heal: (t: Target) => Step[] }> {
+  const raw = await lockAll(run, targets, lock);
   const { heals, healed } = planHeal(raw);
   const owner = run.lockOwner();
   const at = new Date().toISOString();

@@ -42,11 +42,14 @@ export function chooseRollback(targets: Target[], states: Map<string, HostState>
 
 export async function rollback(run: Run, planned: Target[], o: RollbackOptions = {}): Promise<RunResult> {
   if (o.to !== undefined && !RELEASE_NAME.test(o.to)) throw new ConfigError(`--to "${o.to}" is not a release name (YYYYMMDDHHMMSS; see fap releases)`);
-  const { states, heal } = await lockAndHeal(run, planned);
+  const { raw, states, heal } = await lockAndHeal(run, planned, { layout: 'existing' });
   const reports = new Map<string, HostReport>(planned.map((t) => [t.key, { host: t.host.name, role: t.role, outcome: 'unchanged' as HostOutcome }]));
 
   // Decide every host's target before touching any host.
   const { choice, problems } = chooseRollback(planned, states, o);
+  // a host never deployed to was not locked, and nothing was created there
+  const none = planned.filter((t) => raw.get(t.key)?.nothingDeployed);
+  if (none.length) problems.unshift(...none.map((t) => ({ host: t.host.name, message: `${t.host.name}: nothing deployed at ${t.paths.root}` })));
   if (problems.length) {
     // heal leftovers anyway, then let go of the lock
     await run.forEach(planned, (t) => run.exec(t, 'unlock', [...heal(t), ...unlockSteps(t.paths, run.token)]));

@@ -13,7 +13,7 @@ import { Runner, type ScriptResult } from '../remote/runner.js';
 import { composeScript, logOutput, quote, type Step } from '../remote/shell.js';
 import type { SignalContext, SignalName } from '../signals.js';
 import type { Target } from './plan.js';
-import type { LockOwner } from './scripts.js';
+import { keepLeaseSteps, type LockOwner } from './scripts.js';
 import { localUser } from './plan.js';
 
 export interface RunOptions {
@@ -42,6 +42,8 @@ export class Run {
   private readonly uploads = new Map<string, Map<string, string>>();
   private readonly uploaded = new Set<string>();
   private aborted?: string;
+  /** targets whose deploy lock this run took (their lease is renewed by the session on the host) */
+  readonly leased = new Set<string>();
 
   constructor(
     readonly bus: EventBus,
@@ -175,6 +177,8 @@ export class Run {
       // the connection dropped in an earlier phase: reconnect once, so a revert can still reach it
       this.conns.delete(t.connKey);
       conn = await this.connection(t);
+      // the old session's lease renewer ended with it: the new session renews the lock's lease
+      if (this.leased.has(t.key)) steps = [...keepLeaseSteps(t.paths, this.token), ...steps];
     }
     for (const [local, remote] of this.uploads.get(t.key) ?? []) {
       const id = `${t.connKey}\0${remote}`;
