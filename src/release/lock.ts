@@ -164,7 +164,8 @@ function parseAge(s: string | undefined): number | undefined {
 
 async function lockEverywhere(run: Run, targets: Target[], o: LockOptions): Promise<Map<string, LockedState>> {
   const owner = ownerRecord(run);
-  const deadline = Date.now() + run.opts.lockWaitMs;
+  // --lock-wait counts from the first sight of a held lock (connecting is not waiting)
+  let deadline: number | undefined;
   const states = new Map<string, LockedState>();
   // every target the lock script may have run on: released on any way out, answered or not
   const touched = new Set<Target>();
@@ -217,7 +218,8 @@ async function lockEverywhere(run: Run, targets: Target[], o: LockOptions): Prom
         await run.exec(b.target, 'lock', breakStaleLockSteps(b.target.paths, b.owner!.token!, run.token, { requireExpiredLease: b.verdict.how === 'lease' })).catch(() => undefined);
       }
       const live = busy.filter((b) => !b.verdict.gone);
-      if (live.length && Date.now() >= deadline) {
+      if (live.length) deadline ??= Date.now() + run.opts.lockWaitMs;
+      if (live.length && Date.now() >= deadline!) {
         const stuck = await releaseAll(run, touched);
         const err = lockHeldError(live[0].target, live[0].owner, live[0].verdict.why);
         err.message += stuckMessage(run, stuck);
@@ -229,7 +231,7 @@ async function lockEverywhere(run: Run, targets: Target[], o: LockOptions): Prom
         run.bus.emit({ event: 'lock.waiting', host: l.target.host.name, message: `waiting for the lock held by ${describeOwner(l.owner)} (${l.verdict.why})` });
       }
       pending = pending.filter((t) => !states.has(t.key));
-      if (live.length) await new Promise((r) => setTimeout(r, Math.min(2000, Math.max(0, deadline - Date.now()))));
+      if (live.length) await new Promise((r) => setTimeout(r, Math.min(2000, Math.max(0, deadline! - Date.now()))));
       run.checkAbort();
     }
   } catch (e) {
