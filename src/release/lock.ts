@@ -1,13 +1,40 @@
 // The deploy lock across hosts: taken on every target (with the host's state read in the same round
-// trip), stale locks of dead local processes taken over, --lock-wait polling, and release.
+// trip), a lock whose holder is provably gone taken over, --lock-wait polling, and release.
+//
+// When is a holder gone? Not when "its pid is not running here": the same hostname can be another
+// PID namespace (containers with host networking, twin CI runners) or another boot. Two proofs:
+// - identity: the owner record's hostname, boot id and PID namespace are all ours, and its pid is
+//   not alive (or alive with another start time: the pid was reused);
+// - lease: the holder's session renews .fap/lock/lease every LEASE_RENEW_SEC; a lease older than
+//   LEASE_TTL_SEC by the host's own clock means that session ended (fap killed, connection lost).
+// A lock without a lease (written by an older fap, which never renews one) is freed only by the
+// identity proof or by `fap unlock`.
+import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { LockError, OperationFailed } from '../errors.js';
 import { LOCK_HELD_CODE } from '../remote/runner.js';
 import type { Target } from './plan.js';
-import type { Run, Settled } from './run.js';
-import { breakStaleLockSteps, inspectSteps, lockSteps, unlockSteps, type LockOwner } from './scripts.js';
+import type { Run } from './run.js';
+import { breakStaleLockSteps, inspectSteps, LEASE_TTL_SEC, lockSteps, unlockSteps, type LockOwner } from './scripts.js';
 import { parseState, type HostState } from './state.js';
 import type { ScriptResult } from '../remote/runner.js';
+
+/** Exit code of the lock script on a path with no releases/ (layout 'existing'). */
+export const NOTHING_DEPLOYED_CODE = 76;
+/** How often a --lock-wait wait says whom it waits for. */
+const WAIT_REPORT_MS = 20_000;
+
+export interface LockOptions {
+  /**
+   * 'create' (the default; deploy and release build a release) creates the layout. 'existing'
+   * (rollback, cleanup, restart) locks only hosts deployed to (releases/ exists); a host that
+   * was never deployed to gets no lock and nothing created, and its state says nothingDeployed.
+   */
+  layout?: 'create' | 'existing';
+}
+
+/** A host's state as the lock phase read it. */
+export type LockedState = HostState & { nothingDeployed?: boolean };
 
 export function parseOwner(json: string): Partial<LockOwner> | undefined {
   try {
@@ -23,34 +50,105 @@ export function describeOwner(o: Partial<LockOwner> | undefined): string {
   return `${o.user}@${o.origin} (pid ${o.pid}, "${o.command}") since ${o.started_at}`;
 }
 
-/** A lock whose owner ran on this machine and whose process is gone. */
-export function isStale(o: Partial<LockOwner> | undefined, thisMachine = hostname()): boolean {
-  if (!o || o.origin !== thisMachine || typeof o.pid !== 'number' || !o.token) return false;
+/** This process's identity as far as this machine can tell it (undefined parts off Linux). */
+export interface ProcessIdentity {
+  hostname: string;
+  bootId?: string;
+  pidNs?: string;
+}
+
+function readOr(read: () => string): string | undefined {
   try {
-    process.kill(o.pid, 0);
-    return false;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+    return read().trim() || undefined;
+  } catch {
+    return undefined;
   }
 }
 
-export function lockHeldError(t: Target, o: Partial<LockOwner> | undefined): LockError {
-  const err = new LockError(`${t.host.name}: ${t.paths.root} is locked by ${describeOwner(o)}`);
-  err.hint = o?.origin && o.origin !== hostname() ? `if that run is gone: fap unlock ${t.stage} ${t.role}` : `if that run is gone: fap unlock ${t.stage} ${t.role} (or wait with --lock-wait 5m)`;
+export function localIdentity(): ProcessIdentity {
+  return {
+    hostname: hostname(),
+    bootId: readOr(() => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8')),
+    pidNs: readOr(() => readlinkSync('/proc/self/ns/pid')),
+  };
+}
+
+/**
+ * A process's start time (clock ticks since boot, /proc/<pid>/stat field 22), or undefined. Read
+ * only when this /proc shows our own PID namespace (its "self" is our pid): a /proc mounted for
+ * another namespace would name other processes.
+ */
+export function processStart(pid: number): string | undefined {
+  const field22 = (stat: string) => stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  const self = readOr(() => readFileSync('/proc/self/stat', 'utf8'));
+  if (!self || Number(self.split(' ')[0]) !== process.pid) return undefined;
+  const stat = readOr(() => readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  return stat ? field22(stat) : undefined;
+}
+
+/** The owner record this run writes: who, and the identity that lets this machine prove it gone. */
+export function ownerRecord(run: Run): LockOwner {
+  const id = localIdentity();
+  return { ...run.lockOwner(), boot_id: id.bootId, pid_ns: id.pidNs, pid_start: processStart(process.pid) };
+}
+
+/** Is a pid alive here, and still the same process (same start time when both are known)? */
+export function pidAlive(pid: number, start: string | undefined): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return false;
+  }
+  // it exists (EPERM: another user's): reused only if both start times are known and differ
+  const now = processStart(pid);
+  return !(start && now && start !== now);
+}
+
+export type Verdict = { gone: true; how: 'identity' | 'lease'; why: string } | { gone: false; why: string };
+
+/**
+ * Whether a lock's holder is provably gone. leaseAge: seconds since the lease was renewed, by the
+ * host's clock (undefined: the lock has no lease, an older fap wrote it).
+ */
+export function judgeHolder(
+  o: Partial<LockOwner> | undefined,
+  leaseAge: number | undefined,
+  here: ProcessIdentity = localIdentity(),
+  alive: (pid: number, start: string | undefined) => boolean = pidAlive,
+  ttlSec = LEASE_TTL_SEC,
+): Verdict {
+  const sameMachine = !!o && o.origin === here.hostname && !!o.boot_id && o.boot_id === here.bootId && !!o.pid_ns && o.pid_ns === here.pidNs;
+  if (sameMachine && typeof o.pid === 'number' && o.pid > 0 && o.token && !alive(o.pid, o.pid_start)) {
+    return { gone: true, how: 'identity', why: `its process (pid ${o.pid}) is no longer running on this machine` };
+  }
+  if (leaseAge === undefined) return { gone: false, why: 'no lease (a lock of an older fap)' };
+  if (leaseAge >= ttlSec && o?.token) return { gone: true, how: 'lease', why: `lease expired ${leaseAge} s ago` };
+  return { gone: false, why: `lease renewed ${leaseAge} s ago` };
+}
+
+/** Kept for callers that ask the old question; the identity proof only (no lease in view). */
+export function isStale(o: Partial<LockOwner> | undefined, here: ProcessIdentity = localIdentity()): boolean {
+  return judgeHolder(o, undefined, here).gone;
+}
+
+export function lockHeldError(t: Target, o: Partial<LockOwner> | undefined, why?: string): LockError {
+  const err = new LockError(`${t.host.name}: ${t.paths.root} is locked by ${describeOwner(o)}${why ? `; ${why}` : ''}`);
+  const wait = why?.startsWith('lease renewed') ? ` (or wait with --lock-wait 5m; if that run died, its lock frees itself ${LEASE_TTL_SEC} s after its lease was last renewed)` : '';
+  err.hint = `if that run is gone: fap unlock ${t.stage} ${t.role}${wait}`;
   return err;
 }
 
 /**
- * Lock every target and read its state. A stale lock (owner on this machine, process gone) is taken
- * over; a live one is waited for up to run.opts.lockWaitMs, else every lock taken is given back and
- * the run stops with exit 3.
+ * Lock every target and read its state. A lock whose holder is provably gone is taken over; a live
+ * one is waited for up to run.opts.lockWaitMs, else every lock taken is given back and the run
+ * stops with exit 3.
  */
-export async function lockAll(run: Run, targets: Target[]): Promise<Map<string, HostState>> {
+export async function lockAll(run: Run, targets: Target[], o: LockOptions = {}): Promise<Map<string, LockedState>> {
   const started = Date.now();
   run.bus.emit({ event: 'phase.started', phase: 'lock', hosts: targets.length });
   let failed = targets.length;
   try {
-    const states = run.opts.dryRun ? await dryRunState(run, targets) : await lockEverywhere(run, targets);
+    const states = run.opts.dryRun ? await dryRunState(run, targets, o) : await lockEverywhere(run, targets, o);
     failed = 0;
     return states;
   } finally {
@@ -58,65 +156,108 @@ export async function lockAll(run: Run, targets: Target[]): Promise<Map<string, 
   }
 }
 
-async function lockEverywhere(run: Run, targets: Target[]): Promise<Map<string, HostState>> {
-  const owner = run.lockOwner();
-  const deadline = Date.now() + run.opts.lockWaitMs;
-  const states = new Map<string, HostState>();
-  let pending = targets;
-  const taken: Target[] = [];
-  const take = (ts: Target[]) => run.forEach(ts, (t) => run.exec(t, 'lock', [...lockSteps(t.paths, owner, LOCK_HELD_CODE), ...inspectSteps(t.paths)], { allowCodes: [LOCK_HELD_CODE] }));
-  for (let attempt = 0; ; attempt++) {
-    // The first target (in a fixed order) is locked before the others: of two runs started together
-    // on the same hosts, the one that wins it wins everywhere, instead of each holding some and both
-    // giving up. Connections to the other hosts open meanwhile.
-    const ordered = [...pending].sort((a, b) => a.key.localeCompare(b.key));
-    if (!run.opts.dryRun) for (const t of ordered.slice(1)) void run.connection(t);
-    const first = await take(ordered.slice(0, 1));
-    const firstHeld = first[0]?.ok && first[0].value.code === LOCK_HELD_CODE;
-    const results = firstHeld || !first[0]?.ok ? first : [...first, ...(await take(ordered.slice(1)))];
-    const failed = results.filter((r) => !r.ok);
-    const held: Extract<Settled<ScriptResult>, { ok: true }>[] = [];
-    for (const r of results) {
-      if (!r.ok) continue;
-      if (r.value.code === 0) {
-        taken.push(r.target);
-        states.set(r.target.key, parseState(r.value.outputs));
-      } else held.push(r);
-    }
-    if (failed.length) {
-      await unlock(run, taken);
-      for (const f of failed) if (!f.ok) run.reportFailure(f.target, f.error, 'connect and lock');
-      const err = new OperationFailed('stopped before changing anything: ' + failed.map((f) => (f.ok ? '' : f.error.message)).join('; '));
-      err.hint = failed.map((f) => (f.ok ? undefined : f.error.hint)).find(Boolean);
-      throw err;
-    }
-    if (!held.length) return states;
+const held = (r: ScriptResult) => ({ owner: parseOwner(r.outputs.get('lock-held')?.[0] ?? ''), leaseAge: parseAge(r.outputs.get('lock-lease')?.[0]) });
 
-    // Stale locks of dead processes on this machine are taken over at once.
-    const stale = held.filter((r) => isStale(parseOwner(r.value.outputs.get('lock-held')?.[0] ?? '')));
-    for (const r of stale) {
-      const o = parseOwner(r.value.outputs.get('lock-held')![0])!;
-      run.bus.emit({ event: 'warning', host: r.target.host.name, message: `taking over a stale lock: ${describeOwner(o)} is no longer running` });
-      await run.exec(r.target, 'lock', breakStaleLockSteps(r.target.paths, o.token!, run.token)).catch(() => undefined);
+function parseAge(s: string | undefined): number | undefined {
+  return s !== undefined && /^\d+$/.test(s) ? Number(s) : undefined;
+}
+
+async function lockEverywhere(run: Run, targets: Target[], o: LockOptions): Promise<Map<string, LockedState>> {
+  const owner = ownerRecord(run);
+  // --lock-wait counts from the first sight of a held lock (connecting is not waiting)
+  let deadline: number | undefined;
+  const states = new Map<string, LockedState>();
+  // every target the lock script may have run on: released on any way out, answered or not
+  const touched = new Set<Target>();
+  const steps = (t: Target) => [...lockSteps(t.paths, owner, LOCK_HELD_CODE, { layout: o.layout, nothingDeployedCode: NOTHING_DEPLOYED_CODE }), ...inspectSteps(t.paths)];
+  const take = (ts: Target[]) =>
+    run.forEach(ts, async (t) => {
+      await run.connection(t);
+      touched.add(t);
+      return run.exec(t, 'lock', steps(t), { allowCodes: [LOCK_HELD_CODE, NOTHING_DEPLOYED_CODE] });
+    });
+  let pending = targets;
+  let lastWaitReport = 0;
+  try {
+    for (;;) {
+      // The first target (in a fixed order) is locked before the others: of two runs started together
+      // on the same hosts, the one that wins it wins everywhere, instead of each holding some and both
+      // giving up. Connections to the other hosts open meanwhile.
+      const ordered = [...pending].sort((a, b) => a.key.localeCompare(b.key));
+      for (const t of ordered.slice(1)) void run.connection(t);
+      const first = await take(ordered.slice(0, 1));
+      const firstHeld = first[0]?.ok && first[0].value.code === LOCK_HELD_CODE;
+      const results = firstHeld || !first[0]?.ok ? first : [...first, ...(await take(ordered.slice(1)))];
+      const failed = results.filter((r) => !r.ok);
+      const busy: { target: Target; owner?: Partial<LockOwner>; verdict: Verdict }[] = [];
+      for (const r of results) {
+        if (!r.ok) continue;
+        if (r.value.code === 0) {
+          states.set(r.target.key, parseState(r.value.outputs));
+          run.leased.add(r.target.key);
+        }
+        else if (r.value.code === NOTHING_DEPLOYED_CODE) states.set(r.target.key, { releases: [], journals: [], nothingDeployed: true });
+        else {
+          const h = held(r.value);
+          busy.push({ target: r.target, owner: h.owner, verdict: judgeHolder(h.owner, h.leaseAge) });
+        }
+      }
+      if (failed.length) {
+        const stuck = await releaseAll(run, touched);
+        for (const f of failed) if (!f.ok) run.reportFailure(f.target, f.error, 'connect and lock');
+        const err = new OperationFailed('stopped before changing anything: ' + failed.map((f) => (f.ok ? '' : f.error.message)).join('; ') + stuckMessage(run, stuck));
+        err.hint = failed.map((f) => (f.ok ? undefined : f.error.hint)).find(Boolean);
+        throw err;
+      }
+      if (!busy.length) return states;
+
+      // Locks whose holders are provably gone are taken over at once (exactly one breaker wins).
+      for (const b of busy) {
+        if (!b.verdict.gone) continue;
+        run.bus.emit({ event: 'warning', host: b.target.host.name, message: `taking over the lock of ${describeOwner(b.owner)}: ${b.verdict.why}` });
+        await run.exec(b.target, 'lock', breakStaleLockSteps(b.target.paths, b.owner!.token!, run.token, { requireExpiredLease: b.verdict.how === 'lease' })).catch(() => undefined);
+      }
+      const live = busy.filter((b) => !b.verdict.gone);
+      if (live.length) deadline ??= Date.now() + run.opts.lockWaitMs;
+      if (live.length && Date.now() >= deadline!) {
+        const stuck = await releaseAll(run, touched);
+        const err = lockHeldError(live[0].target, live[0].owner, live[0].verdict.why);
+        err.message += stuckMessage(run, stuck);
+        throw err;
+      }
+      if (live.length && Date.now() - lastWaitReport >= WAIT_REPORT_MS) {
+        lastWaitReport = Date.now();
+        const l = live[0];
+        run.bus.emit({ event: 'lock.waiting', host: l.target.host.name, message: `waiting for the lock held by ${describeOwner(l.owner)} (${l.verdict.why})` });
+      }
+      pending = pending.filter((t) => !states.has(t.key));
+      if (live.length) await new Promise((r) => setTimeout(r, Math.min(2000, Math.max(0, deadline! - Date.now()))));
+      run.checkAbort();
     }
-    const live = held.filter((r) => !stale.includes(r));
-    if (live.length && Date.now() >= deadline) {
-      await unlock(run, taken);
-      const r = live[0];
-      throw lockHeldError(r.target, parseOwner(r.value.outputs.get('lock-held')?.[0] ?? ''));
-    }
-    if (live.length && attempt % 10 === 0) {
-      const o = parseOwner(live[0].value.outputs.get('lock-held')?.[0] ?? '');
-      run.bus.emit({ event: 'lock.waiting', host: live[0].target.host.name, message: `waiting for the lock held by ${describeOwner(o)}` });
-    }
-    pending = pending.filter((t) => !taken.includes(t));
-    if (live.length) await new Promise((r) => setTimeout(r, Math.min(2000, Math.max(0, deadline - Date.now()))));
-    run.checkAbort();
+  } catch (e) {
+    // an interrupt or an unexpected error while locking: leave no lock of ours behind
+    if (!(e instanceof LockError) && !(e instanceof OperationFailed)) await releaseAll(run, touched).catch(() => undefined);
+    throw e;
   }
 }
 
-export async function unlock(run: Run, targets: Target[]): Promise<void> {
-  await run.forEach(targets, (t) => run.exec(t, 'unlock', unlockSteps(t.paths, run.token)));
+function stuckMessage(run: Run, stuck: Target[]): string {
+  if (!stuck.length) return '';
+  const t = stuck[0];
+  return `; the lock could not be released on ${stuck.map((s) => s.host.name).join(', ')}: it frees itself ${LEASE_TTL_SEC} s after that host's session ended, or run fap unlock ${t.stage}${stuck.every((s) => s.role === t.role) ? ` ${t.role}` : ''}`;
+}
+
+async function releaseAll(run: Run, targets: Iterable<Target>): Promise<Target[]> {
+  return unlock(run, [...targets]);
+}
+
+/**
+ * Release this run's lock on targets (a no-op where it holds none), reconnecting where the
+ * connection dropped. Returns the targets where that could not be done.
+ */
+export async function unlock(run: Run, targets: Target[]): Promise<Target[]> {
+  const done = await run.forEach(targets, (t) => run.exec(t, 'unlock', unlockSteps(t.paths, run.token)));
+  return done.filter((r) => !r.ok).map((r) => r.target);
 }
 
 /**
@@ -124,11 +265,11 @@ export async function unlock(run: Run, targets: Target[]): Promise<void> {
  * release name, heal, prune and rollback choices shown are the ones a real run would make. A host
  * that cannot be reached is planned from an empty state, with a warning.
  */
-async function dryRunState(run: Run, targets: Target[]): Promise<Map<string, HostState>> {
-  const owner = run.lockOwner();
-  const states = new Map<string, HostState>();
+async function dryRunState(run: Run, targets: Target[], o: LockOptions): Promise<Map<string, LockedState>> {
+  const owner = ownerRecord(run);
+  const states = new Map<string, LockedState>();
   await run.forEach(targets, async (t) => {
-    await run.exec(t, 'lock', lockSteps(t.paths, owner, LOCK_HELD_CODE));
+    await run.exec(t, 'lock', lockSteps(t.paths, owner, LOCK_HELD_CODE, { layout: o.layout, nothingDeployedCode: NOTHING_DEPLOYED_CODE }));
     try {
       const r = await run.exec(t, 'inspect (read-only, run for real)', inspectSteps(t.paths), { readOnly: true });
       states.set(t.key, parseState(r.outputs));

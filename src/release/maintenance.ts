@@ -11,9 +11,10 @@ import { pruneList, EMPTY_STATE } from './state.js';
 
 export async function cleanup(run: Run, targets: Target[]): Promise<RunResult> {
   return transact(run, targets, async () => {
-    const { states, heal } = await lockAndHeal(run, targets);
+    const { raw, states, heal } = await lockAndHeal(run, targets, { layout: 'existing' });
     const reports = reportsFor(targets);
-    const done = await phase(run, 'cleanup', targets, (t) => {
+    const done = await phase(run, 'cleanup', targets, async (t) => {
+      if (raw.get(t.key)?.nothingDeployed) return nothingDeployed(run, t);
       const prune = pruneList(states.get(t.key) ?? EMPTY_STATE, Number(t.config.keep_releases));
       if (prune.length) run.bus.emit({ event: 'log', host: t.host.name, plugin: 'cleanup', message: `removing ${prune.length} release(s)` });
       return run.exec(t, 'cleanup', [...heal(t), ...removeReleasesSteps(t.paths, prune), ...unlockSteps(t.paths, run.token)]);
@@ -22,6 +23,12 @@ export async function cleanup(run: Run, targets: Target[]): Promise<RunResult> {
     const ok = done.every((r) => r.ok);
     return result(ok, undefined, reports, ok ? `cleaned up ${targets.length} host(s)` : 'cleanup failed on some hosts');
   });
+}
+
+/** A host never deployed to: not locked, nothing created, nothing to do. */
+function nothingDeployed(run: Run, t: Target): undefined {
+  run.bus.emit({ event: 'log', host: t.host.name, plugin: run.opts.command, message: `nothing deployed at ${t.paths.root}; nothing to do` });
+  return undefined;
 }
 
 export async function forceUnlock(run: Run, targets: Target[]): Promise<RunResult> {
@@ -52,9 +59,10 @@ export async function forceUnlock(run: Run, targets: Target[]): Promise<RunResul
 /** fap restart: the restart signal on every host, under the lock (plugins contribute the steps). */
 export async function restart(run: Run, targets: Target[]): Promise<RunResult> {
   return transact(run, targets, async () => {
-    const { states, heal } = await lockAndHeal(run, targets);
+    const { raw, states, heal } = await lockAndHeal(run, targets, { layout: 'existing' });
     const reports = reportsFor(targets);
     const done = await phase(run, 'restart', targets, async (planned) => {
+      if (raw.get(planned.key)?.nothingDeployed) return nothingDeployed(run, planned);
       const current = states.get(planned.key)?.current;
       if (!current) throw new HostError(planned.host.name, 'restart', 'nothing is deployed here yet (no current release)');
       const t = withRelease(planned, current);

@@ -41,14 +41,21 @@ export function chooseRollback(targets: Target[], states: Map<string, HostState>
 export async function rollback(run: Run, planned: Target[], o: RollbackOptions = {}): Promise<RunResult> {
   if (o.to !== undefined && !RELEASE_NAME.test(o.to)) throw new ConfigError(`--to "${o.to}" is not a release name (YYYYMMDDHHMMSS; see fap releases)`);
   return transact(run, planned, async () => {
-    const { states, heal } = await lockAndHeal(run, planned);
+    const { raw, states, heal } = await lockAndHeal(run, planned, { layout: 'existing' });
     const reports = reportsFor(planned);
 
     // Decide every host's target before touching any host.
-    const { choice, problems } = chooseRollback(planned, states, o);
+    // a host never deployed to was not locked, and nothing was created there
+    const none = planned.filter((t) => raw.get(t.key)?.nothingDeployed);
+    const chosen = chooseRollback(planned, states, o);
+    const { choice } = chosen;
+    const problems = [
+      ...none.map((t) => ({ host: t.host.name, message: `${t.host.name}: nothing deployed at ${t.paths.root}` })),
+      ...chosen.problems.filter((p) => !none.some((t) => t.host.name === p.host)),
+    ];
     if (problems.length) {
       // heal leftovers anyway, then let go of the lock
-      await run.forEach(planned, (t) => run.exec(t, 'unlock', [...heal(t), ...unlockSteps(t.paths, run.token)]));
+      await run.forEach(planned.filter((t) => !none.includes(t)), (t) => run.exec(t, 'unlock', [...heal(t), ...unlockSteps(t.paths, run.token)]));
       for (const p of problems) {
         run.bus.emit({ event: 'host.failed', host: p.host, step: 'choose release', message: p.message });
         const rep = [...reports.values()].find((r) => r.host === p.host);

@@ -13,7 +13,7 @@ import { Runner, type ScriptResult } from '../remote/runner.js';
 import { composeScript, logOutput, quote, type Step } from '../remote/shell.js';
 import type { SignalContext, SignalName } from '../signals.js';
 import type { Target } from './plan.js';
-import { fenceSteps, reapSupersededSteps, UNLOCK_STEP, type LockOwner } from './scripts.js';
+import { fenceSteps, keepLeaseSteps, reapSupersededSteps, UNLOCK_STEP, type LockOwner } from './scripts.js';
 import { localUser } from './plan.js';
 
 export interface RunOptions {
@@ -48,6 +48,8 @@ export class Run {
   private readonly lockHeld = new Set<string>();
   /** connections that were ever open (connKey) */
   private readonly reached = new Set<string>();
+  /** targets whose deploy lock this run took (their lease is renewed by the session on the host) */
+  readonly leased = new Set<string>();
 
   constructor(
     readonly bus: EventBus,
@@ -81,6 +83,11 @@ export class Run {
 
   markLocked(t: Target): void {
     if (!this.opts.dryRun) this.lockHeld.add(t.key);
+  }
+
+  markUnlocked(t: Target): void {
+    this.lockHeld.delete(t.key);
+    this.lockMaybe.delete(t.key);
   }
 
   /** a lock script was sent to the target (its host was reached) and no unlock succeeded since */
@@ -201,10 +208,12 @@ export class Run {
       return { code: 0, outputs: new Map(), stdout: '', stderr: '' };
     }
     let conn = await this.connection(t);
+    let reconnected = false;
     if (!conn.isOpen()) {
       // the connection dropped in an earlier phase: reconnect once, so a revert can still reach it
       this.conns.delete(t.connKey);
       conn = await this.connection(t);
+      reconnected = true;
     }
     for (const [local, remote] of this.uploads.get(t.key) ?? []) {
       const id = `${t.connKey}\0${remote}`;
@@ -218,12 +227,11 @@ export class Run {
     // an unlock step is never fenced, so the lock can be given back whatever else happened
     const locked = this.lockHeld.has(t.key) && !opts.readOnly;
     const giveBack = unlocks && steps.length === 1;
-    const pre = !locked ? [] : giveBack ? reapSupersededSteps(t.paths, this.token) : fenceSteps(t.paths, this.token);
+    // after a reconnect the old session's lease renewer is gone (or reaped): this session renews
+    const keep = reconnected && this.leased.has(t.key) && !giveBack ? keepLeaseSteps(t.paths, this.token) : [];
+    const pre = !locked ? keep : giveBack ? reapSupersededSteps(t.paths, this.token) : [...fenceSteps(t.paths, this.token), ...keep];
     const r = await this.runner.run(conn, t.host.name, phase, [...pre, ...steps], opts);
-    if (unlocks && r.code === 0) {
-      this.lockHeld.delete(t.key);
-      this.lockMaybe.delete(t.key);
-    }
+    if (unlocks && r.code === 0) this.markUnlocked(t);
     return r;
   }
 

@@ -12,6 +12,29 @@ export interface LockOwner {
   command: string;
   started_at: string;
   token: string;
+  /** the machine's boot (/proc/sys/kernel/random/boot_id): a pid means nothing across reboots */
+  boot_id?: string;
+  /** the PID namespace (readlink /proc/self/ns/pid): a pid means nothing in another one */
+  pid_ns?: string;
+  /** the process's start time (/proc/self/stat field 22): tells a reused pid from the holder */
+  pid_start?: string;
+}
+
+/** A lock's lease older than this (by the host's clock) means its holder's session is gone. */
+export const LEASE_TTL_SEC = 60;
+/** How often the holder's session renews the lease. */
+export const LEASE_RENEW_SEC = 5;
+
+export interface LockScriptOptions {
+  /**
+   * 'create' (deploy, release: commands that build a release) creates the layout; 'existing'
+   * (rollback, cleanup, restart) locks only a path that has releases/, and otherwise reports
+   * `nothing-deployed` and exits nothingDeployedCode without creating anything.
+   */
+  layout?: 'create' | 'existing';
+  nothingDeployedCode?: number;
+  ttlSec?: number;
+  renewSec?: number;
 }
 
 export const RELEASE_NAME = /^\d{14}$/;
@@ -20,46 +43,143 @@ const lockDir = (p: Paths) => posix.join(p.state, 'lock');
 const statusFile = (p: Paths, release: string) => posix.join(p.state, 'releases', `${release}.status`);
 const metaFile = (p: Paths, release: string) => posix.join(p.state, 'releases', `${release}.meta`);
 const runFile = (p: Paths, release: string) => posix.join(p.state, 'releases', `${release}.run`);
+const tokenPattern = (token: string) => quote(`"token":"${token}"`);
+
+/** Shell function: seconds since a file's mtime by the host's clock (fails if it is missing). */
+const AGE_FN = [
+  'fap_age() {',
+  '  fap_m=$(stat -c %Y "$1" 2>/dev/null || stat -f %m "$1" 2>/dev/null) || return 1',
+  '  [ -n "$fap_m" ] || return 1',
+  '  fap_a=$(( $(date +%s) - fap_m )); [ "$fap_a" -ge 0 ] || fap_a=0',
+  '  echo "$fap_a"',
+  '}',
+].join('\n');
 
 /**
- * Take the deploy lock atomically: the owner record is written into a private directory that is
- * then renamed to .fap/lock, so the lock never exists without its owner. rename(2) onto an existing
- * lock fails; then the holder is printed and the script exits LOCK_HELD_CODE.
+ * Start this session's lease renewer unless one runs: every renewSec it touches lock/lease while
+ * the lock carries our token and the session's driver ($$: the long-lived shell that runs each
+ * script in a subshell) lives. When fap dies or its connection drops, the driver ends, the
+ * renewing stops, and the lease expires: that, not a pid, is what proves a remote holder gone.
  */
-export function lockSteps(p: Paths, owner: LockOwner, lockHeldCode: number): Step[] {
+function renewerScript(p: Paths, token: string, renewSec: number): string {
+  const dir = lockDir(p);
+  const lease = posix.join(dir, 'lease');
+  const mark = `${quote(posix.join(dir, 'renewer.'))}$$`;
+  const loop = [
+    'fap_drv=$$',
+    `(trap - EXIT; while sleep ${Math.max(1, Math.floor(renewSec))}; do`,
+    '  kill -0 "$fap_drv" 2>/dev/null || exit 0',
+    `  grep -qF ${tokenPattern(token)} ${quote(posix.join(dir, 'owner'))} 2>/dev/null || exit 0`,
+    `  touch -c ${quote(lease)} 2>/dev/null || exit 0`,
+    'done) </dev/null >/dev/null 2>&1 &',
+    `echo $! > ${mark}`,
+  ].join('\n');
+  return [
+    `if grep -qF ${tokenPattern(token)} ${quote(posix.join(dir, 'owner'))} 2>/dev/null && ! { [ -f ${mark} ] && kill -0 "$(cat ${mark} 2>/dev/null)" 2>/dev/null; }; then`,
+    `  touch -c ${quote(lease)} 2>/dev/null || true`,
+    loop.replace(/^/gm, '  '),
+    'fi',
+  ].join('\n');
+}
+
+/**
+ * Take the deploy lock atomically: the owner record and the lease are written into a private
+ * directory that is then renamed to .fap/lock, so the lock never exists without them. rename(2)
+ * onto an existing lock fails; then the holder and its lease's age (host clock; empty: no lease, a
+ * lock of an older fap) are printed and the script exits lockHeldCode. Taken, the lock's lease is
+ * renewed by this session until it ends.
+ */
+export function lockSteps(p: Paths, owner: LockOwner, lockHeldCode: number, o: LockScriptOptions = {}): Step[] {
   const dir = lockDir(p);
   const mine = posix.join(p.state, `lock.new.${owner.token}`);
+  // .fap/ is private (owner records, journals, uploads); releases/ and shared/ keep the umask
+  const privateState = [`(umask 077 && ${cmd('mkdir', '-p', posix.join(p.state, 'releases'), posix.join(p.state, 'uploads'))})`, cmd('chmod', '700', p.state)];
+  const create =
+    o.layout === 'existing'
+      ? [
+          // a path never deployed to: nothing to lock, and nothing may be created there
+          `if [ ! -d ${quote(p.releases)} ]; then`,
+          `  ${emitOutput('nothing-deployed', quote(p.root))}`,
+          `  exit ${o.nothingDeployedCode ?? 76}`,
+          'fi',
+          ...privateState,
+        ]
+      : [cmd('mkdir', '-p', p.releases, p.shared), ...privateState];
   return [
-    { name: 'create deploy root', script: cmd('mkdir', '-p', posix.join(p.state, 'releases'), posix.join(p.state, 'uploads'), p.releases, p.shared) },
+    { name: 'create deploy root', script: create.join('\n') },
     {
       name: 'take deploy lock',
       script: [
-        cmd('mkdir', '-p', mine),
+        AGE_FN,
+        `(umask 077 && ${cmd('mkdir', '-p', mine)})`,
         `printf '%s\\n' ${quote(JSON.stringify(owner))} > ${quote(posix.join(mine, 'owner'))}`,
-        `if ! mv -T ${quote(mine)} ${quote(dir)} 2>/dev/null; then`,
-        `  rm -rf ${quote(mine)}`,
-        `  ${emitOutput('lock-held', `"$(tr -d '\\n' 2>/dev/null < ${quote(posix.join(dir, 'owner'))})"`)}`,
-        `  exit ${lockHeldCode}`,
-        'fi',
+        `: > ${quote(posix.join(mine, 'lease'))}`,
+        'fap_try=0',
+        `while ! mv -T ${quote(mine)} ${quote(dir)} 2>/dev/null; do`,
+        `  fap_owner=$(tr -d '\\n' 2>/dev/null < ${quote(posix.join(dir, 'owner'))}) || fap_owner=''`,
+        `  fap_lease=$(fap_age ${quote(posix.join(dir, 'lease'))}) || fap_lease=''`,
+        // the holder let go between the rename and the read: try again (a few times)
+        `  if [ -d ${quote(dir)} ] || [ "$fap_try" -ge 5 ]; then`,
+        `    rm -rf ${quote(mine)}`,
+        `    ${emitOutput('lock-held', '"$fap_owner"')}`,
+        `    ${emitOutput('lock-lease', '"$fap_lease"')}`,
+        `    exit ${lockHeldCode}`,
+        '  fi',
+        '  fap_try=$((fap_try + 1))',
+        'done',
+        renewerScript(p, owner.token, o.renewSec ?? LEASE_RENEW_SEC),
       ].join('\n'),
     },
   ];
 }
 
 /**
- * Break a stale lock (its owner's process is gone), but only if it is still the lock that was
- * judged stale: it is renamed aside first (atomic), and put back if its token changed meanwhile.
+ * Restart the lease renewer in this session if the lock is still ours (a script run over a new
+ * connection: the renewer of the old session ended with it). A no-op when the lock is not ours.
  */
-export function breakStaleLockSteps(p: Paths, staleToken: string, myToken: string): Step[] {
+export function keepLeaseSteps(p: Paths, token: string, renewSec = LEASE_RENEW_SEC): Step[] {
+  return [{ name: 'keep deploy lease', script: renewerScript(p, token, renewSec) }];
+}
+
+/**
+ * Break a lock whose holder is provably gone, so that exactly one breaker wins and a live lock is
+ * never removed. The breaker first claims the lock instance: mkdir .fap/lock/breaking.N (atomic;
+ * claims live inside the lock, so they vanish with it). breaking.N+1 may be claimed only when
+ * breaking.N is older than the TTL (its breaker died), so claims are never removed and two fresh
+ * ones cannot coexist. Holding the claim, the breaker checks that the lock still carries the
+ * stale token (and, for a lease verdict, that the lease is still expired by the host's clock),
+ * renames the lock aside, and deletes it only if what it moved is that instance with its claim;
+ * anything else is put back. A loser changes nothing; the caller re-reads the lock.
+ * Prints lock-broken=1 when this breaker removed it.
+ */
+export function breakStaleLockSteps(p: Paths, staleToken: string, myToken: string, o: { requireExpiredLease: boolean; ttlSec?: number }): Step[] {
   const dir = lockDir(p);
+  const ttl = Math.max(1, Math.floor(o.ttlSec ?? LEASE_TTL_SEC));
   const aside = posix.join(p.state, `lock.stale.${myToken}`);
+  const claim = (base: string) => `${quote(posix.join(base, 'breaking.'))}"$fap_n"`;
+  const leaseExpired = o.requireExpiredLease ? ` && fap_l=$(fap_age ${quote(posix.join(dir, 'lease'))}) && [ "$fap_l" -ge ${ttl} ]` : '';
   return [
     {
       name: 'take over stale lock',
       script: [
-        `if mv -T ${quote(dir)} ${quote(aside)} 2>/dev/null; then`,
-        `  if grep -qF ${quote(`"token":"${staleToken}"`)} ${quote(posix.join(aside, 'owner'))} 2>/dev/null; then rm -rf ${quote(aside)}`,
-        `  else mv -T ${quote(aside)} ${quote(dir)} 2>/dev/null || rm -rf ${quote(aside)}; fi`,
+        AGE_FN,
+        "fap_n=1; fap_won=''",
+        `while [ -d ${quote(dir)} ]; do`,
+        `  if mkdir ${claim(dir)} 2>/dev/null; then printf '%s\\n' ${quote(myToken)} > ${claim(dir)}/by; fap_won=1; break; fi`,
+        // taken by a breaker that is alive (a fresh claim), or the lock went away: we lose
+        `  fap_c=$(fap_age ${claim(dir)}) || break`,
+        `  [ "$fap_c" -ge ${ttl} ] || break`,
+        '  fap_n=$((fap_n + 1))',
+        'done',
+        'if [ -n "$fap_won" ]; then',
+        `  if grep -qF ${tokenPattern(staleToken)} ${quote(posix.join(dir, 'owner'))} 2>/dev/null${leaseExpired} && mv -T ${quote(dir)} ${quote(aside)} 2>/dev/null; then`,
+        `    if grep -qxF ${quote(myToken)} ${claim(aside)}/by 2>/dev/null && grep -qF ${tokenPattern(staleToken)} ${quote(posix.join(aside, 'owner'))} 2>/dev/null; then`,
+        `      rm -rf ${quote(aside)}`,
+        `      ${emitOutput('lock-broken', '1')}`,
+        // not the instance we claimed (cannot happen while our claim is fresh): never delete it
+        `    else mv -T ${quote(aside)} ${quote(dir)} 2>/dev/null || echo ${quote(`fap: a lock moved aside could not be put back: ${aside}`)} >&2; fi`,
+        // the lock was renewed or replaced since it was judged: give our claim up, if it is ours
+        `  elif grep -qxF ${quote(myToken)} ${claim(dir)}/by 2>/dev/null; then rm -rf ${claim(dir)}; fi`,
         'fi',
       ].join('\n'),
     },
@@ -126,13 +246,21 @@ export function journalSteps(p: Paths, j: Journal): Step[] {
 /** The name of unlockSteps' step: a script that contains it gives the lock back (Run.exec). */
 export const UNLOCK_STEP = 'release deploy lock';
 
-/** Release the lock, but only if this run still owns it. */
+/**
+ * Release the lock, but only if this run still owns it: renamed aside first, then removed only if
+ * what was moved carries our token (a lock that changed hands meanwhile is put back untouched).
+ */
 export function unlockSteps(p: Paths, token: string): Step[] {
-  const owner = posix.join(lockDir(p), 'owner');
+  const dir = lockDir(p);
+  const aside = posix.join(p.state, `lock.released.${token}`);
   return [
     {
       name: UNLOCK_STEP,
-      script: `if grep -qF ${quote(`"token":"${token}"`)} ${quote(owner)} 2>/dev/null; then rm -rf ${quote(lockDir(p))}; fi`,
+      script: [
+        `if grep -qF ${tokenPattern(token)} ${quote(posix.join(dir, 'owner'))} 2>/dev/null && mv -T ${quote(dir)} ${quote(aside)} 2>/dev/null; then`,
+        `  if grep -qF ${tokenPattern(token)} ${quote(posix.join(aside, 'owner'))} 2>/dev/null; then rm -rf ${quote(aside)}; else mv -T ${quote(aside)} ${quote(dir)} 2>/dev/null || true; fi`,
+        'fi',
+      ].join('\n'),
     },
   ];
 }

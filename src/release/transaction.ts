@@ -5,7 +5,7 @@
 import { HostError, OperationFailed } from '../errors.js';
 import type { HostOutcome } from '../events.js';
 import type { Step } from '../remote/shell.js';
-import { lockAll } from './lock.js';
+import { lockAll, type LockedState, type LockOptions } from './lock.js';
 import type { Target } from './plan.js';
 import type { Run, Settled } from './run.js';
 import { healSteps, unlockSteps } from './scripts.js';
@@ -79,10 +79,12 @@ async function releaseLocks(run: Run, targets: Target[]): Promise<string[]> {
  * that cannot be judged from these targets (it involved hosts out of view) stops the command
  * before anything changes, naming the hosts it needs.
  */
-export async function lockAndHeal(run: Run, targets: Target[]): Promise<{ raw: Map<string, HostState>; states: Map<string, HostState>; heal: (t: Target) => Step[] }> {
+export async function lockAndHeal(run: Run, targets: Target[], lock: LockOptions = {}): Promise<{ raw: Map<string, LockedState>; states: Map<string, HostState>; heal: (t: Target) => Step[] }> {
   for (const t of targets) run.markLockAttempt(t);
-  const raw = await lockAll(run, targets);
-  for (const t of targets) run.markLocked(t);
+  const raw = await lockAll(run, targets, lock);
+  // a path never deployed to was not locked (and nothing was created there)
+  for (const t of targets) if (raw.get(t.key)?.nothingDeployed) run.markUnlocked(t);
+  else run.markLocked(t);
   const { heals, healed, problems } = planHeal(raw);
   if (problems.length) {
     const err = new OperationFailed(`cannot heal from this view, nothing changed: ${problems.map((p) => p.message).join('; ')}`);

@@ -57,6 +57,8 @@ export function plainLine(e: Ev, o: ReporterOptions): string | undefined {
     }
     case 'warning':
       return `${h}${paint(o, 33, 'warning')}: ${stripHost(String(e.message), e.host)}`;
+    case 'lock.waiting':
+      return `${h}${stripHost(String(e.message), e.host)}`;
     case 'log':
       return o.quiet ? undefined : `${h}${e.plugin}: ${e.message}`;
     case 'result':

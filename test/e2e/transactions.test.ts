@@ -148,13 +148,15 @@ describe('transactions on a 3-host fleet', { skip }, () => {
     assert.equal(u.code, 0, u.stderr);
     assert.match(u.stderr, /removed the deploy lock: .*bob@ci-runner-7/);
     assert.ok(!existsSync(lock));
-    // a lock left by a dead process on this machine is stale: taken over with a warning
+    // a lock left by a dead process of this machine's boot and PID namespace is stale: taken over with a warning
     mkdirSync(lock);
     const os = await import('node:os');
-    writeFileSync(join(lock, 'owner'), JSON.stringify({ user: 'me', origin: os.hostname(), pid: 999999, command: 'fap deploy production', started_at: '2026-01-01T00:00:00Z', token: 'dead' }));
+    const boot_id = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const pid_ns = readlinkSync('/proc/self/ns/pid');
+    writeFileSync(join(lock, 'owner'), JSON.stringify({ user: 'me', origin: os.hostname(), pid: 4194000, command: 'fap deploy production', started_at: '2026-01-01T00:00:00Z', token: 'dead', boot_id, pid_ns }));
     const s = await fap(['-f', file, 'deploy', 'production']);
     assert.equal(s.code, 0, s.stderr);
-    assert.match(s.stderr, /taking over a stale lock: me@\S+ \(pid 999999/);
+    assert.match(s.stderr, /taking over the lock of me@\S+ \(pid 4194000.*: its process \(pid 4194000\) is no longer running on this machine/);
   });
 
   test('rollback --to forward and back; a release one host lacks is refused naming the host', async () => {
