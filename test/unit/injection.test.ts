@@ -111,6 +111,9 @@ function newCase(): Case {
   mkdirSync(join(dir, 'src', 'configs'), { recursive: true });
   mkdirSync(join(dir, 'src', 'media'));
   writeFileSync(join(dir, 'src', 'configs', 'app.conf'), 'x=1\n');
+  // shared/ as a previous deploy left it (core keys' cases also copy it with localshared)
+  mkdirSync(join(root, 'shared', 'configs'), { recursive: true });
+  writeFileSync(join(root, 'shared', 'configs', 'app.conf'), 'x=1\n');
   return { dir, root };
 }
 
@@ -250,6 +253,9 @@ test('the harness: the base configuration deploys through every phase with the s
 for (const key of TESTED) {
   test(`${key}: no hostile value runs anything on the host`, async () => {
     let reached = 0;
+    // with this key's plugins and no hostile value, every phase succeeds: a failure is the value's doing
+    const clean = await attempt(key);
+    assert.ok(clean && clean.codes.every((x) => x === '0') && clean.codes.length === clean.scripts.length - 1, `${key}: the base case fails: ${clean?.stderr}`);
     await fc.assert(
       fc.asyncProperty(hostile, async (v) => {
         const r = await attempt(key, v);
