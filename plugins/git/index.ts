@@ -11,9 +11,11 @@ import { keys } from './keys.js';
 
 /** The repo URL without its userinfo, and the credentials it held (undefined: none, or not http). */
 export function splitCredentials(repo: string): { url: string; username?: string; password?: string } {
-  const m = /^(https?:\/\/)([^@/?#]*)@(.*)$/is.exec(repo);
-  if (!m) return { url: repo };
-  const info = m[2];
+  const m = /^(https?:\/\/)([^/?#]*)(.*)$/is.exec(repo);
+  // the host is after the last @ of the authority: a raw @ in the password stays in the password
+  const at = m ? m[2].lastIndexOf('@') : -1;
+  if (!m || at < 0) return { url: repo };
+  const info = m[2].slice(0, at);
   const colon = info.indexOf(':');
   const dec = (s: string) => {
     try {
@@ -22,7 +24,7 @@ export function splitCredentials(repo: string): { url: string; username?: string
       return s;
     }
   };
-  return { url: m[1] + m[3], username: dec(colon < 0 ? info : info.slice(0, colon)), password: colon < 0 ? '' : dec(info.slice(colon + 1)) };
+  return { url: m[1] + m[2].slice(at + 1) + m[3], username: dec(colon < 0 ? info : info.slice(0, colon)), password: colon < 0 ? '' : dec(info.slice(colon + 1)) };
 }
 
 /** The askpass helper: git calls it with "Username for ..." or "Password for ...". */
