@@ -1,14 +1,18 @@
 // curl: the hosts download a build artifact (or receive it over SFTP with --artifact), check its
 // sha256, unpack it into the release and run the postinstall script. REVISION records the sha256.
 // Credentials never reach a command line or the output: curl reads the URL and user from a config
-// on its stdin, and their values are registered as secrets.
+// on its stdin (printed by the shell's printf builtin from one quoted word, never a heredoc that a
+// value could end), and their values are registered as secrets. curl_options is split into words
+// here and each word quoted (see ../shell-words.ts).
 import { basename, posix } from 'node:path';
 import type { Plugin } from '../../src/signals.js';
 import { keys } from './keys.js';
+import { shellWords, WordsError } from '../shell-words.js';
 
-/** A string for curl's config file syntax. */
+/** A string for curl's config file syntax, on one line whatever it holds (a raw newline would start a new option). */
 function curlString(s: string): string {
-  return '"' + s.replace(/\\/g, '\\\\').replace(/"/g, '\\"') + '"';
+  const esc: Record<string, string> = { '\\': '\\\\', '"': '\\"', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v' };
+  return '"' + s.replace(/[\\"\n\r\t\v]/g, (c) => esc[c]) + '"';
 }
 
 function archiveKind(config: Readonly<Record<string, unknown>>, name: string): 'tgz' | 'tar' | undefined {
@@ -30,6 +34,12 @@ const curl: Plugin = {
     if (url && (!/^(https?|ftp|file):\/\//i.test(url) || /\s/.test(url))) return { key: 'curl_url', message: `"${url.replace(/\/\/[^@/]*@/, '//***@')}" is not a URL curl can download (http, https, ftp or file, no spaces)` };
     const sha = config.curl_sha256 ? String(config.curl_sha256) : '';
     if (sha && !/^[0-9a-fA-F]{64}$/.test(sha)) return { key: 'curl_sha256', message: 'curl_sha256 must be 64 hex digits' };
+    try {
+      shellWords(String(config.curl_options ?? ''));
+    } catch (e) {
+      if (e instanceof WordsError) return { key: 'curl_options', message: `curl_options: ${e.message}` };
+      throw e;
+    }
     return undefined;
   },
   on: {
@@ -45,14 +55,10 @@ const curl: Plugin = {
         ctx.script('curl: take uploaded artifact', `cp ${q(sent)} ${q(file)}\nrm -f ${q(sent)} 2>/dev/null || true`);
       } else {
         const conf = [`url = ${curlString(url)}`, ...(c.curl_user ? [`user = ${curlString(String(c.curl_user))}`] : [])];
-        const options = String(c.curl_options ?? '').trim();
+        const options = shellWords(String(c.curl_options ?? '')).map((w) => q(w) + ' ').join('');
         ctx.script(
           'curl: download artifact',
-          [
-            `curl --fail --silent --show-error --location --retry ${Number(c.curl_retries)} --retry-delay 1 --connect-timeout 15 --max-time ${Number(c.curl_timeout)} ${options ? options + ' ' : ''}-o ${q(file)} -K - <<'FAP_CURL_CONFIG'`,
-            ...conf,
-            'FAP_CURL_CONFIG',
-          ].join('\n'),
+          `printf '%s\\n' ${q(conf.join('\n'))} | curl --fail --silent --show-error --location --retry ${Number(c.curl_retries)} --retry-delay 1 --connect-timeout 15 --max-time ${Number(c.curl_timeout)} ${options}-o ${q(file)} -K -`,
         );
       }
       const expected = c.curl_sha256 ? String(c.curl_sha256).toLowerCase() : '';
@@ -71,7 +77,10 @@ const curl: Plugin = {
           : kind === 'tar'
             ? [`tar -xf ${q(file)} -C ${q(release)}`, `rm -f ${q(file)}`]
             : [`mv -f ${q(file)} ${q(posix.join(release, basename(name) || 'artifact'))}`];
-      ctx.script('curl: unpack artifact', [...unpack, `printf '%s\\n' "$fap_sha" > ${q(posix.join(release, 'REVISION'))}`].join('\n'));
+      // REVISION through a fresh file renamed over it: a REVISION symlink that came with the artifact is replaced, never written through
+      const revision = posix.join(release, 'REVISION');
+      const tmp = posix.join(release, '.fap-revision.tmp');
+      ctx.script('curl: unpack artifact', [...unpack, `rm -f ${q(tmp)}`, `printf '%s\\n' "$fap_sha" > ${q(tmp)}`, `mv -fT ${q(tmp)} ${q(revision)}`].join('\n'));
       const post = String(c.curl_postinstall_script ?? '').trim();
       if (post) ctx.script('curl: postinstall script', `(cd ${q(release)} && sh -c ${q(post)}${c.curl_postinstall_output === false ? ' >/dev/null' : ''})`);
     },

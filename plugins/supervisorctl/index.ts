@@ -6,13 +6,17 @@ import { posix } from 'node:path';
 import type { Plugin, SignalContext } from '../../src/signals.js';
 import { keys } from './keys.js';
 
-/** supervisorctl_command is shell text on purpose (it may carry sudo or -c FILE). */
+/**
+ * supervisorctl_command is a command line on purpose (it may carry sudo or -c FILE): it runs as
+ * `sh -c '<command> "$@"'`, one quoted word of this script, so whatever it holds cannot change
+ * the lines around it.
+ */
 function restartScript(ctx: SignalContext): string {
   const q = ctx.quote;
   const c = ctx.config;
-  const sc = String(c.supervisorctl_command);
+  const sc = 'fap_sc';
   const program = String(c.supervisor_program);
-  const lines: string[] = [];
+  const lines: string[] = [`fap_sc() { sh -c ${q(String(c.supervisorctl_command) + ' "$@"')} fap-supervisorctl "$@"; }`];
   if (c.supervisor_refresh) lines.push(`${sc} reread >/dev/null`, `${sc} update`);
   if (c.supervisor_restart !== false) {
     lines.push(`if ! fap_out="$(${sc} restart ${q(program)} 2>&1)"; then printf '%s\\n' "$fap_out" >&2; echo ${q(`supervisorctl restart ${program} failed`)} >&2; exit 1; fi`);

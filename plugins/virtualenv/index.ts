@@ -5,12 +5,14 @@
 // removes the unpublished release everywhere.
 //
 // Quoting: virtualenv_executable is one word (quoted) unless it contains whitespace, in which case
-// it is a command line written in shell (`/usr/bin/env python3.12`, `sudo -u app python3`).
-// virtualenv_pip_options is always shell text, split into words by the remote shell (so
-// `--no-index --find-links /srv/wheels` is three words); paths fap computes are quoted.
+// it is a command line written in shell (`/usr/bin/env python3.12`, `sudo -u app python3`), run
+// as `sh -c '<command> "$@"'` so it stays one quoted word of the script. virtualenv_pip_options is
+// split into words here with the shell's quoting rules (so `--no-index --find-links /srv/wheels`
+// is three words) and each word is quoted (../shell-words.ts); paths fap computes are quoted.
 import { posix } from 'node:path';
 import type { Plugin, SignalContext } from '../../src/signals.js';
 import { keys } from './keys.js';
+import { shellWords, WordsError } from '../shell-words.js';
 
 const PIP = '-m pip install --disable-pip-version-check';
 
@@ -41,6 +43,12 @@ const virtualenv: Plugin = {
     if (!shellText(config.virtualenv_executable)) {
       return { key: 'virtualenv_executable', message: 'virtualenv_executable is empty; give the Python that creates the venv (e.g. python3)' };
     }
+    try {
+      shellWords(String(config.virtualenv_pip_options ?? ''));
+    } catch (e) {
+      if (e instanceof WordsError) return { key: 'virtualenv_pip_options', message: `virtualenv_pip_options: ${e.message}` };
+      throw e;
+    }
     return undefined;
   },
   on: {
@@ -49,9 +57,8 @@ const virtualenv: Plugin = {
       const venv = posix.join(ctx.paths.release, 'venv');
       const python = q(posix.join(venv, 'bin', 'python'));
       const exe = shellText(ctx.config.virtualenv_executable);
-      const exeWords = /\s/.test(exe) ? exe : q(exe);
-      const options = shellText(ctx.config.virtualenv_pip_options);
-      const opts = options ? ' ' + options : '';
+      const exeWords = /\s/.test(exe) ? `sh -c ${q(exe + ' "$@"')} fap-virtualenv` : q(exe);
+      const opts = shellWords(String(ctx.config.virtualenv_pip_options ?? '')).map((w) => ' ' + q(w)).join('');
       const req = requirementsPath(ctx);
 
       // A requirements file the user configured must exist: say so before spending time on the venv.
@@ -61,7 +68,8 @@ const virtualenv: Plugin = {
           `[ -f ${q(req)} ] || { echo ${q(`requirements file ${req} (virtualenv_requirements) not found on this host`)} >&2; exit 1; }`,
         );
       }
-      ctx.script('create venv', `${exeWords} -m venv ${q(venv)}`);
+      // a venv symlink that came with the code would have the venv built wherever it points
+      ctx.script('create venv', [`if [ -L ${q(venv)} ]; then echo ${q(`${venv} is a symlink in the release; refusing to build the venv through it`)} >&2; exit 1; fi`, `${exeWords} -m venv ${q(venv)}`].join('\n'));
       if (ctx.config.virtualenv_upgrade_pip !== false) {
         ctx.script('upgrade pip', `${python} ${PIP} --upgrade pip${opts}`);
       }

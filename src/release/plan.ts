@@ -1,7 +1,7 @@
 // From deploy.yml and the command line to the targets of a run: (host, role) pairs with their
 // resolved configuration, plugins and layout. Everything here happens before any host is contacted.
 import { userInfo } from 'node:os';
-import { dirname } from 'node:path';
+import { dirname, posix } from 'node:path';
 import { ConfigError } from '../errors.js';
 import type { HostSpec } from '../config/hosts.js';
 import { loadDeployFile, type LoadedFile } from '../config/load.js';
@@ -131,7 +131,8 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
       const user = host.user ?? String(rc.values.user);
       const port = host.port ?? 22;
       const root = String(rc.values.path);
-      if (!root.startsWith('/')) throw originError(loaded, rc, 'path', `path must be absolute, got "${root}"`);
+      const bad = pathProblem(root);
+      if (bad) throw originError(loaded, rc, 'path', bad);
       const key = `${user}@${host.hostname}:${port}:${root}`;
       const work: RoleWork = { role: rc.role, config: rc.values, plugins: rolePlugins };
       const prev = byKey.get(key);
@@ -202,6 +203,14 @@ function validateLinkedPaths(loaded: LoadedFile, rc: RoleConfig): void {
       }
     }
   }
+}
+
+/** Why a deploy root is refused: fap creates, prunes and links under it, so never / or a path with .. */
+function pathProblem(root: string): string | undefined {
+  if (!root.startsWith('/')) return `path must be absolute, got "${root}"`;
+  if (root.split('/').includes('..')) return `path may not contain "..", got "${root}"`;
+  if (posix.normalize(root).replace(/\/+$/, '') === '' || /[\n\r\0]/.test(root)) return `path must be a directory below /, got "${root.replace(/[\n\r\0]/g, ' ')}"`;
+  return undefined;
 }
 
 /** Bind the run's release name into a target's configuration and layout. */

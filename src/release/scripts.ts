@@ -387,25 +387,45 @@ export function prepareEndSteps(p: Paths, o: { environment: Record<string, unkno
   const links: string[] = [];
   for (const d of o.linkedDirs) {
     const target = posix.join(p.release, d);
-    links.push(cmd('mkdir', '-p', posix.join(p.shared, d), posix.dirname(target)), cmd('rm', '-rf', target), cmd('ln', '-s', posix.join(p.shared, d), target));
+    links.push(...noSymlinkParents(p.release, d), cmd('mkdir', '-p', posix.join(p.shared, d), posix.dirname(target)), cmd('rm', '-rf', target), cmd('ln', '-s', posix.join(p.shared, d), target));
   }
   for (const f of o.linkedFiles) {
     const target = posix.join(p.release, f);
-    links.push(cmd('mkdir', '-p', posix.dirname(target)), cmd('rm', '-rf', target), cmd('ln', '-s', posix.join(p.shared, f), target));
+    links.push(...noSymlinkParents(p.release, f), cmd('mkdir', '-p', posix.dirname(target)), cmd('rm', '-rf', target), cmd('ln', '-s', posix.join(p.shared, f), target));
   }
   if (links.length) steps.push({ name: 'link shared files', script: links.join('\n') });
   return steps;
 }
 
+/**
+ * Lines that fail the step when a directory on the way to `rel` inside the release is a symlink
+ * (one that came with the code could point at /etc): rm -rf and mkdir -p would follow it. The last
+ * component may be a symlink: rm removes the link itself.
+ */
+function noSymlinkParents(release: string, rel: string): string[] {
+  const parts = rel.split('/').slice(0, -1);
+  return parts.map((_, i) => {
+    const dir = posix.join(release, ...parts.slice(0, i + 1));
+    return `if [ -L ${quote(dir)} ]; then echo ${quote(`linked path ${rel}: ${dir} is a symlink in the release; refusing to follow it`)} >&2; exit 1; fi`;
+  });
+}
+
 /** The release's record in .fap/, and its revision reported back. */
 export function recordSteps(p: Paths, release: string, o: { deployedBy: string; deployedAt: string; command: string }): Step[] {
+  const revision = posix.join(p.release, 'REVISION');
+  const revisionTmp = posix.join(p.release, '.fap-revision.tmp');
   return [
     {
       name: 'record release',
       script: [
-        // REVISION marks a complete release (flip refuses a release without one)
-        `[ -f ${quote(posix.join(p.release, 'REVISION'))} ] || printf 'none\\n' > ${quote(posix.join(p.release, 'REVISION'))}`,
-        `fap_rev="$(head -n 1 ${quote(posix.join(p.release, 'REVISION'))} 2>/dev/null || true)"`,
+        // REVISION marks a complete release (flip refuses a release without one). A symlink (that
+        // came with the code) is replaced by a fresh file renamed over it, never written through.
+        `if [ -L ${quote(revision)} ] || [ ! -f ${quote(revision)} ]; then`,
+        `  rm -f ${quote(revisionTmp)}`,
+        `  printf 'none\\n' > ${quote(revisionTmp)}`,
+        `  mv -fT ${quote(revisionTmp)} ${quote(revision)}`,
+        'fi',
+        `fap_rev="$(head -n 1 ${quote(revision)} 2>/dev/null || true)"`,
         `printf 'revision=%s\\ndeployed_at=%s\\ndeployed_by=%s\\ncommand=%s\\n' "$fap_rev" ${quote(o.deployedAt)} ${quote(o.deployedBy)} ${quote(o.command)} > ${quote(metaFile(p, release))}`,
         emitOutput('revision', '"$fap_rev"'),
       ].join('\n'),
