@@ -77,7 +77,7 @@ async function deployOnce(dir: string, release: string): Promise<{ code: number;
   const t = withRelease(plan.targets[0], release);
   const run = new Run(new EventBus(), { command: 'deploy', commandLine: 'fap deploy', parallel: 1, verbose: false, dryRun: false, options: {}, lockWaitMs: 0 });
   mkdirSync(join(t.paths.state, 'releases'), { recursive: true });
-  const script = composeScript([...prepareStartSteps(t.paths, release, []), ...(await run.signalSteps(t, release, ['deploy.updating']))]);
+  const script = composeScript([...prepareStartSteps(t.paths, release, [], run.token), ...(await run.signalSteps(t, release, ['deploy.updating']))]);
   const bin = join(dir, 'bin');
   mkdirSync(bin, { recursive: true });
   const realGit = (await import('node:child_process')).execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim();

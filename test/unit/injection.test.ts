@@ -20,7 +20,7 @@ import { bundledKeys } from '../../src/plugin/load.js';
 import { checkSteps, probedTools, requiredTools } from '../../src/release/check.js';
 import { buildPlan, withRelease, type Target } from '../../src/release/plan.js';
 import { Run } from '../../src/release/run.js';
-import { flipSteps, journalSteps, lockSteps, prepareEndSteps, prepareStartSteps, recordSteps, unlockSteps } from '../../src/release/scripts.js';
+import { discardReleaseSteps, fenceSteps, flipSteps, journalSteps, lockSteps, prepareEndSteps, prepareStartSteps, recordSteps, unlockSteps } from '../../src/release/scripts.js';
 import { composeScript, RUN_MARK, sessionCommand, type Step } from '../../src/remote/shell.js';
 import type { SignalName } from '../../src/signals.js';
 
@@ -166,21 +166,24 @@ async function phases(t: Target, withCheck: boolean): Promise<Step[][]> {
   const p = t.paths;
   const linkedFiles = (t.config.linked_files as string[]) ?? [];
   const journal = { token: run.token, command: 'deploy', release: RELEASE, prev: '', at: 'now', hosts: [t.key] };
+  // every script of a locked run starts with the fence (scripts.ts fenceSteps), as Run.exec sends it
+  const fenced = (steps: Step[]) => [...fenceSteps(p, run.token), ...steps];
   return [
     lockSteps(p, run.lockOwner(), 3),
-    [
+    fenced([
       ...journalSteps(p, { ...journal, phase: 'prepare' }),
       ...(await sig(['deploy.starting', 'deploy.started'])),
-      ...prepareStartSteps(p, RELEASE, linkedFiles),
+      ...prepareStartSteps(p, RELEASE, linkedFiles, run.token),
       ...(await sig(['deploy.updating'])),
       ...prepareEndSteps(p, { environment: (t.config.environment as Record<string, unknown>) ?? {}, linkedFiles, linkedDirs: (t.config.linked_dirs as string[]) ?? [] }),
       ...(await sig(['deploy.updated'])),
       ...recordSteps(p, RELEASE, { deployedAt: 'now', deployedBy: 'me@here', command: 'deploy' }),
-    ],
+    ]),
     // restart, revert and rollback steps that equal the publish ones are run once (signalSteps drops repeats)
-    [...flipSteps(p, RELEASE), ...(await sig(['deploy.publishing', 'deploy.published', 'deploy.finishing', 'deploy.finished', 'deploy.restarting', 'deploy.restarted', 'deploy.reverting', 'deploy.reverted', 'deploy.finishing_rollback', 'deploy.failed']))],
+    fenced([...flipSteps(p, RELEASE), ...(await sig(['deploy.publishing', 'deploy.published', 'deploy.finishing', 'deploy.finished', 'deploy.restarting', 'deploy.restarted', 'deploy.reverting', 'deploy.reverted', 'deploy.finishing_rollback', 'deploy.failed']))]),
+    fenced(discardReleaseSteps(p, RELEASE, run.token)),
     ...(withCheck ? [checkSteps(p, linkedFiles, probedTools(requiredTools(t.roles.map((r) => ({ config: r.config, plugins: r.plugins.map((x) => x.name) })))))] : []),
-    [...journalSteps(p, { ...journal, phase: 'done' }), ...unlockSteps(p, run.token)],
+    fenced([...journalSteps(p, { ...journal, phase: 'done' }), ...unlockSteps(p, run.token)]),
   ];
 }
 
