@@ -246,7 +246,7 @@ test('every key is classified: a command, local only, or tested here', () => {
 test('the harness: the base configuration deploys through every phase with the stubs, and a quoting hole would be seen', async () => {
   const ok = await attempt();
   assert.ok(ok);
-  assert.deepEqual(ok.codes, ['0', '0', '0', '0', '0'], ok.stderr);
+  assert.deepEqual(ok.codes, ['0', '0', '0', '0', '0', '0'], ok.stderr);
   // a step that put a value unquoted would run the canary, and this test would catch it
   const c = newCase();
   spawnSync('/bin/sh', ['-c', composeScript([{ name: 'unquoted', script: `echo ${NASTY[4]}` }])], { cwd: c.dir });
