@@ -57,7 +57,8 @@ export function secretForms(s: string): string[] {
   for (const b of bases) {
     if (b === undefined) continue;
     const lines = b.split(/\r\n|\n|\r/);
-    for (const c of [b, ...lines, ...lines.map((l) => l.trim())]) {
+    // a line too short to be a secret on its own is not one once escaped either
+    for (const c of [b, ...lines, ...lines.map((l) => l.trim())].filter((x) => x.length >= MIN_LEN)) {
       add(c);
       add(jsonInner(c));
     }
@@ -70,11 +71,6 @@ function currentPatterns(): string[] {
   // search cheap to reason about
   patterns ??= [...new Set([...secrets].flatMap(secretForms))].sort((a, b) => b.length - a.length);
   return patterns;
-}
-
-/** The length of the longest form of any secret (a stream must hold back that much to mask it). */
-export function longestSecretForm(): number {
-  return currentPatterns()[0]?.length ?? 0;
 }
 
 /** [start, end) runs of `text` covered by an occurrence of some form of some secret, merged. */
@@ -119,9 +115,10 @@ export function redactDeep<T>(value: T): T {
 }
 
 /**
- * Masks a stream of text (a remote command's output) on line boundaries, so a secret split across
- * chunks is still found whole. A line longer than `bound` is flushed in pieces, each cut where no
- * secret can straddle it; whatever is left goes out at end().
+ * Masks a stream of text (a remote command's output) so a secret split across chunks is still found
+ * whole. Text goes out a line at a time, except what could still be part of a secret: a run that
+ * is already a secret, or a tail that is the start of one (a multi-line key cut at a newline) waits
+ * for more. A line longer than `bound` goes out in pieces cut the same way; the rest goes at end().
  */
 export class LineMasker {
   private buf = '';
@@ -135,35 +132,54 @@ export class LineMasker {
 
   write(chunk: string): void {
     this.buf += chunk;
-    const nl = this.buf.lastIndexOf('\n');
-    if (nl >= 0) {
-      this.emit(this.buf.slice(0, nl + 1));
-      this.buf = this.buf.slice(nl + 1);
-    }
-    if (this.buf.length > this.bound) this.flushPart();
-  }
-
-  end(): void {
-    if (this.buf) this.emit(this.buf + (this.prefix ? '\n' : ''));
-    this.buf = '';
-  }
-
-  private flushPart(): void {
-    // hold back what could be the start of a secret whose rest has not arrived yet
-    let cut = this.buf.length - Math.max(0, longestSecretForm() - 1);
-    // and never cut through a secret that is already whole in the buffer
-    for (const [a, b] of coveredRuns(this.buf)) if (a < cut && cut < b) cut = a;
-    if (cut > 0 && /[\uD800-\uDBFF]/.test(this.buf[cut - 1])) cut--;
+    const lineEnd = this.buf.lastIndexOf('\n') + 1;
+    const long = this.buf.length - lineEnd > this.bound;
+    let cut = this.safeCut(long ? this.buf.length : lineEnd);
+    // prefixed output is whole lines, unless one line outgrew the bound
+    if (this.prefix && !long) cut = this.buf.lastIndexOf('\n', cut - 1) + 1;
     if (cut <= 0) return;
-    this.emit(this.buf.slice(0, cut) + (this.prefix ? '\n' : ''));
+    this.emit(this.buf.slice(0, cut));
     this.buf = this.buf.slice(cut);
   }
 
+  end(): void {
+    if (this.buf) this.emit(this.buf);
+    this.buf = '';
+  }
+
+  /** The largest cut <= `cut` that no secret, whole or still arriving, straddles. */
+  private safeCut(cut: number): number {
+    const b = this.buf;
+    const pats = currentPatterns();
+    for (let moved = true; moved && cut > 0; ) {
+      moved = false;
+      for (const [x, y] of coveredRuns(b)) {
+        if (x < cut && cut < y) {
+          cut = x;
+          moved = true;
+        }
+      }
+      for (const p of pats) {
+        for (let i = Math.max(0, b.length - p.length + 1); i < cut; i++) {
+          if (b.charCodeAt(i) === p.charCodeAt(0) && p.startsWith(b.slice(i))) {
+            cut = i;
+            moved = true;
+            break;
+          }
+        }
+      }
+    }
+    if (cut > 0 && /[\uD800-\uDBFF]/.test(b[cut - 1])) cut--;
+    return cut;
+  }
+
   private emit(text: string): void {
-    if (!this.prefix) return void this.out(redact(text));
-    const lines = text.split('\n');
-    lines.pop(); // text ends with a newline
-    this.out(redact(lines.map((l) => `${this.prefix}${l}\n`).join('')));
+    const masked = redact(text);
+    if (!this.prefix) return void this.out(masked);
+    const lines = masked.split('\n');
+    if (lines[lines.length - 1] === '') lines.pop();
+    const prefix = redact(this.prefix);
+    this.out(lines.map((l) => `${prefix}${l}\n`).join(''));
   }
 }
 
