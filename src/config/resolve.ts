@@ -472,11 +472,11 @@ function envShadowedByLinkedFile(values: Record<string, unknown>, origins: Recor
   const env = values.environment;
   const linked = Array.isArray(values.linked_files) ? values.linked_files : [];
   if (!isPlainMap(env) || !Object.keys(env).length || !linked.some((f) => typeof f === 'string' && posix.normalize(f) === '.env')) return;
-  const message = `environment (${Object.keys(env).join(', ')}) would be written to .env, but linked_files links .env from shared/, which replaces it; put these variables in shared/.env, or take .env out of linked_files`;
+  const message = `its variables (${Object.keys(env).join(', ')}) would be written to .env, but linked_files links .env from shared/, which replaces it; put them in shared/.env, or take .env out of linked_files`;
   const o = origins.environment?.path ? origins.environment : origins.linked_files;
   const where = o?.path ? loaded.error(o.path, message) : new ConfigError(message, { keyPath: 'environment', file: loaded.file });
   envProblems.push({ key: 'environment', message, where });
-  warnings.push(`${o?.path ? `${loaded.file}:${o.pos?.line ?? 1}: ` : ''}${message}`);
+  warnings.push(`${o?.path ? `${loaded.file}:${o.pos?.line ?? 1}: ` : ''}environment: ${message}`);
 }
 
 /** Replace the release placeholder now that the release name is known. */

@@ -1,7 +1,8 @@
 // A marker secret passed through ${VAR} never appears in stdout, stderr, --json, -v output,
 // revisions.log or .fap/ — only in the release's .env, which is mode 0600.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fleetUnsupportedReason, startFleet, type Fleet } from '../fleet/fleet.js';
@@ -108,4 +109,16 @@ test('hostile secrets: no form of them in any output or host-side file', { skip 
       for (const n of needles) assert.ok(!text.includes(Buffer.from(n).toString('latin1')), `${JSON.stringify(n)} leaked into ${f}`);
     }
   }
+});
+
+test('environment with .env in linked_files: deploy refuses before contacting a host, config warns', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fap-cfg-'));
+  const file = join(dir, 'deploy.yml');
+  writeFileSync(file, 'app_name: shop\npath: /srv/shop\nplugins: []\nlinked_files: [.env]\nenvironment:\n  SECRET_KEY: x\nstage_role_configs:\n  production:\n    web:\n      hosts: [nowhere.invalid]\n');
+  const deploy = await fap(['-f', file, 'deploy', 'production']);
+  assert.equal(deploy.code, 2, deploy.stderr);
+  assert.match(deploy.stderr, /^fap: .*deploy\.yml:5:1: environment: its variables \(SECRET_KEY\) would be written to \.env, but linked_files links \.env from shared\//m);
+  const config = await fap(['-f', file, 'config', 'production', 'web']);
+  assert.equal(config.code, 0, config.stderr);
+  assert.match(config.stderr, /warning: .*deploy\.yml:5: environment: its variables \(SECRET_KEY\)/);
 });

@@ -296,8 +296,8 @@ describe('which values are secret', () => {
   test('.env in linked_files with environment set: deploy refuses, other commands warn', () => {
     const { rc } = resolveText('  A: b\n', {}, 'linked_files: [.env]\n');
     assert.equal(rc.envProblems.length, 1);
-    assert.match(rc.envProblems[0].where.message, /deploy\.yml:\d+:\d+: .*environment \(A\) would be written to \.env, but linked_files links \.env/);
-    assert.ok(rc.warnings.some((w) => /environment \(A\)/.test(w)));
+    assert.match(rc.envProblems[0].where.message, /deploy\.yml:\d+:\d+: environment: its variables \(A\) would be written to \.env, but linked_files links \.env/);
+    assert.ok(rc.warnings.some((w) => /environment: its variables \(A\)/.test(w)));
     assert.deepEqual(resolveText('  A: b\n', {}, 'linked_files: [config.yml]\n').rc.envProblems, []);
     assert.deepEqual(resolveText('  {}\n', {}, 'linked_files: [./.env]\n').rc.envProblems, [], 'no environment, nothing lost');
   });
