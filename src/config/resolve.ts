@@ -183,8 +183,7 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
         if (r.fromEnv) envKeys.add(key);
         if (r.fromVariables.length) envPaths.add(formatPath(at.slice(base.length)));
         for (const v of r.fromVariables) addSecret(v);
-        const problems = r.missing;
-        for (const p of problems) envProblems.push({ key, message: p.message, where: loaded.error(at, p.message) });
+        for (const p of r.missing) envProblems.push({ key, message: p.message, where: loaded.error(at, p.message) });
       });
       entries.push({ layer, key, value: expanded, path });
     }

@@ -2,7 +2,7 @@
 // here talks to a host, so --dry-run prints exactly these and unit tests check them directly.
 import { posix } from 'node:path';
 import { cmd, emitOutput, quote, type Step } from '../remote/shell.js';
-import { redact } from '../redact.js';
+import { MASK, redact } from '../redact.js';
 import type { Paths } from './paths.js';
 import type { Heal } from './state.js';
 
@@ -173,7 +173,10 @@ export function prepareStartSteps(p: Paths, release: string, linkedFiles: string
 export function prepareEndSteps(p: Paths, o: { environment: Record<string, unknown>; linkedFiles: string[]; linkedDirs: string[] }): Step[] {
   const steps: Step[] = [];
   const envScript = (show: (value: string) => string) => {
-    const envLines = Object.entries(o.environment).map(([k, v]) => `${k}=${quote(show(v === null || v === undefined ? '' : String(v)))}`);
+    const envLines = Object.entries(o.environment).map(([k, v]) => {
+      const value = show(v === null || v === undefined ? '' : String(v));
+      return `${k}=${value === MASK ? MASK : quote(value)}`; // a wholly secret value reads K=*** (printed, never run)
+    });
     // rm first: a .env that came with the code (or a symlink) must not keep its mode or redirect the write
     return `rm -f ${quote(posix.join(p.release, '.env'))}\n(umask 077 && printf '%s\\n'${envLines.map((l) => ' ' + quote(l)).join('')} > ${quote(posix.join(p.release, '.env'))})`;
   };

@@ -79,7 +79,7 @@ test('hostile secrets: no form of them in any output or host-side file', { skip 
   await run(['--json', '-v', 'deploy', 'production'], [1]);
   await run(['--dry-run', 'deploy', 'production'], [0]);
   const ok = await run(['--set', 'health_check=test -f .env', '-v', 'deploy', 'production'], [0]);
-  assert.match(ok.stderr, /'K1='\\''\*\*\*'\\'''/, '-v shows the .env step with the secret as ***');
+  assert.match(ok.stderr, /'K1=\*\*\*'/, '-v shows the .env step with the secret as ***');
   assert.match(ok.stderr, /MODE=production-mode/, 'a default written in the file is not a secret');
   const config = await run(['config', 'production', 'web'], [0]);
   assert.match(config.stdout, /MODE: production-mode/);

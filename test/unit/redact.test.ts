@@ -121,7 +121,7 @@ describe('redaction of every form of a secret', () => {
     addSecret(s);
     const p = layout('/srv/app', '20260101000000');
     const [step] = prepareEndSteps(p, { environment: { K: s, PLAIN: 'visible' }, linkedFiles: [], linkedDirs: [] });
-    assert.ok(step.shown && step.shown.includes("'K='\\''***'\\'''") && step.shown.includes('PLAIN=visible'), step.shown);
+    assert.ok(step.shown && step.shown.includes("'K=***'") && step.shown.includes('PLAIN=visible'), step.shown);
     assert.ok(step.script.includes('-----BEGIN KEY-----'), 'the host gets the value');
     assert.ok(!composeScript([step], { shown: true }).includes('BEGIN KEY'));
   });
