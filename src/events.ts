@@ -1,6 +1,7 @@
 // One event stream feeds every reporter (TTY, plain lines, JSON lines). Text is redacted here,
-// once, so no reporter can leak a secret.
-import { redact } from './redact.js';
+// once, so no reporter can leak a secret: each string of the event, not its JSON text, so every
+// form of a secret is found and the event stays valid JSON whatever the secret holds.
+import { redactDeep } from './redact.js';
 
 export interface FapEvent {
   event: string;
@@ -18,7 +19,8 @@ export class EventBus {
   }
 
   emit(e: FapEvent): void {
-    const stamped = JSON.parse(redact(JSON.stringify({ ts: new Date().toISOString(), ...e }))) as FapEvent & { ts: string };
+    // the JSON round trip gives listeners a plain copy (no Maps, no undefined) they cannot share
+    const stamped = redactDeep(JSON.parse(JSON.stringify({ ts: new Date().toISOString(), ...e }))) as FapEvent & { ts: string };
     for (const l of this.listeners) l(stamped);
   }
 }

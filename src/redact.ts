@@ -1,29 +1,192 @@
 // Secrets never reach output: every reporter passes text through redact(). Values are registered
-// while the configuration is resolved (values from ${VAR}, secret-named environment keys, and keys
-// a schema marks secret).
+// while the configuration is resolved (see registerSecrets in config/resolve.ts for the rule).
+//
+// A value is searched for in every form fap or a host can print it in: raw, shell-quoted (once and
+// nested, as quote() writes .env lines inside a quoted printf argument), inside double quotes,
+// JSON-escaped, URL-encoded, and line by line (a PEM key printed by a per-line tail, `fap run`
+// output split at newlines). Every occurrence of every form is masked, overlapping ones as one run.
 
 const secrets = new Set<string>();
 const MIN_LEN = 3; // shorter values ("1", "on") would blank out ordinary output
+export const MASK = '***';
+
+let patterns: string[] | undefined;
 
 export function addSecret(value: unknown): void {
   if (typeof value !== 'string' && typeof value !== 'number') return;
   const s = String(value);
-  if (s.length >= MIN_LEN) secrets.add(s);
+  if (s.length < MIN_LEN || secrets.has(s)) return;
+  secrets.add(s);
+  patterns = undefined;
+}
+
+/** Forget every secret (tests that register their own). */
+export function clearSecrets(): void {
+  secrets.clear();
+  patterns = undefined;
+}
+
+const shellEscape = (s: string) => s.replace(/'/g, `'\\''`);
+const dquoteEscape = (s: string) => s.replace(/["$`\\]/g, '\\$&');
+const jsonInner = (s: string) => JSON.stringify(s).slice(1, -1);
+
+function tryEncode(f: (s: string) => string, s: string): string | undefined {
+  try {
+    return f(s);
+  } catch {
+    return undefined; // a lone surrogate cannot be URL-encoded, so it is never printed that way
+  }
+}
+
+/** Every form a secret can take in output. */
+export function secretForms(s: string): string[] {
+  const out = new Set<string>();
+  const add = (x: string | undefined) => {
+    if (x !== undefined && x.length >= MIN_LEN) out.add(x);
+  };
+  const once = shellEscape(s);
+  const bases = [
+    s,
+    once,
+    shellEscape(once),
+    dquoteEscape(s),
+    tryEncode(encodeURIComponent, s),
+    tryEncode(encodeURI, s),
+    tryEncode((x) => new URLSearchParams({ v: x }).toString().slice(2), s),
+  ];
+  for (const b of bases) {
+    if (b === undefined) continue;
+    const lines = b.split(/\r\n|\n|\r/);
+    // a line too short to be a secret on its own is not one once escaped either
+    for (const c of [b, ...lines, ...lines.map((l) => l.trim())].filter((x) => x.length >= MIN_LEN)) {
+      add(c);
+      add(jsonInner(c));
+    }
+  }
+  return [...out];
+}
+
+function currentPatterns(): string[] {
+  // longest first: ties between overlapping matches do not matter (they merge), but it keeps the
+  // search cheap to reason about
+  patterns ??= [...new Set([...secrets].flatMap(secretForms))].sort((a, b) => b.length - a.length);
+  return patterns;
+}
+
+/** [start, end) runs of `text` covered by an occurrence of some form of some secret, merged. */
+function coveredRuns(text: string): [number, number][] {
+  const runs: [number, number][] = [];
+  for (const p of currentPatterns()) {
+    for (let i = text.indexOf(p); i >= 0; i = text.indexOf(p, i + 1)) runs.push([i, i + p.length]);
+  }
+  if (!runs.length) return runs;
+  runs.sort((a, b) => a[0] - b[0]);
+  const merged: [number, number][] = [runs[0]];
+  for (const [a, b] of runs.slice(1)) {
+    const last = merged[merged.length - 1];
+    if (a <= last[1]) last[1] = Math.max(last[1], b);
+    else merged.push([a, b]);
+  }
+  return merged;
 }
 
 export function redact(text: string): string {
   if (!secrets.size || !text) return text;
-  let out = text;
-  // longest first, so a secret that contains another is hidden whole
-  for (const s of [...secrets].sort((a, b) => b.length - a.length)) {
-    if (out.includes(s)) out = out.split(s).join('***');
+  const runs = coveredRuns(text);
+  if (!runs.length) return text;
+  let out = '';
+  let at = 0;
+  for (const [a, b] of runs) {
+    out += text.slice(at, a) + MASK;
+    at = b;
   }
-  return out;
+  return out + text.slice(at);
+}
+
+/** redact() applied to every string (and map key) of a JSON-like value; the structure stays valid. */
+export function redactDeep<T>(value: T): T {
+  if (!secrets.size) return value;
+  if (typeof value === 'string') return redact(value) as T;
+  if (Array.isArray(value)) return value.map((v) => redactDeep(v)) as T;
+  if (value && typeof value === 'object' && [Object.prototype, null].includes(Object.getPrototypeOf(value))) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [redact(k), redactDeep(v)])) as T;
+  }
+  return value;
+}
+
+/**
+ * Masks a stream of text (a remote command's output) so a secret split across chunks is still found
+ * whole. Text goes out a line at a time, except what could still be part of a secret: a run that
+ * is already a secret, or a tail that is the start of one (a multi-line key cut at a newline) waits
+ * for more. A line longer than `bound` goes out in pieces cut the same way; the rest goes at end().
+ */
+export class LineMasker {
+  private buf = '';
+
+  /** `out` receives masked text; with `prefix`, each line is written as prefix + line + newline. */
+  constructor(
+    private readonly out: (text: string) => void,
+    private readonly prefix = '',
+    private readonly bound = 64 * 1024,
+  ) {}
+
+  write(chunk: string): void {
+    this.buf += chunk;
+    const lineEnd = this.buf.lastIndexOf('\n') + 1;
+    const long = this.buf.length - lineEnd > this.bound;
+    let cut = this.safeCut(long ? this.buf.length : lineEnd);
+    // prefixed output is whole lines, unless one line outgrew the bound
+    if (this.prefix && !long) cut = this.buf.lastIndexOf('\n', cut - 1) + 1;
+    if (cut <= 0) return;
+    this.emit(this.buf.slice(0, cut));
+    this.buf = this.buf.slice(cut);
+  }
+
+  end(): void {
+    if (this.buf) this.emit(this.buf);
+    this.buf = '';
+  }
+
+  /** The largest cut <= `cut` that no secret, whole or still arriving, straddles. */
+  private safeCut(cut: number): number {
+    const b = this.buf;
+    const pats = currentPatterns();
+    for (let moved = true; moved && cut > 0; ) {
+      moved = false;
+      for (const [x, y] of coveredRuns(b)) {
+        if (x < cut && cut < y) {
+          cut = x;
+          moved = true;
+        }
+      }
+      for (const p of pats) {
+        for (let i = Math.max(0, b.length - p.length + 1); i < cut; i++) {
+          if (b.charCodeAt(i) === p.charCodeAt(0) && p.startsWith(b.slice(i))) {
+            cut = i;
+            moved = true;
+            break;
+          }
+        }
+      }
+    }
+    if (cut > 0 && /[\uD800-\uDBFF]/.test(b[cut - 1])) cut--;
+    return cut;
+  }
+
+  private emit(text: string): void {
+    const masked = redact(text);
+    if (!this.prefix) return void this.out(masked);
+    const lines = masked.split('\n');
+    if (lines[lines.length - 1] === '') lines.pop();
+    const prefix = redact(this.prefix);
+    this.out(lines.map((l) => `${prefix}${l}\n`).join(''));
+  }
 }
 
 /** The password (and user:password) of a URL's userinfo, raw and decoded. */
 export function addUrlSecrets(url: string): void {
-  const m = /^[a-z][a-z0-9+.-]*:\/\/([^@/?#]*)@/i.exec(url);
+  // userinfo ends at the LAST @ before the host: a raw @ in a password belongs to the password
+  const m = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)@/i.exec(url);
   if (!m) return;
   const info = m[1];
   const colon = info.indexOf(':');
@@ -39,4 +202,4 @@ export function addUrlSecrets(url: string): void {
   }
 }
 
-export const SECRET_NAME = /password|passwd|secret|token|key|credential/i;
+export const SECRET_NAME = /password|passwd|passphrase|secret|token|key|credential/i;

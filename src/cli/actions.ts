@@ -12,7 +12,7 @@ import { EventBus } from '../events.js';
 import { attachReporter } from '../report/reporter.js';
 import { displayValues, formatConfig } from '../config/show.js';
 import { bundledKeys } from '../plugin/load.js';
-import { redact } from '../redact.js';
+import { redact, redactDeep } from '../redact.js';
 import { deploy, type RunResult } from '../release/deploy.js';
 import { buildPlan, type Plan, type Target } from '../release/plan.js';
 import { formatReleasesTable, listReleases } from '../release/releases.js';
@@ -301,7 +301,7 @@ export async function configAction(stage: string | undefined, role: string | und
   if (s.g.json) {
     for (const rc of p.roles) {
       const origins = Object.fromEntries(Object.entries(rc.origins).map(([k, o]) => [k, { layer: o.layer, line: o.pos?.line, col: o.pos?.col }]));
-      process.stdout.write(redact(JSON.stringify({ ts: new Date().toISOString(), event: 'config', stage: rc.stage, role: rc.role, hosts: rc.hosts.map((h) => h.name), values: displayValues(rc, keys), origins, warnings: rc.warnings })) + '\n');
+      process.stdout.write(JSON.stringify(redactDeep({ ts: new Date().toISOString(), event: 'config', stage: rc.stage, role: rc.role, hosts: rc.hosts.map((h) => h.name), values: displayValues(rc, keys), origins, warnings: rc.warnings })) + '\n');
     }
     return;
   }

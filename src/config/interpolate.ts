@@ -34,8 +34,10 @@ export interface EnvResult {
   fromEnv: boolean;
   /** problems: unset variables */
   missing: { name: string; message: string }[];
-  /** the values that came from the environment or a ${...} default (secrets) */
+  /** every value substituted for a ${...}: from the environment or a default */
   substituted: string[];
+  /** the values read from the deploying environment (secrets; a default written in the file is not) */
+  fromVariables: string[];
 }
 
 const DOLLAR = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\?)([^}]*))?\}/g;
@@ -48,6 +50,7 @@ const DOLLAR = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\?)([^}]*))?\}/g;
 export function expandEnv(text: string, env: NodeJS.ProcessEnv, escapePercent = false): EnvResult {
   const missing: EnvResult['missing'] = [];
   const substituted: string[] = [];
+  const fromVariables: string[] = [];
   let fromEnv = false;
   const value = text.replace(DOLLAR, (whole, name: string | undefined, op: string | undefined, arg: string | undefined) => {
     if (whole === '$$') return '$';
@@ -55,6 +58,7 @@ export function expandEnv(text: string, env: NodeJS.ProcessEnv, escapePercent = 
     const v = env[name!];
     const set = v !== undefined && v !== '';
     let out: string;
+    if (set) fromVariables.push(v!);
     if (op === ':-') out = set ? v! : arg ?? '';
     else {
       if (op === ':?' && !set) missing.push({ name: name!, message: arg || `${name} is required` });
@@ -64,5 +68,5 @@ export function expandEnv(text: string, env: NodeJS.ProcessEnv, escapePercent = 
     substituted.push(out);
     return escapePercent ? out.replace(/%/g, '%%') : out;
   });
-  return { value, fromEnv, missing, substituted };
+  return { value, fromEnv, missing, substituted, fromVariables };
 }

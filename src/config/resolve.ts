@@ -1,11 +1,12 @@
 // Resolution in CONTRACT.md's order: built-in defaults, plugin defaults, top level, stage-wide
 // keys, role keys, --set. Then ${VAR} expansion (already per layer) and %(key)s interpolation.
+import { posix } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import semver from 'semver';
 import { ConfigError } from '../errors.js';
 import { addSecret, addUrlSecrets, SECRET_NAME } from '../redact.js';
 import { parseHost, type HostSpec } from './hosts.js';
-import { expandEnv, interpolatePercent, InterpolationError } from './interpolate.js';
+import { expandEnv, interpolatePercent, InterpolationError, type EnvResult } from './interpolate.js';
 import { formatPath, type LoadedFile, type SourcePos } from './load.js';
 import { canonicalName } from '../plugin/load.js';
 import { CORE_KEYS, didYouMean, STRUCTURE_KEYS, type KeySpec } from './schema.js';
@@ -33,7 +34,7 @@ export interface RoleConfig {
   /** for maps (environment, ssh): where each entry came from */
   subOrigins: Record<string, Record<string, Origin>>;
   hosts: HostSpec[];
-  /** key paths (environment.SECRET_KEY) whose value came from ${...}: shown as *** */
+  /** key paths (environment.SECRET_KEY) whose value holds a value read from the environment: shown as *** */
   envPaths: Set<string>;
   /** non-fatal findings, e.g. a key of a plugin that is not enabled */
   warnings: string[];
@@ -178,12 +179,11 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
         const where = layer === 'role' || layer === 'stage' ? ' (a role must be a map with hosts)' : '';
         throw loaded.error(path, `unknown key "${rawKey}"${didYouMean(rawKey, known)}${didYouMean(rawKey, known) ? '' : where}`);
       }
-      const expanded = expandValue(rawValue, env, path, (fromEnv, problems, at) => {
-        if (fromEnv) {
-          envKeys.add(key);
-          envPaths.add(formatPath(at.slice(base.length)));
-        }
-        for (const p of problems) envProblems.push({ key, message: p.message, where: loaded.error(at, p.message) });
+      const expanded = expandValue(rawValue, env, path, (r, at) => {
+        if (r.fromEnv) envKeys.add(key);
+        if (r.fromVariables.length) envPaths.add(formatPath(at.slice(base.length)));
+        for (const v of r.fromVariables) addSecret(v);
+        for (const p of r.missing) envProblems.push({ key, message: p.message, where: loaded.error(at, p.message) });
       });
       entries.push({ layer, key, value: expanded, path });
     }
@@ -255,7 +255,8 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
   const hosts = parseHosts(values.hosts, origins.hosts, loaded);
   const resolved = interpolateAll(values, origins, { stage, role }, loaded);
   validateTypes(resolved, origins, subOrigins, keys, loaded);
-  registerSecrets(resolved, keys, envKeys);
+  registerSecrets(resolved, keys);
+  envShadowedByLinkedFile(resolved, origins, loaded, envProblems, warnings);
   return { stage, role, values: resolved, origins, subOrigins, hosts, envProblems, envKeys, envPaths, warnings, enabledPlugins: [...enabled] };
 }
 
@@ -272,13 +273,12 @@ function isPlainMap(v: unknown): v is Record<string, unknown> {
   return !!v && typeof v === 'object' && !Array.isArray(v);
 }
 
-type EnvNote = (fromEnv: boolean, problems: { message: string }[], path: (string | number)[]) => void;
+type EnvNote = (r: EnvResult, path: (string | number)[]) => void;
 
 function expandValue(v: unknown, env: NodeJS.ProcessEnv, path: (string | number)[], note: EnvNote): unknown {
   if (typeof v === 'string') {
     const r = expandEnv(v, env, true);
-    note(r.fromEnv, r.missing, path);
-    for (const s of r.substituted) addSecret(s);
+    note(r, path);
     return r.value;
   }
   if (Array.isArray(v)) return v.map((x, i) => expandValue(x, env, [...path, i], note));
@@ -446,14 +446,36 @@ function describe(v: unknown): string {
   return `a ${typeof v}`;
 }
 
-function registerSecrets(values: Record<string, unknown>, keys: Record<string, KeySpec>, envKeys: Set<string>) {
+/**
+ * Which values are secret (redacted in all output), decided here and nowhere else:
+ * - a value read from the deploying environment by ${VAR} (registered as it is expanded), but not a
+ *   ${VAR:-default} default written in the file: that is configuration, shown as written;
+ * - the whole value of an environment entry named like a secret (SECRET_NAME), default or not;
+ * - the whole value of a key the schema marks secret, and the userinfo of a URL key marked urlSecret.
+ */
+function registerSecrets(values: Record<string, unknown>, keys: Record<string, KeySpec>) {
   for (const [k, v] of Object.entries(values)) {
     if (keys[k]?.secret) addSecret(v);
     if (keys[k]?.urlSecret && typeof v === 'string') addUrlSecrets(v);
   }
   const envMap = values.environment;
   if (isPlainMap(envMap)) for (const [k, v] of Object.entries(envMap)) if (SECRET_NAME.test(k)) addSecret(v);
-  void envKeys;
+}
+
+/**
+ * `environment:` is written to <release>/.env, and a linked `.env` replaces that file with shared/.env,
+ * so the values would silently never reach the app. Commands that write .env (deploy, release)
+ * refuse; the others (rollback, run, config, ...) warn, so an emergency rollback still works.
+ */
+function envShadowedByLinkedFile(values: Record<string, unknown>, origins: Record<string, Origin>, loaded: LoadedFile, envProblems: EnvProblem[], warnings: string[]) {
+  const env = values.environment;
+  const linked = Array.isArray(values.linked_files) ? values.linked_files : [];
+  if (!isPlainMap(env) || !Object.keys(env).length || !linked.some((f) => typeof f === 'string' && posix.normalize(f) === '.env')) return;
+  const message = `its variables (${Object.keys(env).join(', ')}) would be written to .env, but linked_files links .env from shared/, which replaces it; put them in shared/.env, or take .env out of linked_files`;
+  const o = origins.environment?.path ? origins.environment : origins.linked_files;
+  const where = o?.path ? loaded.error(o.path, message) : new ConfigError(message, { keyPath: 'environment', file: loaded.file });
+  envProblems.push({ key: 'environment', message, where });
+  warnings.push(`${o?.path ? `${loaded.file}:${o.pos?.line ?? 1}: ` : ''}environment: ${message}`);
 }
 
 /** Replace the release placeholder now that the release name is known. */

@@ -1,12 +1,12 @@
 // fap config: the resolved configuration as YAML, each value annotated with where it came from,
 // secrets shown as ***.
 import { Document, isMap, isScalar, isSeq, type Pair } from 'yaml';
-import { redact, SECRET_NAME } from '../redact.js';
+import { MASK, redact, redactDeep, SECRET_NAME } from '../redact.js';
 import { bindRelease, type Origin, type RoleConfig } from './resolve.js';
 import type { LoadedFile } from './load.js';
 import { CORE_KEYS, type KeySpec } from './schema.js';
 
-export const MASK = '***';
+export { MASK };
 
 function originText(o: Origin | undefined, file: string): string {
   if (!o) return '';
@@ -28,7 +28,8 @@ export function displayValues(rc: RoleConfig, keys: Record<string, KeySpec>): Re
       out[k] = Object.fromEntries(Object.entries(v).map(([n, x]) => [n, SECRET_NAME.test(n) || rc.envPaths.has(`environment.${n}`) ? MASK : x]));
     } else out[k] = v;
   }
-  return out;
+  // a secret inside a shown value (a token in a URL, a value built with %(key)s) is masked in place
+  return redactDeep(out);
 }
 
 export function formatConfig(rc: RoleConfig, keys: Record<string, KeySpec>, loaded: LoadedFile): string {

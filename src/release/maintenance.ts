@@ -1,6 +1,6 @@
 // fap cleanup (prune and heal under the lock) and fap unlock (remove a lock, saying whose it was).
 import { HostError } from '../errors.js';
-import { redact } from '../redact.js';
+import { LineMasker, redact } from '../redact.js';
 import { asUser, cmd, quote } from '../remote/shell.js';
 import { lockAndHeal, phase, recordFailure, reportsFor, result, transact, type RunResult } from './transaction.js';
 import { describeOwner, parseOwner } from './lock.js';
@@ -87,17 +87,18 @@ export async function runCommand(run: Run, targets: Target[], words: string[], o
       return 0;
     }
     const conn = await run.connection(t);
-    const partial = { stdout: '', stderr: '' };
-    const write = (stream: 'stdout' | 'stderr', chunk: string) => {
-      const out = stream === 'stdout' ? process.stdout : process.stderr;
-      if (!o.prefix) return void out.write(redact(chunk));
-      partial[stream] += chunk;
-      const lines = partial[stream].split('\n');
-      partial[stream] = lines.pop()!;
-      for (const l of lines) out.write(redact(`[${t.host.name}] ${l}\n`));
+    // masked whole lines at a time: a secret split across output chunks is still found
+    const prefix = o.prefix ? `[${t.host.name}] ` : '';
+    const maskers = {
+      stdout: new LineMasker((text) => process.stdout.write(text), prefix),
+      stderr: new LineMasker((text) => process.stderr.write(text), prefix),
     };
-    const r = await conn.exec(asUser(`/bin/sh -c ${quote(line)}`, t.config.sudo_user ? String(t.config.sudo_user) : undefined), { onData: write });
-    for (const stream of ['stdout', 'stderr'] as const) if (partial[stream]) write(stream, '\n');
+    const r = await conn.exec(asUser(`/bin/sh -c ${quote(line)}`, t.config.sudo_user ? String(t.config.sudo_user) : undefined), {
+      onData: (stream, chunk) => maskers[stream].write(chunk),
+    }).finally(() => {
+      maskers.stdout.end();
+      maskers.stderr.end();
+    });
     run.bus.emit({ event: 'run.exit', host: t.host.name, code: r.code });
     return r.code;
   });

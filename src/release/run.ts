@@ -204,7 +204,7 @@ export class Run {
   async exec(t: Target, phase: string, steps: Step[], opts: { allowCodes?: number[]; readOnly?: boolean } = {}): Promise<ScriptResult> {
     if (this.opts.dryRun && !opts.readOnly) {
       // --dry-run: show the exact script, contact nothing
-      this.bus.emit({ event: 'script', host: t.host.name, phase, script: composeScript(steps), verbose: true, dryRun: true });
+      this.bus.emit({ event: 'script', host: t.host.name, phase, script: composeScript(steps, { shown: true }), verbose: true, dryRun: true });
       return { code: 0, outputs: new Map(), stdout: '', stderr: '' };
     }
     let conn = await this.connection(t);

@@ -2,6 +2,7 @@
 // here talks to a host, so --dry-run prints exactly these and unit tests check them directly.
 import { posix } from 'node:path';
 import { cmd, emitOutput, quote, type Step } from '../remote/shell.js';
+import { MASK, redact } from '../redact.js';
 import type { Paths } from './paths.js';
 import type { Heal } from './state.js';
 
@@ -378,12 +379,19 @@ export function prepareStartSteps(p: Paths, release: string, linkedFiles: string
 /** After the code is in place: .env and the shared links. */
 export function prepareEndSteps(p: Paths, o: { environment: Record<string, unknown>; linkedFiles: string[]; linkedDirs: string[] }): Step[] {
   const steps: Step[] = [];
-  const envLines = Object.entries(o.environment).map(([k, v]) => `${k}=${quote(v === null || v === undefined ? '' : String(v))}`);
-  steps.push({
-    name: 'write .env',
+  const envScript = (show: (value: string) => string) => {
+    const envLines = Object.entries(o.environment).map(([k, v]) => {
+      const value = show(v === null || v === undefined ? '' : String(v));
+      return `${k}=${value === MASK ? MASK : quote(value)}`; // a wholly secret value reads K=*** (printed, never run)
+    });
     // rm first: a .env that came with the code (or a symlink) must not keep its mode or redirect the write
-    script: `rm -f ${quote(posix.join(p.release, '.env'))}\n(umask 077 && printf '%s\\n'${envLines.map((l) => ' ' + quote(l)).join('')} > ${quote(posix.join(p.release, '.env'))})`,
-  });
+    return `rm -f ${quote(posix.join(p.release, '.env'))}\n(umask 077 && printf '%s\\n'${envLines.map((l) => ' ' + quote(l)).join('')} > ${quote(posix.join(p.release, '.env'))})`;
+  };
+  // the host gets the values; what fap prints (-v, --dry-run, a failure) has each secret as *** before
+  // quoting, so no form of it (nested quotes, a multi-line key) is ever in the printed text
+  const script = envScript((v) => v);
+  const shown = envScript(redact);
+  steps.push({ name: 'write .env', script, ...(shown !== script ? { shown } : {}) });
   const links: string[] = [];
   for (const d of o.linkedDirs) {
     const target = posix.join(p.release, d);

@@ -6,6 +6,7 @@ import { dirname } from 'node:path';
 import pLimit from 'p-limit';
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { Client, type ClientChannel, type ConnectConfig, type ExecOptions } from 'ssh2';
 import { authPlan, IdentityError, type AuthPlan } from './auth.js';
 import { DONE_MARK, RUN_MARK, sessionCommand } from './shell.js';
@@ -142,13 +143,16 @@ export class Connection {
             let stderr = '';
             let code: number | null = null;
             if (o.stdin !== undefined) stream.end(o.stdin);
+            // a character split across packets is decoded whole (so a secret in it is still found)
+            const outDec = new StringDecoder('utf8');
+            const errDec = new StringDecoder('utf8');
             stream.on('data', (d: Buffer) => {
-              const s = d.toString('utf8');
+              const s = outDec.write(d);
               stdout += s;
               onData?.('stdout', s);
             });
             stream.stderr.on('data', (d: Buffer) => {
-              const s = d.toString('utf8');
+              const s = errDec.write(d);
               stderr += s;
               onData?.('stderr', s);
             });
@@ -367,12 +371,14 @@ class RemoteSession {
     private readonly nonce: string,
   ) {
     this.mark = `\n${DONE_MARK}${nonce}:`;
+    const outDec = new StringDecoder('utf8');
+    const errDec = new StringDecoder('utf8');
     stream.on('data', (d: Buffer) => {
-      this.out += d.toString('utf8');
+      this.out += outDec.write(d);
       this.settle();
     });
     stream.stderr.on('data', (d: Buffer) => {
-      this.err += d.toString('utf8');
+      this.err += errDec.write(d);
       this.settle();
     });
     stream.on('close', () => {

@@ -23,7 +23,7 @@ export class Runner {
 
   async run(conn: Connection, host: string, phase: string, steps: Step[], opts: { allowCodes?: number[] } = {}): Promise<ScriptResult> {
     const script = composeScript(steps);
-    this.bus.emit({ event: 'script', host, phase, script, verbose: this.verbose });
+    this.bus.emit({ event: 'script', host, phase, script: composeScript(steps, { shown: true }), verbose: this.verbose });
     const r = await conn.runScript(script);
     const { step, stderr } = parseFailedStep(r.stderr);
     const { outputs, rest } = parseOutputs(r.stdout);
@@ -36,7 +36,7 @@ export class Runner {
       const tail = stderr.trim().split('\n').slice(-8).join('\n');
       const last = tail.split('\n').filter(Boolean).pop() ?? `exit code ${r.code}`;
       const failed = steps.find((s) => s.name === step);
-      const command = failed?.script.trim().split('\n').slice(0, 3).join('\n');
+      const command = (failed?.shown ?? failed?.script)?.trim().split('\n').slice(0, 3).join('\n');
       throw new HostError(host, step ?? phase, last, tail, command);
     }
     this.bus.emit({ event: 'host.done', host, phase });

@@ -20,6 +20,8 @@ export function cmd(...words: (string | number)[]): string {
 export interface Step {
   name: string;
   script: string;
+  /** the script as printed (-v, --dry-run, failures) when it differs: secrets as *** */
+  shown?: string;
 }
 
 export const FAILED_STEP_MARK = '::fap-failed-step::';
@@ -29,7 +31,7 @@ export const OUTPUT_MARK = '::fap-out::';
  * Join steps into one script for one round trip. `set -e` stops at the first failing command;
  * the EXIT trap names the step that was running so the caller can say where it broke.
  */
-export function composeScript(steps: Step[]): string {
+export function composeScript(steps: Step[], o: { shown?: boolean } = {}): string {
   const lines = [
     'set -e',
     "FAP_STEP='start'",
@@ -37,7 +39,7 @@ export function composeScript(steps: Step[]): string {
   ];
   for (const step of steps) {
     lines.push(`FAP_STEP=${quote(step.name)}`);
-    lines.push(step.script.trimEnd());
+    lines.push(((o.shown && step.shown) || step.script).trimEnd());
   }
   return lines.join('\n') + '\n';
 }

@@ -755,9 +755,9 @@ const valid: ValidCase[] = [
     stdout: [/^branch: main # plugin default {2}\[git\]$/m, /^supervisor_program: shop # plugin default {2}\[supervisorctl\]$/m, /^supervisor_conf: configs\/supervisor_production_web\.conf # plugin default/m],
   },
   {
-    name: '${VAR:-default} with the variable unset (shown as ***, valid because the default applies)',
+    name: '${VAR:-default} with the variable unset (the default is configuration, shown; valid because it applies)',
     yaml: lines('app_name: shop', 'repo: /nowhere', 'keep_releases: ${FAP_CFGERR_UNSET_KEEP:-3}', 'environment:', '  WORKERS: ${FAP_CFGERR_UNSET_WORKERS:-4}', 'stage_role_configs:', '  production:', '    web:', HOSTS),
-    stdout: [/^keep_releases: "\*\*\*" # top/m, /^ {2}WORKERS: "\*\*\*" # top/m],
+    stdout: [/^keep_releases: "3" # top/m, /^ {2}WORKERS: "4" # top/m],
   },
   {
     name: 'IPv6 hosts in brackets, user@host and the host map form',

@@ -226,7 +226,7 @@ async function attempt(key?: string, value?: string): Promise<{ scripts: string[
   }
   const t = withRelease(plan.targets[0], RELEASE);
   // fap check reads the deploy root, linked files and tool names (requires, commands): core keys only
-  const scripts = (await phases(t, !key || !keys[key].plugin)).map(composeScript);
+  const scripts = (await phases(t, !key || !keys[key].plugin)).map((s) => composeScript(s));
   const r = runSession(c, t, scripts);
   scripts.push(sessionCommand('nonce', t.config.sudo_user ? String(t.config.sudo_user) : undefined));
   const hit = canaries(c.dir);

@@ -53,9 +53,9 @@ describe('interpolatePercent', () => {
   });
 });
 
-/** expandEnv's result without the list of substituted values (checked on its own below) */
+/** expandEnv's result without the lists of substituted values (checked on their own below) */
 function withoutSubstituted(text: string, env: NodeJS.ProcessEnv) {
-  const { substituted: _ignored, ...rest } = expandEnv(text, env);
+  const { substituted: _ignored, fromVariables: _also, ...rest } = expandEnv(text, env);
   return rest;
 }
 
@@ -64,6 +64,12 @@ describe('expandEnv', () => {
     const env = { P: 'p%w', Q: 'x%(nope)sy' };
     assert.deepEqual(expandEnv('${P}-${Q}-${R:-d%}', env).substituted, ['p%w', 'x%(nope)sy', 'd%']);
     assert.equal(expandEnv('${P}/%(app)s', env, true).value, 'p%%w/%(app)s');
+  });
+
+  test('tells values read from the environment (secrets) from defaults written in the file', () => {
+    const env = { P: 'p%w', EMPTY: '' };
+    assert.deepEqual(expandEnv('${P}-${R:-production}-${EMPTY:-staging}-${P:-unused}-${P:?x}', env).fromVariables, ['p%w', 'p%w', 'p%w']);
+    assert.deepEqual(expandEnv('${R:-production}', env).fromVariables, []);
   });
 
   const env = { HOME: '/home/me', EMPTY: '', NAME: 'shop', DOLLARS: '$x ${y}' };
