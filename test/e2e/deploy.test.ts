@@ -124,7 +124,7 @@ describe('deploy on a 3-host fleet', { skip }, () => {
       const current = readlinkSync(join(root, 'current')).slice(9);
       assert.ok(rels.includes(current));
       const state = readdirSync(join(root, '.fap/releases'));
-      assert.equal(state.length, 4, 'records of pruned releases are removed too: ' + state.join(','));
+      assert.equal(state.length, 6, 'records of pruned releases are removed too: ' + state.join(','));
     }
   });
 
