@@ -247,14 +247,17 @@ export class Run {
     this.bus.emit({ event: 'host.failed', host: t.host.name, role: t.role, step: he?.step ?? step, message: error.message, command: he?.command, stderr: he?.stderrTail || undefined, hint: error.hint });
   }
 
+  /** Channels opened per connection, named user@host:port (with the settings hash only where one host has several connections). */
   channelCounts(): Promise<Record<string, number>> {
+    const base = (k: string) => k.replace(/#[0-9a-f]+$/, '');
+    const many = (k: string) => [...this.conns.keys()].filter((o) => base(o) === base(k)).length > 1;
     return Promise.all(
       [...this.conns.entries()].map(async ([k, c]) => {
         try {
           const conn = await c;
-          return [k, conn.channelsOpened] as const;
+          return [many(k) ? k : base(k), conn.channelsOpened] as const;
         } catch {
-          return [k, 0] as const;
+          return [many(k) ? k : base(k), 0] as const;
         }
       }),
     ).then((e) => Object.fromEntries(e));
