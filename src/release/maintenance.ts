@@ -2,7 +2,7 @@
 import { HostError } from '../errors.js';
 import type { HostOutcome } from '../events.js';
 import { redact } from '../redact.js';
-import { asUser, cmd, quote } from '../remote/shell.js';
+import { cmd, guardedCommand, quote } from '../remote/shell.js';
 import { lockAndHeal, phase, result, type HostReport, type RunResult } from './deploy.js';
 import { describeOwner, parseOwner, unlock } from './lock.js';
 import { withRelease, type Target } from './plan.js';
@@ -116,7 +116,7 @@ export async function runCommand(run: Run, targets: Target[], words: string[], o
       partial[stream] = lines.pop()!;
       for (const l of lines) out.write(redact(`[${t.host.name}] ${l}\n`));
     };
-    const r = await conn.exec(asUser(`/bin/sh -c ${quote(line)}`, t.config.sudo_user ? String(t.config.sudo_user) : undefined), { onData: write });
+    const r = await conn.exec(guardedCommand(line, t.config.sudo_user ? String(t.config.sudo_user) : undefined), { onData: write });
     for (const stream of ['stdout', 'stderr'] as const) if (partial[stream]) write(stream, '\n');
     run.bus.emit({ event: 'run.exit', host: t.host.name, code: r.code });
     return r.code;

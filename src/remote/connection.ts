@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { Client, type ClientChannel, type ConnectConfig, type ExecOptions } from 'ssh2';
 import { authPlan, IdentityError, type AuthPlan } from './auth.js';
-import { DONE_MARK, RUN_MARK, sessionCommand } from './shell.js';
+import { RUN_MARK, sessionCommand, sessionMarks } from './shell.js';
 import { FapError } from '../errors.js';
 import { knownHostLine, preferredHostKeyAlgorithms, readKnownHosts, verifyHostKey, type Verdict } from './known-hosts.js';
 
@@ -47,6 +47,8 @@ export interface ExecResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** a session script's result and failed-step marks (they hold the session key: see sessionCommand) */
+  marks?: { output: string; failed: string };
 }
 
 export class ConnectError extends FapError {
@@ -166,6 +168,12 @@ export class Connection {
 
   private session?: Promise<RemoteSession>;
   private sessionEnded?: () => boolean;
+  private nonce?: string;
+
+  /** The nonce of this connection's current session (in its driver's command line: reapSessionSteps finds it by it). */
+  get sessionNonce(): string | undefined {
+    return this.nonce;
+  }
 
   /** Run a script in this host's long-lived session (opened on first use: one channel per run). */
   runScript(script: string): Promise<ExecResult> {
@@ -183,9 +191,13 @@ export class Connection {
           if (this.closed) return reject(new ConnectError(this.name, 'connection closed'));
           this.channelsOpened++;
           const nonce = randomBytes(9).toString('hex');
+          // the key goes over stdin only: a process on the host can read the nonce in ps, never the key
+          const key = randomBytes(18).toString('hex');
+          this.nonce = nonce;
           this.client.exec(sessionCommand(nonce, this.sudoUser), this.execOptions, (err, stream) => {
             if (err) return reject(new ConnectError(this.name, `cannot open a channel: ${err.message}`));
-            const session = new RemoteSession(this.name, stream, nonce);
+            stream.write(key + '\n');
+            const session = new RemoteSession(this.name, stream, nonce, key);
             this.sessionEnded = () => session.isEnded();
             resolve(session);
           });
@@ -360,13 +372,17 @@ class RemoteSession {
   private queue: Promise<unknown> = Promise.resolve();
   private ended?: string;
   private readonly mark: string;
+  private readonly marks: { output: string; failed: string };
 
   constructor(
     private readonly host: string,
     private readonly stream: ClientChannel,
     private readonly nonce: string,
+    key: string,
   ) {
-    this.mark = `\n${DONE_MARK}${nonce}:`;
+    const m = sessionMarks(key);
+    this.mark = `\n${m.done}`;
+    this.marks = { output: m.output, failed: m.failed };
     stream.on('data', (d: Buffer) => {
       this.out += d.toString('utf8');
       this.settle();
@@ -411,7 +427,7 @@ class RemoteSession {
     const endErr = this.err.indexOf('\n', j + this.mark.length);
     if (endOut < 0 || endErr < 0) return;
     const code = Number(this.out.slice(i + this.mark.length, endOut));
-    const result: ExecResult = { code, stdout: this.out.slice(0, i), stderr: this.err.slice(0, j) };
+    const result: ExecResult = { code, stdout: this.out.slice(0, i), stderr: this.err.slice(0, j), marks: this.marks };
     this.out = this.out.slice(endOut + 1);
     this.err = this.err.slice(endErr + 1);
     const p = this.pending;
