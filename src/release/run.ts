@@ -276,9 +276,9 @@ export class Run {
   }
 }
 
-/** Failures worth another try: the host may be restarting sshd or the network hiccuped. Auth and host-key refusals, and silent hosts (the timeout already waited), are not. */
+/** Failures worth another try: the host may be restarting sshd (or shedding load: MaxStartups closes early) or the network hiccuped. Auth and host-key refusals, and silent hosts (the timeout already waited), are not. */
 export function isTransient(e: Error): boolean {
-  return /connection refused|connection reset|host unreachable|network unreachable|lookup failed \(temporary\)|connection lost before/.test(e.message);
+  return /connection refused|connection reset|host unreachable|network unreachable|lookup failed \(temporary\)|connection lost before|connection closed before the SSH greeting|connection closed during the SSH handshake/.test(e.message);
 }
 
 /** Open a connection, retrying transient failures with exponential backoff (0.5 s, 1 s, 2 s, ...). */

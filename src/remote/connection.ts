@@ -285,10 +285,12 @@ async function connectOne(ep: Endpoint, o: ConnectOptions, sock: Duplex | undefi
   if (plan.agent) config.agent = plan.agent;
   return new Promise((resolve, reject) => {
     let settled = false;
+    let received = false;
     const fail = (err: Error & { level?: string; code?: string }) => {
       // an unreachable agent is not fatal: ssh2 goes on with the next method (plan.tried() says so)
       if (err.level === 'agent' || settled) return;
       settled = true;
+      clearTimeout(bound);
       client.removeAllListeners('ready');
       client.end();
       if (refusal) return reject(say(refusal));
@@ -298,21 +300,52 @@ async function connectOne(ep: Endpoint, o: ConnectOptions, sock: Duplex | undefi
       if (err.level === 'client-timeout' || /Timed out/.test(err.message)) {
         return reject(say(`no SSH answer within ${ep.connectTimeoutSec}s (${ep.hostname}:${ep.port})`));
       }
+      if (err.level === 'fap-closed') return reject(say(err.message));
+      if (/lost before handshake/i.test(err.message)) return reject(say(closedMessage()));
       const why = NETWORK_ERRORS[err.code ?? ''] ?? err.message;
       reject(say(`cannot connect to ${ep.hostname}:${ep.port}: ${why}`));
     };
+    // ssh2 emits neither error nor ready when the peer closes during the handshake, and clears its
+    // own ready timeout then: a close before ready is a failure, and our own timer bounds the rest
+    const closedMessage = () =>
+      received
+        ? `connection closed during the SSH handshake (${ep.hostname}:${ep.port})`
+        : `connection closed before the SSH greeting (${ep.hostname}:${ep.port}): is this an SSH port?`;
+    const closed = () => fail(Object.assign(new Error(closedMessage()), { level: 'fap-closed' }));
+    const bound = setTimeout(() => fail(Object.assign(new Error('Timed out'), { level: 'client-timeout' })), ep.connectTimeoutSec * 1000 + 2000);
     client.on('error', fail);
+    client.on('end', closed);
+    client.on('close', closed);
+    client.on('handshake', (negotiated: { serverHostKey?: string }) => {
+      // ssh-rsa host key signatures are SHA-1, which OpenSSH no longer accepts by default
+      if (negotiated.serverHostKey === 'ssh-rsa') warnSha1(isHop ? `${o.name}: jump host ${ep.name}` : o.name, o);
+    });
     client.once('ready', () => {
       settled = true;
+      clearTimeout(bound);
       client.removeListener('error', fail);
+      client.removeListener('end', closed);
+      client.removeListener('close', closed);
       resolve(client);
     });
     try {
       client.connect(config);
+      // the socket ssh2 reads (its own, or the tunnel): did the peer send anything at all?
+      (client as unknown as { _sock?: Duplex })._sock?.on('data', () => {
+        received = true;
+      });
     } catch (e) {
       fail(e as Error);
     }
   });
+}
+
+const sha1Warned = new Set<string>();
+/** Once per host and run: the host signed with ssh-rsa (SHA-1). */
+function warnSha1(who: string, o: ConnectOptions): void {
+  if (sha1Warned.has(who)) return;
+  sha1Warned.add(who);
+  o.warn?.(`${who}: the host key signature is ssh-rsa (SHA-1), which OpenSSH refuses by default since 8.8; give the host an ed25519 key or enable rsa-sha2-256/512 on it`);
 }
 
 /** CHANNEL_OPEN_FAILURE reasons (RFC 4254) */
