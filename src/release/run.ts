@@ -220,8 +220,8 @@ export class Run {
             },
             upload: (localPath) => {
               const name = `${this.token}-${basename(localPath).replace(/[^A-Za-z0-9._-]/g, '_')}`;
-              // SFTP writes as the SSH user: with sudo_user it drops the file where both can reach it
-              const remote = t.config.sudo_user ? `/tmp/fap-upload-${name}` : posix.join(t.paths.state, 'uploads', name);
+              // in the deploy's own state dir, owned by whoever runs the work (Connection.upload: sudo_user writes it itself)
+              const remote = posix.join(t.paths.state, 'uploads', name);
               const m = this.uploads.get(t.key) ?? new Map<string, string>();
               m.set(localPath, remote);
               this.uploads.set(t.key, m);

@@ -1,6 +1,6 @@
 // One ssh2 connection per host. Every script runs as one exec channel over it; channels are
 // bounded (OpenSSH's MaxSessions defaults to 10) and counted, so the round-trip budget is visible.
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, createReadStream, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname } from 'node:path';
 import pLimit from 'p-limit';
@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { Client, type ClientChannel, type ConnectConfig, type ExecOptions } from 'ssh2';
 import { authPlan, IdentityError, type AuthPlan } from './auth.js';
-import { RUN_MARK, sessionCommand, sessionMarks } from './shell.js';
+import { asUser, quote, RUN_MARK, sessionCommand, sessionMarks } from './shell.js';
 import { FapError } from '../errors.js';
 import { knownHostLine, preferredHostKeyAlgorithms, readKnownHosts, verifyHostKey, type Verdict } from './known-hosts.js';
 
@@ -205,8 +205,38 @@ export class Connection {
     );
   }
 
-  /** Copy a local file to the host over SFTP (one channel). */
+  /**
+   * Copy a local file to the host (one channel), readable by its owner only. With sudo_user the
+   * bytes are streamed into a file sudo_user creates (umask 077), so they never sit where another
+   * user could read them; otherwise SFTP writes it as the SSH user, mode 0600.
+   */
   upload(localPath: string, remotePath: string): Promise<void> {
+    const failed = (m: string) => new ConnectError(this.name, `upload of ${localPath} to ${remotePath} failed: ${m}`);
+    if (this.sudoUser) {
+      const line = asUser(`/bin/sh -c ${quote('umask 077 && mkdir -p -- "$(dirname -- "$1")" && cat > "$1"')} fap-upload ${quote(remotePath)}`, this.sudoUser);
+      return this.limit(
+        () =>
+          new Promise<void>((resolve, reject) => {
+            if (this.closed) return reject(new ConnectError(this.name, 'connection closed'));
+            this.channelsOpened++;
+            this.client.exec(line, this.execOptions, (err, stream) => {
+              if (err) return reject(new ConnectError(this.name, `cannot open a channel: ${err.message}`));
+              let stderr = '';
+              let code: number | null = null;
+              stream.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+              stream.on('data', () => {});
+              stream.on('exit', (c: number | null) => (code = c ?? 255));
+              stream.on('close', () => (code === 0 ? resolve() : reject(failed(stderr.trim().split('\n').pop() || (code === null ? 'connection lost' : `exit code ${code}`)))));
+              const file = createReadStream(localPath);
+              file.on('error', (e) => {
+                stream.close();
+                reject(failed(e.message));
+              });
+              file.pipe(stream);
+            });
+          }),
+      );
+    }
     return this.limit(
       () =>
         new Promise<void>((resolve, reject) => {
@@ -214,9 +244,9 @@ export class Connection {
           this.channelsOpened++;
           this.client.sftp((err, sftp) => {
             if (err) return reject(new ConnectError(this.name, `cannot open SFTP: ${err.message}`));
-            sftp.fastPut(localPath, remotePath, { mode: this.sudoUser ? 0o644 : 0o600 }, (e) => {
+            sftp.fastPut(localPath, remotePath, { mode: 0o600 }, (e) => {
               sftp.end();
-              if (e) reject(new ConnectError(this.name, `upload of ${localPath} to ${remotePath} failed: ${e.message}`));
+              if (e) reject(failed(e.message));
               else resolve();
             });
           });
