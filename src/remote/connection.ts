@@ -1,6 +1,6 @@
 // One ssh2 connection per host. Every script runs as one exec channel over it; channels are
 // bounded (OpenSSH's MaxSessions defaults to 10) and counted, so the round-trip budget is visible.
-import { appendFileSync, createReadStream, mkdirSync } from 'node:fs';
+import { appendFileSync, createReadStream, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname } from 'node:path';
 import pLimit from 'p-limit';
@@ -10,7 +10,7 @@ import { Client, type ClientChannel, type ConnectConfig, type ExecOptions } from
 import { authPlan, IdentityError, type AuthPlan } from './auth.js';
 import { asUser, quote, RUN_MARK, sessionCommand, sessionMarks } from './shell.js';
 import { FapError } from '../errors.js';
-import { knownHostLine, preferredHostKeyAlgorithms, readKnownHosts, verifyHostKey, type Verdict } from './known-hosts.js';
+import { appendText, knownHostLine, preferredHostKeyAlgorithms, readKnownHosts, verifyHostKey, type Verdict } from './known-hosts.js';
 
 /** One SSH server on the way: the deploy host itself, or a jump host (ProxyJump). */
 export interface Endpoint {
@@ -294,7 +294,13 @@ async function connectOne(ep: Endpoint, o: ConnectOptions, sock: Duplex | undefi
       }
       if (o.hostKeyChecking === 'accept-new' && verdict.reason === 'unknown' && !o.dryRun) {
         mkdirSync(dirname(knownHostsFile), { recursive: true });
-        appendFileSync(knownHostsFile, knownHostLine(ep.hostname, ep.port, key) + '\n');
+        let existing = '';
+        try {
+          existing = readFileSync(knownHostsFile, 'utf8');
+        } catch {
+          /* a new file */
+        }
+        appendFileSync(knownHostsFile, appendText(existing, knownHostLine(ep.hostname, ep.port, key)));
         o.warn?.(`${who}: added ${verdict.keyType} ${verdict.fingerprint} to ${knownHostsFile}`);
         return true;
       }
