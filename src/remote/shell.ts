@@ -211,6 +211,12 @@ export function logOutput(plugin: string, message: string): string {
   return emitOutput(LOG_OUTPUT_PREFIX + plugin.replace(/[^A-Za-z0-9._-]/g, '_'), quote(message.replace(/\n/g, ' ')));
 }
 
+/** A filter (`cmd | outputLines(key)`) that turns every line of its input into an output line of `key`. */
+export function outputLines(key: string): string {
+  if (!/^[A-Za-z0-9_-]+$/.test(key)) throw new Error(`outputLines: bad key ${key}`);
+  return `sed "s/^/\${FAP_OM-${OUTPUT_MARK}}${key}=/"`;
+}
+
 /** Shell text that prints one machine-readable output line. */
 export function emitOutput(key: string, valueExpr: string): string {
   return `printf '%s\\n' "\${FAP_OM-${OUTPUT_MARK}}"${quote(key + '=')}${valueExpr}`;
