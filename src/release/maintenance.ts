@@ -1,7 +1,7 @@
 // fap cleanup (prune and heal under the lock) and fap unlock (remove a lock, saying whose it was).
 import { HostError } from '../errors.js';
 import { LineMasker, redact } from '../redact.js';
-import { asUser, cmd, quote } from '../remote/shell.js';
+import { cmd, guardedCommand, quote } from '../remote/shell.js';
 import { lockAndHeal, phase, recordFailure, reportsFor, result, transact, type RunResult } from './transaction.js';
 import { describeOwner, parseOwner } from './lock.js';
 import { withRelease, type Target } from './plan.js';
@@ -93,7 +93,7 @@ export async function runCommand(run: Run, targets: Target[], words: string[], o
       stdout: new LineMasker((text) => process.stdout.write(text), prefix),
       stderr: new LineMasker((text) => process.stderr.write(text), prefix),
     };
-    const r = await conn.exec(asUser(`/bin/sh -c ${quote(line)}`, t.config.sudo_user ? String(t.config.sudo_user) : undefined), {
+    const r = await conn.exec(guardedCommand(line, t.config.sudo_user ? String(t.config.sudo_user) : undefined), {
       onData: (stream, chunk) => maskers[stream].write(chunk),
     }).finally(() => {
       maskers.stdout.end();

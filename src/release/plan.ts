@@ -1,5 +1,6 @@
 // From deploy.yml and the command line to the targets of a run: (host, role) pairs with their
 // resolved configuration, plugins and layout. Everything here happens before any host is contacted.
+import { createHash } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { dirname, posix } from 'node:path';
 import { ConfigError } from '../errors.js';
@@ -23,7 +24,7 @@ export interface Target {
   /** unique per (host, deploy root) */
   key: string;
   host: HostSpec;
-  /** user@hostname:port: one connection per distinct value */
+  /** user@hostname:port plus every setting that shapes the connection (connectionKey): one connection per distinct value */
   connKey: string;
   user: string;
   /** ssh: sub-keys set in deploy.yml or by --set (not defaults): these beat the ssh config */
@@ -141,14 +142,15 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
         mergeRole(loaded, rc, prev, work, allKeys(keys));
         continue;
       }
+      const sshExplicit = Object.entries(rc.subOrigins.ssh ?? {})
+        .filter(([, o]) => o.layer !== 'default' && o.layer !== 'plugin')
+        .map(([k]) => k);
       const t: Target = {
         key,
         host,
-        connKey: `${user}@${host.hostname}:${port}`,
+        connKey: connectionKey(host, user, rc.values, sshExplicit),
         user,
-        sshExplicit: Object.entries(rc.subOrigins.ssh ?? {})
-          .filter(([, o]) => o.layer !== 'default' && o.layer !== 'plugin')
-          .map(([k]) => k),
+        sshExplicit,
         stage: input.stage,
         role: rc.role,
         config: rc.values,
@@ -170,6 +172,33 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
   if (!filtered.length) throw new ConfigError(`no hosts selected for ${input.stage}${input.role ? ' ' + input.role : ''}`, { file: input.deployfile });
   const warnings = [...new Set(roles.flatMap((r) => r.warnings))];
   return { loaded, roles, targets: filtered, warnings, pluginKeys: keys };
+}
+
+/**
+ * The identity of a connection: roles on one host share it only when nothing that shapes it differs
+ * (every ssh: key, which of them deploy.yml set explicitly, sudo_user, use_ssh_config, the port as
+ * written), so a role never runs with another role's sudo_user, key or host-key policy.
+ */
+export function connectionKey(host: HostSpec, user: string, config: Record<string, unknown>, sshExplicit: readonly string[]): string {
+  const settings = canonical({
+    port: host.port ?? null,
+    sudo_user: config.sudo_user ?? null,
+    use_ssh_config: config.use_ssh_config ?? null,
+    ssh: config.ssh ?? {},
+    explicit: [...sshExplicit].sort(),
+  });
+  const base = `${user}@${host.hostname}:${host.port ?? 22}`;
+  return `${base}#${createHash('sha256').update(settings).digest('hex').slice(0, 12)}`;
+}
+
+/** JSON with object keys sorted, so equal settings give equal text whatever their order */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return '[' + v.map(canonical).join(',') + ']';
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return '{' + Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => JSON.stringify(k) + ':' + canonical(o[k])).join(',') + '}';
+  }
+  return JSON.stringify(v ?? null);
 }
 
 /** Keys that may differ between roles sharing a release: their own hosts and links, what fap check asks of the host. */

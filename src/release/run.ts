@@ -269,8 +269,8 @@ export class Run {
             },
             upload: (localPath) => {
               const name = `${this.token}-${basename(localPath).replace(/[^A-Za-z0-9._-]/g, '_')}`;
-              // SFTP writes as the SSH user: with sudo_user it drops the file where both can reach it
-              const remote = t.config.sudo_user ? `/tmp/fap-upload-${name}` : posix.join(t.paths.state, 'uploads', name);
+              // in the deploy's own state dir, owned by whoever runs the work (Connection.upload: sudo_user writes it itself)
+              const remote = posix.join(t.paths.state, 'uploads', name);
               const m = this.uploads.get(t.key) ?? new Map<string, string>();
               m.set(localPath, remote);
               this.uploads.set(t.key, m);
@@ -296,14 +296,17 @@ export class Run {
     this.bus.emit({ event: 'host.failed', host: t.host.name, role: t.role, step: he?.step ?? step, message: error.message, command: he?.command, stderr: he?.stderrTail || undefined, hint: error.hint });
   }
 
+  /** Channels opened per connection, named user@host:port (with the settings hash only where one host has several connections). */
   channelCounts(): Promise<Record<string, number>> {
+    const base = (k: string) => k.replace(/#[0-9a-f]+$/, '');
+    const many = (k: string) => [...this.conns.keys()].filter((o) => base(o) === base(k)).length > 1;
     return Promise.all(
       [...this.conns.entries()].map(async ([k, c]) => {
         try {
           const conn = await c;
-          return [k, conn.channelsOpened] as const;
+          return [many(k) ? k : base(k), conn.channelsOpened] as const;
         } catch {
-          return [k, 0] as const;
+          return [many(k) ? k : base(k), 0] as const;
         }
       }),
     ).then((e) => Object.fromEntries(e));
@@ -322,9 +325,9 @@ export class Run {
   }
 }
 
-/** Failures worth another try: the host may be restarting sshd or the network hiccuped. Auth and host-key refusals, and silent hosts (the timeout already waited), are not. */
+/** Failures worth another try: the host may be restarting sshd (or shedding load: MaxStartups closes early) or the network hiccuped. Auth and host-key refusals, and silent hosts (the timeout already waited), are not. */
 export function isTransient(e: Error): boolean {
-  return /connection refused|connection reset|host unreachable|network unreachable|lookup failed \(temporary\)|connection lost before/.test(e.message);
+  return /connection refused|connection reset|host unreachable|network unreachable|lookup failed \(temporary\)|connection lost before|connection closed before the SSH greeting|connection closed during the SSH handshake/.test(e.message);
 }
 
 /** Open a connection, retrying transient failures with exponential backoff (0.5 s, 1 s, 2 s, ...). */

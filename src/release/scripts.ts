@@ -1,7 +1,7 @@
 // Pure builders of remote work: each returns named shell steps, every argument quoted. Nothing
 // here talks to a host, so --dry-run prints exactly these and unit tests check them directly.
 import { posix } from 'node:path';
-import { cmd, emitOutput, quote, type Step } from '../remote/shell.js';
+import { cmd, emitOutput, outputLines, quote, type Step } from '../remote/shell.js';
 import { MASK, redact } from '../redact.js';
 import type { Paths } from './paths.js';
 import type { Heal } from './state.js';
@@ -343,10 +343,10 @@ export function inspectSteps(p: Paths): Step[] {
       name: 'read release state',
       script: [
         emitOutput('current', `"$(readlink ${quote(p.current)} 2>/dev/null || true)"`),
-        `ls -1 ${quote(p.releases)} 2>/dev/null | sed 's/^/::fap-out::rel=/'`,
-        `(cd ${quote(posix.join(p.state, 'releases'))} 2>/dev/null && grep -H '' -- *.status *.meta 2>/dev/null || true) | sed 's/^/::fap-out::st=/'`,
+        `ls -1 ${quote(p.releases)} 2>/dev/null | ${outputLines('rel')}`,
+        `(cd ${quote(posix.join(p.state, 'releases'))} 2>/dev/null && grep -H '' -- *.status *.meta 2>/dev/null || true) | ${outputLines('st')}`,
         // a finished run's journal is read for its outcome only: its host list is not needed
-        `(cd ${quote(journalDir(p))} 2>/dev/null && awk 'FNR==1{f=0} /^phase=(done|reverted)$/{f=1} /^host=/&&f{next} {print FILENAME ":" $0}' * 2>/dev/null || true) | sed 's/^/::fap-out::journal=/'`,
+        `(cd ${quote(journalDir(p))} 2>/dev/null && awk 'FNR==1{f=0} /^phase=(done|reverted)$/{f=1} /^host=/&&f{next} {print FILENAME ":" $0}' * 2>/dev/null || true) | ${outputLines('journal')}`,
       ].join('\n'),
     },
   ];

@@ -1,6 +1,6 @@
 // One ssh2 connection per host. Every script runs as one exec channel over it; channels are
 // bounded (OpenSSH's MaxSessions defaults to 10) and counted, so the round-trip budget is visible.
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, createReadStream, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname } from 'node:path';
 import pLimit from 'p-limit';
@@ -9,9 +9,9 @@ import type { Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { Client, type ClientChannel, type ConnectConfig, type ExecOptions } from 'ssh2';
 import { authPlan, IdentityError, type AuthPlan } from './auth.js';
-import { DONE_MARK, RUN_MARK, sessionCommand } from './shell.js';
+import { asUser, quote, RUN_MARK, sessionCommand, sessionMarks } from './shell.js';
 import { FapError } from '../errors.js';
-import { knownHostLine, preferredHostKeyAlgorithms, readKnownHosts, verifyHostKey, type Verdict } from './known-hosts.js';
+import { appendText, knownHostLine, preferredHostKeyAlgorithms, readKnownHosts, verifyHostKey, type Verdict } from './known-hosts.js';
 
 /** One SSH server on the way: the deploy host itself, or a jump host (ProxyJump). */
 export interface Endpoint {
@@ -48,6 +48,8 @@ export interface ExecResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** a session script's result and failed-step marks (they hold the session key: see sessionCommand) */
+  marks?: { output: string; failed: string };
 }
 
 export class ConnectError extends FapError {
@@ -171,6 +173,7 @@ export class Connection {
   private session?: Promise<RemoteSession>;
   private sessionEnded?: () => boolean;
 
+
   /** Run a script in this host's long-lived session (opened on first use: one channel per run). */
   runScript(script: string): Promise<ExecResult> {
     // a session that ended (its process was killed) is replaced while the connection lives
@@ -187,9 +190,12 @@ export class Connection {
           if (this.closed) return reject(new ConnectError(this.name, 'connection closed'));
           this.channelsOpened++;
           const nonce = randomBytes(9).toString('hex');
+          // the key goes over stdin only: a process on the host can read the nonce in ps, never the key
+          const key = randomBytes(18).toString('hex');
           this.client.exec(sessionCommand(nonce, this.sudoUser), this.execOptions, (err, stream) => {
             if (err) return reject(new ConnectError(this.name, `cannot open a channel: ${err.message}`));
-            const session = new RemoteSession(this.name, stream, nonce);
+            stream.write(key + '\n');
+            const session = new RemoteSession(this.name, stream, nonce, key);
             this.sessionEnded = () => session.isEnded();
             resolve(session);
           });
@@ -197,8 +203,38 @@ export class Connection {
     );
   }
 
-  /** Copy a local file to the host over SFTP (one channel). */
+  /**
+   * Copy a local file to the host (one channel), readable by its owner only. With sudo_user the
+   * bytes are streamed into a file sudo_user creates (umask 077), so they never sit where another
+   * user could read them; otherwise SFTP writes it as the SSH user, mode 0600.
+   */
   upload(localPath: string, remotePath: string): Promise<void> {
+    const failed = (m: string) => new ConnectError(this.name, `upload of ${localPath} to ${remotePath} failed: ${m}`);
+    if (this.sudoUser) {
+      const line = asUser(`/bin/sh -c ${quote('umask 077 && mkdir -p -- "$(dirname -- "$1")" && cat > "$1"')} fap-upload ${quote(remotePath)}`, this.sudoUser);
+      return this.limit(
+        () =>
+          new Promise<void>((resolve, reject) => {
+            if (this.closed) return reject(new ConnectError(this.name, 'connection closed'));
+            this.channelsOpened++;
+            this.client.exec(line, this.execOptions, (err, stream) => {
+              if (err) return reject(new ConnectError(this.name, `cannot open a channel: ${err.message}`));
+              let stderr = '';
+              let code: number | null = null;
+              stream.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+              stream.on('data', () => {});
+              stream.on('exit', (c: number | null) => (code = c ?? 255));
+              stream.on('close', () => (code === 0 ? resolve() : reject(failed(stderr.trim().split('\n').pop() || (code === null ? 'connection lost' : `exit code ${code}`)))));
+              const file = createReadStream(localPath);
+              file.on('error', (e) => {
+                stream.close();
+                reject(failed(e.message));
+              });
+              file.pipe(stream);
+            });
+          }),
+      );
+    }
     return this.limit(
       () =>
         new Promise<void>((resolve, reject) => {
@@ -206,9 +242,9 @@ export class Connection {
           this.channelsOpened++;
           this.client.sftp((err, sftp) => {
             if (err) return reject(new ConnectError(this.name, `cannot open SFTP: ${err.message}`));
-            sftp.fastPut(localPath, remotePath, { mode: this.sudoUser ? 0o644 : 0o600 }, (e) => {
+            sftp.fastPut(localPath, remotePath, { mode: 0o600 }, (e) => {
               sftp.end();
-              if (e) reject(new ConnectError(this.name, `upload of ${localPath} to ${remotePath} failed: ${e.message}`));
+              if (e) reject(failed(e.message));
               else resolve();
             });
           });
@@ -256,7 +292,13 @@ async function connectOne(ep: Endpoint, o: ConnectOptions, sock: Duplex | undefi
       }
       if (o.hostKeyChecking === 'accept-new' && verdict.reason === 'unknown' && !o.dryRun) {
         mkdirSync(dirname(knownHostsFile), { recursive: true });
-        appendFileSync(knownHostsFile, knownHostLine(ep.hostname, ep.port, key) + '\n');
+        let existing = '';
+        try {
+          existing = readFileSync(knownHostsFile, 'utf8');
+        } catch {
+          /* a new file */
+        }
+        appendFileSync(knownHostsFile, appendText(existing, knownHostLine(ep.hostname, ep.port, key)));
         o.warn?.(`${who}: added ${verdict.keyType} ${verdict.fingerprint} to ${knownHostsFile}`);
         return true;
       }
@@ -277,10 +319,12 @@ async function connectOne(ep: Endpoint, o: ConnectOptions, sock: Duplex | undefi
   if (plan.agent) config.agent = plan.agent;
   return new Promise((resolve, reject) => {
     let settled = false;
+    let received = false;
     const fail = (err: Error & { level?: string; code?: string }) => {
       // an unreachable agent is not fatal: ssh2 goes on with the next method (plan.tried() says so)
       if (err.level === 'agent' || settled) return;
       settled = true;
+      clearTimeout(bound);
       client.removeAllListeners('ready');
       client.end();
       if (refusal) return reject(say(refusal));
@@ -290,21 +334,52 @@ async function connectOne(ep: Endpoint, o: ConnectOptions, sock: Duplex | undefi
       if (err.level === 'client-timeout' || /Timed out/.test(err.message)) {
         return reject(say(`no SSH answer within ${ep.connectTimeoutSec}s (${ep.hostname}:${ep.port})`));
       }
+      if (err.level === 'fap-closed') return reject(say(err.message));
+      if (/lost before handshake/i.test(err.message)) return reject(say(closedMessage()));
       const why = NETWORK_ERRORS[err.code ?? ''] ?? err.message;
       reject(say(`cannot connect to ${ep.hostname}:${ep.port}: ${why}`));
     };
+    // ssh2 emits neither error nor ready when the peer closes during the handshake, and clears its
+    // own ready timeout then: a close before ready is a failure, and our own timer bounds the rest
+    const closedMessage = () =>
+      received
+        ? `connection closed during the SSH handshake (${ep.hostname}:${ep.port})`
+        : `connection closed before the SSH greeting (${ep.hostname}:${ep.port}): is this an SSH port?`;
+    const closed = () => fail(Object.assign(new Error(closedMessage()), { level: 'fap-closed' }));
+    const bound = setTimeout(() => fail(Object.assign(new Error('Timed out'), { level: 'client-timeout' })), ep.connectTimeoutSec * 1000 + 2000);
     client.on('error', fail);
+    client.on('end', closed);
+    client.on('close', closed);
+    client.on('handshake', (negotiated: { serverHostKey?: string }) => {
+      // ssh-rsa host key signatures are SHA-1, which OpenSSH no longer accepts by default
+      if (negotiated.serverHostKey === 'ssh-rsa') warnSha1(isHop ? `${o.name}: jump host ${ep.name}` : o.name, o);
+    });
     client.once('ready', () => {
       settled = true;
+      clearTimeout(bound);
       client.removeListener('error', fail);
+      client.removeListener('end', closed);
+      client.removeListener('close', closed);
       resolve(client);
     });
     try {
       client.connect(config);
+      // the socket ssh2 reads (its own, or the tunnel): did the peer send anything at all?
+      (client as unknown as { _sock?: Duplex })._sock?.on('data', () => {
+        received = true;
+      });
     } catch (e) {
       fail(e as Error);
     }
   });
+}
+
+const sha1Warned = new Set<string>();
+/** Once per host and run: the host signed with ssh-rsa (SHA-1). */
+function warnSha1(who: string, o: ConnectOptions): void {
+  if (sha1Warned.has(who)) return;
+  sha1Warned.add(who);
+  o.warn?.(`${who}: the host key signature is ssh-rsa (SHA-1), which OpenSSH refuses by default since 8.8; give the host an ed25519 key or enable rsa-sha2-256/512 on it`);
 }
 
 /** CHANNEL_OPEN_FAILURE reasons (RFC 4254) */
@@ -364,13 +439,17 @@ class RemoteSession {
   private queue: Promise<unknown> = Promise.resolve();
   private ended?: string;
   private readonly mark: string;
+  private readonly marks: { output: string; failed: string };
 
   constructor(
     private readonly host: string,
     private readonly stream: ClientChannel,
     private readonly nonce: string,
+    key: string,
   ) {
-    this.mark = `\n${DONE_MARK}${nonce}:`;
+    const m = sessionMarks(key);
+    this.mark = `\n${m.done}`;
+    this.marks = { output: m.output, failed: m.failed };
     const outDec = new StringDecoder('utf8');
     const errDec = new StringDecoder('utf8');
     stream.on('data', (d: Buffer) => {
@@ -417,7 +496,7 @@ class RemoteSession {
     const endErr = this.err.indexOf('\n', j + this.mark.length);
     if (endOut < 0 || endErr < 0) return;
     const code = Number(this.out.slice(i + this.mark.length, endOut));
-    const result: ExecResult = { code, stdout: this.out.slice(0, i), stderr: this.err.slice(0, j) };
+    const result: ExecResult = { code, stdout: this.out.slice(0, i), stderr: this.err.slice(0, j), marks: this.marks };
     this.out = this.out.slice(endOut + 1);
     this.err = this.err.slice(endErr + 1);
     const p = this.pending;

@@ -39,9 +39,15 @@ export function readKnownHosts(file: string): KnownHostEntry[] {
   }
 }
 
-/** The name OpenSSH looks up: host for port 22, [host]:port otherwise. */
+/** The name OpenSSH looks up and writes: host for port 22, [host]:port otherwise; lowercased, as ssh does before hashing or matching. */
 export function lookupName(host: string, port = 22): string {
-  return port === 22 ? host : `[${host}]:${port}`;
+  const h = host.toLowerCase();
+  return port === 22 ? h : `[${h}]:${port}`;
+}
+
+/** Text to append a line to a known_hosts file whose current content is `existing`: never glued to an unterminated last line. */
+export function appendText(existing: string, line: string): string {
+  return (existing && !existing.endsWith('\n') ? '\n' : '') + line + '\n';
 }
 
 function globMatch(pattern: string, name: string): boolean {

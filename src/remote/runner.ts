@@ -25,8 +25,9 @@ export class Runner {
     const script = composeScript(steps);
     this.bus.emit({ event: 'script', host, phase, script: composeScript(steps, { shown: true }), verbose: this.verbose });
     const r = await conn.runScript(script);
-    const { step, stderr } = parseFailedStep(r.stderr);
-    const { outputs, rest } = parseOutputs(r.stdout);
+    // only lines with this session's marks count: a program a step runs cannot forge a result
+    const { step, stderr } = parseFailedStep(r.stderr, r.marks?.failed);
+    const { outputs, rest } = parseOutputs(r.stdout, r.marks?.output);
     // log lines plugins' steps printed (ctx.remoteLog), reported whether or not the script succeeded
     for (const [key, lines] of outputs) {
       if (!key.startsWith(LOG_OUTPUT_PREFIX)) continue;

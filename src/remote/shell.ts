@@ -29,13 +29,15 @@ export const OUTPUT_MARK = '::fap-out::';
 
 /**
  * Join steps into one script for one round trip. `set -e` stops at the first failing command;
- * the EXIT trap names the step that was running so the caller can say where it broke.
+ * the EXIT trap names the step that was running so the caller can say where it broke. In a
+ * session, the marks carry the session's key (FAP_FM / FAP_OM, set by the driver, not exported),
+ * so no program a step runs can forge a failed step or a result line.
  */
 export function composeScript(steps: Step[], o: { shown?: boolean } = {}): string {
   const lines = [
     'set -e',
     "FAP_STEP='start'",
-    `trap 'rc=$?; if [ $rc -ne 0 ]; then printf "\\n${FAILED_STEP_MARK}%s\\n" "$FAP_STEP" >&2; fi' EXIT`,
+    `trap 'rc=$?; if [ $rc -ne 0 ]; then printf "\\n%s%s\\n" "\${FAP_FM-${FAILED_STEP_MARK}}" "$FAP_STEP" >&2; fi' EXIT`,
   ];
   for (const step of steps) {
     lines.push(`FAP_STEP=${quote(step.name)}`);
@@ -44,28 +46,61 @@ export function composeScript(steps: Step[], o: { shown?: boolean } = {}): strin
   return lines.join('\n') + '\n';
 }
 
+/** The pgid of process $1 (field 5 of /proc/PID/stat; the command name before it may hold spaces). */
+const PGID_OF = (pid: string) => `sed -n 's/^.*) . [0-9-]* \\([0-9-]*\\) .*$/\\1/p' /proc/${pid}/stat 2>/dev/null`;
+
 /**
  * Commands of a session without a terminal outlive a dropped SSH connection. This watchdog ends the
- * script (its process group, which sshd made it lead) once sshd's session process is gone, so a
- * killed fap never leaves a script running on, say, to flip current behind the next run's back.
+ * script's whole process group (which the launcher made the driver lead) once sshd's session
+ * process ($1) is gone: once a second it checks `kill -0` (true for a live or zombie process we may
+ * signal) and /proc/PID (present until the process is reaped, whoever owns it), so an unreaped sshd
+ * still counts as alive. TERM first, KILL two seconds later for what ignored it. The watchdog
+ * ignores TERM itself so it can follow up.
  */
-const WATCHDOG =
-  'fap_sshd=${1:-$PPID}; (while kill -0 $$ 2>/dev/null; do if ! kill -0 "$fap_sshd" 2>/dev/null && [ ! -d "/proc/$fap_sshd" ]; then kill -TERM -$$ 2>/dev/null || kill -TERM $$; break; fi; sleep 1; done) </dev/null >/dev/null 2>&1 &';
+const WATCHDOG = [
+  'fap_sshd=${1:-$PPID};',
+  `fap_pg=$(${PGID_OF('$$')}); fap_pg=\${fap_pg:-$$};`,
+  '(trap "" TERM; while kill -0 $$ 2>/dev/null; do if ! kill -0 "$fap_sshd" 2>/dev/null && [ ! -d "/proc/$fap_sshd" ]; then',
+  'kill -TERM -"$fap_pg" 2>/dev/null || kill -TERM $$; sleep 2; kill -KILL -"$fap_pg" 2>/dev/null || kill -KILL $$; break; fi; sleep 1; done) </dev/null >/dev/null 2>&1 &',
+].join(' ');
+
+/**
+ * Run a driver script so that it leads its own process group: under sudo (and a login shell that
+ * forks) it does not, and the watchdog's `kill -TERM -PGID` would miss the script. In order:
+ * already the leader: run as is; setsid(1) (util-linux, busybox; it execs in place when the caller
+ * is not a group leader, which we checked, so sshd still waits for this pid); perl's setpgrp;
+ * otherwise the watchdog kills the group the driver is in. The driver gets $1 = sshd's session
+ * process ("$PPID" as the login shell sees it: the anchor even when sudo stands in between).
+ */
+function launch(label: string, driver: string, sudoUser?: string): string {
+  const launcher = [
+    `fap_p=$(${PGID_OF('$$')});`,
+    'if [ "$fap_p" = "$$" ]; then exec /bin/sh -c "$2" "$0" "$1";',
+    'elif [ -n "$fap_p" ] && command -v setsid >/dev/null 2>&1; then exec setsid /bin/sh -c "$2" "$0" "$1";',
+    `elif command -v perl >/dev/null 2>&1; then exec perl -e 'setpgrp(0, 0); exec @ARGV or exit 127' /bin/sh -c "$2" "$0" "$1";`,
+    'else exec /bin/sh -c "$2" "$0" "$1"; fi',
+  ].join(' ');
+  return asUser(`/bin/sh -c ${quote(launcher)} ${label} "$PPID" ${quote(driver)}`, sudoUser);
+}
 
 export const RUN_MARK = '::fap-run::';
 export const DONE_MARK = '::fap-done::';
 
 /**
- * The command line of a session that runs many scripts, one per phase, over one exec channel:
- * each script arrives on stdin followed by the line `::fap-run::<nonce>`; it runs in a subshell with
- * /dev/null as its stdin, then `::fap-done::<nonce>:<exit code>` closes its stdout and stderr. So
- * a whole deploy costs one session start on each host (sshd, the login shell and its rc files)
- * instead of one per phase. The nonce keeps a config value from ever ending a script early.
+ * The command line of a session that runs many scripts, one per phase, over one exec channel.
+ * stdin starts with one line: the session key (never on a command line, so no process on the
+ * host can read it). Then each script arrives followed by the line `::fap-run::<nonce>`; it runs
+ * in a subshell with /dev/null as its stdin, then `::fap-done::<key>:<exit code>` closes its
+ * stdout and stderr. So a whole deploy costs one session start on each host (sshd, the login
+ * shell and its rc files) instead of one per phase. The nonce keeps a config value from ever
+ * ending a script early, and names the session in the process list.
  */
 export function sessionCommand(nonce: string, sudoUser?: string): string {
   const driver = [
     WATCHDOG,
     `fap_end=${RUN_MARK}${nonce};`,
+    'IFS= read -r fap_key || exit 0;',
+    `FAP_OM="${OUTPUT_MARK}$fap_key:"; FAP_FM="${FAILED_STEP_MARK}$fap_key:";`,
     'while :; do',
     "fap_chunk=''; fap_eof=1;",
     'while IFS= read -r fap_line; do',
@@ -76,15 +111,26 @@ export function sessionCommand(nonce: string, sudoUser?: string): string {
     'if [ "$fap_eof" = 1 ]; then exit 0; fi;',
     '(eval "$fap_chunk") </dev/null;',
     'fap_rc=$?;',
-    `printf '\n${DONE_MARK}${nonce}:%s\n' "$fap_rc";`,
-    `printf '\n${DONE_MARK}${nonce}:%s\n' "$fap_rc" >&2;`,
+    `printf '\\n%s%s:%s\\n' '${DONE_MARK}' "$fap_key" "$fap_rc";`,
+    `printf '\\n%s%s:%s\\n' '${DONE_MARK}' "$fap_key" "$fap_rc" >&2;`,
     'done',
   ].join('\n');
-  // "$PPID", expanded by the login shell, is sshd's session process: the watchdog's anchor even
-  // when sudo stands in between
-  const sh = `/bin/sh -c ${quote(driver)} fap-session "$PPID"`;
-  return sudoUser ? `sudo -n -u ${quote(sudoUser)} -- ${sh}` : sh;
+  return launch('fap-session', driver, sudoUser);
 }
+
+/** The marks of a session whose key is `key`: what its scripts print, what the caller accepts. */
+export function sessionMarks(key: string): { output: string; failed: string; done: string } {
+  return { output: `${OUTPUT_MARK}${key}:`, failed: `${FAILED_STEP_MARK}${key}:`, done: `${DONE_MARK}${key}:` };
+}
+
+/**
+ * A one-off command line (fap run) under the same watchdog as a session: when the SSH session
+ * ends, the command's whole process group is ended with it.
+ */
+export function guardedCommand(commandLine: string, sudoUser?: string): string {
+  return launch('fap-run', `${WATCHDOG}\n/bin/sh -c ${quote(commandLine)}`, sudoUser);
+}
+
 
 /** A command line run as sudo_user when one is set (sudo -n: never prompts). */
 export function asUser(commandLine: string, sudoUser?: string): string {
@@ -92,21 +138,21 @@ export function asUser(commandLine: string, sudoUser?: string): string {
 }
 
 /** Split a script's stderr into the failed step (if any) and the rest. */
-export function parseFailedStep(stderr: string): { step?: string; stderr: string } {
-  const i = stderr.lastIndexOf(FAILED_STEP_MARK);
+export function parseFailedStep(stderr: string, mark = FAILED_STEP_MARK): { step?: string; stderr: string } {
+  const i = stderr.lastIndexOf(mark);
   if (i < 0) return { stderr };
-  const rest = stderr.slice(i + FAILED_STEP_MARK.length);
+  const rest = stderr.slice(i + mark.length);
   const step = rest.split('\n')[0];
   return { step, stderr: stderr.slice(0, i).replace(/\n$/, '') };
 }
 
-/** Lines a script printed as `::fap-out::key=value` (machine-readable results). */
-export function parseOutputs(stdout: string): { outputs: Map<string, string[]>; rest: string } {
+/** Lines a script printed as `<mark>key=value` (machine-readable results); in a session the mark holds its key. */
+export function parseOutputs(stdout: string, mark = OUTPUT_MARK): { outputs: Map<string, string[]>; rest: string } {
   const outputs = new Map<string, string[]>();
   const rest: string[] = [];
   for (const line of stdout.split('\n')) {
-    if (line.startsWith(OUTPUT_MARK)) {
-      const body = line.slice(OUTPUT_MARK.length);
+    if (line.startsWith(mark)) {
+      const body = line.slice(mark.length);
       const eq = body.indexOf('=');
       const key = eq < 0 ? body : body.slice(0, eq);
       const value = eq < 0 ? '' : body.slice(eq + 1);
@@ -128,7 +174,13 @@ export function logOutput(plugin: string, message: string): string {
   return emitOutput(LOG_OUTPUT_PREFIX + plugin.replace(/[^A-Za-z0-9._-]/g, '_'), quote(message.replace(/\n/g, ' ')));
 }
 
+/** A filter (`cmd | outputLines(key)`) that turns every line of its input into an output line of `key`. */
+export function outputLines(key: string): string {
+  if (!/^[A-Za-z0-9_-]+$/.test(key)) throw new Error(`outputLines: bad key ${key}`);
+  return `sed "s/^/\${FAP_OM-${OUTPUT_MARK}}${key}=/"`;
+}
+
 /** Shell text that prints one machine-readable output line. */
 export function emitOutput(key: string, valueExpr: string): string {
-  return `printf '%s\\n' ${quote(OUTPUT_MARK + key + '=')}${valueExpr}`;
+  return `printf '%s\\n' "\${FAP_OM-${OUTPUT_MARK}}"${quote(key + '=')}${valueExpr}`;
 }

@@ -160,14 +160,14 @@ describe('cmd', () => {
 
 describe('the session driver', () => {
   const run = (login: string, scripts: string[], nonce = 'n') =>
-    spawnSync(login, ['-c', sessionCommand(nonce)], { encoding: 'utf8', input: scripts.map((s) => `${s}${RUN_MARK}${nonce}\n`).join(''), maxBuffer: 1 << 26 });
+    spawnSync(login, ['-c', sessionCommand(nonce)], { encoding: 'utf8', input: 'k\n' + scripts.map((s) => `${s}${RUN_MARK}${nonce}\n`).join(''), maxBuffer: 1 << 26 });
 
   test('runs each script with /bin/sh, literally, whatever the login shell', () => {
     const script = `printf '%s|' "it's" '$(no)' "$0"\n`;
     for (const login of ['/bin/bash', '/bin/sh']) {
       const r = run(login, [script]);
       assert.equal(r.status, 0, r.stderr);
-      assert.equal(r.stdout, `it's|$(no)|fap-session|\n${DONE_MARK}n:0\n`);
+      assert.equal(r.stdout, `it's|$(no)|fap-session|\n${DONE_MARK}k:0\n`);
     }
   });
 
@@ -175,7 +175,7 @@ describe('the session driver', () => {
     const big = Array.from({ length: 6000 }, (_, i) => `: ${'x'.repeat(40)} ${i}`).join('\n') + '\necho done\nexit 7\n';
     assert.ok(big.length > 200_000);
     const r = run('/bin/sh', [big]);
-    assert.equal(r.stdout, `done\n\n${DONE_MARK}n:7\n`);
+    assert.equal(r.stdout, `done\n\n${DONE_MARK}k:7\n`);
   });
 });
 
@@ -309,10 +309,10 @@ describe('sessionCommand', () => {
       `printf '%s\\n' '${RUN_MARK}'\nexit 3\n`,
       'cat\necho after-cat\n',
     ];
-    const input = scripts.map((s) => `${s}${RUN_MARK}${nonce}\n`).join('');
+    const input = 'sessionkey\n' + scripts.map((s) => `${s}${RUN_MARK}${nonce}\n`).join('');
     const r = spawnSync('/bin/bash', ['-c', sessionCommand(nonce)], { encoding: 'utf8', input });
     assert.equal(r.status, 0, r.stderr);
-    const done = (code: number) => `\n${DONE_MARK}${nonce}:${code}\n`;
+    const done = (code: number) => `\n${DONE_MARK}sessionkey:${code}\n`;
     assert.equal(r.stdout, `one\n${done(0)}${RUN_MARK}\n${done(3)}after-cat\n${done(0)}`);
     assert.equal(r.stderr, `err-one\n${done(0)}${done(3)}${done(0)}`);
   });
