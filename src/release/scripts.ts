@@ -166,7 +166,8 @@ export function breakStaleLockSteps(p: Paths, staleToken: string, myToken: strin
         AGE_FN,
         "fap_n=1; fap_won=''",
         `while [ -d ${quote(dir)} ]; do`,
-        `  if mkdir ${claim(dir)} 2>/dev/null; then printf '%s\\n' ${quote(myToken)} > ${claim(dir)}/by; fap_won=1; break; fi`,
+        // (the lock may go away between the mkdir and the write: then we lose)
+        `  if mkdir ${claim(dir)} 2>/dev/null; then { printf '%s\\n' ${quote(myToken)} > ${claim(dir)}/by; } 2>/dev/null && fap_won=1; break; fi`,
         // taken by a breaker that is alive (a fresh claim), or the lock went away: we lose
         `  fap_c=$(fap_age ${claim(dir)}) || break`,
         `  [ "$fap_c" -ge ${ttl} ] || break`,

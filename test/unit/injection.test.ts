@@ -21,7 +21,7 @@ import { checkSteps, probedTools, requiredTools } from '../../src/release/check.
 import { buildPlan, withRelease, type Target } from '../../src/release/plan.js';
 import { Run } from '../../src/release/run.js';
 import { discardReleaseSteps, fenceSteps, flipSteps, journalSteps, lockSteps, prepareEndSteps, prepareStartSteps, recordSteps, unlockSteps } from '../../src/release/scripts.js';
-import { composeScript, RUN_MARK, sessionCommand, type Step } from '../../src/remote/shell.js';
+import { composeScript, RUN_MARK, sessionCommand, sessionMarks, type Step } from '../../src/remote/shell.js';
 import type { SignalName } from '../../src/signals.js';
 
 const base = mkdtempSync(join(tmpdir(), 'fap-inject-'));
@@ -190,7 +190,9 @@ async function phases(t: Target, withCheck: boolean): Promise<Step[][]> {
 /** Run the phases through the real session driver (one /bin/sh, scripts on stdin), as on a host. */
 function runSession(c: Case, t: Target, scripts: string[]): { codes: string[]; stderr: string } {
   const nonce = randomBytes(8).toString('hex');
-  const input = scripts.map((s) => `${s}${RUN_MARK}${nonce}\n`).join('');
+  // the session's key comes first on stdin, as Connection sends it; results carry it
+  const key = randomBytes(8).toString('hex');
+  const input = key + '\n' + scripts.map((s) => `${s}${RUN_MARK}${nonce}\n`).join('');
   const sudo = t.config.sudo_user ? String(t.config.sudo_user) : undefined;
   const r = spawnSync('/bin/sh', ['-c', sessionCommand(nonce, sudo)], {
     cwd: c.dir,
@@ -198,7 +200,7 @@ function runSession(c: Case, t: Target, scripts: string[]): { codes: string[]; s
     encoding: 'utf8',
     env: { PATH: `${stubs}:${process.env.PATH}`, HOME: c.dir, FAP_STUB_TREE: tree, LC_ALL: 'C' },
   });
-  return { codes: [...r.stdout.matchAll(new RegExp(`::fap-done::${nonce}:(\\d+)`, 'g'))].map((m) => m[1]), stderr: r.stderr };
+  return { codes: [...r.stdout.matchAll(new RegExp(`${sessionMarks(key).done}(\\d+)`, 'g'))].map((m) => m[1]), stderr: r.stderr };
 }
 
 function canaries(dir: string): string[] {
