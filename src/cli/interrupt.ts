@@ -10,7 +10,7 @@
 export const EXIT_INTERRUPTED = 130;
 export const EXIT_OUTPUT_CLOSED = 141;
 /** how long a second signal waits for the locks to be released before quitting anyway */
-export const QUIT_CLEANUP_MS = 3000;
+export const QUIT_CLEANUP_MS = 10_000;
 
 export interface ActiveTransaction {
   /** stop at the next phase boundary and clean up (Run.abort) */
