@@ -335,7 +335,8 @@ async function connectOne(ep: Endpoint, o: ConnectOptions, sock: Duplex | undefi
         return reject(say(`no SSH answer within ${ep.connectTimeoutSec}s (${ep.hostname}:${ep.port})`));
       }
       if (err.level === 'fap-closed') return reject(say(err.message));
-      if (/lost before handshake/i.test(err.message)) return reject(say(closedMessage()));
+      // the peer went away while we wrote (EPIPE) or ssh2 noticed it first: the same early close
+      if (/lost before handshake/i.test(err.message) || err.code === 'EPIPE') return reject(say(closedMessage()));
       const why = NETWORK_ERRORS[err.code ?? ''] ?? err.message;
       reject(say(`cannot connect to ${ep.hostname}:${ep.port}: ${why}`));
     };
