@@ -190,8 +190,10 @@ export function addUrlSecrets(url: string): void {
   if (!m) return;
   const info = m[1];
   const colon = info.indexOf(':');
-  if (colon < 0) return;
-  const password = info.slice(colon + 1);
+  // https://TOKEN@host/...: over HTTP a user part alone is a token (GitHub, GitLab), not a login
+  // name as in ssh://git@host
+  if (colon < 0 && !/^https?:/i.test(url)) return;
+  const password = colon < 0 ? info : info.slice(colon + 1);
   for (const s of [info, password]) {
     addSecret(s);
     try {

@@ -323,7 +323,7 @@ export async function releasesAction(stage: string | undefined, role: string | u
       agree: currents.size <= 1,
       hosts: rows.map((r) => ({ host: r.host, role: r.role, current: r.state?.current, releases: r.state?.releases, interrupted: r.state ? unfinished(r.state) : undefined, error: r.error })),
     });
-    if (!s.g.json) process.stdout.write(formatReleasesTable(rows) + '\n');
+    if (!s.g.json) process.stdout.write(redact(formatReleasesTable(rows) + '\n'));
     process.exitCode = ok ? EXIT.ok : EXIT.failed;
   } finally {
     await run.close();

@@ -310,3 +310,20 @@ function encodeURIComponentSafe(s: string): string {
     return s;
   }
 }
+
+describe('a token as the whole user part of an HTTP URL (https://TOKEN@host, found by the attack pass)', () => {
+  test('is a secret over http(s); a login name over ssh:// is not', () => {
+    fc.assert(
+      fc.property(fc.stringMatching(/^[A-Za-z0-9_]{8,40}$/), fc.constantFrom('http', 'https', 'HTTPS'), (token, scheme) => {
+        clearSecrets();
+        addUrlSecrets(`${scheme}://${token}@git.example.com/acme/shop.git`);
+        const out = redact(`fetching ${scheme}://${token}@git.example.com/acme/shop.git and ${token}`);
+        assert.ok(!out.includes(token), out);
+      }),
+    );
+    clearSecrets();
+    addUrlSecrets('ssh://deploy@git.example.com/acme/shop.git');
+    assert.equal(redact('ssh://deploy@git.example.com'), 'ssh://deploy@git.example.com');
+    clearSecrets();
+  });
+});
