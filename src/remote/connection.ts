@@ -1,8 +1,7 @@
 // One ssh2 connection per host. Every script runs as one exec channel over it; channels are
 // bounded (OpenSSH's MaxSessions defaults to 10) and counted, so the round-trip budget is visible.
-import { appendFileSync, createReadStream, mkdirSync, readFileSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname } from 'node:path';
 import pLimit from 'p-limit';
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
@@ -11,7 +10,7 @@ import { Client, type ClientChannel, type ConnectConfig, type ExecOptions } from
 import { authPlan, IdentityError, type AuthPlan } from './auth.js';
 import { asUser, quote, RUN_MARK, sessionCommand, sessionMarks } from './shell.js';
 import { FapError } from '../errors.js';
-import { appendText, knownHostLine, preferredHostKeyAlgorithms, readKnownHosts, verifyHostKey, type Verdict } from './known-hosts.js';
+import { checkHostKey, knownHostLine, preferredHostKeyAlgorithms, readKnownHostsFiles, type Verdict } from './known-hosts.js';
 
 /** One SSH server on the way: the deploy host itself, or a jump host (ProxyJump). */
 export interface Endpoint {
@@ -25,7 +24,12 @@ export interface Endpoint {
   forwardAgent?: boolean;
   /** a passphrase for an encrypted identity file may be asked on the terminal */
   interactive?: boolean;
+  /** the first user known_hosts file: consulted, and the one accept-new writes to */
   knownHostsFile: string;
+  /** the other files consulted (further UserKnownHostsFile entries, GlobalKnownHostsFile); never written */
+  otherKnownHostsFiles?: string[];
+  /** HostKeyAlias: the name looked up and written instead of hostname (and port) */
+  hostKeyAlias?: string;
   connectTimeoutSec: number;
   /** ServerAliveInterval / ServerAliveCountMax; default 15s x 4 */
   keepaliveIntervalSec?: number;
@@ -270,7 +274,8 @@ export class Connection {
  */
 async function connectOne(ep: Endpoint, o: ConnectOptions, sock: Duplex | undefined, isHop: boolean, via: string[]): Promise<Client> {
   const knownHostsFile = expandHome(ep.knownHostsFile);
-  const entries = readKnownHosts(knownHostsFile);
+  const files = [knownHostsFile, ...(ep.otherKnownHostsFiles ?? []).map(expandHome)];
+  const entries = readKnownHostsFiles(files);
   const say = (message: string) => new ConnectError(o.name, (isHop ? `jump host ${ep.name}: ` : '') + message + (via.length ? ` (via ${via.join(' -> ')})` : ''));
   let refusal: string | undefined;
   const client = new Client();
@@ -281,29 +286,15 @@ async function connectOne(ep: Endpoint, o: ConnectOptions, sock: Duplex | undefi
     readyTimeout: ep.connectTimeoutSec * 1000,
     keepaliveInterval: (ep.keepaliveIntervalSec ?? 15) * 1000,
     keepaliveCountMax: ep.keepaliveCountMax ?? 4,
-    algorithms: { serverHostKey: preferredHostKeyAlgorithms(entries, ep.hostname, ep.port) as never },
+    algorithms: { serverHostKey: preferredHostKeyAlgorithms(entries, ep.hostname, ep.port, ep.hostKeyAlias) as never },
     hostVerifier: (key: Buffer) => {
-      const verdict = verifyHostKey(entries, ep.hostname, ep.port, key);
-      if (verdict.ok) return true;
+      const r = checkHostKey({ files, host: ep.hostname, port: ep.port, alias: ep.hostKeyAlias, mode: o.hostKeyChecking, dryRun: o.dryRun }, entries, key);
       const who = isHop ? `${o.name}: jump host ${ep.name}` : o.name;
-      if (o.hostKeyChecking === 'off') {
-        o.warn?.(`${who}: host key NOT verified (ssh.host_key_checking: off); ${verdict.keyType} ${verdict.fingerprint}`);
-        return true;
-      }
-      if (o.hostKeyChecking === 'accept-new' && verdict.reason === 'unknown' && !o.dryRun) {
-        mkdirSync(dirname(knownHostsFile), { recursive: true });
-        let existing = '';
-        try {
-          existing = readFileSync(knownHostsFile, 'utf8');
-        } catch {
-          /* a new file */
-        }
-        appendFileSync(knownHostsFile, appendText(existing, knownHostLine(ep.hostname, ep.port, key)));
-        o.warn?.(`${who}: added ${verdict.keyType} ${verdict.fingerprint} to ${knownHostsFile}`);
-        return true;
-      }
-      refusal = refusalMessage(verdict, ep, knownHostsFile, key);
-      return false;
+      if (r.verdict.ok) return true;
+      if (r.accept && r.added) o.warn?.(`${who}: added ${r.verdict.keyType} ${r.verdict.fingerprint} to ${r.added}`);
+      else if (r.accept) o.warn?.(`${who}: host key NOT verified (ssh.host_key_checking: off); ${r.verdict.keyType} ${r.verdict.fingerprint}`);
+      else refusal = refusalMessage(r.verdict, ep, files, key);
+      return r.accept;
     },
   };
   if (sock) config.sock = sock as ConnectConfig['sock'];
@@ -506,14 +497,16 @@ class RemoteSession {
   }
 }
 
-function refusalMessage(v: Exclude<Verdict, { ok: true }>, o: Endpoint, file: string, key: Buffer): string {
-  const line = knownHostLine(o.hostname, o.port, key);
+function refusalMessage(v: Exclude<Verdict, { ok: true }>, o: Endpoint, files: string[], key: Buffer): string {
+  const line = knownHostLine(o.hostname, o.port, key, o.hostKeyAlias);
+  // the entry that decided names its file and line; an unknown key names every file searched
+  const at = v.entry?.file ? `${v.entry.file} line ${v.entry.line}` : files[0];
   if (v.reason === 'cert-authority') {
-    return `known_hosts (${file}) trusts a certificate authority for this host, but the host presented a plain ${v.keyType} key ${v.fingerprint}, not a certificate, and fap does not verify host certificates; if the key is right, add: ${line}`;
+    return `known_hosts (${at}) trusts a certificate authority for this host, but the host presented a plain ${v.keyType} key ${v.fingerprint}, not a certificate, and fap does not verify host certificates; if the key is right, add: ${line}`;
   }
-  if (v.reason === 'revoked') return `host key ${v.keyType} ${v.fingerprint} is marked @revoked in ${file}; refusing to connect`;
+  if (v.reason === 'revoked') return `host key ${v.keyType} ${v.fingerprint} is marked @revoked in ${at}; refusing to connect`;
   if (v.reason === 'changed') {
-    return `HOST KEY CHANGED: the ${v.keyType} key is now ${v.fingerprint}, which does not match ${file}. This may be an attack; if the change is expected, replace the old entry with: ${line}`;
+    return `HOST KEY CHANGED: the ${v.keyType} key is now ${v.fingerprint}, which does not match ${at}. This may be an attack; if the change is expected, replace the old entry with: ${line}`;
   }
-  return `unknown host key ${v.keyType} ${v.fingerprint} (not in ${file}); verify it, then add this line to ${file}: ${line}  (or set ssh.host_key_checking: accept-new)`;
+  return `unknown host key ${v.keyType} ${v.fingerprint} (not in ${files.join(', ')}); verify it, then add this line to ${files[0]}: ${line}  (or set ssh.host_key_checking: accept-new)`;
 }

@@ -1,7 +1,8 @@
 // known_hosts as OpenSSH reads it: plain and hashed (|1|salt|hash) host patterns, [host]:port,
 // wildcards and negation, @revoked and @cert-authority markers.
 import { createHash, createHmac } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 export interface KnownHostEntry {
   marker?: '@revoked' | '@cert-authority';
@@ -9,11 +10,13 @@ export interface KnownHostEntry {
   keyType: string;
   key: Buffer;
   line: number;
+  /** the file it came from (readKnownHostsFiles) */
+  file?: string;
 }
 
 export type Verdict =
   | { ok: true; keyType: string }
-  | { ok: false; reason: 'unknown' | 'changed' | 'revoked' | 'cert-authority'; keyType: string; fingerprint: string };
+  | { ok: false; reason: 'unknown' | 'changed' | 'revoked' | 'cert-authority'; keyType: string; fingerprint: string; entry?: KnownHostEntry };
 
 export function parseKnownHosts(text: string): KnownHostEntry[] {
   const out: KnownHostEntry[] = [];
@@ -39,10 +42,23 @@ export function readKnownHosts(file: string): KnownHostEntry[] {
   }
 }
 
+/**
+ * Every file OpenSSH consults, in order (user files, then global ones), as one list of entries: a
+ * key matches, conflicts or is revoked whichever file holds the entry.
+ */
+export function readKnownHostsFiles(files: readonly string[]): KnownHostEntry[] {
+  return files.flatMap((file) => readKnownHosts(file).map((e) => ({ ...e, file })));
+}
+
 /** The name OpenSSH looks up and writes: host for port 22, [host]:port otherwise; lowercased, as ssh does before hashing or matching. */
 export function lookupName(host: string, port = 22): string {
   const h = host.toLowerCase();
   return port === 22 ? h : `[${h}]:${port}`;
+}
+
+/** The name looked up and written for a host: its HostKeyAlias as is (no [..]:port, like OpenSSH), else lookupName. */
+export function hostKeyName(host: string, port = 22, alias?: string): string {
+  return alias ? alias.toLowerCase() : lookupName(host, port);
 }
 
 /** Text to append a line to a known_hosts file whose current content is `existing`: never glued to an unterminated last line. */
@@ -82,28 +98,65 @@ export function fingerprint(blob: Buffer): string {
   return 'SHA256:' + createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
 }
 
-export function knownHostLine(host: string, port: number | undefined, blob: Buffer): string {
-  return `${lookupName(host, port)} ${keyTypeOf(blob)} ${blob.toString('base64')}`;
+export function knownHostLine(host: string, port: number | undefined, blob: Buffer, alias?: string): string {
+  return `${hostKeyName(host, port, alias)} ${keyTypeOf(blob)} ${blob.toString('base64')}`;
 }
 
-export function verifyHostKey(entries: KnownHostEntry[], host: string, port: number | undefined, blob: Buffer): Verdict {
-  const name = lookupName(host, port);
+export function verifyHostKey(entries: KnownHostEntry[], host: string, port: number | undefined, blob: Buffer, alias?: string): Verdict {
+  const name = hostKeyName(host, port, alias);
   const keyType = keyTypeOf(blob);
   const fp = fingerprint(blob);
   const mine = entries.filter((e) => patternsMatch(e.patterns, name));
-  if (mine.some((e) => e.marker === '@revoked' && e.key.equals(blob))) return { ok: false, reason: 'revoked', keyType, fingerprint: fp };
+  const revoked = mine.find((e) => e.marker === '@revoked' && e.key.equals(blob));
+  if (revoked) return { ok: false, reason: 'revoked', keyType, fingerprint: fp, entry: revoked };
   if (mine.some((e) => !e.marker && e.key.equals(blob))) return { ok: true, keyType };
-  const sameType = mine.filter((e) => !e.marker && e.keyType === keyType);
-  if (sameType.length) return { ok: false, reason: 'changed', keyType, fingerprint: fp };
+  const sameType = mine.find((e) => !e.marker && e.keyType === keyType);
+  if (sameType) return { ok: false, reason: 'changed', keyType, fingerprint: fp, entry: sameType };
   // A CA is trusted for this host, but the host showed a plain key, not a certificate signed by it.
-  if (mine.some((e) => e.marker === '@cert-authority')) return { ok: false, reason: 'cert-authority', keyType, fingerprint: fp };
+  const ca = mine.find((e) => e.marker === '@cert-authority');
+  if (ca) return { ok: false, reason: 'cert-authority', keyType, fingerprint: fp, entry: ca };
   return { ok: false, reason: 'unknown', keyType, fingerprint: fp };
 }
 
+export interface HostKeyCheck {
+  /** user known_hosts files, then global ones: all consulted; only the first is ever written */
+  files: readonly string[];
+  host: string;
+  port?: number;
+  /** HostKeyAlias */
+  alias?: string;
+  mode: 'strict' | 'accept-new' | 'off';
+  /** accept-new adds nothing (--dry-run) */
+  dryRun?: boolean;
+}
+
+/**
+ * StrictHostKeyChecking over every file: a match anywhere is ok; a changed or revoked key anywhere is
+ * refused even under accept-new; a key unknown to every file is appended, under accept-new, to the
+ * first file only. `entries` is readKnownHostsFiles(files), read once per connection.
+ */
+export function checkHostKey(c: HostKeyCheck, entries: KnownHostEntry[], blob: Buffer): { accept: boolean; added?: string; verdict: Verdict } {
+  const verdict = verifyHostKey(entries, c.host, c.port, blob, c.alias);
+  if (verdict.ok || c.mode === 'off') return { accept: true, verdict };
+  if (c.mode === 'accept-new' && verdict.reason === 'unknown' && !c.dryRun) {
+    const file = c.files[0];
+    mkdirSync(dirname(file), { recursive: true });
+    let existing = '';
+    try {
+      existing = readFileSync(file, 'utf8');
+    } catch {
+      /* a new file */
+    }
+    appendFileSync(file, appendText(existing, knownHostLine(c.host, c.port, blob, c.alias)));
+    return { accept: true, added: file, verdict };
+  }
+  return { accept: false, verdict };
+}
+
 /** Host key algorithms to ask for, preferring those known_hosts already has for this host. */
-export function preferredHostKeyAlgorithms(entries: KnownHostEntry[], host: string, port: number | undefined): string[] {
+export function preferredHostKeyAlgorithms(entries: KnownHostEntry[], host: string, port: number | undefined, alias?: string): string[] {
   const all = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
-  const name = lookupName(host, port);
+  const name = hostKeyName(host, port, alias);
   const known = new Set<string>();
   for (const e of entries) {
     if (e.marker || !patternsMatch(e.patterns, name)) continue;

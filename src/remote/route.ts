@@ -4,14 +4,14 @@
 //   1. the host string: user@host:port (or {host, user, port}), and ssh.* keys deploy.yml sets
 //      explicitly (identity_file, known_hosts_file, connect_timeout);
 //   2. the ssh config: HostName, Port, User, IdentityFile, UserKnownHostsFile, ConnectTimeout,
-//      ServerAliveInterval, ProxyJump;
+//      ServerAliveInterval, ProxyJump; GlobalKnownHostsFile and HostKeyAlias apply whatever deploy.yml says;
 //   3. deploy.yml's `user` key (which itself defaults to the local user), fap's ssh defaults.
 // Jump hosts follow OpenSSH: a hop's user and port come from the ProxyJump entry, then the ssh
 // config, then the local user and 22 (deploy.yml's `user` is for the deploy hosts, not bastions).
 import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import type { Endpoint } from './connection.js';
-import { expandSshPath, parseProxyJump, SshConfigError, type JumpSpec, type SshConfig, type SshConfigEntry } from './ssh-config.js';
+import { DEFAULT_GLOBAL_KNOWN_HOSTS, expandSshPath, parseProxyJump, SshConfigError, type JumpSpec, type SshConfig, type SshConfigEntry } from './ssh-config.js';
 
 export interface RouteInput {
   /** the host's name in output */
@@ -83,7 +83,7 @@ function endpoint(
   const hostname = entry?.hostname || alias;
   const port = given.port ?? entry?.port ?? 22;
   const user = given.user ?? entry?.user ?? given.fallbackUser;
-  const tokens = { hostname, port, user, alias };
+  const tokens = { hostname, port, user, alias, hostKeyAlias: entry?.hostKeyAlias };
   const sshIdentity = ssh.identity_file === undefined || ssh.identity_file === null ? undefined : String(ssh.identity_file);
   let identityFile: string | undefined;
   if (!hop && sshIdentity !== undefined) identityFile = sshIdentity;
@@ -94,8 +94,11 @@ function endpoint(
   }
   // a jump host without a key of its own in the ssh config uses deploy.yml's
   identityFile ??= hop ? sshIdentity : undefined;
-  let knownHostsFile = String(ssh.known_hosts_file ?? '~/.ssh/known_hosts');
-  if (!explicit.has('known_hosts_file') && entry?.userKnownHostsFiles?.length) knownHostsFile = expandSshPath(entry.userKnownHostsFiles[0], tokens);
+  // every file OpenSSH would consult: the user files (the first is where accept-new writes), then the global ones
+  let userFiles = [String(ssh.known_hosts_file ?? '~/.ssh/known_hosts')];
+  if (!explicit.has('known_hosts_file') && entry?.userKnownHostsFiles?.length) userFiles = entry.userKnownHostsFiles.map((f) => expandSshPath(f, tokens));
+  const [knownHostsFile] = userFiles;
+  const otherKnownHostsFiles = [...new Set([...userFiles.slice(1), ...(entry?.globalKnownHostsFiles ?? DEFAULT_GLOBAL_KNOWN_HOSTS)])].filter((f) => f !== knownHostsFile);
   let connectTimeoutSec = Number(ssh.connect_timeout ?? 20);
   if (!explicit.has('connect_timeout') && entry?.connectTimeout) connectTimeoutSec = entry.connectTimeout;
   return {
@@ -105,6 +108,8 @@ function endpoint(
     user,
     identityFile,
     knownHostsFile,
+    otherKnownHostsFiles,
+    hostKeyAlias: entry?.hostKeyAlias,
     connectTimeoutSec,
     keepaliveIntervalSec: entry?.serverAliveInterval,
     keepaliveCountMax: entry?.serverAliveInterval ? entry.serverAliveCountMax : undefined,

@@ -16,6 +16,8 @@ import { parseHost } from '../config/hosts.js';
 export const UNSET_USER = '__fap_unset__';
 export const UNSET_IDENTITY = '/__fap_unset__/identity';
 export const UNSET_KNOWN_HOSTS = '/__fap_unset__/known_hosts';
+/** OpenSSH's GlobalKnownHostsFile default, for when no ssh config is read */
+export const DEFAULT_GLOBAL_KNOWN_HOSTS: readonly string[] = ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'];
 
 /** What `ssh -G` says about one destination; undefined fields: the config does not set them. */
 export interface SshConfigEntry {
@@ -27,6 +29,10 @@ export interface SshConfigEntry {
   identityFiles: string[];
   /** UserKnownHostsFile values, unexpanded; undefined when the config leaves the default */
   userKnownHostsFiles?: string[];
+  /** GlobalKnownHostsFile values as ssh -G prints them (its default included); [] for none; undefined when not printed */
+  globalKnownHostsFiles?: string[];
+  /** HostKeyAlias: the name known_hosts is searched and written under instead of the host name */
+  hostKeyAlias?: string;
   /** ProxyJump as written (comma-separated hops); undefined for none */
   proxyJump?: string;
   /** ProxyCommand as written; undefined for none */
@@ -64,6 +70,8 @@ export function parseSshG(text: string): SshConfigEntry {
   const user = one.get('user');
   const known = one.get('userknownhostsfile');
   const knownList = known === undefined ? undefined : splitWords(known);
+  const global = one.get('globalknownhostsfile');
+  const globalList = global === undefined ? undefined : splitWords(global).filter((f) => f.toLowerCase() !== 'none');
   const alive = num('serveraliveinterval');
   const timeout = num('connecttimeout');
   return {
@@ -72,6 +80,8 @@ export function parseSshG(text: string): SshConfigEntry {
     user: user === undefined || user === UNSET_USER ? undefined : user,
     identityFiles,
     userKnownHostsFiles: !knownList || knownList[0] === UNSET_KNOWN_HOSTS || (knownList.length === 1 && knownList[0].toLowerCase() === 'none') ? undefined : knownList,
+    globalKnownHostsFiles: globalList,
+    hostKeyAlias: none(one.get('hostkeyalias')),
     proxyJump: none(one.get('proxyjump')),
     proxyCommand: none(one.get('proxycommand')),
     serverAliveInterval: alive ? alive : undefined,
@@ -124,6 +134,8 @@ export interface TokenContext {
   user: string;
   /** the name as given (the alias) */
   alias: string;
+  /** HostKeyAlias, for %k */
+  hostKeyAlias?: string;
 }
 
 /** Expand ~ and OpenSSH's % tokens in IdentityFile / UserKnownHostsFile values (pure but for the local facts). */
@@ -146,6 +158,8 @@ export function expandSshPath(value: string, c: TokenContext, local = localFacts
         return c.hostname;
       case 'n':
         return c.alias;
+      case 'k':
+        return c.hostKeyAlias ?? c.alias;
       case 'p':
         return String(c.port);
       case 'r':

@@ -233,7 +233,7 @@ describe('verifyHostKey', () => {
   test('a different key of the same type: changed', () => {
     const e = parseKnownHosts(line('web1', good));
     const v = verifyHostKey(e, 'web1', 22, other);
-    assert.deepEqual(v, { ok: false, reason: 'changed', keyType: 'ssh-ed25519', fingerprint: fingerprint(other) });
+    assert.deepEqual(v, { ok: false, reason: 'changed', keyType: 'ssh-ed25519', fingerprint: fingerprint(other), entry: e[0] });
   });
 
   test('only a key of another type known: unknown, not changed', () => {
@@ -260,7 +260,7 @@ describe('verifyHostKey', () => {
 
   test('@revoked beats a matching plain entry', () => {
     const e = parseKnownHosts([line('web1', good), line('*', good, '@revoked')].join('\n'));
-    assert.deepEqual(verifyHostKey(e, 'web1', 22, good), { ok: false, reason: 'revoked', keyType: 'ssh-ed25519', fingerprint: fingerprint(good) });
+    assert.deepEqual(verifyHostKey(e, 'web1', 22, good), { ok: false, reason: 'revoked', keyType: 'ssh-ed25519', fingerprint: fingerprint(good), entry: e[1] });
     // another key for the same host is not revoked by it
     const e2 = parseKnownHosts([line('web1', other), line('*', good, '@revoked')].join('\n'));
     assert.equal(verifyHostKey(e2, 'web1', 22, other).ok, true);

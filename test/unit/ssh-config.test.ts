@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { forwardFailure } from '../../src/remote/connection.js';
 import { resolveRoute, type RouteInput } from '../../src/remote/route.js';
-import { expandSshPath, parseProxyJump, parseSshG, SshConfig, SshConfigError, UNSET_IDENTITY, UNSET_KNOWN_HOSTS, UNSET_USER } from '../../src/remote/ssh-config.js';
+import { DEFAULT_GLOBAL_KNOWN_HOSTS, expandSshPath, parseProxyJump, parseSshG, SshConfig, SshConfigError, UNSET_IDENTITY, UNSET_KNOWN_HOSTS, UNSET_USER } from '../../src/remote/ssh-config.js';
 
 const SAMPLE = `host web1
 user deploy
@@ -37,6 +37,8 @@ describe('parseSshG', () => {
       user: 'deploy',
       identityFiles: ['~/.ssh/%r_key', '/keys/k2'],
       userKnownHostsFiles: ['~/.ssh/kh_%h', '/with space/kh'],
+      globalKnownHostsFiles: ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'],
+      hostKeyAlias: undefined,
       proxyJump: 'jumpuser@bastion:2022,other',
       proxyCommand: undefined,
       serverAliveInterval: 7,
@@ -244,4 +246,83 @@ test('no ssh binary: one warning, then no config', async () => {
   assert.equal(await cfg.lookup('b'), undefined);
   assert.equal(warnings.length, 1);
   assert.match(warnings[0], /ssh \(the OpenSSH client\) is not installed/);
+});
+
+describe('every known_hosts file OpenSSH consults, and HostKeyAlias', () => {
+  test('parseSshG reads globalknownhostsfile (none: no file) and hostkeyalias (none: unset)', () => {
+    const e = parseSshG(['host a', 'hostname a', 'globalknownhostsfile /g/one "/g/t wo"', 'hostkeyalias frontdoor', ''].join('\n'));
+    assert.deepEqual(e.globalKnownHostsFiles, ['/g/one', '/g/t wo']);
+    assert.equal(e.hostKeyAlias, 'frontdoor');
+    const n = parseSshG(['host a', 'hostname a', 'globalknownhostsfile none', 'hostkeyalias none', ''].join('\n'));
+    assert.deepEqual(n.globalKnownHostsFiles, []);
+    assert.equal(n.hostKeyAlias, undefined);
+    assert.equal(parseSshG('host a\n').globalKnownHostsFiles, undefined, 'not printed: undefined (the route falls back to OpenSSH\'s default)');
+  });
+
+  test('%k is the HostKeyAlias, else the alias', () => {
+    const local = { home: '/h', user: 'me', uid: 1, host: 'l' };
+    assert.equal(expandSshPath('/kh/%k', { hostname: 'h', port: 22, user: 'u', alias: 'web1', hostKeyAlias: 'front' }, local), '/kh/front');
+    assert.equal(expandSshPath('/kh/%k', { hostname: 'h', port: 22, user: 'u', alias: 'web1' }, local), '/kh/web1');
+  });
+
+  const ssh = { known_hosts_file: '~/.ssh/known_hosts', host_key_checking: 'strict', connect_timeout: 20 };
+  const input = (o: Partial<RouteInput>): RouteInput => ({ name: 'x', alias: 'x', fallbackUser: 'u', ssh, explicit: new Set(), ...o });
+  const warn = () => {};
+
+  test('no ssh config: deploy.yml\'s file, then OpenSSH\'s global files; no alias', async () => {
+    const r = await resolveRoute(input({ alias: 'h1' }), undefined, warn);
+    assert.equal(r.target.knownHostsFile, '~/.ssh/known_hosts');
+    assert.deepEqual(r.target.otherKnownHostsFiles, [...DEFAULT_GLOBAL_KNOWN_HOSTS]);
+    assert.equal(r.target.hostKeyAlias, undefined);
+  });
+
+  describe('through ssh -G', { skip: noSsh }, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fap-sshcfg-kh-'));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'config');
+    writeFileSync(
+      file,
+      [
+        'Host multi',
+        '  HostName 10.2.0.1',
+        `  UserKnownHostsFile ${dir}/u1_%h ${dir}/u2`,
+        `  GlobalKnownHostsFile ${dir}/g1 ${dir}/g2`,
+        '  HostKeyAlias Front.Door',
+        '  ProxyJump hop',
+        'Host hop',
+        '  HostName 10.2.0.9',
+        `  GlobalKnownHostsFile ${dir}/hopglobal`,
+        'Host plain',
+        '  HostName 10.2.0.2',
+        '',
+      ].join('\n'),
+    );
+
+    test('every UserKnownHostsFile (the first is written), then every GlobalKnownHostsFile; HostKeyAlias lowercased as ssh does', async () => {
+      const r = await resolveRoute(input({ alias: 'multi' }), new SshConfig(file, warn), warn);
+      assert.equal(r.target.knownHostsFile, `${dir}/u1_10.2.0.1`);
+      assert.deepEqual(r.target.otherKnownHostsFiles, [`${dir}/u2`, `${dir}/g1`, `${dir}/g2`]);
+      assert.equal(r.target.hostKeyAlias, 'front.door');
+      assert.equal(r.jumps.length, 1);
+      assert.deepEqual(r.jumps[0].otherKnownHostsFiles, [`${dir}/hopglobal`], 'a jump host has its own global files');
+      assert.equal(r.jumps[0].hostKeyAlias, undefined, 'and no alias of the target\'s');
+    });
+
+    test('an explicit ssh.known_hosts_file replaces the user files; the global files still count', async () => {
+      const r = await resolveRoute(
+        input({ alias: 'multi', ssh: { ...ssh, known_hosts_file: '/k/mine' }, explicit: new Set(['known_hosts_file']) }),
+        new SshConfig(file, warn),
+        warn,
+      );
+      assert.equal(r.target.knownHostsFile, '/k/mine');
+      assert.deepEqual(r.target.otherKnownHostsFiles, [`${dir}/g1`, `${dir}/g2`]);
+      assert.equal(r.target.hostKeyAlias, 'front.door');
+    });
+
+    test('a host the config says nothing about: OpenSSH\'s defaults for the global files', async () => {
+      const r = await resolveRoute(input({ alias: 'plain' }), new SshConfig(file, warn), warn);
+      assert.equal(r.target.knownHostsFile, '~/.ssh/known_hosts');
+      assert.deepEqual(r.target.otherKnownHostsFiles, ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2']);
+    });
+  });
 });
