@@ -92,7 +92,7 @@ export const CORE_KEYS: Record<string, KeySpec> = {
         default: false,
         description: 'Forward the ssh agent (SSH_AUTH_SOCK) to the hosts, so git on a host can fetch `repo` with the deployer\'s keys.',
       },
-      known_hosts_file: { type: 'string', default: '~/.ssh/known_hosts', description: 'Known host keys, for deploy hosts and jump hosts alike. When not set here, the ssh config\'s UserKnownHostsFile (its first file) applies.' },
+      known_hosts_file: { type: 'string', default: '~/.ssh/known_hosts', description: 'Known host keys, for deploy hosts and jump hosts alike (the file accept-new writes). When not set here, every UserKnownHostsFile of the ssh config is read and the first is written; the GlobalKnownHostsFile files are always read.' },
       host_key_checking: {
         type: 'string',
         default: 'strict',
