@@ -154,7 +154,8 @@ describe('virtualenv plugin on a 3-host fleet', { skip }, () => {
     // '<root>/venv dry/releases/<release>  (the closing quote follows the rest of the path)
     const relRe = esc(`'${root(app)}/releases/`) + '\\d{14}';
     assert.match(r.stderr, new RegExp(`FAP_STEP='virtualenv: check requirements'\\n\\s*\\[ -f ${relRe}/requirements/prod\\.txt' \\]`));
-    assert.match(r.stderr, new RegExp(`FAP_STEP='virtualenv: create venv'\\n\\s*/usr/bin/env python3 -m venv ${relRe}/venv'`));
+    // a symlinked venv path is refused; an executable with a space runs as written, inside sh -c
+    assert.match(r.stderr, new RegExp(`FAP_STEP='virtualenv: create venv'\\n\\s*if \\[ -L ${relRe}/venv' \\]; then .* refusing to build the venv through it' >&2; exit 1; fi\\n\\s*sh -c '/usr/bin/env python3 "\\$@"' fap-virtualenv -m venv ${relRe}/venv'`));
     assert.match(r.stderr, new RegExp(`FAP_STEP='virtualenv: upgrade pip'\\n\\s*${relRe}/venv/bin/python' -m pip install --disable-pip-version-check --upgrade pip --no-index --find-links ${esc(wheels)}\\n`));
     assert.match(r.stderr, new RegExp(`FAP_STEP='virtualenv: install requirements'\\n\\s*${relRe}/venv/bin/python' -m pip install --disable-pip-version-check -r ${relRe}/requirements/prod\\.txt' --no-index --find-links ${esc(wheels)}\\n`));
     for (let i = 0; i < 3; i++) assert.ok(!existsSync(onHost(i, app)), 'a dry run touches no host');
