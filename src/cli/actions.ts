@@ -21,7 +21,7 @@ import { rollback } from '../release/rollback.js';
 import { Run } from '../release/run.js';
 import { asUser, composeScript, quote } from '../remote/shell.js';
 import { unlockSteps } from '../release/scripts.js';
-import { beginTransaction, markHostsContacted } from './interrupt.js';
+import { beginTransaction, markHostsContacted, outputWasClosed } from './interrupt.js';
 import type { GlobalOptions } from './main.js';
 import type { RunSummary } from '../signals.js';
 
@@ -157,7 +157,8 @@ async function execute(command: string, s: Selected, p: Plan, body: (run: Run) =
     exitCode: error instanceof FapError ? error.exitCode : ok ? EXIT.ok : EXIT.failed,
   });
   if (error) throw error;
-  if (!s.g.json && res) {
+  // with --json and stdout gone, the result event was lost: say on stderr where the hosts are
+  if ((!s.g.json || outputWasClosed()) && res) {
     const good = new Set(['deployed', 'rolled-back', 'ok']);
     const failed = res.hosts.filter((h) => !good.has(h.outcome));
     const line = `${ok ? '✔' : '✖'} ${res.summary}` + (ok || !failed.length ? '' : '\n' + res.hosts.map((h) => `  ${h.host} (${h.role}): ${h.outcome}${h.step ? ' at ' + h.step : ''}`).join('\n'));

@@ -49,6 +49,11 @@ export function markHostsContacted(): void {
 }
 
 /** The exit code fap ends with: 141 once an output stream has closed, else the command's. */
+/** true once stdout or stderr has failed (the reader went away) */
+export function outputWasClosed(): boolean {
+  return outputClosed;
+}
+
 export function finalExitCode(code: number): number {
   return outputClosed && code !== EXIT_INTERRUPTED ? EXIT_OUTPUT_CLOSED : code;
 }
