@@ -23,7 +23,6 @@ import {
 import { batchSize, nextReleaseName, pruneList, type HostState, EMPTY_STATE } from './state.js';
 import { lockAndHeal, phase, recordFailure, reportsFor, result, transact, type HostReport, type RunResult } from './transaction.js';
 
-export type { HostReport, RunResult } from './transaction.js';
 
 export async function deploy(run: Run, planned: Target[]): Promise<RunResult> {
   return transact(run, planned, async () => {
@@ -189,4 +188,3 @@ async function revert(run: Run, targets: Target[], published: Target[], release:
   return summary;
 }
 
-export { phase, result } from './transaction.js';

@@ -194,7 +194,7 @@ async function lockEverywhere(run: Run, targets: Target[], o: LockOptions): Prom
         if (!r.ok) continue;
         if (r.value.code === 0) {
           states.set(r.target.key, parseState(r.value.outputs));
-          run.leased.add(r.target.key);
+          run.markLocked(r.target);
         }
         else if (r.value.code === NOTHING_DEPLOYED_CODE) states.set(r.target.key, { releases: [], journals: [], nothingDeployed: true });
         else {

@@ -48,8 +48,6 @@ export class Run {
   private readonly lockHeld = new Set<string>();
   /** connections that were ever open (connKey) */
   private readonly reached = new Set<string>();
-  /** targets whose deploy lock this run took (their lease is renewed by the session on the host) */
-  readonly leased = new Set<string>();
 
   constructor(
     readonly bus: EventBus,
@@ -228,7 +226,7 @@ export class Run {
     const locked = this.lockHeld.has(t.key) && !opts.readOnly;
     const giveBack = unlocks && steps.length === 1;
     // after a reconnect the old session's lease renewer is gone (or reaped): this session renews
-    const keep = reconnected && this.leased.has(t.key) && !giveBack ? keepLeaseSteps(t.paths, this.token) : [];
+    const keep = reconnected && locked && !giveBack ? keepLeaseSteps(t.paths, this.token) : [];
     const pre = !locked ? keep : giveBack ? reapSupersededSteps(t.paths, this.token) : [...fenceSteps(t.paths, this.token), ...keep];
     const r = await this.runner.run(conn, t.host.name, phase, [...pre, ...steps], opts);
     if (unlocks && r.code === 0) this.markUnlocked(t);
