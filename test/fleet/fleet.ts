@@ -27,6 +27,8 @@ export interface Fleet {
   user: string;
   /** path on host i as seen from the test (its backing directory) */
   hostPath(i: number, remotePath: string): string;
+  /** the backing directory of host i's copy of a `binds` path (e.g. its own /home/deploy) */
+  bindPath(i: number, absPath: string): string;
   killHost(i: number): Promise<void>;
   stop(): Promise<void>;
 }
@@ -102,7 +104,12 @@ export function sshdConfig(o: { port: number; hostKey: string; pidFile: string; 
 }
 
 /** tmpfs: host index -> mount options (e.g. 'size=4m,nr_inodes=300'): that host's disk is small and can fill up */
-export async function startFleet(n: number, opts: { sshdExtra?: string[]; user?: string; tmpfs?: Record<number, string> } = {}): Promise<Fleet> {
+/**
+ * binds: absolute paths (e.g. /home/deploy, /etc/supervisor) each host sees as its own empty
+ * directory, so a config that uses Fapistrano's default paths runs unchanged; the mount point is
+ * created on this machine when missing.
+ */
+export async function startFleet(n: number, opts: { sshdExtra?: string[]; user?: string; tmpfs?: Record<number, string>; binds?: string[] } = {}): Promise<Fleet> {
   const reason = fleetUnsupportedReason();
   if (reason) throw new Error(reason);
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
@@ -130,7 +137,13 @@ export async function startFleet(n: number, opts: { sshdExtra?: string[]; user?:
       writeFileSync(cfg, sshdConfig({ port, hostKey, pidFile: join(hdir, 'sshd.pid'), authorizedKeys, extra: opts.sshdExtra }));
       const pub = readFileSync(hostKey + '.pub', 'utf8').trim().split(/\s+/);
       knownLines.push(`[127.0.0.1]:${port} ${pub[0]} ${pub[1]}`);
-      const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', `mount --bind "$1" "$2" && exec "$3" -D -e -f "$4"`, 'sh', root, deployDir, SSHD!, cfg], {
+      const binds = (opts.binds ?? []).map((target) => {
+        const backing = join(hdir, 'binds', target.replace(/\//g, '_'));
+        mkdirSync(backing, { recursive: true });
+        mkdirSync(target, { recursive: true });
+        return `mount --bind ${shq(backing)} ${shq(target)} && `;
+      });
+      const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', `mount --bind "$1" "$2" && ${binds.join('')}exec "$3" -D -e -f "$4"`, 'sh', root, deployDir, SSHD!, cfg], {
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       let err = '';
@@ -161,6 +174,11 @@ export async function startFleet(n: number, opts: { sshdExtra?: string[]; user?:
       if (!remotePath.startsWith(deployDir)) throw new Error(`${remotePath} is not under ${deployDir}`);
       return join(hosts[i].root, remotePath.slice(deployDir.length));
     },
+    bindPath: (i, absPath) => {
+      const target = (opts.binds ?? []).find((b) => absPath === b || absPath.startsWith(b + '/'));
+      if (!target) throw new Error(`${absPath} is not under a bound path (${(opts.binds ?? []).join(', ')})`);
+      return join(dir, `host${i}`, 'binds', target.replace(/\//g, '_'), absPath.slice(target.length));
+    },
     killHost: async (i) => {
       await stopProcess(hosts[i].process);
     },
@@ -171,6 +189,10 @@ export async function startFleet(n: number, opts: { sshdExtra?: string[]; user?:
     },
   };
   return fleet;
+}
+
+function shq(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 async function stopProcess(p: ChildProcess): Promise<void> {
