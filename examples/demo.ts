@@ -75,6 +75,8 @@ async function main(): Promise<number> {
         app_name: 'demo-app',
         path: join(dir, 'srv', '%(app_name)s'),
         user: userInfo().username,
+        // Fapistrano's default sudo_user is deploy: work as the login user instead (no sudo)
+        sudo_user: userInfo().username,
         keep_releases: 2,
         plugins: ['git'],
         repo,

@@ -51,6 +51,8 @@ export function writeDeployFile(fleet: Fleet, o: { repo?: string; top?: Record<s
     app_name: 'shop',
     path: join(fleet.deployDir, '%(app_name)s'),
     user: fleet.user,
+    // fap's defaults are Fapistrano's (user and sudo_user deploy): work as the fleet's user, no sudo
+    sudo_user: fleet.user,
     keep_releases: 5,
     plugins: ['git'],
     repo: o.repo,

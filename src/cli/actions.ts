@@ -179,7 +179,7 @@ async function releaseLocks(run: Run, targets: Target[]): Promise<void> {
       const conn = await run.openConnection(t);
       if (!conn?.isOpen()) return;
       const script = composeScript(unlockSteps(t.paths, run.token));
-      await conn.exec(asUser(`/bin/sh -c ${quote(script)}`, t.config.sudo_user ? String(t.config.sudo_user) : undefined)).catch(() => {});
+      await conn.exec(asUser(`/bin/sh -c ${quote(script)}`, conn.sudoUser)).catch(() => {});
     }),
   );
 }

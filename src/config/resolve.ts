@@ -9,9 +9,13 @@ import { parseHost, type HostSpec } from './hosts.js';
 import { expandEnv, interpolatePercent, InterpolationError, type EnvResult } from './interpolate.js';
 import { formatPath, type LoadedFile, type SourcePos } from './load.js';
 import { canonicalName } from '../plugin/load.js';
-import { CORE_KEYS, didYouMean, STRUCTURE_KEYS, type KeySpec } from './schema.js';
+import { CORE_KEYS, didYouMean, nearest, STRUCTURE_KEYS, type KeySpec } from './schema.js';
+import { parseSudoPrefix } from '../remote/shell.js';
 
 export type Layer = 'default' | 'plugin' | 'top' | 'stage' | 'role' | '--set';
+
+/** A key fap does not know and that is no near miss of one: Fapistrano's user variable, for %(key)s. */
+export type UserVariables = Record<string, unknown>;
 
 export interface Origin {
   layer: Layer;
@@ -30,6 +34,9 @@ export interface RoleConfig {
   stage: string;
   role: string;
   values: Record<string, unknown>;
+  /** user variables (unknown keys, not near misses): interpolated, shown by fap config, never given to plugins as keys */
+  variables: UserVariables;
+  /** where each value and each user variable came from */
   origins: Record<string, Origin>;
   /** for maps (environment, ssh): where each entry came from */
   subOrigins: Record<string, Record<string, Origin>>;
@@ -54,18 +61,31 @@ export interface ResolveInput {
   env?: NodeJS.ProcessEnv;
   /** keys declared by loaded plugins (with their plugin name) */
   pluginKeys?: Record<string, KeySpec>;
-  localUser: string;
   /** the command being run: <command>_plugins, when set, replaces plugins */
   command?: string;
 }
 
 /** Commands with their own plugin list (Fapistrano's release_plugins, ...). */
-export const COMMAND_PLUGIN_LISTS = ['deploy', 'release', 'rollback', 'restart'];
+export const COMMAND_PLUGIN_LISTS = ['deploy', 'release', 'rollback', 'restart', 'once', 'shell', 'run'];
+
+/** The <command>_plugins keys a command reads, first found wins (fap once is fap run's Fapistrano name). */
+function commandListKeys(command: string | undefined): string[] {
+  if (!command || !COMMAND_PLUGIN_LISTS.includes(command)) return [];
+  if (command === 'run' || command === 'once') return [`${command}_plugins`, `${command === 'run' ? 'once' : 'run'}_plugins`];
+  return [`${command}_plugins`];
+}
+
+/** Known keys and their aliases: an unknown key this close to one is a typo, not a user variable. */
+function nearMiss(key: string, keys: Record<string, KeySpec>, aliases: Map<string, string>): string | undefined {
+  return nearest(key, [...Object.keys(keys), ...aliases.keys()]);
+}
 
 /** Marker replaced by the release name once it is known (see bindRelease). */
 export const RELEASE_TOKEN = '\u0000release\u0000';
 
 const PATH_KEYS = ['release_path', 'current_path', 'shared_path', 'releases_path'];
+/** Keys whose value fap computes; %(new_release)s is the run's release name (Fapistrano configuration.py:79). */
+const COMPUTED_KEYS = new Set(['new_release']);
 
 export function allKeys(pluginKeys: Record<string, KeySpec> = {}): Record<string, KeySpec> {
   return { ...CORE_KEYS, ...pluginKeys };
@@ -84,9 +104,11 @@ function splitStage(stageMap: Record<string, unknown>, keys: Record<string, KeyS
   for (const [k, v] of Object.entries(stageMap)) {
     if (keys[k] || aliases.has(k) || k.startsWith('x-')) wide[k] = v;
     else if (v === null || isPlainMap(v)) roles[k] = (v ?? {}) as Record<string, unknown>;
-    else if (loaded) {
-      const known = [...Object.keys(keys), ...aliases.keys()];
-      throw loaded.error(['stage_role_configs', stage!, k], `unknown key "${k}"${didYouMean(k, known)}; a role must be a map (hosts: [...])`);
+    else {
+      // a scalar or a list: a stage-wide user variable, unless it is a typo of a key
+      const near = nearMiss(k, keys, aliases);
+      if (near && loaded) throw loaded.error(['stage_role_configs', stage!, k], `unknown key "${k}" (did you mean "${near}"?); a role must be a map (hosts: [...])`);
+      wide[k] = v;
     }
   }
   return { roles, wide };
@@ -114,9 +136,10 @@ export function pluginRefs(loaded: LoadedFile, stage: string): Map<string, (stri
     if (Array.isArray(v)) v.forEach((n, i) => typeof n === 'string' && !refs.has(n) && refs.set(n, base && [...base, i]));
   };
   const lists = (m: Record<string, unknown>, base: (string | number)[]) => {
-    for (const key of ['plugins', ...COMMAND_PLUGIN_LISTS.map((c) => `${c}_plugins`)]) add(m[key], [...base, key]);
+    for (const key of ['plugins', ...COMMAND_PLUGIN_LISTS.map((c) => `${c}_plugins`)]) add(typeof m[key] === 'string' ? [m[key]] : m[key], [...base, key]);
   };
-  if (loaded.data.plugins === undefined || loaded.data.plugins === null) add(CORE_KEYS.plugins.default);
+  // git, the default when repo is set: loaded up front (curl, its --curl-url stand-in, on demand)
+  if (loaded.data.plugins === undefined || loaded.data.plugins === null) add(['git']);
   lists(loaded.data, []);
   const st = (loaded.data.stage_role_configs as Record<string, Record<string, unknown>> | undefined)?.[stage];
   if (st && typeof st === 'object') {
@@ -160,9 +183,12 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
   const envKeys = new Set<string>();
   const envPaths = new Set<string>();
   const warnings: string[] = [];
+  const variables: Record<string, unknown> = {};
+  const at = (path?: (string | number)[]) => (path ? `${loaded.file}:${loaded.pos(path)?.line ?? 1}: ` : '--set: ');
 
-  // 1. What each layer sets, key names checked against every key fap knows.
-  const entries: { layer: Layer; key: string; value: unknown; path?: (string | number)[] }[] = [];
+  // 1. What each layer sets, key names checked against every key fap knows; any other name that is
+  // no near miss of one is a user variable (Fapistrano interpolates every key of its env).
+  const entries: { layer: Layer; key: string; value: unknown; path?: (string | number)[]; variable?: boolean }[] = [];
   const layerSources: [Layer, Record<string, unknown>, (string | number)[]][] = [
     ['top', loaded.data, []],
     ['stage', wide, ['stage_role_configs', stage]],
@@ -174,27 +200,39 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
       if (rawKey.startsWith('x-')) continue;
       const path = [...base, rawKey];
       const key = aliases.get(rawKey) ?? rawKey;
+      let variable = false;
       if (!keys[key]) {
-        const known = [...Object.keys(keys), ...aliases.keys()];
-        const where = layer === 'role' || layer === 'stage' ? ' (a role must be a map with hosts)' : '';
-        throw loaded.error(path, `unknown key "${rawKey}"${didYouMean(rawKey, known)}${didYouMean(rawKey, known) ? '' : where}`);
+        const near = nearMiss(rawKey, keys, aliases);
+        if (near) throw loaded.error(path, `unknown key "${rawKey}" (did you mean "${near}"?)`);
+        variable = true;
+      } else if (key !== rawKey) {
+        warnings.push(`${at(path)}${rawKey} is ${keys[key].aliasesFrom ?? 'Fapistrano'}'s name for ${key}; fap reads it`);
       }
+      if (COMPUTED_KEYS.has(key)) throw loaded.error(path, `${key} is the name fap gives this run's release; it cannot be set`);
       const expanded = expandValue(rawValue, env, path, (r, at) => {
         if (r.fromEnv) envKeys.add(key);
         if (r.fromVariables.length) envPaths.add(formatPath(at.slice(base.length)));
         for (const v of r.fromVariables) addSecret(v);
         for (const p of r.missing) envProblems.push({ key, message: p.message, where: loaded.error(at, p.message) });
       });
-      entries.push({ layer, key, value: expanded, path });
+      entries.push({ layer, key, value: expanded, path, variable });
     }
   }
   for (const set of input.sets ?? []) entries.push(parseSet(set, keys, aliases));
+  for (const e of entries) {
+    // Fapistrano's guide writes `linked_files: app/settings/production.py`: one item
+    if (!e.variable && keys[e.key].type === 'list' && typeof e.value === 'string') {
+      warnings.push(`${at(e.path)}${e.key} is a single string; fap reads it as a one-item list [${e.value}]`);
+      e.value = [e.value];
+    }
+    if (e.key === 'env_role_configs') warnings.push(`${at(e.path)}env_role_configs has no effect (Fapistrano accepted it and never read it either)`);
+  }
 
   // 2. The plugins this role enables decide which plugin defaults apply.
-  const commandList = input.command && COMMAND_PLUGIN_LISTS.includes(input.command) ? `${input.command}_plugins` : undefined;
-  const last = (key: string) => [...entries].reverse().find((e) => e.key === key);
-  const pluginsEntry = (commandList && last(commandList)) || last('plugins');
-  let pluginList: unknown = pluginsEntry ? pluginsEntry.value : CORE_KEYS.plugins.default;
+  const last = (key: string) => [...entries].reverse().find((e) => e.key === key && !e.variable);
+  const pluginsEntry = commandListKeys(input.command).map(last).find(Boolean) || last('plugins');
+  // fapistrano-0.9.5 configuration.py:109: no plugins unless listed; fap adds git when repo is set
+  let pluginList: unknown = pluginsEntry ? pluginsEntry.value : last('repo')?.value ? ['git'] : [];
   // fap release --curl-url / --artifact: the artifact replaces the git checkout
   const artifact = input.command === 'release' && entries.some((e) => (e.key === 'curl_url' || e.key === 'curl_artifact') && e.value);
   if (artifact && Array.isArray(pluginList)) {
@@ -230,8 +268,12 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
     if (spec.default === undefined) continue;
     apply(spec.plugin ? 'plugin' : 'default', k, structuredClone(spec.default));
   }
-  if (values.user === undefined) apply('default', 'user', input.localUser);
   for (const e of entries) {
+    if (e.variable) {
+      variables[e.key] = e.value;
+      origins[e.key] = { layer: e.layer, path: e.path, pos: e.path ? loaded.pos(e.path) : undefined };
+      continue;
+    }
     if (e.key === 'plugins' && pluginsEntry !== e) continue;
     if (e === pluginsEntry) {
       apply(e.layer, 'plugins', pluginList, e.path);
@@ -240,8 +282,7 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
     apply(e.layer, e.key, e.value, e.path);
     const owner = keys[e.key].plugin;
     if (owner && !enabled.has(owner) && !quiet.has(owner)) {
-      const where = e.path ? `${loaded.file}:${loaded.pos(e.path)?.line ?? 1}: ` : '--set: ';
-      warnings.push(`${where}${e.key} belongs to the ${owner} plugin, which is not enabled for ${stage}/${role} (plugins: ${[...enabled].join(', ') || 'none'})`);
+      warnings.push(`${at(e.path)}${e.key} belongs to the ${owner} plugin, which is not enabled for ${stage}/${role} (plugins: ${[...enabled].join(', ') || 'none'})`);
     }
   }
   if (!pluginsEntry) apply('default', 'plugins', pluginList);
@@ -253,11 +294,13 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
     throw new ConfigError(msg, { file: loaded.file, line: 1, col: 1, keyPath: 'app_name' });
   }
   const hosts = parseHosts(values.hosts, origins.hosts, loaded);
-  const resolved = interpolateAll(values, origins, { stage, role }, loaded);
+  const all = interpolateAll({ ...variables, ...values }, origins, { stage, role }, loaded);
+  const resolved = Object.fromEntries(Object.keys(values).map((k) => [k, all[k]]));
+  const resolvedVariables = Object.fromEntries(Object.keys(variables).filter((k) => !(k in values)).map((k) => [k, all[k]]));
   validateTypes(resolved, origins, subOrigins, keys, loaded);
   registerSecrets(resolved, keys);
   envShadowedByLinkedFile(resolved, origins, loaded, envProblems, warnings);
-  return { stage, role, values: resolved, origins, subOrigins, hosts, envProblems, envKeys, envPaths, warnings, enabledPlugins: [...enabled] };
+  return { stage, role, values: resolved, variables: resolvedVariables, origins, subOrigins, hosts, envProblems, envKeys, envPaths, warnings, enabledPlugins: [...enabled] };
 }
 
 /** --set a.b.c=value becomes a nested value for key a. */
@@ -286,13 +329,17 @@ function expandValue(v: unknown, env: NodeJS.ProcessEnv, path: (string | number)
   return v;
 }
 
-function parseSet(set: string, keys: Record<string, KeySpec>, aliases: Map<string, string>): { layer: Layer; key: string; value: unknown } {
+function parseSet(set: string, keys: Record<string, KeySpec>, aliases: Map<string, string>): { layer: Layer; key: string; value: unknown; variable?: boolean } {
   const eq = set.indexOf('=');
   if (eq <= 0) throw new ConfigError(`--set ${set}: expected KEY=VALUE`);
   const dotted = set.slice(0, eq).split('.');
   const key = aliases.get(dotted[0]) ?? dotted[0];
-  if (!keys[key]) throw new ConfigError(`--set ${set}: unknown key "${dotted[0]}"${didYouMean(dotted[0], Object.keys(keys))}`);
   if (dotted.some((d) => !d)) throw new ConfigError(`--set ${set}: empty segment in the key path`);
+  if (COMPUTED_KEYS.has(key)) throw new ConfigError(`--set ${set}: ${key} is the name fap gives this run's release; it cannot be set`);
+  if (!keys[key]) {
+    const near = nearMiss(dotted[0], keys, aliases);
+    if (near || dotted.length > 1) throw new ConfigError(`--set ${set}: unknown key "${dotted[0]}"${near ? ` (did you mean "${near}"?)` : ''}`);
+  }
   let value: unknown;
   try {
     value = parseYaml(set.slice(eq + 1));
@@ -300,6 +347,7 @@ function parseSet(set: string, keys: Record<string, KeySpec>, aliases: Map<strin
     value = set.slice(eq + 1);
   }
   if (value === null && set.slice(eq + 1) === '') value = '';
+  if (!keys[key]) return { layer: '--set', key, value, variable: true };
   for (const seg of dotted.slice(1).reverse()) value = { [seg]: value };
   if (dotted.length > 1 && keys[key].type !== 'map' && keys[key].type !== 'env') {
     throw new ConfigError(`--set ${set}: "${key}" is not a map, so "${dotted.slice(1).join('.')}" cannot be set in it`);
@@ -335,6 +383,7 @@ function interpolateAll(values: Record<string, unknown>, origins: Record<string,
     if (done.has(key)) return done.get(key);
     if (key === 'stage') return ctx.stage;
     if (key === 'role') return ctx.role;
+    if (key === 'new_release') return RELEASE_TOKEN;
     if (PATH_KEYS.includes(key)) {
       const root = String(get('path')).replace(/\/+$/, '');
       const p = { releases_path: `${root}/releases`, current_path: `${root}/current`, shared_path: `${root}/shared`, release_path: `${root}/releases/${RELEASE_TOKEN}` };
@@ -355,7 +404,7 @@ function interpolateAll(values: Record<string, unknown>, origins: Record<string,
         return interpolatePercent(v, get);
       } catch (e) {
         if (!(e instanceof InterpolationError)) throw e;
-        const known = [...Object.keys(values), 'stage', 'role', ...PATH_KEYS];
+        const known = [...Object.keys(values), 'stage', 'role', ...PATH_KEYS, ...COMPUTED_KEYS];
         fail(key, e.unknownKey !== undefined ? `${e.message}${didYouMean(e.unknownKey, known)}` : e.message);
       }
     }
@@ -384,6 +433,13 @@ function validateTypes(values: Record<string, unknown>, origins: Record<string, 
     const spec = keys[key];
     if (!spec) continue;
     checkValue(spec, value, (m, sub) => fail(key, sub, m), key);
+  }
+  if (typeof values.sudo_prefix === 'string') {
+    try {
+      parseSudoPrefix(values.sudo_prefix);
+    } catch (e) {
+      fail('sudo_prefix', undefined, (e as Error).message);
+    }
   }
 }
 

@@ -22,34 +22,45 @@ export interface KeySpec {
   secret?: boolean;
   /** set for keys that come from a plugin */
   plugin?: string;
-  /** other spellings accepted (Fapistrano / Capistrano names) */
+  /** other spellings accepted; using one prints a notice naming fap's spelling */
   aliases?: string[];
+  /** whose spelling the aliases are (default Fapistrano), for that notice */
+  aliasesFrom?: string;
   /** roles that share a host and deploy root must agree on this key (it shapes the release itself) */
   sameAcrossRoles?: boolean;
   /** a URL whose user:password part is a secret */
   urlSecret?: boolean;
 }
 
+/** Fapistrano's sudo_prefix is 'sudo -i ' (configuration.py:71). */
+export const SUDO_PREFIX_DEFAULT = 'sudo -i';
+
 export const CORE_KEYS: Record<string, KeySpec> = {
   app_name: { type: 'string', description: 'Name of the application; used in paths and messages. Required.' },
   project_name: { type: 'string', default: '%(app_name)s', description: 'Fapistrano\'s project name; defaults to app_name.' },
   path: {
     type: 'string',
-    default: '/home/%(user)s/www/%(app_name)s',
+    // fapistrano-0.9.5 configuration.py:73
+    default: '/home/%(sudo_user)s/www/%(app_name)s',
     description: 'Deploy root on each host (releases/, shared/, current live here).',
     aliases: ['deploy_to'],
+    aliasesFrom: 'Capistrano',
   },
-  user: { type: 'string', description: 'SSH user, unless a host says user@host. Default: your local user name.' },
+  // fapistrano-0.9.5 configuration.py:67
+  user: { type: 'string', default: 'deploy', description: 'SSH user, unless a host says user@host or the ssh config names a User (Fapistrano\'s default, deploy).' },
+  // fapistrano-0.9.5 configuration.py:82
   keep_releases: { type: 'integer', default: 5, min: 1, description: 'Good releases to keep on each host; older ones are pruned.' },
   plugins: {
     type: 'list',
-    default: ['git'],
-    description: 'Plugins to load, in order: bundled names (git), ./relative/path.js, or an npm package.',
+    description: 'Plugins to load, in order: bundled names (git), ./relative/path.js, or an npm package. Default, as in Fapistrano: none, or [git] when repo is set.',
   },
   deploy_plugins: { type: 'list', description: 'Plugins for fap deploy only, instead of plugins.' },
   release_plugins: { type: 'list', description: 'Plugins for fap release only, instead of plugins (Fapistrano). With --curl-url or --artifact, curl replaces git.' },
   rollback_plugins: { type: 'list', description: 'Plugins for fap rollback only, instead of plugins.' },
   restart_plugins: { type: 'list', description: 'Plugins for fap restart only, instead of plugins.' },
+  once_plugins: { type: 'list', description: 'Plugins for fap once only, instead of plugins (Fapistrano).' },
+  shell_plugins: { type: 'list', description: 'Plugins for fap shell only, instead of plugins (Fapistrano).' },
+  run_plugins: { type: 'list', description: 'Plugins for fap run only, instead of plugins.' },
   linked_files: { type: 'list', default: [], description: 'Files under shared/ symlinked into every release; each must exist in shared/.' },
   linked_dirs: { type: 'list', default: [], description: 'Directories under shared/ symlinked into every release (created when missing).' },
   environment: {
@@ -63,8 +74,26 @@ export const CORE_KEYS: Record<string, KeySpec> = {
   health_check_timeout: { type: 'integer', default: 30, min: 1, description: 'Seconds a health check may keep failing before the deploy fails.' },
   health_check_interval: { type: 'integer', default: 2, min: 1, description: 'Seconds between health check attempts.' },
   lock_wait: { type: 'string', description: 'How long to wait for a lock held by another run (e.g. 30s, 5m); --lock-wait overrides. Default: do not wait.' },
-  sudo_user: { type: 'string', description: 'Run remote work as this user through sudo -n -u (Fapistrano); the SSH user needs a NOPASSWD sudoers rule for it.' },
+  // fapistrano-0.9.5 configuration.py:70
+  sudo_user: {
+    type: 'string',
+    default: 'deploy',
+    description: 'Remote work runs as this user, through sudo -n -u when it differs from the user logged in as (a host\'s user@, the ssh config\'s User, or user); that user needs a NOPASSWD sudoers rule for it. Default, as in Fapistrano: deploy.',
+  },
+  // fapistrano-0.9.5 configuration.py:71
+  sudo_prefix: {
+    type: 'string',
+    default: SUDO_PREFIX_DEFAULT,
+    description: 'How sudo is run when sudo_user differs from the login user: sudo with any of -i (sudo_user\'s login environment: its profile, PATH and home), -H, -E. fap always adds -n (never prompt) and -u sudo_user.',
+  },
+  // fapistrano-0.9.5 configuration.py:66
   show_output: { type: 'boolean', default: false, description: 'Print every remote script, like -v (Fapistrano).' },
+  // fapistrano-0.9.5 configuration.py:84
+  dry_run: { type: 'boolean', default: false, description: 'true acts as --dry-run (Fapistrano\'s env.dry_run).' },
+  // fapistrano-0.9.5 configuration.py:81
+  env_role_configs: { type: 'map', default: {}, description: 'Fapistrano\'s key, accepted for compatibility; it has no effect in Fapistrano or fap.' },
+  new_release: { type: 'string', description: 'The name of the release this run builds (read-only: %(new_release)s, as in Fapistrano).' },
+  // fapistrano-0.9.5 configuration.py:68
   use_ssh_config: { type: 'boolean', default: true, description: 'Resolve hosts through ssh.config_file (Fapistrano); false reaches them exactly as deploy.yml writes them.' },
   requires: {
     type: 'map',

@@ -8,8 +8,9 @@ import { CORE_KEYS, type KeySpec } from './schema.js';
 
 export { MASK };
 
-function originText(o: Origin | undefined, file: string): string {
+function originText(o: Origin | undefined, file: string, variable = false): string {
   if (!o) return '';
+  if (variable) return ` user variable (${o.layer})${o.pos ? ` (${file}:${o.pos.line}:${o.pos.col})` : ''}`;
   if (o.layer === 'default' || o.layer === '--set') return ` ${o.layer}`;
   if (o.layer === 'plugin') return ' plugin default';
   return ` ${o.layer}${o.pos ? ` (${file}:${o.pos.line}:${o.pos.col})` : ''}`;
@@ -17,10 +18,11 @@ function originText(o: Origin | undefined, file: string): string {
 
 /** The values to show: secrets masked, the release placeholder named. */
 export function displayValues(rc: RoleConfig, keys: Record<string, KeySpec>): Record<string, unknown> {
-  const values = bindRelease(rc.values, '<release>');
+  // user variables after fap's keys: shown, never mistaken for one
+  const values = bindRelease({ ...rc.variables, ...rc.values }, '<release>');
   const out: Record<string, unknown> = {};
   const order = [...Object.keys(CORE_KEYS), ...Object.keys(keys).filter((k) => !(k in CORE_KEYS)).sort((a, b) => (keys[a].plugin ?? '').localeCompare(keys[b].plugin ?? '') || 0)];
-  for (const k of [...new Set([...order, ...Object.keys(values)])]) {
+  for (const k of [...new Set([...order, ...Object.keys(rc.values), ...Object.keys(rc.variables)])]) {
     if (!(k in values) || values[k] === undefined) continue;
     const v = values[k];
     if (keys[k]?.secret || rc.envPaths.has(k)) out[k] = MASK;
@@ -38,7 +40,7 @@ export function formatConfig(rc: RoleConfig, keys: Record<string, KeySpec>, load
   if (isMap(doc.contents)) {
     for (const item of doc.contents.items as Pair[]) {
       const key = String((item.key as { value: unknown }).value);
-      const note = originText(rc.origins[key], loaded.file) + (keys[key]?.plugin ? `  [${keys[key].plugin}]` : '');
+      const note = originText(rc.origins[key], loaded.file, key in rc.variables) + (keys[key]?.plugin ? `  [${keys[key].plugin}]` : '');
       if (isScalar(item.value)) item.value.comment = note;
       else if (item.key && typeof item.key === 'object') (item.key as { comment?: string }).comment = note;
       if (isMap(item.value) && rc.subOrigins[key]) {

@@ -93,7 +93,7 @@ export async function runCommand(run: Run, targets: Target[], words: string[], o
       stdout: new LineMasker((text) => process.stdout.write(text), prefix),
       stderr: new LineMasker((text) => process.stderr.write(text), prefix),
     };
-    const r = await conn.exec(guardedCommand(line, t.config.sudo_user ? String(t.config.sudo_user) : undefined), {
+    const r = await conn.exec(guardedCommand(line, conn.sudoUser), {
       onData: (stream, chunk) => maskers[stream].write(chunk),
     }).finally(() => {
       maskers.stdout.end();

@@ -27,6 +27,8 @@ export interface Target {
   /** user@hostname:port plus every setting that shapes the connection (connectionKey): one connection per distinct value */
   connKey: string;
   user: string;
+  /** sudo_user is Fapistrano's default (deploy), not set in deploy.yml: failures say so */
+  sudoUserDefault?: boolean;
   /** ssh: sub-keys set in deploy.yml or by --set (not defaults): these beat the ssh config */
   sshExplicit: string[];
   stage: string;
@@ -89,7 +91,7 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
   }
   const keys = { ...(await bundledKeys()), ...pluginKeys(plugins) };
   const roleNames = selectRoles(loaded, input.stage, input.role, allKeys(keys));
-  const roles = roleNames.map((r) => resolveRole({ loaded, stage: input.stage, role: r, sets: input.sets, env: input.env, pluginKeys: keys, localUser: localUser(), command: input.command }, r));
+  const roles = roleNames.map((r) => resolveRole({ loaded, stage: input.stage, role: r, sets: input.sets, env: input.env, pluginKeys: keys, command: input.command }, r));
 
   const targets: Target[] = [];
   const byKey = new Map<string, Target>();
@@ -150,6 +152,7 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
         host,
         connKey: connectionKey(host, user, rc.values, sshExplicit),
         user,
+        sudoUserDefault: rc.origins.sudo_user?.layer === 'default',
         sshExplicit,
         stage: input.stage,
         role: rc.role,
@@ -183,6 +186,7 @@ export function connectionKey(host: HostSpec, user: string, config: Record<strin
   const settings = canonical({
     port: host.port ?? null,
     sudo_user: config.sudo_user ?? null,
+    sudo_prefix: config.sudo_prefix ?? null,
     use_ssh_config: config.use_ssh_config ?? null,
     ssh: config.ssh ?? {},
     explicit: [...sshExplicit].sort(),

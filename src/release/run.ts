@@ -48,6 +48,8 @@ export class Run {
   private readonly lockHeld = new Set<string>();
   /** connections that were ever open (connKey) */
   private readonly reached = new Set<string>();
+  /** the user each connection logged in as (the host string's, the ssh config's, or user) */
+  private readonly loginUsers = new Map<string, string>();
 
   constructor(
     readonly bus: EventBus,
@@ -120,6 +122,7 @@ export class Run {
             // a dry run writes nothing anywhere, known_hosts included
             dryRun: this.opts.dryRun,
             sudoUser: t.config.sudo_user ? String(t.config.sudo_user) : undefined,
+            sudoPrefix: t.config.sudo_prefix === undefined ? undefined : String(t.config.sudo_prefix),
             forwardAgent: ssh.forward_agent === true,
             interactive: !!this.opts.interactive,
             warn,
@@ -131,6 +134,7 @@ export class Run {
         })
         .then((conn) => {
           this.reached.add(t.connKey);
+          this.loginUsers.set(t.connKey, conn.user);
           this.bus.emit({ event: 'host.connected', host: t.host.name, ms: Date.now() - started, ...(conn.via.length ? { via: conn.via } : {}) });
           return conn;
         });
@@ -289,7 +293,9 @@ export class Run {
   reportFailure(t: Target, error: FapError, step?: string): void {
     const he = error instanceof HostError ? error : undefined;
     if (t.config.sudo_user && /sudo:/.test(error.message) && !error.hint) {
-      error.hint = `sudo_user: let ${t.user} run commands as ${t.config.sudo_user} without a password, e.g. in /etc/sudoers.d/: ${t.user} ALL=(${t.config.sudo_user}) NOPASSWD: ALL`;
+      const login = this.loginUsers.get(t.connKey) ?? t.user;
+      const why = t.sudoUserDefault ? `sudo_user defaults to deploy, as in Fapistrano; set sudo_user: ${login} in deploy.yml to work as the login user, or ` : 'sudo_user: ';
+      error.hint = `${why}let ${login} run commands as ${t.config.sudo_user} without a password, e.g. in /etc/sudoers.d/: ${login} ALL=(${t.config.sudo_user}) NOPASSWD: ALL`;
     }
     this.bus.emit({ event: 'host.failed', host: t.host.name, role: t.role, step: he?.step ?? step, message: error.message, command: he?.command, stderr: he?.stderrTail || undefined, hint: error.hint });
   }

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { Client, type ClientChannel, type ConnectConfig, type ExecOptions } from 'ssh2';
 import { authPlan, IdentityError, type AuthPlan } from './auth.js';
-import { asUser, quote, RUN_MARK, sessionCommand, sessionMarks } from './shell.js';
+import { asUser, effectiveSudo, quote, RUN_MARK, sessionCommand, sessionMarks, type SudoAs } from './shell.js';
 import { FapError } from '../errors.js';
 import { checkHostKey, knownHostLine, preferredHostKeyAlgorithms, readKnownHostsFiles, type Verdict } from './known-hosts.js';
 
@@ -44,8 +44,10 @@ export interface ConnectOptions extends Endpoint {
   warn?: (message: string) => void;
   /** --dry-run: accept-new does not add keys */
   dryRun?: boolean;
-  /** sudo_user: remote work runs as this user through sudo -n -u */
+  /** sudo_user: remote work runs as this user through sudo -n -u, unless it is the user logged in as */
   sudoUser?: string;
+  /** sudo_prefix: its flags (-i, -H, -E) */
+  sudoPrefix?: string;
 }
 
 export interface ExecResult {
@@ -95,7 +97,8 @@ export class Connection {
     readonly user: string,
     readonly knownHostsFile: string,
     readonly via: string[],
-    readonly sudoUser?: string,
+    /** how remote work runs through sudo: only when sudo_user is not the login user (decided in open) */
+    readonly sudoUser?: SudoAs,
     /** options for every exec channel (agent forwarding) */
     private readonly execOptions: ExecOptions = {},
   ) {}
@@ -121,7 +124,7 @@ export class Connection {
       if (process.env.SSH_AUTH_SOCK) (execOptions as { agentForward?: boolean }).agentForward = true;
       else o.warn?.(`${o.name}: ssh.forward_agent is on but SSH_AUTH_SOCK is not set; no agent to forward`);
     }
-    const conn = new Connection(o.name, client, clients, o.user, expandHome(o.knownHostsFile), (o.jumps ?? []).map((j) => j.name), o.sudoUser, execOptions);
+    const conn = new Connection(o.name, client, clients, o.user, expandHome(o.knownHostsFile), (o.jumps ?? []).map((j) => j.name), effectiveSudo(o.sudoUser, o.user, o.sudoPrefix), execOptions);
     client.on('error', () => {}); // later errors surface on the channel that hits them
     client.on('close', () => {
       conn.closed = true;

@@ -72,7 +72,7 @@ const WATCHDOG = [
  * otherwise the watchdog kills the group the driver is in. The driver gets $1 = sshd's session
  * process ("$PPID" as the login shell sees it: the anchor even when sudo stands in between).
  */
-function launch(label: string, driver: string, sudoUser?: string): string {
+function launch(label: string, driver: string, sudoUser?: SudoAs): string {
   const launcher = [
     `fap_p=$(${PGID_OF('$$')});`,
     'if [ "$fap_p" = "$$" ]; then exec /bin/sh -c "$2" "$0" "$1";',
@@ -80,7 +80,8 @@ function launch(label: string, driver: string, sudoUser?: string): string {
     `elif command -v perl >/dev/null 2>&1; then exec perl -e 'setpgrp(0, 0); exec @ARGV or exit 127' /bin/sh -c "$2" "$0" "$1";`,
     'else exec /bin/sh -c "$2" "$0" "$1"; fi',
   ].join(' ');
-  return asUser(`/bin/sh -c ${quote(launcher)} ${label} "$PPID" ${quote(driver)}`, sudoUser);
+  // FAP_SSHD: the sshd session's pid, when sudo -i stands between (see asUser)
+  return asUser(`/bin/sh -c ${quote(launcher)} ${label} "\${FAP_SSHD:-$PPID}" ${quote(driver)}`, sudoUser);
 }
 
 export const RUN_MARK = '::fap-run::';
@@ -95,7 +96,7 @@ export const DONE_MARK = '::fap-done::';
  * shell and its rc files) instead of one per phase. The nonce keeps a config value from ever
  * ending a script early, and names the session in the process list.
  */
-export function sessionCommand(nonce: string, sudoUser?: string): string {
+export function sessionCommand(nonce: string, sudoUser?: SudoAs): string {
   const driver = [
     WATCHDOG,
     `fap_end=${RUN_MARK}${nonce};`,
@@ -127,14 +128,70 @@ export function sessionMarks(key: string): { output: string; failed: string; don
  * A one-off command line (fap run) under the same watchdog as a session: when the SSH session
  * ends, the command's whole process group is ended with it.
  */
-export function guardedCommand(commandLine: string, sudoUser?: string): string {
+export function guardedCommand(commandLine: string, sudoUser?: SudoAs): string {
   return launch('fap-run', `${WATCHDOG}\n/bin/sh -c ${quote(commandLine)}`, sudoUser);
 }
 
 
-/** A command line run as sudo_user when one is set (sudo -n: never prompts). */
-export function asUser(commandLine: string, sudoUser?: string): string {
-  return sudoUser ? `sudo -n -u ${quote(sudoUser)} -- ${commandLine}` : commandLine;
+/** Who remote work runs as through sudo, and sudo_prefix's flags (-i, -H, -E). */
+export interface SudoAs {
+  user: string;
+  flags?: readonly string[];
+}
+
+const SUDO_FLAGS: Record<string, string> = { i: '-i', H: '-H', E: '-E', n: '-n', login: '-i', 'set-home': '-H', 'preserve-env': '-E', 'non-interactive': '-n' };
+
+/**
+ * sudo_prefix (Fapistrano's 'sudo -i '): sudo, then flags among -i, -H, -E, -n (bundled like -iH, or
+ * spelt long). Anything that could prompt, read stdin or pick another user (-S, -A, -u, -s, ...) is
+ * refused: fap adds -n and -u sudo_user itself. Returns the flags, -n left out.
+ */
+export function parseSudoPrefix(prefix: string): string[] {
+  const words = prefix.trim().split(/\s+/);
+  if (!/^(\/[^\s]*\/)?sudo$/.test(words[0] ?? '')) throw new Error(`sudo_prefix must start with sudo, got "${prefix.trim()}"`);
+  const flags = new Set<string>();
+  for (const w of words.slice(1)) {
+    const names = w.startsWith('--') ? [w.slice(2)] : /^-[A-Za-z]+$/.test(w) ? [...w.slice(1)] : [];
+    if (!names.length || names.some((n) => !SUDO_FLAGS[n])) {
+      throw new Error(`sudo_prefix: "${w}" is not supported (fap runs sudo -n -u sudo_user and accepts -i, -H, -E)`);
+    }
+    for (const n of names) if (SUDO_FLAGS[n] !== '-n') flags.add(SUDO_FLAGS[n]);
+  }
+  return [...flags];
+}
+
+/** sudo only when sudo_user is not the user logged in as (fapistrano-0.9.5 utils.py:29). */
+export function effectiveSudo(sudoUser: string | undefined, loginUser: string, prefix?: string): SudoAs | undefined {
+  if (!sudoUser || sudoUser === loginUser) return undefined;
+  return { user: sudoUser, flags: prefix === undefined ? [] : parseSudoPrefix(prefix) };
+}
+
+/**
+ * A command line run as sudo_user when one is set (sudo -n: never prompts). With -i sudo hands its
+ * words to sudo_user's login shell as one `-c` string, backslash-escaping every character but
+ * letters, digits, _, - and $, so that shell would expand $name and drop escaped newlines. So the
+ * command line goes through it as printf %b octal escapes (no $, \ or newline left), with the
+ * sshd session's pid (the watchdog's anchor) beside it; /bin/sh decodes and runs it.
+ */
+export function asUser(commandLine: string, sudoUser?: SudoAs): string {
+  if (!sudoUser) return commandLine;
+  const flags = (sudoUser.flags ?? []).filter((f) => f !== '-n');
+  const head = `sudo -n ${flags.map((f) => f + ' ').join('')}-u ${quote(sudoUser.user)} --`;
+  if (!flags.includes('-i')) return `${head} ${commandLine}`;
+  return `${head} /bin/sh -c ${quote(LOGIN_DECODER)} fap-login "$PPID" ${quote(octalEscape(commandLine))}`;
+}
+
+/** Written without $name (which the login shell would expand): only ${...} and $(...). */
+const LOGIN_DECODER = 'FAP_SSHD=${1}; export FAP_SSHD; fap_s=$(printf %bx "${2}"); exec /bin/sh -c "${fap_s%x}"';
+
+/** Text for printf %b: \, $, control characters and non-ASCII bytes as \0ooo. */
+export function octalEscape(text: string): string {
+  let out = '';
+  for (const b of Buffer.from(text, 'utf8')) {
+    const c = String.fromCharCode(b);
+    out += b < 0x20 || b > 0x7e || c === '\\' || c === '$' ? '\\0' + b.toString(8).padStart(3, '0') : c;
+  }
+  return out;
 }
 
 /** Split a script's stderr into the failed step (if any) and the rest. */

@@ -174,6 +174,7 @@ describe('ProxyJump through a bastion', { skip }, () => {
         app_name: app,
         path: join(deployDir, '%(app_name)s'),
         user: userInfo().username,
+        sudo_user: userInfo().username,
         plugins: ['git'],
         repo: repo.dir,
         branch: 'main',

@@ -34,6 +34,8 @@ test('roles sharing a host get one connection; roles sharing a path share one re
       app_name: 'multi',
       path: root,
       user: fleet.user,
+      sudo_user: fleet.user,
+      plugins: ['git'],
       repo: repo.dir,
       ssh: { identity_file: fleet.identityFile, known_hosts_file: fleet.knownHosts },
       stage_role_configs: {

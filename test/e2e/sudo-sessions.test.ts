@@ -52,6 +52,7 @@ function deployFile(roles: Record<string, Record<string, unknown>>, top: Record<
     stringify({
       app_name: 'mixed',
       user: fleet.user,
+      sudo_user: fleet.user,
       keep_releases: 3,
       plugins: ['git'],
       branch: 'main',

@@ -322,7 +322,7 @@ describe('the check script, run by /bin/sh', () => {
 });
 
 describe('requires and check_min_free_mb in deploy.yml', () => {
-  const resolve = (text: string) => resolveRole({ loaded: parseDeployText(text, 'deploy.yml'), stage: 'production', env: {}, localUser: 'me' }, 'web');
+  const resolve = (text: string) => resolveRole({ loaded: parseDeployText(text, 'deploy.yml'), stage: 'production', env: {} }, 'web');
   const file = (...extra: string[]) => ['app_name: shop', ...extra, 'stage_role_configs:', '  production:', '    web:', '      hosts: [h1]'].join('\n') + '\n';
 
   test('a map of free-form tool names to semver ranges, merged entry by entry', () => {

@@ -8,7 +8,7 @@ import { CORE_KEYS } from '../../src/config/schema.js';
 import { connectionKey } from '../../src/release/plan.js';
 
 const SSH_KEYS = Object.keys((CORE_KEYS.ssh as { keys: Record<string, unknown> }).keys);
-const CONN_KEYS = ['sudo_user', 'use_ssh_config'];
+const CONN_KEYS = ['sudo_user', 'sudo_prefix', 'use_ssh_config'];
 // keys of a role that never change how its host is reached
 const OTHER_KEYS = Object.keys(CORE_KEYS).filter((k) => !['ssh', 'user', 'hosts', ...CONN_KEYS].includes(k));
 const host = { name: 'web1', hostname: 'web1.example', port: 2222 };
@@ -17,11 +17,12 @@ const value = fc.oneof(fc.string(), fc.boolean(), fc.integer(), fc.constantFrom(
 const configArb = fc.record({
   ssh: fc.dictionary(fc.constantFrom(...SSH_KEYS), value),
   sudo_user: fc.option(fc.constantFrom('nobody', 'app', 'deploy'), { nil: undefined }),
+  sudo_prefix: fc.option(fc.constantFrom('sudo', 'sudo -i', 'sudo -H'), { nil: undefined }),
   use_ssh_config: fc.option(fc.boolean(), { nil: undefined }),
   explicit: fc.subarray(SSH_KEYS),
 });
-type Cfg = { ssh: Record<string, unknown>; sudo_user?: string; use_ssh_config?: boolean; explicit: string[] };
-const key = (c: Cfg, extra: Record<string, unknown> = {}) => connectionKey(host, 'deploy', { ...extra, ssh: c.ssh, sudo_user: c.sudo_user, use_ssh_config: c.use_ssh_config }, c.explicit);
+type Cfg = { ssh: Record<string, unknown>; sudo_user?: string; sudo_prefix?: string; use_ssh_config?: boolean; explicit: string[] };
+const key = (c: Cfg, extra: Record<string, unknown> = {}) => connectionKey(host, 'deploy', { ...extra, ssh: c.ssh, sudo_user: c.sudo_user, sudo_prefix: c.sudo_prefix, use_ssh_config: c.use_ssh_config }, c.explicit);
 
 test('connKey differs when any ssh key, sudo_user, use_ssh_config or which ssh keys are explicit differs', () => {
   fc.assert(
@@ -32,7 +33,7 @@ test('connKey differs when any ssh key, sudo_user, use_ssh_config or which ssh k
         changed.explicit = c.explicit.includes(k) ? c.explicit.filter((e) => e !== k) : [...c.explicit, k];
       } else if (SSH_KEYS.includes(which)) changed.ssh = { ...c.ssh, [which]: v };
       else (changed as Record<string, unknown>)[which] = v;
-      const same = JSON.stringify(Object.entries(changed.ssh).sort()) === JSON.stringify(Object.entries(c.ssh).sort()) && changed.sudo_user === c.sudo_user && changed.use_ssh_config === c.use_ssh_config && [...changed.explicit].sort().join() === [...c.explicit].sort().join();
+      const same = JSON.stringify(Object.entries(changed.ssh).sort()) === JSON.stringify(Object.entries(c.ssh).sort()) && changed.sudo_user === c.sudo_user && changed.sudo_prefix === c.sudo_prefix && changed.use_ssh_config === c.use_ssh_config && [...changed.explicit].sort().join() === [...c.explicit].sort().join();
       assert.equal(key(changed) === key(c), same, `${which}=${JSON.stringify(v)}`);
     }),
     { numRuns: 500 },

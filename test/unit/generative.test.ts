@@ -80,7 +80,7 @@ test('deploy.yml: any text is a configuration or a ConfigError, never a crash (5
       (text) => {
         try {
           const loaded = parseDeployText(text, 'deploy.yml');
-          resolveRole({ loaded, stage: 'production', env: {}, localUser: 'me' }, 'web');
+          resolveRole({ loaded, stage: 'production', env: {} }, 'web');
         } catch (e) {
           assert.ok(e instanceof ConfigError, `not a ConfigError: ${(e as Error).stack}`);
           assert.match(e.message, /^deploy\.yml|^--set|app_name/);

@@ -21,7 +21,7 @@ import { checkSteps, probedTools, requiredTools } from '../../src/release/check.
 import { buildPlan, withRelease, type Target } from '../../src/release/plan.js';
 import { Run } from '../../src/release/run.js';
 import { discardReleaseSteps, fenceSteps, flipSteps, journalSteps, lockSteps, prepareEndSteps, prepareStartSteps, recordSteps, unlockSteps } from '../../src/release/scripts.js';
-import { composeScript, RUN_MARK, sessionCommand, sessionMarks, type Step } from '../../src/remote/shell.js';
+import { composeScript, effectiveSudo, RUN_MARK, sessionCommand, sessionMarks, type Step } from '../../src/remote/shell.js';
 import type { SignalName } from '../../src/signals.js';
 
 const base = mkdtempSync(join(tmpdir(), 'fap-inject-'));
@@ -79,7 +79,10 @@ const keys: Record<string, KeySpec> = { ...CORE_KEYS, ...(await bundledKeys()) }
 /** Keys whose value is a command the user writes to be run: running what they say is their job. */
 const COMMANDS = ['health_check', 'curl_postinstall_script', 'supervisorctl_command', 'virtualenv_executable'];
 /** Keys that never reach a host's shell (read on this machine, or only interpolated into other keys). */
-const LOCAL = ['project_name', 'plugins', 'deploy_plugins', 'release_plugins', 'rollback_plugins', 'restart_plugins', 'batch_size', 'lock_wait', 'hosts', 'ssh', 'notify_url', 'curl_sha256', 'curl_artifact'];
+const LOCAL = ['project_name', 'plugins', 'deploy_plugins', 'release_plugins', 'rollback_plugins', 'restart_plugins', 'once_plugins', 'shell_plugins', 'run_plugins', 'batch_size', 'lock_wait', 'hosts', 'ssh', 'notify_url', 'curl_sha256', 'curl_artifact'];
+// sudo_prefix reaches the host only as flags from a fixed set (parseSudoPrefix; shell.test.ts);
+// env_role_configs is never read; new_release cannot be set
+LOCAL.push('sudo_prefix', 'env_role_configs', 'new_release');
 /** Every other string, list, map or environment key is tested, shaped to pass the checks that are not about quoting. */
 const SHAPE: Record<string, (v: string, c: Case) => unknown> = {
   path: (v, c) => `${c.root}/${v}`,
@@ -193,7 +196,7 @@ function runSession(c: Case, t: Target, scripts: string[]): { codes: string[]; s
   // the session's key comes first on stdin, as Connection sends it; results carry it
   const key = randomBytes(8).toString('hex');
   const input = key + '\n' + scripts.map((s) => `${s}${RUN_MARK}${nonce}\n`).join('');
-  const sudo = t.config.sudo_user ? String(t.config.sudo_user) : undefined;
+  const sudo = effectiveSudo(t.config.sudo_user as string | undefined, t.user, t.config.sudo_prefix as string | undefined);
   const r = spawnSync('/bin/sh', ['-c', sessionCommand(nonce, sudo)], {
     cwd: c.dir,
     input,
@@ -230,7 +233,7 @@ async function attempt(key?: string, value?: string): Promise<{ scripts: string[
   // fap check reads the deploy root, linked files and tool names (requires, commands): core keys only
   const scripts = (await phases(t, !key || !keys[key].plugin)).map((s) => composeScript(s));
   const r = runSession(c, t, scripts);
-  scripts.push(sessionCommand('nonce', t.config.sudo_user ? String(t.config.sudo_user) : undefined));
+  scripts.push(sessionCommand('nonce', effectiveSudo(t.config.sudo_user as string | undefined, t.user, t.config.sudo_prefix as string | undefined)));
   const hit = canaries(c.dir);
   assert.deepEqual(hit, [], `${key}=${JSON.stringify(value)} ran the canary:\n${r.stderr}`);
   rmSync(c.dir, { recursive: true, force: true });

@@ -173,7 +173,7 @@ stage_role_configs:
       fc.property(secretArb, (s) => {
         clearSecrets();
         const loaded = parseDeployText(text, 'deploy.yml');
-        const rc = resolveRole({ loaded, stage: 'production', env: { FAP_S: s }, localUser: 'me', pluginKeys }, 'web');
+        const rc = resolveRole({ loaded, stage: 'production', env: { FAP_S: s }, pluginKeys }, 'web');
         const keys = allKeys(pluginKeys);
         const yaml = formatConfig(rc, keys, loaded);
         assertNoLeak(yaml, s, 'fap config');
@@ -273,7 +273,7 @@ describe('which values are secret', () => {
   const resolveText = (environment: string, env: NodeJS.ProcessEnv, linked = '') => {
     clearSecrets();
     const loaded = parseDeployText(`app_name: shop\npath: /srv/shop\n${linked}environment:\n${environment}stage_role_configs:\n  production:\n    web:\n      hosts: [web1]\n`, 'deploy.yml');
-    return { rc: resolveRole({ loaded, stage: 'production', env, localUser: 'me' }, 'web'), loaded };
+    return { rc: resolveRole({ loaded, stage: 'production', env }, 'web'), loaded };
   };
 
   test('a ${VAR:-default} default is configuration, shown; the value read from the environment is secret', () => {

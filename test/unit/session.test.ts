@@ -69,7 +69,7 @@ function sshdLike(commandLine: string, stdio: 'pipe' | 'ignore' = 'pipe') {
 
 function startSession(script: string, sudoUser?: string) {
   const nonce = randomBytes(6).toString('hex');
-  const login = sshdLike(sessionCommand(nonce, sudoUser));
+  const login = sshdLike(sessionCommand(nonce, sudoUser ? { user: sudoUser } : undefined));
   login.stdin!.write(`key\n${script}\n${RUN_MARK}${nonce}\n`);
   let out = '';
   login.stdout!.on('data', (d) => (out += d));
@@ -102,7 +102,7 @@ for (const sudoUser of [undefined, ...(hasSudo ? ['nobody'] : [])]) {
 
 test('fap run\'s command line is guarded too: its command dies with the session', async () => {
   const marker = `fapmark${randomBytes(5).toString('hex')}`;
-  const login = sshdLike(guardedCommand(`sh -c 'sleep 300; : ${marker}'`, hasSudo ? 'nobody' : undefined), 'ignore');
+  const login = sshdLike(guardedCommand(`sh -c 'sleep 300; : ${marker}'`, hasSudo ? { user: 'nobody' } : undefined), 'ignore');
   await until(() => pids(marker) !== '', 'the command started');
   process.kill(login.pid!, 'SIGKILL');
   await until(() => pids(marker) === '', `the command runs on: ${pids(marker)}`);

@@ -1,0 +1,242 @@
+// Fapistrano's configuration, as fap reads it: its defaults, no plugins unless repo is set, user
+// variables, its spellings (with a notice), sudo_prefix, and a list key given as one string.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { ConfigError } from '../../src/errors.js';
+import { parseDeployText } from '../../src/config/load.js';
+import { bindRelease, resolveRole, type ResolveInput } from '../../src/config/resolve.js';
+import { CORE_KEYS, distance, nearest, STRUCTURE_KEYS } from '../../src/config/schema.js';
+import { formatConfig } from '../../src/config/show.js';
+import { bundledKeys } from '../../src/plugin/load.js';
+import { buildPlan } from '../../src/release/plan.js';
+import { asUser, effectiveSudo, octalEscape, parseSudoPrefix } from '../../src/remote/shell.js';
+
+const pluginKeys = await bundledKeys();
+const KNOWN = [...Object.keys(CORE_KEYS), ...Object.keys(pluginKeys), ...Object.values({ ...CORE_KEYS, ...pluginKeys }).flatMap((s) => s.aliases ?? [])];
+
+function resolve(text: string, o: { sets?: string[]; command?: string; role?: string } = {}) {
+  const input: ResolveInput = { loaded: parseDeployText(text, 'deploy.yml'), stage: 'production', sets: o.sets, env: {}, pluginKeys, command: o.command };
+  return resolveRole(input, o.role ?? 'web');
+}
+
+function configError(fn: () => unknown, re: RegExp): ConfigError {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, String(e));
+    assert.match(e.message, re);
+    assert.doesNotMatch(e.message, /\n/, 'one line');
+    return e;
+  }
+  assert.fail(`no error, expected ${re}`);
+}
+
+const HOSTS = 'stage_role_configs:\n  production:\n    web:\n      hosts: [a]\n';
+// Fapistrano's smallest example: no repo, no plugins
+const SMALLEST = `project_name: foo\napp_name: foo\n${HOSTS}`;
+
+describe("Fapistrano's defaults", () => {
+  test('user, sudo_user, sudo_prefix, path, use_ssh_config, keep_releases, show_output, dry_run', () => {
+    const r = resolve(SMALLEST);
+    assert.equal(r.values.user, 'deploy'); // fapistrano-0.9.5 configuration.py:67 setdefault('user', 'deploy')
+    assert.equal(r.values.use_ssh_config, true); // configuration.py:68 setdefault('use_ssh_config', True)
+    assert.equal(r.values.sudo_user, 'deploy'); // configuration.py:70 setdefault('sudo_user', 'deploy')
+    assert.equal(r.values.sudo_prefix, 'sudo -i'); // configuration.py:71 setdefault('sudo_prefix', 'sudo -i ')
+    assert.equal(r.values.path, '/home/deploy/www/foo'); // configuration.py:73 '/home/%(sudo_user)s/www/%(app_name)s'
+    assert.equal(r.values.keep_releases, 5); // configuration.py:82 setdefault('keep_releases', 5)
+    assert.equal(r.values.show_output, false); // configuration.py:66 setdefault('show_output', False)
+    assert.equal(r.values.dry_run, false); // configuration.py:84 setdefault('dry_run', False)
+    for (const k of ['user', 'sudo_user', 'path', 'keep_releases']) assert.equal(r.origins[k].layer, 'default', k);
+  });
+
+  test('path follows sudo_user, not the login user', () => {
+    // configuration.py:73: the deploy root is in sudo_user's home
+    assert.equal(resolve(`app_name: foo\nuser: alice\nsudo_user: app\n${HOSTS}`).values.path, '/home/app/www/foo');
+  });
+
+  test('no plugins unless repo is set, then git; the smallest example plans for release and rollback', async () => {
+    // fapistrano-0.9.5 configuration.py:109 `confs.get(operation + '_plugins') or confs.get('plugins') or []`
+    assert.deepEqual(resolve(SMALLEST).values.plugins, []);
+    assert.deepEqual(resolve(`app_name: foo\nrepo: /r.git\n${HOSTS}`).values.plugins, ['git']);
+    assert.deepEqual(resolve(`app_name: foo\nrepo: /r.git\nplugins: []\n${HOSTS}`).values.plugins, []);
+    const f = join(mkdtempSync(join(tmpdir(), 'fap-fapcfg-')), 'deploy.yml');
+    writeFileSync(f, SMALLEST);
+    for (const command of ['release', 'rollback', 'deploy']) {
+      const p = await buildPlan({ deployfile: f, stage: 'production', env: {}, command, needsPlugins: true });
+      assert.deepEqual(p.targets[0].roles[0].plugins, [], command);
+    }
+  });
+
+  test('fap release --curl-url brings curl in with or without a plugin list', () => {
+    const curl = ['curl_url=https://ci.example/app.tgz'];
+    assert.deepEqual(resolve(SMALLEST, { sets: curl, command: 'release' }).values.plugins, ['curl']);
+    assert.deepEqual(resolve(`app_name: foo\nrepo: /r.git\n${HOSTS}`, { sets: curl, command: 'release' }).values.plugins, ['curl']);
+  });
+
+  test('<command>_plugins for once, shell and run (fap once is fap run)', () => {
+    const text = `app_name: foo\nplugins: [git]\nrepo: /r\nonce_plugins: [virtualenv]\nshell_plugins: [supervisorctl]\n${HOSTS}`;
+    assert.deepEqual(resolve(text, { command: 'once' }).values.plugins, ['virtualenv']);
+    assert.deepEqual(resolve(text, { command: 'run' }).values.plugins, ['virtualenv']);
+    assert.deepEqual(resolve(text, { command: 'shell' }).values.plugins, ['supervisorctl']);
+    assert.deepEqual(resolve(text, { command: 'deploy' }).values.plugins, ['git']);
+    assert.deepEqual(resolve(`app_name: foo\nrun_plugins: []\nplugins: [git]\nrepo: /r\n${HOSTS}`, { command: 'once' }).values.plugins, []);
+  });
+});
+
+describe('user variables', () => {
+  const ident = fc.stringMatching(/^[a-z][a-z0-9_]{2,18}$/).filter((k) => !KNOWN.includes(k) && !STRUCTURE_KEYS.has(k) && !k.startsWith('x-') && nearest(k, KNOWN) === undefined && !['stage', 'role', 'new_release'].includes(k) && !k.endsWith('_path'));
+  const value = fc.stringMatching(/^[A-Za-z0-9.-]{1,20}$/);
+
+  test('any key far from every known key is a variable at top, stage or role level, usable in %(key)s', () => {
+    fc.assert(
+      fc.property(ident, value, fc.constantFrom('top', 'stage', 'role'), (k, v, level) => {
+        const line = `${k}: ${JSON.stringify(v)}`;
+        const text =
+          level === 'top'
+            ? `app_name: foo\n${line}\npath: /srv/%(${k})s\n${HOSTS}`
+            : level === 'stage'
+              ? `app_name: foo\npath: /srv/%(${k})s\nstage_role_configs:\n  production:\n    ${line}\n    web:\n      hosts: [a]\n`
+              : `app_name: foo\npath: /srv/%(${k})s\nstage_role_configs:\n  production:\n    web:\n      ${line}\n      hosts: [a]\n`;
+        const r = resolve(text);
+        assert.equal(r.values.path, `/srv/${v}`);
+        assert.equal(r.variables[k], v);
+        assert.equal(r.values[k], undefined, 'never given to plugins as a key');
+        assert.equal(r.origins[k].layer, level);
+        assert.match(formatConfig(r, { ...CORE_KEYS, ...pluginKeys }, parseDeployText(text, 'deploy.yml')), new RegExp(`^${k}: \\S+ # user variable \\(${level}\\)`, 'm'));
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  test('every known key with one edit is an error naming a key one edit away', () => {
+    const edited = fc
+      .tuple(fc.constantFrom(...KNOWN), fc.nat(), fc.constantFrom('insert', 'delete', 'replace'), fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz_'))
+      .map(([k, i, op, c]) => {
+        const at = i % (k.length + (op === 'insert' ? 1 : 0));
+        const out = op === 'insert' ? k.slice(0, at) + c + k.slice(at) : op === 'delete' ? k.slice(0, at) + k.slice(at + 1) : k.slice(0, at) + c + k.slice(at + 1);
+        return { k, out };
+      })
+      .filter(({ out }) => !KNOWN.includes(out) && !out.startsWith('x-') && /^[a-z_]/.test(out) && !STRUCTURE_KEYS.has(out));
+    fc.assert(
+      fc.property(edited, fc.constantFrom('top', 'stage', 'role'), ({ out }, level) => {
+        const line = `${out}: 1`;
+        const text =
+          level === 'top'
+            ? `app_name: foo\n${line}\n${HOSTS}`
+            : level === 'stage'
+              ? `app_name: foo\nstage_role_configs:\n  production:\n    ${line}\n    web:\n      hosts: [a]\n`
+              : `app_name: foo\nstage_role_configs:\n  production:\n    web:\n      ${line}\n      hosts: [a]\n`;
+        const e = configError(() => resolve(text), new RegExp(`unknown key "${out}" \\(did you mean "([a-z0-9_]+)"\\?\\)`));
+        const named = /did you mean "([a-z0-9_]+)"/.exec(e.message)![1];
+        assert.ok(distance(out, named) <= 1, `${out} -> ${named}`);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  test("Fapistrano's example: domain, then %(domain)s", () => {
+    const r = resolve(`app_name: foo\ndomain: shop.example.com\nenvironment:\n  URL: https://%(domain)s/\n${HOSTS}`);
+    assert.equal((r.values.environment as Record<string, string>).URL, 'https://shop.example.com/');
+  });
+
+  test('--set of a user variable, and a --set near miss', () => {
+    assert.equal(resolve(`app_name: foo\ndomain: a\npath: /srv/%(domain)s\n${HOSTS}`, { sets: ['domain=b'] }).values.path, '/srv/b');
+    configError(() => resolve(SMALLEST, { sets: ['keep_relases=2'] }), /--set keep_relases=2: unknown key "keep_relases" \(did you mean "keep_releases"\?\)/);
+  });
+});
+
+describe("Fapistrano's spellings and keys", () => {
+  test('virtualenv_pip_upgrade is read as virtualenv_upgrade_pip, with one notice naming fap\'s spelling', async () => {
+    const text = `app_name: foo\nplugins: [virtualenv]\nvirtualenv_pip_upgrade: false\n${HOSTS}`;
+    const r = resolve(text);
+    assert.equal(r.values.virtualenv_upgrade_pip, false);
+    assert.deepEqual(
+      r.warnings.filter((w) => /virtualenv_pip_upgrade/.test(w)),
+      ["deploy.yml:3: virtualenv_pip_upgrade is Fapistrano's name for virtualenv_upgrade_pip; fap reads it"],
+    );
+    // the old wrong suggestion: virtualenv_pip_upgrade -> virtualenv_pip_options
+    configError(() => resolve(`app_name: foo\nplugins: [virtualenv]\nvirtualenv_pip_upgrad: false\n${HOSTS}`), /did you mean "virtualenv_pip_upgrade"/);
+    // once per run, however many roles read it
+    const f = join(mkdtempSync(join(tmpdir(), 'fap-fapcfg-')), 'deploy.yml');
+    writeFileSync(f, `app_name: foo\nplugins: [virtualenv]\nvirtualenv_pip_upgrade: false\nstage_role_configs:\n  production:\n    web:\n      hosts: [a]\n    worker:\n      hosts: [b]\n`);
+    const p = await buildPlan({ deployfile: f, stage: 'production', env: {}, command: 'deploy' });
+    assert.equal(p.warnings.filter((w) => /virtualenv_pip_upgrade/.test(w)).length, 1);
+  });
+
+  test('a list key given one string is a one-item list, with a notice', () => {
+    // Fapistrano's guide: `linked_files: app/settings/production.py`
+    const r = resolve(`app_name: foo\nlinked_files: app/settings/production.py\n${HOSTS}`);
+    assert.deepEqual(r.values.linked_files, ['app/settings/production.py']);
+    assert.ok(r.warnings.some((w) => /^deploy\.yml:2: linked_files is a single string; fap reads it as a one-item list/.test(w)), r.warnings.join('\n'));
+    assert.deepEqual(resolve(`app_name: foo\nplugins: git\nrepo: /r\n${HOSTS}`).values.plugins, ['git']);
+  });
+
+  test('%(new_release)s is the run\'s release name; setting new_release is refused', () => {
+    // fapistrano-0.9.5 configuration.py:79-80: release_path is %(releases_path)s/%(new_release)s
+    const r = resolve(`app_name: foo\npath: /srv/foo\nenvironment:\n  REL: "%(new_release)s"\n${HOSTS}`);
+    assert.equal(bindRelease((r.values.environment as Record<string, string>).REL, '20260101T000000Z'), '20260101T000000Z');
+    configError(() => resolve(`app_name: foo\nnew_release: x\n${HOSTS}`), /^deploy\.yml:2:1: new_release: new_release is the name fap gives this run's release; it cannot be set/);
+  });
+
+  test('env_role_configs is accepted with a notice that it has no effect', () => {
+    // fapistrano-0.9.5 configuration.py:81 setdefault('env_role_configs', {}) (never read)
+    const r = resolve(`app_name: foo\nenv_role_configs: {}\n${HOSTS}`);
+    assert.ok(r.warnings.some((w) => /env_role_configs has no effect/.test(w)));
+  });
+});
+
+describe('sudo_prefix and the effective sudo user', () => {
+  test('accepted forms and their flags', () => {
+    assert.deepEqual(parseSudoPrefix('sudo -i '), ['-i']);
+    assert.deepEqual(parseSudoPrefix('sudo'), []);
+    assert.deepEqual(parseSudoPrefix('/usr/bin/sudo -iH -n'), ['-i', '-H']);
+    assert.deepEqual(parseSudoPrefix('sudo --login -E'), ['-i', '-E']);
+  });
+
+  test('anything that could prompt, read stdin or pick another user is refused in one line at its key', () => {
+    for (const bad of ['sudo -S', 'sudo -A', 'sudo -u root', 'sudo -s', 'su -', 'sudo -i; rm -rf /', 'doas', 'sudo -k']) {
+      assert.throws(() => parseSudoPrefix(bad), (e: Error) => /^sudo_prefix/.test(e.message) && !e.message.includes('\n'), bad);
+    }
+    configError(() => resolve(`app_name: foo\nsudo_prefix: sudo -S\n${HOSTS}`), /^deploy\.yml:2:1: sudo_prefix: sudo_prefix: "-S" is not supported/);
+  });
+
+  test('whatever the text, only -i, -H and -E reach the host', () => {
+    fc.assert(
+      fc.property(fc.string(), (s) => {
+        let flags: string[];
+        try {
+          flags = parseSudoPrefix(s);
+        } catch {
+          return;
+        }
+        assert.ok(flags.every((f) => ['-i', '-H', '-E'].includes(f)), JSON.stringify(flags));
+        const line = asUser('true', { user: 'app', flags });
+        assert.match(line, /^sudo -n (-[iHE] )*-u app -- /);
+      }),
+    );
+  });
+
+  test('no sudo when sudo_user is the user logged in as', () => {
+    // fapistrano-0.9.5 utils.py:29 `if not sudo_user or sudo_user == env.user: fabrun(...)`
+    assert.equal(effectiveSudo('deploy', 'deploy', 'sudo -i'), undefined);
+    assert.equal(effectiveSudo(undefined, 'deploy'), undefined);
+    assert.deepEqual(effectiveSudo('app', 'deploy', 'sudo -i'), { user: 'app', flags: ['-i'] });
+  });
+
+  test('the -i encoding: printf %b gives back any text exactly', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }).filter((s) => !s.includes('\0')), (s) => {
+        const r = spawnSync('/bin/sh', ['-c', 'printf %bx "$1"', 'sh', octalEscape(s)], { encoding: 'utf8' });
+        assert.equal(r.stdout.slice(0, -1), s);
+        assert.doesNotMatch(octalEscape(s), /[$\n]|[^\x20-\x7e]/);
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
+
