@@ -368,12 +368,12 @@ export async function shellAction(stage: string | undefined, role: string | unde
   const s = select(cmd, stage, role);
   if (s.role === undefined) throw new UsageError(`fap shell: which role? (fap shell -s ${s.stage} -r ROLE)`);
   if (s.g.json) throw new UsageError('fap shell is interactive: --json does not apply (for a command, use fap once -c COMMAND)');
-  if (!process.stdin.isTTY && !s.g.dryRun) {
-    throw new UsageError(`fap shell needs a terminal, and stdin is not one; for a command without a terminal: fap once -s ${s.stage} -r ${s.role} -c 'COMMAND'`);
-  }
   const p = await plan(s, 'shell');
   if (p.targets.length > 1 && s.g.hosts !== undefined) {
     throw new UsageError(`fap shell opens a shell on one host, and --hosts selects ${p.targets.length}: ${p.targets.map((t) => t.host.name).join(', ')}`);
+  }
+  if (!process.stdin.isTTY && !s.g.dryRun) {
+    throw new UsageError(`fap shell needs a terminal, and stdin is not one; for a command without a terminal: fap once -s ${s.stage} -r ${s.role} -c 'COMMAND'`);
   }
   const target = p.targets[0];
   const one: Plan = { ...p, targets: [target] };
