@@ -38,7 +38,7 @@ export function buildProgram(): Command {
   const program = new Command('fap')
     .description('SSH release deployer: build on every host, publish on all at once, roll back in an instant')
     .version(version(), '--version')
-    .option('-f, --deployfile <path>', 'deploy file; also -d PATH (Fapistrano\'s spelling); default: env FAP_DEPLOYFILE, or Fapistrano\'s FAP_APP + <APP>_DEPLOYFILE, or ./deploy.yml', defaultDeployfile())
+    .option('-f, --deployfile <path>', 'deploy file; also -d PATH (Fapistrano\'s spelling); default: env FAP_DEPLOYFILE, or Fapistrano\'s FAP_APP + <APP>_DEPLOYFILE', defaultDeployfile())
     .option('--set <key=value>', 'override a configuration key (repeatable; value parsed as YAML)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--hosts <list>', 'only these hosts (comma-separated)')
     .option('--parallel <n>', 'hosts worked on at once', '32')
