@@ -6,7 +6,11 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { EXIT, FapError, UsageError } from '../errors.js';
 import { parseDuration } from '../duration.js';
-import { cleanup, forceUnlock, restart, runCommand } from '../release/maintenance.js';
+import { cleanup, forceUnlock, openShell, restart, runCommand } from '../release/maintenance.js';
+import { loadDeployFile } from '../config/load.js';
+import { allKeys, selectRoles, stagesOf } from '../config/resolve.js';
+import { announceStages, stagesForRole, type StageRoles } from './stages.js';
+import { attachTerminal } from './terminal.js';
 import { batchSize, unfinished } from '../release/state.js';
 import { EventBus } from '../events.js';
 import { attachReporter } from '../report/reporter.js';
@@ -40,6 +44,63 @@ function select(cmd: Command, stageArg?: string, roleArg?: string): Selected {
   return { stage, role, g };
 }
 
+/** A command made ready to run (its plan built): running it gives the exit code. */
+type Ready = () => Promise<number>;
+
+/**
+ * deploy, release, rollback, restart: with a stage, as usual; with only a role (-r web), that role
+ * in every stage that has it, one after the other (fapistrano-0.9.5 cli.py:139-153, 157-161).
+ * Every stage's plan is built first, so a configuration error stops fap before any host is touched;
+ * the first stage that fails stops the rest, and its exit code is fap's.
+ */
+async function eachStage(cmd: Command, stageArg: string | undefined, roleArg: string | undefined, prepare: (s: Selected) => Promise<Ready>): Promise<void> {
+  const g = cmd.optsWithGlobals() as GlobalOptions;
+  const role = roleArg ?? g.role;
+  if ((stageArg ?? g.stage) !== undefined || role === undefined) {
+    process.exitCode = await (await prepare(select(cmd, stageArg, roleArg)))();
+    return;
+  }
+  const stages = await stagesWithRole(g.deployfile, role);
+  if (!g.quiet) process.stderr.write(announceStages(role, stages) + '\n');
+  const ready: Ready[] = [];
+  for (const stage of stages) ready.push(await prepare({ stage, role, g }));
+  for (let i = 0; i < stages.length; i++) {
+    const notRun = stages.slice(i + 1);
+    const note = notRun.length ? `not run: ${notRun.join(', ')} (fap stopped at ${stages[i]})` : '';
+    let code: number;
+    try {
+      code = await ready[i]();
+    } catch (e) {
+      if (note && e instanceof FapError) e.hint = [e.hint, note].filter(Boolean).join('\n  ');
+      else if (note) process.stderr.write(`fap: ${note}\n`);
+      throw e;
+    }
+    if (code !== EXIT.ok) {
+      if (note) process.stderr.write(`fap: ${stages[i]} failed; ${note}\n`);
+      process.exitCode = code;
+      return;
+    }
+  }
+  process.exitCode = EXIT.ok;
+}
+
+/** The stages whose roles include `role`, in file order (a stage with no roles has none of them). */
+async function stagesWithRole(deployfile: string, role: string): Promise<string[]> {
+  const loaded = loadDeployFile(resolve(deployfile));
+  const keys = allKeys(await bundledKeys());
+  const byStage: StageRoles = Object.keys(stagesOf(loaded)).map((stage) => {
+    try {
+      return [stage, selectRoles(loaded, stage, undefined, keys)];
+    } catch (e) {
+      if (e instanceof FapError && /has no roles/.test(e.message)) return [stage, []];
+      throw e;
+    }
+  });
+  const r = stagesForRole(byStage, role);
+  if ('error' in r) throw loaded.error(['stage_role_configs'], r.error);
+  return r.stages;
+}
+
 function parallelOf(g: GlobalOptions): number {
   const n = Number(g.parallel);
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`--parallel must be a whole number of at least 1, got "${g.parallel}"`);
@@ -57,6 +118,8 @@ export const PLAN_NEEDS = {
   restart: { plugins: true },
   rollback: { plugins: true },
   run: {},
+  once: {},
+  shell: {},
   cleanup: {},
   unlock: {},
   config: {},
@@ -235,14 +298,14 @@ export async function initAction(o: { force?: boolean }, cmd: Command): Promise<
 }
 
 export async function deployAction(stage: string | undefined, role: string | undefined, o: RunFlags, cmd: Command): Promise<void> {
-  const s = select(cmd, stage, role);
   checkBatch(o.batch);
-  const p = await plan(s, 'deploy');
-  process.exitCode = await execute('deploy', s, p, (run) => deploy(run, p.targets), o, { batch: o.batch });
+  await eachStage(cmd, stage, role, async (s) => {
+    const p = await plan(s, 'deploy');
+    return () => execute('deploy', s, p, (run) => deploy(run, p.targets), o, { batch: o.batch });
+  });
 }
 
 export async function releaseAction(stage: string | undefined, role: string | undefined, o: RunFlags & { curlUrl?: string; curlSha256?: string; artifact?: string }, cmd: Command): Promise<void> {
-  const s = select(cmd, stage, role);
   checkBatch(o.batch);
   const sets: string[] = [];
   if (o.curlUrl !== undefined) sets.push(`curl_url=${JSON.stringify(o.curlUrl)}`);
@@ -256,14 +319,17 @@ export async function releaseAction(stage: string | undefined, role: string | un
     if (o.curlUrl !== undefined) throw new UsageError('give either --curl-url or --artifact, not both');
     sets.push(`curl_artifact=${JSON.stringify(local)}`);
   }
-  const p = await plan(s, 'release', sets);
-  process.exitCode = await execute('release', s, p, (run) => deploy(run, p.targets), o, { batch: o.batch });
+  await eachStage(cmd, stage, role, async (s) => {
+    const p = await plan(s, 'release', sets);
+    return () => execute('release', s, p, (run) => deploy(run, p.targets), o, { batch: o.batch });
+  });
 }
 
 export async function restartAction(stage: string | undefined, role: string | undefined, o: RunFlags, cmd: Command): Promise<void> {
-  const s = select(cmd, stage, role);
-  const p = await plan(s, 'restart');
-  process.exitCode = await execute('restart', s, p, (run) => restart(run, p.targets), o);
+  await eachStage(cmd, stage, role, async (s) => {
+    const p = await plan(s, 'restart');
+    return () => execute('restart', s, p, (run) => restart(run, p.targets), o);
+  });
 }
 
 export async function runAction(stage: string, role: string, words: string[], _o: unknown, cmd: Command): Promise<void> {
@@ -277,11 +343,54 @@ export async function runAction(stage: string, role: string, words: string[], _o
   }
 }
 
-export async function rollbackAction(stage: string | undefined, role: string | undefined, o: RunFlags & { to?: string; force?: boolean }, cmd: Command): Promise<void> {
+/**
+ * fap once: Fapistrano's one-off command (fapistrano-0.9.5 cli.py:61-70, deploy.py:99-105): -c is one
+ * shell command line, run in current on every host of the role with the release's environment.
+ */
+export async function onceAction(stage: string | undefined, role: string | undefined, o: { command?: string }, cmd: Command): Promise<void> {
   const s = select(cmd, stage, role);
+  if (s.role === undefined) throw new UsageError(`fap once: which role? (fap once -s ${s.stage} -r ROLE -c COMMAND)`);
+  if (o.command === undefined || !o.command.trim()) throw new UsageError(`fap once: which command? (fap once -s ${s.stage} -r ${s.role} -c 'COMMAND')`);
+  const p = await plan(s, 'once');
+  const run = await startRun('once', s, p);
+  try {
+    process.exitCode = await runCommand(run, p.targets, { shell: o.command }, { prefix: p.targets.length > 1 && !s.g.json });
+  } finally {
+    await run.close();
+  }
+}
+
+/**
+ * fap shell: an interactive shell in current on one host (fapistrano-0.9.5 cli.py:73-81,
+ * deploy.py:108-131, which offered only a Python shell). Needs a terminal on stdin.
+ */
+export async function shellAction(stage: string | undefined, role: string | undefined, _o: unknown, cmd: Command): Promise<void> {
+  const s = select(cmd, stage, role);
+  if (s.role === undefined) throw new UsageError(`fap shell: which role? (fap shell -s ${s.stage} -r ROLE)`);
+  if (s.g.json) throw new UsageError('fap shell is interactive: --json does not apply (for a command, use fap once -c COMMAND)');
+  const p = await plan(s, 'shell');
+  if (p.targets.length > 1 && s.g.hosts !== undefined) {
+    throw new UsageError(`fap shell opens a shell on one host, and --hosts selects ${p.targets.length}: ${p.targets.map((t) => t.host.name).join(', ')}`);
+  }
+  if (!process.stdin.isTTY && !s.g.dryRun) {
+    throw new UsageError(`fap shell needs a terminal, and stdin is not one; for a command without a terminal: fap once -s ${s.stage} -r ${s.role} -c 'COMMAND'`);
+  }
+  const target = p.targets[0];
+  const one: Plan = { ...p, targets: [target] };
+  const run = await startRun('shell', s, one);
+  try {
+    process.exitCode = await openShell(run, target, attachTerminal);
+  } finally {
+    await run.close();
+  }
+}
+
+export async function rollbackAction(stage: string | undefined, role: string | undefined, o: RunFlags & { to?: string; force?: boolean }, cmd: Command): Promise<void> {
   if (o.to !== undefined && !/^\d{14}$/.test(o.to)) throw new UsageError(`--to "${o.to}" is not a release name (YYYYMMDDHHMMSS; see fap releases)`);
-  const p = await plan(s, 'rollback');
-  process.exitCode = await execute('rollback', s, p, (run) => rollback(run, p.targets, { to: o.to, force: o.force }), o);
+  await eachStage(cmd, stage, role, async (s) => {
+    const p = await plan(s, 'rollback');
+    return () => execute('rollback', s, p, (run) => rollback(run, p.targets, { to: o.to, force: o.force }), o);
+  });
 }
 
 export async function cleanupAction(stage: string | undefined, role: string | undefined, o: RunFlags, cmd: Command): Promise<void> {

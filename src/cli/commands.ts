@@ -14,7 +14,7 @@ export function registerCommands(program: Command): void {
 
   program
     .command('deploy')
-    .description('build a new release on every selected host, publish it, clean up')
+    .description('build a new release on every selected host, publish it, clean up (-r ROLE alone: that role in every stage that has it, in turn)')
     .argument('[stage]')
     .argument('[role]')
     .option('--batch <n>', 'publish this many hosts at a time (or a percentage, 25%); a failing batch reverts the published ones')
@@ -49,6 +49,26 @@ export function registerCommands(program: Command): void {
     .argument('<command...>', 'the command and its arguments (after --)')
     .usage('<stage> <role> -- <command...>')
     .action(async (stage, role, words, _o, cmd) => (await import('./actions.js')).runAction(stage, role, words, _o, cmd));
+
+  program
+    .command('once')
+    .description("Fapistrano's name for fap run: one shell command (-c) in the current release on every host of the role, with .env loaded; exit code passed through")
+    .argument('[stage]')
+    .argument('[role]')
+    .option('-c, --command <command>', 'the shell command line to run (one string, run by /bin/sh -c)')
+    .usage('[stage] [role] -c <command>   (or -s <stage> -r <role> -c <command>)')
+    .action(async (stage, role, o, cmd) => (await import('./actions.js')).onceAction(stage, role, o, cmd));
+
+  program
+    .command('shell')
+    .description(
+      "an interactive shell in the current release on one host (the role's first, or the one --hosts names): a terminal, .env exported, venv/bin/activate sourced when present; " +
+        'the login shell of the host user ($SHELL, else /bin/sh), as sudo_user when set; exit code is the shell\'s. Needs a terminal on stdin; for a command without one use fap once -c',
+    )
+    .argument('[stage]')
+    .argument('[role]')
+    .usage('[stage] [role]   (or -s <stage> -r <role>)')
+    .action(async (stage, role, _o, cmd) => (await import('./actions.js')).shellAction(stage, role, _o, cmd));
 
   program
     .command('rollback')

@@ -5,6 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { EXIT, FapError } from '../errors.js';
 import { redact } from '../redact.js';
 import { registerCommands } from './commands.js';
+import { argvSpec, keyOptionCandidates, rewriteArgv } from './argv.js';
 
 export interface GlobalOptions {
   deployfile: string;
@@ -37,7 +38,7 @@ export function buildProgram(): Command {
   const program = new Command('fap')
     .description('SSH release deployer: build on every host, publish on all at once, roll back in an instant')
     .version(version(), '--version')
-    .option('-f, --deployfile <path>', 'deploy file (env FAP_DEPLOYFILE, or Fapistrano\'s FAP_APP + <APP>_DEPLOYFILE)', defaultDeployfile())
+    .option('-f, --deployfile <path>', 'deploy file; also -d PATH (Fapistrano\'s spelling); default: env FAP_DEPLOYFILE, or Fapistrano\'s FAP_APP + <APP>_DEPLOYFILE', defaultDeployfile())
     .option('--set <key=value>', 'override a configuration key (repeatable; value parsed as YAML)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--hosts <list>', 'only these hosts (comma-separated)')
     .option('--parallel <n>', 'hosts worked on at once', '32')
@@ -48,6 +49,16 @@ export function buildProgram(): Command {
     .option('--no-color', 'no colours (also NO_COLOR)')
     .addOption(new Option('-s, --stage <stage>', 'stage (Fapistrano spelling; or give it positionally)').hideHelp())
     .addOption(new Option('-r, --role <role>', 'role (Fapistrano spelling; or give it positionally)').hideHelp())
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Any configuration key can be given as an option after the command name, as in Fapistrano:',
+        '  --keep-releases=2, --supervisor-refresh=true, --curl-options="-k -L" (dashes or underscores)',
+        'Each is a --set KEY=VALUE (the value is YAML). fap\'s own options (--hosts, --batch, --to, ...) come first.',
+        'A role without a stage (fap deploy -r web) runs that role in every stage that has it, one stage after the other.',
+      ].join('\n'),
+    )
     .showHelpAfterError('(run fap --help for usage)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -59,11 +70,33 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(await fapistranoArgv(program, argv));
     return Number(process.exitCode ?? 0);
   } catch (e) {
     return handleError(e);
   }
+}
+
+/**
+ * Fapistrano's spellings on the command line (-d PATH, --some-key=VALUE; see argv.ts). The keys a
+ * `--key` may name: fap's own, every bundled plugin's, and those the deploy file sets (user
+ * variables, third-party plugins' keys); they are loaded only when such an option is given.
+ */
+async function fapistranoArgv(program: Command, argv: string[]): Promise<string[]> {
+  const spec = argvSpec(program);
+  const args = argv.slice(2);
+  let keys = new Set<string>();
+  const candidates = keyOptionCandidates(args, spec);
+  if (candidates.names.length) {
+    const { knownKeyNames } = await import('./keys.js');
+    keys = await knownKeyNames(candidates.deployfile ?? defaultDeployfile());
+  }
+  const r = rewriteArgv(args, spec, keys);
+  if (r.error) {
+    const at = program.commands.find((c) => c.name() === r.command) ?? program;
+    at.error(r.error.message, { code: r.error.code, exitCode: EXIT.usage });
+  }
+  return [...argv.slice(0, 2), ...r.args];
 }
 
 export function handleError(e: unknown): number {

@@ -1,7 +1,9 @@
 // fap cleanup (prune and heal under the lock) and fap unlock (remove a lock, saying whose it was).
+import { constants } from 'node:os';
 import { HostError } from '../errors.js';
 import { LineMasker, redact } from '../redact.js';
-import { cmd, guardedCommand, quote } from '../remote/shell.js';
+import { asUser, cmd, guardedCommand, quote } from '../remote/shell.js';
+import { ConnectError, type Pty, type PtyChannel } from '../remote/connection.js';
 import { lockAndHeal, phase, recordFailure, reportsFor, result, transact, type RunResult } from './transaction.js';
 import { describeOwner, parseOwner } from './lock.js';
 import { withRelease, type Target } from './plan.js';
@@ -74,14 +76,22 @@ export async function restart(run: Run, targets: Target[]): Promise<RunResult> {
   });
 }
 
+/** Shell text: into current (exit 127 when nothing is deployed), the release's .env exported. */
+function inCurrent(t: Target): string {
+  return `cd ${quote(t.paths.current)} || { echo ${quote(`${t.paths.current}: nothing is deployed here yet`)} >&2; exit 127; }; if [ -f .env ]; then set -a; . ./.env; set +a; fi`;
+}
+
 /**
- * fap run: the command in the current release with .env loaded, output streamed (prefixed with the
- * host when there are several); the exit code is the command's (the first non-zero one).
+ * fap run / fap once: the command in the current release with .env loaded, output streamed
+ * (prefixed with the host when there are several); the exit code is the command's (the first
+ * non-zero one). `words` are quoted one by one; `{ shell }` (fap once -c) is one shell command line.
  */
-export async function runCommand(run: Run, targets: Target[], words: string[], o: { prefix: boolean }): Promise<number> {
+export async function runCommand(run: Run, targets: Target[], command: string[] | { shell: string }, o: { prefix: boolean }): Promise<number> {
+  const words = Array.isArray(command) ? command : ['/bin/sh', '-c', command.shell];
+  const shown = Array.isArray(command) ? command.join(' ') : command.shell;
   const codes = await run.forEach(targets, async (t) => {
-    const line = `cd ${quote(t.paths.current)} || { echo ${quote(`${t.paths.current}: nothing is deployed here yet`)} >&2; exit 127; }; if [ -f .env ]; then set -a; . ./.env; set +a; fi; exec ${cmd(...words)}`;
-    run.bus.emit({ event: 'run.command', host: t.host.name, command: words.join(' ') });
+    const line = `${inCurrent(t)}; exec ${cmd(...words)}`;
+    run.bus.emit({ event: 'run.command', host: t.host.name, command: shown });
     if (run.opts.dryRun) {
       run.bus.emit({ event: 'script', host: t.host.name, phase: 'run', script: line, verbose: true, dryRun: true });
       return 0;
@@ -111,4 +121,53 @@ export async function runCommand(run: Run, targets: Target[], words: string[], o
   const exit = codes.map((c) => (c.ok ? c.value : 255)).find((c) => c !== 0) ?? 0;
   run.bus.emit({ event: 'result', ok: exit === 0, command: 'run', exitCode: exit, hosts: codes.map((c) => ({ host: c.target.host.name, code: c.ok ? c.value : null })) });
   return exit;
+}
+
+/**
+ * The remote side of fap shell: in current with .env exported and venv/bin/activate sourced when
+ * there is one (Fapistrano's shell did both: deploy.py:111, 119-120), then the user's login shell
+ * (from the passwd entry of whoever runs it, so sudo_user's own, unless that is nologin/false;
+ * else $SHELL; else /bin/sh),
+ * interactive and not a login shell, so /etc/profile does not reset the venv's PATH.
+ */
+export function shellCommandLine(t: Target): string {
+  return [
+    `${inCurrent(t)};`,
+    'if [ -f venv/bin/activate ]; then . venv/bin/activate; fi;',
+    'fap_sh=$(getent passwd "$(id -un)" 2>/dev/null | cut -d: -f7);',
+    'case "$fap_sh" in */nologin|*/false) fap_sh=;; esac;',
+    '[ -n "$fap_sh" ] && [ -x "$fap_sh" ] || fap_sh=${SHELL:-/bin/sh};',
+    '[ -x "$fap_sh" ] || fap_sh=/bin/sh;',
+    'exec "$fap_sh" -i',
+  ].join(' ');
+}
+
+/** Wires a remote pseudo-terminal to the local one until the remote shell ends; gives its exit status. */
+export type AttachTerminal = (open: (pty: Pty) => Promise<PtyChannel>) => Promise<{ code: number | null; signal?: string }>;
+
+/**
+ * fap shell on one target. Not under the watchdog of fap run: a terminal session's processes get
+ * SIGHUP when the SSH session ends, and the watchdog's own process group would take the shell off
+ * its terminal. The exit code is the shell's; 255 when the connection is lost (as ssh does).
+ */
+export async function openShell(run: Run, t: Target, attach: AttachTerminal): Promise<number> {
+  const shellLine = `/bin/sh -c ${quote(shellCommandLine(t))}`;
+  run.bus.emit({ event: 'run.command', host: t.host.name, command: 'shell' });
+  if (run.opts.dryRun) {
+    run.bus.emit({ event: 'script', host: t.host.name, phase: 'shell', script: shellLine, verbose: true, dryRun: true });
+    return 0;
+  }
+  const conn = await run.connection(t);
+  // as sudo_user when it differs from the user logged in (the connection knows which)
+  const line = asUser(shellLine, conn.sudoUser);
+  try {
+    const r = await attach((pty) => conn.execPty(line, pty));
+    const code = r.code ?? 128 + (r.signal ? (constants.signals[`SIG${r.signal}` as keyof typeof constants.signals] ?? 0) : 0);
+    run.bus.emit({ event: 'run.exit', host: t.host.name, code });
+    return code;
+  } catch (e) {
+    const message = e instanceof ConnectError ? e.message : `${t.host.name}: ${(e as Error).message}`;
+    process.stderr.write(redact(`fap: ${message}\n`));
+    return 255;
+  }
 }

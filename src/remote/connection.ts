@@ -58,6 +58,16 @@ export interface ExecResult {
   marks?: { output: string; failed: string };
 }
 
+/** A pseudo-terminal's type and size (fap shell: the local terminal's). */
+export interface Pty {
+  term: string;
+  rows: number;
+  cols: number;
+}
+
+/** An interactive command's channel: bytes both ways, resizable, with the remote exit status. */
+export type PtyChannel = ClientChannel;
+
 export class ConnectError extends FapError {
   constructor(
     readonly host: string,
@@ -175,6 +185,22 @@ export class Connection {
           });
         }),
     );
+  }
+
+  /**
+   * Run a command on a pseudo-terminal (fap shell): the caller wires the channel to its terminal,
+   * resizes it (setWindow) and waits for 'exit' and 'close'.
+   */
+  execPty(command: string, pty: Pty): Promise<PtyChannel> {
+    return new Promise<PtyChannel>((resolve, reject) => {
+      if (this.closed) return reject(new ConnectError(this.name, 'connection closed'));
+      this.channelsOpened++;
+      const options: ExecOptions = { ...this.execOptions, pty: { term: pty.term, rows: pty.rows, cols: pty.cols, width: 0, height: 0 } };
+      this.client.exec(command, options, (err, stream) => {
+        if (err) return reject(new ConnectError(this.name, `cannot open a channel: ${err.message}`));
+        resolve(stream);
+      });
+    });
   }
 
   private session?: Promise<RemoteSession>;

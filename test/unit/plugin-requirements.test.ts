@@ -29,7 +29,7 @@ const plan = (command: PlannedCommand, file: string) => buildPlan(planInput(comm
 
 test('the table covers every command, and only deploy and release build a release', () => {
   assert.deepEqual([...BUILDING_COMMANDS].sort(), ['deploy', 'release']);
-  assert.deepEqual(NON_BUILDING.sort(), ['check', 'cleanup', 'config', 'releases', 'restart', 'rollback', 'run', 'unlock']);
+  assert.deepEqual(NON_BUILDING.sort(), ['check', 'cleanup', 'config', 'once', 'releases', 'restart', 'rollback', 'run', 'shell', 'unlock']);
 });
 
 for (const name of BUNDLED_NAMES) {
