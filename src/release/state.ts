@@ -15,6 +15,8 @@ export interface ReleaseInfo {
   deployed_by?: string;
   /** who made it: fap, or Fapistrano before fap took over the host (no record in .fap/) */
   made_by?: Maker;
+  /** a Fapistrano release newer than current with no record of fap's: a failed Fapistrano deploy */
+  dirty?: true;
 }
 
 export interface HostState {
@@ -54,9 +56,10 @@ export function parseState(outputs: Map<string, string[]>): HostState {
       const made_by = makerOf(name);
       // Fapistrano's "dirty" releases (fapistrano-0.9.5 directory.py:71-78): newer than current,
       // i.e. deploys that failed before their publish. Never good; the first fap deploy records them failed.
-      if (made_by === 'fapistrano' && !rec.status && current && compareReleases(name, current) > 0) status = 'failed';
+      const dirty = made_by === 'fapistrano' && !rec.status && !!current && compareReleases(name, current) > 0;
+      if (dirty) status = 'failed';
       const deployed_at = rec.deployed_at ?? (made_by === 'fapistrano' ? new Date(releaseTime(name)!).toISOString() : undefined);
-      return { name, status, revision: rec.revision || undefined, deployed_at, deployed_by: rec.deployed_by, made_by };
+      return { name, status, revision: rec.revision || undefined, deployed_at, deployed_by: rec.deployed_by, made_by, ...(dirty ? { dirty: true as const } : {}) };
     });
   const files = new Map<string, Record<string, string> & { hosts?: string }>();
   for (const line of outputs.get('journal') ?? []) {
@@ -200,7 +203,7 @@ export function rollbackTarget(state: HostState): string | undefined {
  * has moved past them.
  */
 export function unrecordedDirty(state: HostState): string[] {
-  return state.releases.filter((r) => r.made_by === 'fapistrano' && r.status === 'failed' && !r.revision && !r.deployed_by).map((r) => r.name);
+  return state.releases.filter((r) => r.dirty).map((r) => r.name);
 }
 
 /**
