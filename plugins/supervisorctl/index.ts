@@ -67,7 +67,11 @@ const supervisorctl: Plugin = {
     },
     'deploy.published': (ctx) => ctx.script('supervisorctl: restart programs', restartScript(ctx)),
     'deploy.restarting': (ctx) => ctx.script('supervisorctl: restart programs', restartScript(ctx)),
-    'deploy.reverted': (ctx) => ctx.script('supervisorctl: restart programs', restartScript(ctx)),
+    // a failed deploy's revert; in a rollback deploy.reverted comes before the flip and the restart
+    // is deploy.published's (fapistrano-0.9.5 deploy.py:83-90), so it would restart twice
+    'deploy.reverted': (ctx) => {
+      if (ctx.command !== 'rollback') ctx.script('supervisorctl: restart programs', restartScript(ctx));
+    },
   },
 };
 

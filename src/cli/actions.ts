@@ -21,6 +21,7 @@ import { deploy } from '../release/deploy.js';
 import type { RunResult } from '../release/transaction.js';
 import { buildPlan, type Plan, type Target } from '../release/plan.js';
 import { formatReleasesTable, listReleases } from '../release/releases.js';
+import { isReleaseName, RELEASE_NAME_FORMS } from '../release/names.js';
 import { checkSummary, formatCheckTable, runChecks } from '../release/check.js';
 import { rollback } from '../release/rollback.js';
 import { Run } from '../release/run.js';
@@ -386,7 +387,7 @@ export async function shellAction(stage: string | undefined, role: string | unde
 }
 
 export async function rollbackAction(stage: string | undefined, role: string | undefined, o: RunFlags & { to?: string; force?: boolean }, cmd: Command): Promise<void> {
-  if (o.to !== undefined && !/^\d{14}$/.test(o.to)) throw new UsageError(`--to "${o.to}" is not a release name (YYYYMMDDHHMMSS; see fap releases)`);
+  if (o.to !== undefined && !isReleaseName(o.to)) throw new UsageError(`--to "${o.to}" is not a release name (${RELEASE_NAME_FORMS}; see fap releases)`);
   await eachStage(cmd, stage, role, async (s) => {
     const p = await plan(s, 'rollback');
     return () => execute('rollback', s, p, (run) => rollback(run, p.targets, { to: o.to, force: o.force }), o);

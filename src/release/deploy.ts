@@ -20,7 +20,7 @@ import {
   unlockSteps,
   type JournalPhase,
 } from './scripts.js';
-import { batchSize, nextReleaseName, pruneList, type HostState, EMPTY_STATE } from './state.js';
+import { batchSize, nextReleaseName, pruneList, unrecordedDirty, type HostState, EMPTY_STATE } from './state.js';
 import { lockAndHeal, phase, recordFailure, reportsFor, result, transact, type HostReport, type RunResult } from './transaction.js';
 
 
@@ -48,6 +48,8 @@ export async function deploy(run: Run, planned: Target[]): Promise<RunResult> {
       return run.exec(t, 'prepare', [
         ...heal(t),
         ...journal(t, 'prepare'),
+        // Fapistrano's failed deploys (its dirty releases) stay failed once current moves past them
+        ...unrecordedDirty(state(t)).flatMap((n) => setStatusSteps(t.paths, n, 'failed')),
         // deploy.starting plugins (localshared fills shared/) run before the linked-file check
         ...(await run.signalSteps(t, release, ['deploy.starting', 'deploy.started'])),
         ...prepareStartSteps(t.paths, release, linkedFiles, run.token),

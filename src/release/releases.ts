@@ -30,7 +30,7 @@ export function formatReleasesTable(rows: HostReleases[]): string {
     }
     if (!h.state.releases.length) lines.push([h.host, h.role, '(none)', '', '', '', '', '']);
     for (const r of h.state.releases) {
-      lines.push([h.host, h.role, r.name, (r.revision ?? '-').slice(0, 12), r.status, r.name === h.state.current ? '*' : '', r.deployed_at ?? '', r.deployed_by ?? '']);
+      lines.push([h.host, h.role, r.name, (r.revision ?? '-').slice(0, 12), r.status, r.name === h.state.current ? '*' : '', r.deployed_at ?? '', r.deployed_by ?? (r.made_by === 'fapistrano' ? '(Fapistrano)' : '')]);
     }
   }
   const widths = lines[0].map((_, i) => Math.max(...lines.map((l) => l[i].length)));

@@ -5,7 +5,8 @@ import { ConfigError } from '../errors.js';
 import { lockAndHeal, phase, recordFailure, reportsFor, result, transact, type RunResult } from './transaction.js';
 import { withRelease, type Target } from './plan.js';
 import type { Run } from './run.js';
-import { appendLogSteps, flipSteps, journalSteps, RELEASE_NAME, removeCurrentSteps, revisionsLogLine, setStatusSteps, unlockSteps, type JournalPhase } from './scripts.js';
+import { isReleaseName, RELEASE_NAME_FORMS } from './names.js';
+import { appendLogSteps, flipSteps, journalSteps, removeCurrentSteps, revisionsLogLine, setStatusSteps, unlockSteps, type JournalPhase } from './scripts.js';
 import { isGood, rollbackTarget, type HostState, EMPTY_STATE } from './state.js';
 
 export interface RollbackOptions {
@@ -39,7 +40,7 @@ export function chooseRollback(targets: Target[], states: Map<string, HostState>
 }
 
 export async function rollback(run: Run, planned: Target[], o: RollbackOptions = {}): Promise<RunResult> {
-  if (o.to !== undefined && !RELEASE_NAME.test(o.to)) throw new ConfigError(`--to "${o.to}" is not a release name (YYYYMMDDHHMMSS; see fap releases)`);
+  if (o.to !== undefined && !isReleaseName(o.to)) throw new ConfigError(`--to "${o.to}" is not a release name (${RELEASE_NAME_FORMS}; see fap releases)`);
   return transact(run, planned, async () => {
     const { raw, states, heal } = await lockAndHeal(run, planned, { layout: 'existing' });
     const reports = reportsFor(planned);
@@ -79,6 +80,9 @@ export async function rollback(run: Run, planned: Target[], o: RollbackOptions =
     if (staying.length) await run.forEach(staying, (t) => run.exec(t, 'unlock', [...heal(t), ...unlockSteps(t.paths, run.token)]));
 
     // Flip every moving host; the lock is kept until every host has, so a failure can still be undone.
+    // Fapistrano's rollback sequence (fapistrano-0.9.5 deploy.py:66-97): starting, started,
+    // reverting, reverted, publishing, the flip, published (a ported plugin restarts here, after the
+    // flip), then finishing_rollback and finished once every host is there (the finish phase).
     const done = await phase(run, 'rollback', moving, async (planT) => {
       const t = onDest(planT);
       const { from, to: dest } = choice.get(t.key)!;
@@ -86,12 +90,12 @@ export async function rollback(run: Run, planned: Target[], o: RollbackOptions =
       return run.exec(t, 'rollback', [
         ...heal(t),
         ...journal(t, 'publish'),
-        ...(await run.signalSteps(t, dest, ['deploy.reverting'])),
+        ...(await run.signalSteps(t, dest, ['deploy.starting', 'deploy.started', 'deploy.reverting', 'deploy.reverted', 'deploy.publishing'])),
         ...flipSteps(t.paths, dest),
         ...setStatusSteps(t.paths, dest, 'ok'),
         ...(from ? setStatusSteps(t.paths, from, 'rolled-back') : []),
         ...appendLogSteps(t.paths, revisionsLogLine({ at, action: 'rollback', release: dest, revision: rev, by, extra: from ? `from=${from}` : '' })),
-        ...(await run.signalSteps(t, dest, ['deploy.reverted', 'deploy.finishing_rollback'])),
+        ...(await run.signalSteps(t, dest, ['deploy.published'])),
         ...journal(t, 'published'),
       ]);
     });
@@ -101,7 +105,16 @@ export async function rollback(run: Run, planned: Target[], o: RollbackOptions =
 
     if (done.every((r) => r.ok) && !interrupted) {
       // Every host is there: the outcome is settled, record it and let go.
-      const finished = await phase(run, 'finish', moving, async (planT) => run.exec(onDest(planT), 'finish', [...journal(planT, 'done'), ...unlockSteps(planT.paths, run.token)]));
+      const finished = await phase(run, 'finish', moving, async (planT) => {
+        const t = onDest(planT);
+        const dest = choice.get(t.key)!.to;
+        return run.exec(t, 'finish', [
+          ...(await run.signalSteps(t, dest, ['deploy.finishing_rollback'])),
+          ...journal(planT, 'done'),
+          ...unlockSteps(planT.paths, run.token),
+          ...(await run.signalSteps(t, dest, ['deploy.finished'])),
+        ]);
+      });
       finished.forEach((r) => recordFailure(run, reports, r, 'rolled-back'));
       return result(true, dests.join(','), reports, `rolled back to ${dests.join(', ')} on ${moving.length} host(s)${staying.length ? ` (${staying.length} already there)` : ''}`);
     }
@@ -132,7 +145,9 @@ export async function rollback(run: Run, planned: Target[], o: RollbackOptions =
     const restarted = await phase(run, 'restart after revert', reachable, async (planT) => {
       const t = onDest(planT);
       const { from, to: dest } = choice.get(t.key)!;
-      return run.exec(t, 'revert', [...(await run.signalSteps(t, from ?? dest, ['deploy.reverted'])), ...unlockSteps(t.paths, run.token)]);
+      // a restart on the release the host is back on: in a rollback deploy.reverted comes before
+      // the flip (Fapistrano's order), so the restart here is deploy.restarting, as fap restart's
+      return run.exec(t, 'revert', [...(await run.signalSteps(t, from ?? dest, ['deploy.restarting', 'deploy.restarted'])), ...unlockSteps(t.paths, run.token)]);
     });
     const notRestarted = restarted.filter((r) => !r.ok);
     for (const r of notRestarted) run.reportFailure(r.target, r.error, 'restart after revert');

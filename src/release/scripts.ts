@@ -5,6 +5,7 @@ import { cmd, emitOutput, outputLines, quote, type Step } from '../remote/shell.
 import { MASK, redact } from '../redact.js';
 import type { Paths } from './paths.js';
 import type { Heal } from './state.js';
+import { makerOf, RELEASE_NAME } from './names.js';
 
 export interface LockOwner {
   user: string;
@@ -38,7 +39,7 @@ export interface LockScriptOptions {
   renewSec?: number;
 }
 
-export const RELEASE_NAME = /^\d{14}$/;
+export { RELEASE_NAME } from './names.js';
 
 const lockDir = (p: Paths) => posix.join(p.state, 'lock');
 const statusFile = (p: Paths, release: string) => posix.join(p.state, 'releases', `${release}.status`);
@@ -447,18 +448,37 @@ export function removeCurrentSteps(p: Paths): Step[] {
   return [{ name: 'remove current', script: `${fenceCheck(p)}\n${cmd('rm', '-f', p.current)}` }];
 }
 
-/** Point current at a release atomically: a new symlink (private name) renamed over the old one. */
+/**
+ * What current's symlink holds for a release: relative when current and releases/ share a
+ * directory tree under the deploy root (the link survives moving the root), absolute otherwise
+ * (current_path or releases_path set elsewhere).
+ */
+export function currentLinkTarget(p: Paths, release: string): string {
+  const dir = posix.join(p.releases, release);
+  const inRoot = (x: string) => x === p.root || x.startsWith(p.root === '/' ? '/' : p.root + '/');
+  return inRoot(p.current) && inRoot(p.releases) ? posix.relative(posix.dirname(p.current), dir) : dir;
+}
+
+/**
+ * Point current at a release atomically: a new symlink (private name) renamed over the old one.
+ * A fap release must be complete (REVISION); one Fapistrano made has no such marker (its git
+ * plugin wrote REVISION, curl nothing: fapistrano-0.9.5 plugins/git.py:94), so there the directory
+ * existing is enough.
+ */
 export function flipSteps(p: Paths, release: string, name = 'switch current'): Step[] {
-  const tmp = `${quote(posix.join(p.root, '.current.tmp.'))}$$`;
+  const tmp = `${quote(posix.join(posix.dirname(p.current), '.current.tmp.'))}$$`;
+  const dir = posix.join(p.releases, release);
+  const complete = makerOf(release) === 'fapistrano' ? `[ -d ${quote(dir)} ] && [ ! -L ${quote(dir)} ]` : `[ -f ${quote(posix.join(dir, 'REVISION'))} ]`;
+  const link = currentLinkTarget(p, release);
   return [
     {
       name,
       script: [
         fenceCheck(p),
-        `if [ ! -f ${quote(posix.join(p.releases, release, 'REVISION'))} ]; then echo ${quote(`release ${release} is missing or incomplete`)} >&2; exit 1; fi`,
+        `if ! { ${complete}; }; then echo ${quote(`release ${release} is missing or incomplete`)} >&2; exit 1; fi`,
         // already there (a revert of a host whose flip never happened): nothing to write, even on a full disk
-        `if [ "$(readlink ${quote(p.current)} 2>/dev/null)" != ${quote(`releases/${release}`)} ]; then`,
-        `  ln -sfn ${quote(`releases/${release}`)} ${tmp}`,
+        `if [ "$(readlink ${quote(p.current)} 2>/dev/null)" != ${quote(link)} ]; then`,
+        `  ln -sfn ${quote(link)} ${tmp}`,
         `  mv -fT ${tmp} ${quote(p.current)}`,
         'fi',
       ].join('\n'),

@@ -1,6 +1,9 @@
 // What a host says about its releases, and the pure decisions made from it: the next release
 // name, what to prune, where to roll back to.
-import { FINAL_PHASES, RELEASE_NAME, type Journal, type JournalPhase } from './scripts.js';
+import { FINAL_PHASES, type Journal, type JournalPhase } from './scripts.js';
+import { compareReleases, formatReleaseName, isReleaseName, makerOf, parseReleaseName, releaseTime, type Maker } from './names.js';
+
+export { formatReleaseName, parseReleaseName } from './names.js';
 
 export type ReleaseStatus = 'building' | 'ok' | 'failed' | 'rolled-back' | 'unknown';
 
@@ -10,6 +13,10 @@ export interface ReleaseInfo {
   revision?: string;
   deployed_at?: string;
   deployed_by?: string;
+  /** who made it: fap, or Fapistrano before fap took over the host (no record in .fap/) */
+  made_by?: Maker;
+  /** a Fapistrano release newer than current with no record of fap's: a failed Fapistrano deploy */
+  dirty?: true;
 }
 
 export interface HostState {
@@ -25,10 +32,11 @@ export const EMPTY_STATE: HostState = { releases: [], journals: [] };
 
 export function parseState(outputs: Map<string, string[]>): HostState {
   const link = outputs.get('current')?.[0] ?? '';
+  // relative (fap) or absolute (fapistrano-0.9.5 deploy.py:178 `ln -nfs %(release_path)s %(current_path)s`)
   const currentName = link ? link.replace(/\/+$/, '').split('/').pop() : undefined;
   const records = new Map<string, Record<string, string>>();
   for (const line of outputs.get('st') ?? []) {
-    const m = /^(\d{14})\.(status|meta):(.*)$/.exec(line);
+    const m = /^(\d{14}|\d{6}-\d{6})\.(status|meta):(.*)$/.exec(line);
     if (!m) continue;
     const rec = records.get(m[1]) ?? {};
     if (m[2] === 'status') rec.status = m[3].trim();
@@ -38,13 +46,20 @@ export function parseState(outputs: Map<string, string[]>): HostState {
     }
     records.set(m[1], rec);
   }
+  const current = currentName && isReleaseName(currentName) ? currentName : undefined;
   const releases = (outputs.get('rel') ?? [])
-    .filter((n) => RELEASE_NAME.test(n))
-    .sort()
+    .filter(isReleaseName)
+    .sort(compareReleases)
     .map((name): ReleaseInfo => {
       const rec = records.get(name) ?? {};
-      const status = (['building', 'ok', 'failed', 'rolled-back'].includes(rec.status) ? rec.status : 'unknown') as ReleaseStatus;
-      return { name, status, revision: rec.revision || undefined, deployed_at: rec.deployed_at, deployed_by: rec.deployed_by };
+      let status = (['building', 'ok', 'failed', 'rolled-back'].includes(rec.status) ? rec.status : 'unknown') as ReleaseStatus;
+      const made_by = makerOf(name);
+      // Fapistrano's "dirty" releases (fapistrano-0.9.5 directory.py:71-78): newer than current,
+      // i.e. deploys that failed before their publish. Never good; the first fap deploy records them failed.
+      const dirty = made_by === 'fapistrano' && !rec.status && !!current && compareReleases(name, current) > 0;
+      if (dirty) status = 'failed';
+      const deployed_at = rec.deployed_at ?? (made_by === 'fapistrano' ? new Date(releaseTime(name)!).toISOString() : undefined);
+      return { name, status, revision: rec.revision || undefined, deployed_at, deployed_by: rec.deployed_by, made_by, ...(dirty ? { dirty: true as const } : {}) };
     });
   const files = new Map<string, Record<string, string> & { hosts?: string }>();
   for (const line of outputs.get('journal') ?? []) {
@@ -57,11 +72,12 @@ export function parseState(outputs: Map<string, string[]>): HostState {
   }
   const journals: Journal[] = [];
   for (const j of files.values()) {
-    if (!j.token || !RELEASE_NAME.test(j.release ?? '') || !['prepare', 'publish', 'published', 'done', 'reverted'].includes(j.phase)) continue;
-    journals.push({ token: j.token, command: j.command ?? 'deploy', release: j.release, prev: RELEASE_NAME.test(j.prev ?? '') ? j.prev : '', phase: j.phase as JournalPhase, at: j.at ?? '', hosts: j.hosts ? j.hosts.split('\n') : [] });
+    if (!j.token || !isReleaseName(j.release ?? '') || !['prepare', 'publish', 'published', 'done', 'reverted'].includes(j.phase)) continue;
+    // prev may be a Fapistrano release (the first fap deploy on its host): the heal flips back to it
+    journals.push({ token: j.token, command: j.command ?? 'deploy', release: j.release, prev: isReleaseName(j.prev ?? '') ? j.prev : '', phase: j.phase as JournalPhase, at: j.at ?? '', hosts: j.hosts ? j.hosts.split('\n') : [] });
   }
   journals.sort((x, y) => x.at.localeCompare(y.at));
-  return { current: currentName && RELEASE_NAME.test(currentName) ? currentName : undefined, releases, journals };
+  return { current, releases, journals };
 }
 
 /** What healing a host's leftover journal does, decided across all hosts of the run. */
@@ -163,22 +179,11 @@ export function isGood(r: ReleaseInfo): boolean {
   return r.status === 'ok' || r.status === 'rolled-back' || r.status === 'unknown';
 }
 
-export function formatReleaseName(d: Date): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
-}
-
-export function parseReleaseName(name: string): Date {
-  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/.exec(name);
-  if (!m) throw new Error(`"${name}" is not a release name (YYYYMMDDHHMMSS)`);
-  return new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]));
-}
-
 /** The run's release name: now (UTC), or one second after the newest release any host has. */
 export function nextReleaseName(now: Date, states: HostState[]): string {
   let name = formatReleaseName(now);
-  const newest = states.flatMap((s) => s.releases.map((r) => r.name)).sort().pop();
-  if (newest && newest >= name) name = formatReleaseName(new Date(parseReleaseName(newest).getTime() + 1000));
+  const newest = states.flatMap((s) => s.releases.map((r) => r.name)).sort(compareReleases).pop();
+  if (newest && compareReleases(newest, name) >= 0) name = formatReleaseName(new Date(parseReleaseName(newest).getTime() + 1000));
   return name;
 }
 
@@ -187,9 +192,18 @@ export function nextReleaseName(now: Date, states: HostState[]): string {
  * from is not a candidate (it was left for a reason); only --to may choose it.
  */
 export function rollbackTarget(state: HostState): string | undefined {
-  const good = state.releases.filter((r) => isGood(r) && r.status !== 'rolled-back').map((r) => r.name);
+  const good = state.releases.filter((r) => isGood(r) && r.status !== 'rolled-back').map((r) => r.name).sort(compareReleases);
   if (!state.current) return good.pop();
-  return good.filter((n) => n < state.current!).pop();
+  return good.filter((n) => compareReleases(n, state.current!) < 0).pop();
+}
+
+/**
+ * Fapistrano's dirty releases on a host fap has not recorded yet (see parseState): the first fap
+ * deploy records them failed, so they stay out of rollback and go first in a prune once current
+ * has moved past them.
+ */
+export function unrecordedDirty(state: HostState): string[] {
+  return state.releases.filter((r) => r.dirty).map((r) => r.name);
 }
 
 /**
@@ -203,7 +217,8 @@ export function pruneList(state: HostState, keep: number, inFlight?: string): st
   const target = rollbackTarget(state);
   if (target) protect.add(target);
   if (inFlight) protect.add(inFlight);
-  const good = state.releases.filter(isGood).map((r) => r.name);
+  // by age: Fapistrano's names and fap's side by side (fapistrano-0.9.5 directory.py:90-98 kept the newest keep_releases)
+  const good = state.releases.filter(isGood).map((r) => r.name).sort(compareReleases);
   for (const n of keep > 0 ? good.slice(-keep) : []) protect.add(n);
   return state.releases.map((r) => r.name).filter((n) => !protect.has(n));
 }

@@ -148,7 +148,7 @@ describe('kill -9 at any moment', { skip }, () => {
     assert.equal(second.code, 0);
     const b = String(jsonEvents(second.stdout).pop()!.release);
     const seen: Record<string, unknown>[] = [];
-    const killed = await fapLive(['-f', file, '--set', 'fault_signal=deploy.reverted', '--set', `fault_hosts=[${fleet.hosts[1].name}]`, 'rollback', 'production'], (e, kill) => {
+    const killed = await fapLive(['-f', file, '--set', 'fault_signal=deploy.published', '--set', `fault_hosts=[${fleet.hosts[1].name}]`, 'rollback', 'production'], (e, kill) => {
       seen.push(e);
       if (e.event === 'phase.started' && e.phase === 'rollback') setTimeout(kill, 1500);
     });

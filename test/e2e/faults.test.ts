@@ -125,7 +125,7 @@ describe('faults', { skip }, () => {
     const second = await fap(['-f', file, '--json', 'deploy', 'production']);
     const b = String(jsonEvents(second.stdout).pop()!.release);
     const listener = fleet.hosts[0].process.pid!;
-    const r = await fapLive(['-f', file, '--set', 'fault_signal=deploy.reverted', '--set', `fault_hosts=[${fleet.hosts[0].name}]`, '--set', 'fault_action=sleep 5', 'rollback', 'production'], (e) => {
+    const r = await fapLive(['-f', file, '--set', 'fault_signal=deploy.published', '--set', `fault_hosts=[${fleet.hosts[0].name}]`, '--set', 'fault_action=sleep 5', 'rollback', 'production'], (e) => {
       if (e.event === 'phase.started' && e.phase === 'rollback') setTimeout(() => spawnSync('pkill', ['-KILL', '-P', String(listener)]), 1000);
     });
     assert.equal(r.code, 1, r.stderr);

@@ -232,7 +232,7 @@ describe('flipSteps', () => {
     assert.equal(r.status, 0, r.stderr);
     const st = parseState(r.outputs);
     assert.equal(st.current, R1);
-    assert.deepEqual(st.releases, [{ name: R1, status: 'ok', revision: undefined, deployed_at: undefined, deployed_by: undefined }]);
+    assert.deepEqual(st.releases, [{ name: R1, status: 'ok', revision: undefined, deployed_at: undefined, deployed_by: undefined, made_by: 'fap' }]);
     assert.deepEqual(st.journals, []);
   });
 
