@@ -18,8 +18,23 @@ function curlString(s: string): string {
 function archiveKind(config: Readonly<Record<string, unknown>>, name: string): 'tgz' | 'tar' | undefined {
   if (config.curl_extract_tgz) return 'tgz';
   if (config.curl_extract_tar) return 'tar';
+  // a file given its own name (curl_output) is kept as it is
+  if (output(config)) return undefined;
   if (/\.(tgz|tar\.gz)$/i.test(name)) return 'tgz';
   if (/\.tar$/i.test(name)) return 'tar';
+  return undefined;
+}
+
+const output = (config: Readonly<Record<string, unknown>>) => String(config.curl_output ?? '').trim();
+
+/** Why curl_output cannot name the file in the release, or undefined (fapistrano-0.9.5 curl.py:54 `-o %(curl_output)s`, run in the release). */
+export function outputProblem(name: string): string | undefined {
+  if (!name) return undefined;
+  if (name.startsWith('/')) return `curl_output "${name}" must be a file name inside the release, not an absolute path`;
+  const n = posix.normalize(name);
+  if (n === '.' || n.endsWith('/') || n === '..' || n.startsWith('../')) return `curl_output "${name}" must name a file inside the release`;
+  const first = n.split('/')[0];
+  if (n === 'REVISION' || first.startsWith('.fap-')) return `curl_output "${name}" is a name fap uses in the release; choose another`;
   return undefined;
 }
 
@@ -32,6 +47,12 @@ const curl: Plugin = {
     const artifact = config.curl_artifact ? String(config.curl_artifact) : '';
     if (!url && !artifact) return { key: 'curl_url', message: 'the curl plugin needs an artifact: fap release <stage> --curl-url URL (or curl_url:, or --artifact FILE)' };
     if (url && (!/^(https?|ftp|file):\/\//i.test(url) || /\s/.test(url))) return { key: 'curl_url', message: `"${url.replace(/\/\/[^@/]*@/, '//***@')}" is not a URL curl can download (http, https, ftp or file, no spaces)` };
+    const out = output(config);
+    const bad = outputProblem(out);
+    if (bad) return { key: 'curl_output', message: bad };
+    if (out && (config.curl_extract_tar || config.curl_extract_tgz)) {
+      return { key: 'curl_output', message: `curl_output names the file kept in the release, but curl_extract_${config.curl_extract_tgz ? 'tgz' : 'tar'} unpacks it and keeps none; set one or the other` };
+    }
     const sha = config.curl_sha256 ? String(config.curl_sha256) : '';
     if (sha && !/^[0-9a-fA-F]{64}$/.test(sha)) return { key: 'curl_sha256', message: 'curl_sha256 must be 64 hex digits' };
     try {
@@ -71,12 +92,17 @@ const curl: Plugin = {
       );
       const name = artifact ? basename(artifact) : new URL(url).pathname;
       const kind = archiveKind(c, name);
+      // renamed into place (mv -T: onto that very name, never into a directory or through a symlink of that name)
+      const keep = (as: string) => {
+        const dest = posix.join(release, posix.normalize(as));
+        return [...(posix.dirname(dest) !== release ? [`mkdir -p ${q(posix.dirname(dest))}`] : []), `mv -fT ${q(file)} ${q(dest)}`];
+      };
       const unpack =
         kind === 'tgz'
           ? [`tar -xzf ${q(file)} -C ${q(release)}`, `rm -f ${q(file)}`]
           : kind === 'tar'
             ? [`tar -xf ${q(file)} -C ${q(release)}`, `rm -f ${q(file)}`]
-            : [`mv -f ${q(file)} ${q(posix.join(release, basename(name) || 'artifact'))}`];
+            : keep(output(c) || basename(name) || 'artifact');
       // REVISION through a fresh file renamed over it: a REVISION symlink that came with the artifact is replaced, never written through
       const revision = posix.join(release, 'REVISION');
       const tmp = posix.join(release, '.fap-revision.tmp');

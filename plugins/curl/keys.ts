@@ -5,6 +5,12 @@ export const keys: Record<string, KeySpec> = {
   curl_artifact: { type: 'string', sameAcrossRoles: true, description: 'A local artifact file uploaded to every host over SFTP (usually given as --artifact).' },
   curl_sha256: { type: 'string', sameAcrossRoles: true, description: 'Expected sha256 of the artifact; a mismatch fails before publish (also --curl-sha256).' },
   curl_user: { type: 'string', secret: true, description: 'user:password for the download (redacted everywhere).' },
+  curl_output: {
+    type: 'string',
+    default: '',
+    sameAcrossRoles: true,
+    description: 'Fapistrano: the name the downloaded file gets in the release (bayarea.jar, or lib/app.jar), instead of the URL\'s last part; such a file is kept as it is, never unpacked. Not with curl_extract_tar/tgz.',
+  },
   curl_options: { type: 'string', default: '', description: 'Extra curl options (Fapistrano).' },
   curl_extract_tar: { type: 'boolean', default: false, description: 'Extract the artifact as a tar archive.' },
   curl_extract_tgz: { type: 'boolean', default: false, description: 'Extract the artifact as a gzipped tar archive.' },

@@ -1,11 +1,15 @@
-// git: keep a mirror of `repo` in <path>/repo and export `branch` into each new release.
+// git: keep a mirror of `repo` at repo_path (<path>/repo) and export `branch` into each new release.
+// With no `branch`, the remote's default branch (its HEAD) is deployed: the mirror's HEAD is set
+// from `git ls-remote --symref` on every update, so a repository that moved from master to main is
+// followed. With git_shallow_clone N > 0 (Fapistrano's default, 1) a new mirror is N commits deep;
+// a tag or commit it lacks makes the update fetch the full history once (--unshallow).
 //
 // Credentials in an http(s) repo URL (https://user:token@host/...) never reach an argv (ps) or the
 // mirror's config: git is run with the bare URL, and asks for them through GIT_ASKPASS, a helper
 // that prints two exported shell variables (the helper holds no secret; it lives in a private
 // directory removed when the step ends). Every URL is preceded by `--`, so no value is an option.
 import { posix } from 'node:path';
-import type { Plugin } from '../../src/signals.js';
+import type { Plugin, SignalContext } from '../../src/signals.js';
 import { addSecret } from '../../src/redact.js';
 import { keys } from './keys.js';
 
@@ -27,6 +31,32 @@ export function splitCredentials(repo: string): { url: string; username?: string
   return { url: m[1] + m[2].slice(at + 1) + m[3], username: dec(colon < 0 ? info : info.slice(0, colon)), password: colon < 0 ? '' : dec(info.slice(colon + 1)) };
 }
 
+/** A repository git reads as a local path (not scheme://... nor scp-like host:path). */
+export function isLocalPath(repo: string): boolean {
+  return !/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(repo) && !/^[^/]*:/.test(repo);
+}
+
+/** Where the mirror lives: repo_path (Fapistrano), by default <path>/repo. */
+function mirrorPath(ctx: Pick<SignalContext, 'config' | 'paths'>): string {
+  const p = String(ctx.config.repo_path ?? '').trim();
+  return p ? posix.normalize(p).replace(/\/+$/, '') : ctx.paths.repo;
+}
+
+/** Why repo_path cannot hold the mirror, or undefined: it must be absolute and apart from the release layout. */
+export function repoPathProblem(repoPath: string, root: string): string | undefined {
+  const p = repoPath.trim();
+  if (!p) return undefined;
+  if (!p.startsWith('/')) return `repo_path must be an absolute path on the host, got "${p}"`;
+  const n = posix.normalize(p).replace(/\/+$/, '') || '/';
+  const r = posix.normalize(root).replace(/\/+$/, '') || '/';
+  const within = (a: string, b: string) => a === b || a.startsWith(b === '/' ? '/' : b + '/');
+  if (n === '/' || within(r, n)) return `repo_path ${n} would hold the deploy root ${r}; give the mirror a directory of its own`;
+  for (const d of ['releases', 'shared', 'current', '.fap']) {
+    if (within(n, posix.join(r, d))) return `repo_path ${n} is inside ${posix.join(r, d)}; give the mirror a directory of its own (default: ${posix.join(r, 'repo')})`;
+  }
+  return undefined;
+}
+
 /** The askpass helper: git calls it with "Username for ..." or "Password for ...". */
 const ASKPASS = '#!/bin/sh\ncase "$1" in [Uu]sername*) printf \'%s\\n\' "$FAP_GIT_USERNAME" ;; *) printf \'%s\\n\' "$FAP_GIT_PASSWORD" ;; esac\n';
 
@@ -37,26 +67,56 @@ const git: Plugin = {
   check(config) {
     if (typeof config.repo !== 'string' || !config.repo) return { key: 'repo', message: 'the git plugin needs "repo"' };
     if (config.repo.startsWith('-')) return { key: 'repo', message: 'repo may not start with "-"' };
-    if (String(config.branch).startsWith('-')) return { key: 'branch', message: `branch "${config.branch}" may not start with "-"` };
+    if (config.branch !== undefined && String(config.branch).startsWith('-')) return { key: 'branch', message: `branch "${config.branch}" may not start with "-"` };
+    const bad = repoPathProblem(String(config.repo_path ?? ''), String(config.path ?? ''));
+    if (bad) return { key: 'repo_path', message: bad };
     return undefined;
   },
   on: {
     'deploy.updating': (ctx) => {
       const q = ctx.quote;
       const { url: repo, username, password } = splitCredentials(String(ctx.config.repo));
-      const mirror = ctx.paths.repo;
+      const mirror = mirrorPath(ctx);
+      const own = mirror === posix.join(ctx.paths.root, 'repo');
+      const depth = Number(ctx.config.git_shallow_clone ?? 0);
+      const branch = ctx.config.branch === undefined || ctx.config.branch === null || ctx.config.branch === '' ? undefined : String(ctx.config.branch);
       // with credentials, no credential helper of the host's git config may store them
       const g = username === undefined ? 'git' : 'git -c credential.helper=';
+      const gm = `${g} -C ${q(mirror)}`;
+      // git ignores --depth for a repository given as a local path (and says so): ask for none
+      const shallow = depth > 0 && !isLocalPath(repo);
       const update = [
         `if [ -f ${q(posix.join(mirror, 'HEAD'))} ]; then`,
         // also replaces a URL with credentials an older fap stored there
-        `  ${g} -C ${q(mirror)} remote set-url -- origin ${q(repo)}`,
-        `  ${g} -C ${q(mirror)} fetch --prune --quiet -- origin`,
+        `  ${gm} remote set-url -- origin ${q(repo)}`,
+        // a full mirror stays full; a shallow one keeps its depth, or becomes full with git_shallow_clone 0
+        `  if [ ! -f ${q(posix.join(mirror, 'shallow'))} ]; then ${gm} fetch --prune --quiet -- origin`,
+        shallow ? `  else ${gm} fetch --prune --quiet --depth ${depth} -- origin` : `  else ${gm} fetch --prune --quiet --unshallow -- origin`,
+        '  fi',
         'else',
-        `  rm -rf ${q(mirror)}`,
-        `  ${g} clone --mirror --quiet -- ${q(repo)} ${q(mirror)}`,
+        // a leftover of an interrupted clone in fap's own place is removed; elsewhere nothing is deleted
+        own
+          ? `  rm -rf ${q(mirror)}`
+          : `  if [ -e ${q(mirror)} ] || [ -L ${q(mirror)} ]; then echo ${q(`repo_path ${mirror} exists but is not a git mirror; remove it or set another repo_path`)} >&2; exit 1; fi`,
+        `  mkdir -p ${q(posix.dirname(mirror))}`,
+        `  ${g} clone --mirror --quiet${shallow ? ` --depth ${depth} --no-single-branch` : ''} -- ${q(repo)} ${q(mirror)}`,
         'fi',
       ];
+      if (branch === undefined) {
+        // follow the remote's default branch: its HEAD now, not the one the mirror was cloned with
+        update.push(
+          `fap_head=$(${gm} ls-remote --symref -- origin HEAD 2>/dev/null | sed -n 's|^ref: refs/heads/\\([^[:space:]]*\\)[[:space:]][[:space:]]*HEAD$|\\1|p') || fap_head=''`,
+          `if [ -n "$fap_head" ]; then ${gm} symbolic-ref HEAD "refs/heads/$fap_head"; fi`,
+        );
+      } else if (shallow) {
+        // a tag or an older commit the shallow mirror lacks: fetch the whole history once
+        update.push(
+          `if ! ${gm} rev-parse --verify --quiet ${q(branch + '^{commit}')} >/dev/null && [ -f ${q(posix.join(mirror, 'shallow'))} ]; then`,
+          `  ${ctx.remoteLog(`${branch} is not in the shallow mirror; fetching the full history`)}`,
+          `  ${gm} fetch --quiet --unshallow -- origin`,
+          'fi',
+        );
+      }
       let script = update.join('\n');
       if (username !== undefined) {
         // a token given as the user name (https://TOKEN@host) is as secret as a password
@@ -78,15 +138,23 @@ const git: Plugin = {
       }
       ctx.script('git: update mirror', script);
       const tar = posix.join(ctx.paths.release, '.fap-archive.tar');
-      const branch = String(ctx.config.branch);
       // git_archive_tree (Fapistrano): deploy one subdirectory, its contents at the release root
       const tree = String(ctx.config.git_archive_tree ?? '').replace(/^\/+|\/+$/g, '');
       const revision = posix.join(ctx.paths.release, 'REVISION');
       const tmp = posix.join(ctx.paths.release, '.fap-revision.tmp');
+      const resolve =
+        branch === undefined
+          ? [
+              `fap_branch=$(git -C ${q(mirror)} symbolic-ref --short HEAD 2>/dev/null) || { echo ${q(`cannot tell the default branch of ${repo}; set branch`)} >&2; exit 1; }`,
+              // the branch is only known here: it is the end of the log line's one quoted word
+              `${ctx.remoteLog('no branch set: deploying the default branch of the repository, ')}"$fap_branch"`,
+              `fap_sha="$(git -C ${q(mirror)} rev-parse --verify --quiet "refs/heads/$fap_branch^{commit}")" || { echo "default branch \"$fap_branch\" not found in "${q(repo)} >&2; exit 1; }`,
+            ]
+          : [`fap_sha="$(git -C ${q(mirror)} rev-parse --verify --quiet ${q(branch + '^{commit}')})" || { echo ${q(`branch "${branch}" not found in ${repo}`)} >&2; exit 1; }`];
       ctx.script(
         'git: export release',
         [
-          `fap_sha="$(git -C ${q(mirror)} rev-parse --verify --quiet ${q(branch + '^{commit}')})" || { echo ${q(`branch "${branch}" not found in ${repo}`)} >&2; exit 1; }`,
+          ...resolve,
           `git -C ${q(mirror)} archive --format=tar -o ${q(tar)} "$fap_sha"${tree ? q(':' + tree) : ''}`,
           `tar -x -f ${q(tar)} -C ${q(ctx.paths.release)}`,
           `rm -f ${q(tar)}`,

@@ -2,6 +2,19 @@ import type { KeySpec } from '../../src/config/schema.js';
 
 export const keys: Record<string, KeySpec> = {
   repo: { type: 'string', sameAcrossRoles: true, urlSecret: true, description: 'Repository the hosts clone from (git@..., https://..., or a path on the host).' },
-  branch: { type: 'string', default: 'main', sameAcrossRoles: true, description: 'Branch, tag or commit to deploy.' },
+  branch: {
+    type: 'string',
+    sameAcrossRoles: true,
+    description: "Branch, tag or commit to deploy. Unset: the remote's default branch (its HEAD, e.g. main or master), named in the output.",
+  },
+  git_shallow_clone: {
+    type: 'integer',
+    default: 1,
+    min: 0,
+    sameAcrossRoles: true,
+    description:
+      'Fapistrano: keep the mirror shallow, N commits deep (git clone/fetch --depth N); 0: full history. A tag or commit the shallow mirror lacks makes fap fetch the full history once. A mirror that is already full stays full.',
+  },
+  repo_path: { type: 'string', default: '%(path)s/repo', sameAcrossRoles: true, description: 'Where the mirror of repo lives on the host (Fapistrano). Outside the default, fap never deletes a directory there that is not a git mirror.' },
   git_archive_tree: { type: 'string', sameAcrossRoles: true, description: 'Deploy only this subdirectory of the repository (Fapistrano).' },
 };

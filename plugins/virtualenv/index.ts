@@ -1,5 +1,7 @@
-// virtualenv (Fapistrano's fapistrano.virtualenv): on deploy.updated, build <release>/venv with
-// `<virtualenv_executable> -m venv`, optionally upgrade pip, and install the requirements file.
+// virtualenv (Fapistrano's fapistrano.virtualenv): on deploy.updated, build the venv
+// (virtualenv_venv_path, <release>/venv) unless the code brought one, with `<virtualenv_executable>
+// -m venv <venv>` or Fapistrano's `<virtualenv_executive> <venv>`, optionally upgrade pip, and
+// install the requirements file, each pip command after virtualenv_activate (./python-env.ts).
 // This runs in the prepare phase, before anything is switched: a failure here (a missing file,
 // pip unable to resolve or build a requirement) fails the deploy on that host, and the transaction
 // removes the unpublished release everywhere.
@@ -13,6 +15,7 @@ import { posix } from 'node:path';
 import type { Plugin, SignalContext } from '../../src/signals.js';
 import { keys } from './keys.js';
 import { shellWords, WordsError } from '../shell-words.js';
+import { commandWords, shellText, venvOutsideRelease, venvPathProblem, withActivate } from './python-env.js';
 
 const PIP = '-m pip install --disable-pip-version-check';
 
@@ -28,21 +31,22 @@ function isDefaultRequirements(ctx: Pick<SignalContext, 'paths'>, req: string): 
   return req === posix.normalize(posix.join(ctx.paths.release, 'requirements.txt'));
 }
 
-/** User shell text on one line (a newline would end the command it belongs to). */
-function shellText(v: unknown): string {
-  return String(v ?? '')
-    .replace(/\s*\n\s*/g, ' ')
-    .trim();
-}
-
 const virtualenv: Plugin = {
   name: 'virtualenv',
   api: '^1.1.0',
   keys,
   check(config) {
-    if (!shellText(config.virtualenv_executable)) {
+    const executive = config.virtualenv_executive;
+    if (executive !== undefined && executive !== null) {
+      if (config.virtualenv_executable !== undefined && config.virtualenv_executable !== null) {
+        return { key: 'virtualenv_executive', message: 'set virtualenv_executive (Fapistrano: a command run as <it> <venv>) or virtualenv_executable (a Python run as <it> -m venv <venv>), not both' };
+      }
+      if (!shellText(executive)) return { key: 'virtualenv_executive', message: "virtualenv_executive is empty; give the command that creates the venv (e.g. '/usr/bin/env virtualenv')" };
+    } else if (config.virtualenv_executable !== undefined && !shellText(config.virtualenv_executable)) {
       return { key: 'virtualenv_executable', message: 'virtualenv_executable is empty; give the Python that creates the venv (e.g. python3)' };
     }
+    const bad = venvPathProblem('virtualenv_venv_path', String(config.virtualenv_venv_path ?? ''), String(config.path ?? ''));
+    if (bad) return { key: 'virtualenv_venv_path', message: bad };
     try {
       shellWords(String(config.virtualenv_pip_options ?? ''));
     } catch (e) {
@@ -54,10 +58,16 @@ const virtualenv: Plugin = {
   on: {
     'deploy.updated': (ctx) => {
       const q = ctx.quote;
-      const venv = posix.join(ctx.paths.release, 'venv');
+      const venv = posix.normalize(String(ctx.config.virtualenv_venv_path ?? posix.join(ctx.paths.release, 'venv'))).replace(/\/+$/, '');
+      if (venvOutsideRelease(venv, ctx.paths.release)) {
+        ctx.script('check venv path', `echo ${q(`virtualenv_venv_path ${venv} is not inside the release ${ctx.paths.release}`)} >&2; exit 1`);
+        return;
+      }
       const python = q(posix.join(venv, 'bin', 'python'));
-      const exe = shellText(ctx.config.virtualenv_executable);
-      const exeWords = /\s/.test(exe) ? `sh -c ${q(exe + ' "$@"')} fap-virtualenv` : q(exe);
+      const executive = ctx.config.virtualenv_executive !== undefined && ctx.config.virtualenv_executive !== null ? shellText(ctx.config.virtualenv_executive) : '';
+      // fapistrano-0.9.5 virtualenv.py:29 `%(virtualenv_executive)s %(virtualenv_venv_path)s`; fap's own: <python> -m venv <venv>
+      const create = executive ? `${commandWords(executive, q, 'fap-virtualenv')} ${q(venv)}` : `${commandWords(shellText(ctx.config.virtualenv_executable ?? 'python3'), q, 'fap-virtualenv')} -m venv ${q(venv)}`;
+      const pip = (args: string) => withActivate(String(ctx.config.virtualenv_activate ?? ''), `${python} ${PIP} ${args}`, q, 'fap-virtualenv').line;
       const opts = shellWords(String(ctx.config.virtualenv_pip_options ?? '')).map((w) => ' ' + q(w)).join('');
       const req = requirementsPath(ctx);
 
@@ -69,9 +79,16 @@ const virtualenv: Plugin = {
         );
       }
       // a venv symlink that came with the code would have the venv built wherever it points
-      ctx.script('create venv', [`if [ -L ${q(venv)} ]; then echo ${q(`${venv} is a symlink in the release; refusing to build the venv through it`)} >&2; exit 1; fi`, `${exeWords} -m venv ${q(venv)}`].join('\n'));
+      ctx.script(
+        'create venv',
+        [
+          `if [ -L ${q(venv)} ]; then echo ${q(`${venv} is a symlink in the release; refusing to build the venv through it`)} >&2; exit 1; fi`,
+          // fapistrano-0.9.5 virtualenv.py:28: a venv that came with the code is kept
+          `if [ -e ${q(venv)} ]; then ${ctx.remoteLog(`${venv} came with the release; using it as it is`)}; else ${create}; fi`,
+        ].join('\n'),
+      );
       if (ctx.config.virtualenv_upgrade_pip !== false) {
-        ctx.script('upgrade pip', `${python} ${PIP} --upgrade pip${opts}`);
+        ctx.script('upgrade pip', pip(`--upgrade pip${opts}`));
       }
       if (!req) {
         ctx.script('install requirements', ctx.remoteLog('virtualenv_requirements is empty; no requirements installed'));
@@ -81,14 +98,14 @@ const virtualenv: Plugin = {
           'install requirements',
           [
             `if [ -f ${q(req)} ]; then`,
-            `  ${python} ${PIP} -r ${q(req)}${opts}`,
+            `  ${pip(`-r ${q(req)}${opts}`)}`,
             'else',
             `  ${ctx.remoteLog(`no ${req}; no requirements installed`)}`,
             'fi',
           ].join('\n'),
         );
       } else {
-        ctx.script('install requirements', `${python} ${PIP} -r ${q(req)}${opts}`);
+        ctx.script('install requirements', pip(`-r ${q(req)}${opts}`));
       }
     },
   },

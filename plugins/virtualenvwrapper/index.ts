@@ -1,0 +1,80 @@
+// virtualenvwrapper (Fapistrano's fapistrano.virtualenvwrapper): on deploy.updated, make the
+// project's venv with mkvirtualenv when it is missing, upgrade pip, and install the release's
+// requirements into it. As in Fapistrano, this is ONE venv shared by all releases and changed in
+// place before publish: the live release sees the new packages at once, and a rollback keeps
+// them (the key descriptions say so). The virtualenv plugin gives each release its own venv.
+//
+// mkvirtualenv is a bash function of virtualenvwrapper.sh: it runs as `bash -c 'source "$1" &&
+// mkvirtualenv "$2"'` with the paths as arguments, WORKON_HOME set to the project's directory so
+// the venv lands exactly at virtualenvwrapper_project.
+import { posix } from 'node:path';
+import type { Plugin } from '../../src/signals.js';
+import { keys } from './keys.js';
+import { shellWords, WordsError } from '../shell-words.js';
+import { withActivate } from '../virtualenv/python-env.js';
+
+const PIP = '-m pip install --disable-pip-version-check';
+
+const project = (config: Readonly<Record<string, unknown>>) => posix.normalize(String(config.virtualenvwrapper_project ?? '').trim()).replace(/\/+$/, '');
+
+const virtualenvwrapper: Plugin = {
+  name: 'virtualenvwrapper',
+  api: '^1.1.0',
+  keys,
+  check(config) {
+    const p = String(config.virtualenvwrapper_project ?? '').trim();
+    if (!p.startsWith('/') || project(config) === '/') return { key: 'virtualenvwrapper_project', message: `virtualenvwrapper_project must be an absolute path to the venv on the host, got "${p}"` };
+    const src = String(config.virtualenvwrapper_source ?? '').trim();
+    if (!src.startsWith('/')) return { key: 'virtualenvwrapper_source', message: `virtualenvwrapper_source must be the absolute path of virtualenvwrapper.sh on the host, got "${src}"` };
+    try {
+      shellWords(String(config.virtualenvwrapper_pip_options ?? ''));
+    } catch (e) {
+      if (e instanceof WordsError) return { key: 'virtualenvwrapper_pip_options', message: `virtualenvwrapper_pip_options: ${e.message}` };
+      throw e;
+    }
+    return undefined;
+  },
+  on: {
+    'deploy.updated': (ctx) => {
+      const q = ctx.quote;
+      const c = ctx.config;
+      const venv = project(c);
+      const src = String(c.virtualenvwrapper_source).trim();
+      const python = q(posix.join(venv, 'bin', 'python'));
+      const opts = shellWords(String(c.virtualenvwrapper_pip_options ?? '')).map((w) => ' ' + q(w)).join('');
+      const pip = (args: string) => withActivate(String(c.virtualenvwrapper_activate ?? ''), `${python} ${PIP} ${args}`, q, 'fap-virtualenvwrapper').line;
+      const reqRaw = String(c.virtualenvwrapper_requirements ?? '').trim();
+      const req = reqRaw ? posix.normalize(posix.isAbsolute(reqRaw) ? reqRaw : posix.join(ctx.paths.release, reqRaw)) : '';
+      const defaultReq = req === posix.join(ctx.paths.release, 'requirements.txt');
+
+      if (req && !defaultReq) {
+        ctx.script('check requirements', `[ -f ${q(req)} ] || { echo ${q(`requirements file ${req} (virtualenvwrapper_requirements) not found on this host`)} >&2; exit 1; }`);
+      }
+      // fapistrano-0.9.5 virtualenvwrapper.py:29-30: mkvirtualenv only when the project's venv is missing
+      ctx.script(
+        'mkvirtualenv',
+        [
+          `if [ -e ${q(venv)} ]; then`,
+          `  ${ctx.remoteLog(`using the shared venv ${venv} (changed in place: a rollback keeps what this deploy installs)`)}`,
+          'else',
+          `  [ -f ${q(src)} ] || { echo ${q(`virtualenvwrapper_source ${src} not found on this host (Debian: /usr/share/virtualenvwrapper/virtualenvwrapper.sh)`)} >&2; exit 1; }`,
+          `  mkdir -p ${q(posix.dirname(venv))}`,
+          `  WORKON_HOME=${q(posix.dirname(venv))} bash -c 'source "$1" && mkvirtualenv "$2"' fap-virtualenvwrapper ${q(src)} ${q(posix.basename(venv))}`,
+          `  [ -x ${python} ] || { echo ${q(`mkvirtualenv did not make a venv at ${venv}`)} >&2; exit 1; }`,
+          'fi',
+        ].join('\n'),
+      );
+      // fapistrano-0.9.5 virtualenvwrapper.py:35 pip install -U pip setuptools wheel
+      if (c.virtualenvwrapper_pip_upgrade !== false) ctx.script('upgrade pip', pip(`--upgrade pip setuptools wheel${opts}`));
+      if (!req) {
+        ctx.script('install requirements', ctx.remoteLog('virtualenvwrapper_requirements is empty; no requirements installed'));
+      } else if (defaultReq) {
+        ctx.script('install requirements', [`if [ -f ${q(req)} ]; then`, `  ${pip(`-r ${q(req)}${opts}`)}`, 'else', `  ${ctx.remoteLog(`no ${req}; no requirements installed`)}`, 'fi'].join('\n'));
+      } else {
+        ctx.script('install requirements', pip(`-r ${q(req)}${opts}`));
+      }
+    },
+  },
+};
+
+export default virtualenvwrapper;
