@@ -35,7 +35,9 @@ export function slackText(s: RunSummary, config: Config): string | undefined {
     return `${target(s, config)} ${what} to ${to} on ${plural(hosts.length, 'host')}`;
   }
   const failed = [...new Set(s.hosts.filter((h) => h.outcome === 'failed').map((h) => h.host))];
-  const first = s.hosts.find((h) => h.outcome === 'failed' && h.error)?.error?.split('\n').find((l) => l.trim()) ?? '';
+  const bad = s.hosts.find((h) => h.outcome === 'failed' && h.error);
+  // the first line of the first error, without the host name it starts with (the message names the hosts)
+  const first = (bad?.error?.split('\n').find((l) => l.trim()) ?? '').replace(bad ? `${bad.host}: ` : '', '');
   const where = failed.length ? ` on ${failed.join(', ')}` : '';
   return `${target(s, config)} ${what}${rel ? ` of ${rel}` : ''} FAILED${where}${first ? `: ${first.trim()}` : ''}\n${s.summary}`;
 }
