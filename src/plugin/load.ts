@@ -1,6 +1,7 @@
 // Plugins load by bundled name (git, or Fapistrano's fapistrano.git / fapistrano.plugins.git),
 // ./relative path from the deploy file, or npm package name. A plugin that cannot load is a
-// configuration error. Bundled plugins keep their keys in keys.ts, so validation knows every
+// configuration error; for Fapistrano's plugins fap does not port (fis, git2slack) and for Python
+// module paths it says what to do instead. Bundled plugins keep their keys in keys.ts, so validation knows every
 // bundled key without importing any plugin's code.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -27,7 +28,32 @@ const BUNDLED: Record<string, Bundled> = {
   supervisorctl: { keys: () => import('../../plugins/supervisorctl/keys.js'), plugin: () => import('../../plugins/supervisorctl/index.js') },
   localshared: { keys: () => import('../../plugins/localshared/keys.js'), plugin: () => import('../../plugins/localshared/index.js') },
   notify: { keys: () => import('../../plugins/notify/keys.js'), plugin: () => import('../../plugins/notify/index.js') },
+  slack: { keys: () => import('../../plugins/slack/keys.js'), plugin: () => import('../../plugins/slack/index.js') },
 };
+
+const GUIDE = 'see the README, "Writing a plugin"';
+
+/** Fapistrano plugins fap does not port, and what does their work now (fapistrano-0.9.5 plugins/). */
+const REPLACED: Record<string, string> = {
+  // plugins/git2slack.py: posted git deltas and "Rollback to ..." through the slack plugin
+  git2slack: 'fap does not port it: the slack plugin posts deploys and rollbacks itself; use plugins: [slack] with slack_webhook',
+  // plugins/fis.py: ran `fis release` on every host at deploy.updated
+  fis: `fap does not port it: build the assets in CI and ship the result as an artifact with fap release --curl-url or --artifact (the curl plugin), or run the build in a local plugin (${GUIDE})`,
+};
+
+/** A Python module path as Fapistrano's import_module took it (configuration.py:113-117): dotted identifiers. */
+const PYTHON_MODULE = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
+
+/** Does a name that is not a bundled plugin, a path or an installed npm package read as a Fapistrano (Python) plugin? */
+function looksPython(name: string): boolean {
+  return PYTHON_MODULE.test(name) && (/^fapistrano[._]/.test(name) || /[._]/.test(name));
+}
+
+/** fis, fapistrano.fis, fapistrano.plugins.git2slack, ...: the name of a plugin fap replaced, if it is one. */
+function replacedName(name: string): string | undefined {
+  const bare = name.replace(/^fapistrano\.(plugins\.)?/, '');
+  return REPLACED[bare] ? bare : undefined;
+}
 
 export const BUNDLED_NAMES = Object.keys(BUNDLED);
 
@@ -63,12 +89,27 @@ export async function loadPlugin(name: string, baseDir: string): Promise<Plugin>
   if (local && !existsSync(resolve(baseDir, canon))) {
     throw new ConfigError(`plugin "${name}" could not be loaded: no such file ${resolve(baseDir, canon)} (a ./relative path is relative to the deploy file)`, { keyPath: 'plugins' });
   }
+  const bare = canon.replace(/^fapistrano\.(plugins\.)?/, '');
+  const hint = `${didYouMean(bare, BUNDLED_NAMES)} (bundled plugins: ${BUNDLED_NAMES.join(', ')})`;
+  const replaced = replacedName(canon);
+  // Fapistrano's spelling of a replaced plugin is never an npm package; a bare "fis" may be one
+  if (replaced && canon !== replaced) throw new ConfigError(`plugin "${name}" (Fapistrano's ${replaced}): ${REPLACED[replaced]}`, { keyPath: 'plugins' });
+  let file: string;
   try {
-    if (local) mod = await import(pathToFileURL(resolve(baseDir, canon)).href);
-    else mod = await import(pathToFileURL(createRequire(resolve(baseDir, 'deploy.yml')).resolve(canon)).href);
+    file = local ? resolve(baseDir, canon) : createRequire(resolve(baseDir, 'deploy.yml')).resolve(canon);
   } catch (e) {
-    const bare = canon.replace(/^fapistrano\.(plugins\.)?/, '');
-    const hint = `${didYouMean(bare, BUNDLED_NAMES)} (bundled plugins: ${BUNDLED_NAMES.join(', ')})`;
+    if (replaced) throw new ConfigError(`plugin "${name}" (Fapistrano's ${replaced}): ${REPLACED[replaced]}`, { keyPath: 'plugins' });
+    if (looksPython(canon) && !didYouMean(bare, BUNDLED_NAMES)) {
+      throw new ConfigError(
+        `plugin "${name}" looks like a Fapistrano (Python) plugin module, and no npm package or file of that name is installed: fap plugins are ES modules (a bundled name, ./path/to/plugin.js, or an npm package); port it as one, ${GUIDE}${hint}`,
+        { keyPath: 'plugins' },
+      );
+    }
+    throw new ConfigError(`plugin "${name}" could not be loaded: ${(e as Error).message.split('\n')[0]}${hint}`, { keyPath: 'plugins' });
+  }
+  try {
+    mod = await import(pathToFileURL(file).href);
+  } catch (e) {
     throw new ConfigError(`plugin "${name}" could not be loaded: ${(e as Error).message.split('\n')[0]}${hint}`, { keyPath: 'plugins' });
   }
   const plugin = (mod.default ?? mod) as Plugin;

@@ -148,6 +148,9 @@ async function revert(run: Run, targets: Target[], published: Target[], release:
     const wasPublished = published.includes(t);
     return run.exec(t, 'revert', [
       ...(!wasPublished ? [] : prev ? flipSteps(t.paths, prev, `switch current back to ${prev}`) : removeCurrentSteps(t.paths)),
+      // after the switch back, so a failing plugin step cannot keep the host on the failed release
+      // (localshared puts back the shared/ copies the publish replaced); ctx.release: the failed release
+      ...(wasPublished ? await run.signalSteps(t, release, ['deploy.reverting']) : []),
       ...setStatusSteps(t.paths, release, 'failed'),
       ...(wasPublished ? appendLogSteps(t.paths, revisionsLogLine({ at: new Date().toISOString(), action: 'revert', release: prev ?? '-', by, extra: `reverted=${release}` })) : []),
       ...reverted(t),
