@@ -156,8 +156,13 @@ export function selectRoles(loaded: LoadedFile, stage: string, role: string | un
   if (!st) {
     throw loaded.error(['stage_role_configs'], `unknown stage "${stage}"${didYouMean(stage, Object.keys(stages))}; known stages: ${Object.keys(stages).join(', ') || '(none)'}`);
   }
-  const { roles } = splitStage(st, keys, aliasMap(keys), loaded, stage);
+  const aliases = aliasMap(keys);
+  const { roles } = splitStage(st, keys, aliases, loaded, stage);
   const names = Object.keys(roles);
+  // asked for by name but written as a value: a stage-wide user variable, not a role
+  if (role !== undefined && !roles[role] && role in st && !keys[role] && !aliases.has(role)) {
+    throw loaded.error(['stage_role_configs', stage, role], `unknown key "${role}"; a role must be a map (hosts: [...])`);
+  }
   if (role === undefined) {
     if (!names.length) throw loaded.error(['stage_role_configs', stage], `stage "${stage}" has no roles`);
     return names;

@@ -91,7 +91,7 @@ export const CORE_KEYS: Record<string, KeySpec> = {
   // fapistrano-0.9.5 configuration.py:84
   dry_run: { type: 'boolean', default: false, description: 'true acts as --dry-run (Fapistrano\'s env.dry_run).' },
   // fapistrano-0.9.5 configuration.py:81
-  env_role_configs: { type: 'map', default: {}, description: 'Fapistrano\'s key, accepted for compatibility; it has no effect in Fapistrano or fap.' },
+  env_role_configs: { type: 'map', description: 'Fapistrano\'s key, accepted for compatibility; it has no effect in Fapistrano or fap.' },
   new_release: { type: 'string', description: 'The name of the release this run builds (read-only: %(new_release)s, as in Fapistrano).' },
   // fapistrano-0.9.5 configuration.py:68
   use_ssh_config: { type: 'boolean', default: true, description: 'Resolve hosts through ssh.config_file (Fapistrano); false reaches them exactly as deploy.yml writes them.' },

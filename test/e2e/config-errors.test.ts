@@ -246,11 +246,11 @@ const cases: ErrorCase[] = [
     message: /expected a whole number, got a number 2\.5$/,
   },
   {
-    name: 'linked_files is a string',
-    yaml: lines('app_name: shop', 'repo: /nowhere', 'linked_files: configs/app.conf', 'stage_role_configs:', '  production:', '    web:', HOSTS),
+    name: 'linked_files is a number',
+    yaml: lines('app_name: shop', 'repo: /nowhere', 'linked_files: 3', 'stage_role_configs:', '  production:', '    web:', HOSTS),
     at: [3, 1],
     keyPath: 'linked_files',
-    message: /expected a list, got a string$/,
+    message: /expected a list, got a number$/,
   },
   {
     name: 'linked_files with a number item: points at the item',
@@ -288,11 +288,11 @@ const cases: ErrorCase[] = [
     message: /expected a scalar value, got a map$/,
   },
   {
-    name: 'plugins is a string',
-    yaml: lines('app_name: shop', 'repo: /nowhere', 'plugins: git', 'stage_role_configs:', '  production:', '    web:', HOSTS),
+    name: 'plugins is a map',
+    yaml: lines('app_name: shop', 'repo: /nowhere', 'plugins: {git: 1}', 'stage_role_configs:', '  production:', '    web:', HOSTS),
     at: [3, 1],
     keyPath: 'plugins',
-    message: /expected a list, got a string$/,
+    message: /expected a list, got a map$/,
   },
   {
     name: 'ssh.host_key_checking: maybe lists the choices',
@@ -569,9 +569,9 @@ const cases: ErrorCase[] = [
   },
   {
     name: 'the git plugin without repo: points at the role',
-    yaml: lines('app_name: shop', 'stage_role_configs:', '  production:', '    web:', HOSTS),
+    yaml: lines('app_name: shop', 'plugins: [git]', 'stage_role_configs:', '  production:', '    web:', HOSTS),
     cmd: ['deploy', 'production', 'web'],
-    at: [4, 5],
+    at: [5, 5],
     keyPath: 'stage_role_configs.production.web.repo',
     message: /the git plugin needs "repo"$/,
   },
@@ -713,6 +713,7 @@ const valid: ValidCase[] = [
     name: 'deploy_to is path',
     yaml: lines('app_name: shop', 'repo: /nowhere', 'deploy_to: /opt/%(app_name)s', 'stage_role_configs:', '  production:', '    web:', HOSTS),
     stdout: [/^path: \/opt\/shop # top \(.*deploy\.yml:3:1\)$/m, /^# current_path: \/opt\/shop\/current {2}shared_path: \/opt\/shop\/shared/m],
+    warning: /deploy\.yml:3: deploy_to is Capistrano's name for path; fap reads it$/,
   },
   {
     name: 'stage-wide keys beat the top level, role keys beat stage-wide keys',

@@ -2,14 +2,18 @@
 // sudoers rule; without one, a clear error and nothing changes.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chownSync, existsSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stringify } from 'yaml';
 import { after, before, test } from 'node:test';
 import { fleetUnsupportedReason, startFleet, type Fleet } from '../fleet/fleet.js';
 import { fap, makeRepo, writeDeployFile } from '../helpers.js';
 
 const SSH_USER = 'fapdeploy';
 const APP_USER = 'fapapp';
+// Fapistrano's default sudo_user (configuration.py:70), with a home and a profile that puts its bin/ on PATH
+const DEPLOY_USER = 'deploy';
 const SUDOERS = '/etc/sudoers.d/fap-test';
 const sudo = spawnSync('sh', ['-c', 'command -v sudo']).status === 0;
 const skip = fleetUnsupportedReason() ?? (sudo ? undefined : 'sudo is not installed (apt-get install sudo)');
@@ -22,9 +26,21 @@ before(async () => {
   for (const u of [SSH_USER, APP_USER]) if (spawnSync('id', [u]).status !== 0) assert.equal(spawnSync('useradd', ['-M', '-s', '/bin/sh', u]).status, 0);
   // no password, but not locked: sshd (without PAM) refuses locked accounts even with a key
   spawnSync('usermod', ['-p', '*', SSH_USER]);
-  writeFileSync(SUDOERS, `${SSH_USER} ALL=(${APP_USER}) NOPASSWD: ALL\n`, { mode: 0o440 });
+  if (spawnSync('id', [DEPLOY_USER]).status !== 0) assert.equal(spawnSync('useradd', ['-m', '-s', '/bin/sh', DEPLOY_USER]).status, 0);
+  const home = spawnSync('sh', ['-c', `getent passwd ${DEPLOY_USER} | cut -d: -f6`], { encoding: 'utf8' }).stdout.trim();
+  mkdirSync(join(home, 'fapbin'), { recursive: true });
+  writeFileSync(join(home, 'fapbin', 'fap-login-probe'), '#!/bin/sh\necho "login-env $(id -un) $HOME"\n', { mode: 0o755 });
+  writeFileSync(join(home, '.profile'), 'PATH="$HOME/fapbin:$PATH"; export PATH\n');
+  spawnSync('chown', ['-R', `${DEPLOY_USER}:`, home]);
+  writeFileSync(SUDOERS, `${SSH_USER} ALL=(${APP_USER}, ${DEPLOY_USER}) NOPASSWD: ALL\n`, { mode: 0o440 });
   fleet = await startFleet(2, { user: SSH_USER });
   for (const h of fleet.hosts) chownSync(h.root, uid(APP_USER), uid(APP_USER));
+  // a corner of each host for the deploy user
+  for (const h of fleet.hosts) {
+    mkdirSync(join(h.root, 'as-deploy'), { recursive: true });
+    chownSync(join(h.root, 'as-deploy'), uid(DEPLOY_USER), uid(DEPLOY_USER));
+    chmodSync(h.root, 0o755);
+  }
 });
 after(async () => {
   await fleet?.stop();
@@ -51,4 +67,68 @@ test('remote work runs as sudo_user; a user without a sudo rule gets a clear err
   assert.match(denied.stderr, /sudo: a password is required/);
   assert.match(denied.stderr, new RegExp(`sudo_user: let ${SSH_USER} run commands as root without a password`));
   assert.doesNotMatch(denied.stderr, /\n\s+at .+:\d+:\d+/);
+});
+
+/** A deploy.yml with neither user nor sudo_user: the login user comes from the host string (user@host). */
+function fapistranoStyle(app: string, top: Record<string, unknown> = {}): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'fap-sudo-fapistrano-')), 'deploy.yml');
+  writeFileSync(
+    file,
+    stringify({
+      app_name: app,
+      path: join(fleet.deployDir, 'as-deploy', '%(app_name)s'),
+      plugins: [],
+      ssh: { identity_file: fleet.identityFile, known_hosts_file: fleet.knownHosts, host_key_checking: 'strict' },
+      ...top,
+      stage_role_configs: { production: { web: { hosts: fleet.hosts.map((h) => `${SSH_USER}@${h.name}`) } } },
+    }),
+  );
+  return file;
+}
+
+test("no user or sudo_user in deploy.yml: work runs as Fapistrano's deploy through sudo -i, in its login environment", { skip }, async () => {
+  // fapistrano-0.9.5 configuration.py:70-71 sudo_user 'deploy', sudo_prefix 'sudo -i '; utils.py:33 sudo(...)
+  const file = fapistranoStyle('fapi');
+  const r = await fap(['-f', file, 'release', 'production']);
+  assert.equal(r.code, 0, r.stderr);
+  const rel = readdirSync(fleet.hostPath(0, join(fleet.deployDir, 'as-deploy', 'fapi', 'releases')))[0];
+  assert.equal(statSync(fleet.hostPath(0, join(fleet.deployDir, 'as-deploy', 'fapi', 'releases', rel))).uid, uid(DEPLOY_USER));
+  // the login environment: deploy's profile puts fapbin on PATH, HOME is deploy's
+  const run = await fap(['-f', file, '--hosts', `${SSH_USER}@${fleet.hosts[0].name}`, 'run', 'production', 'web', '--', 'fap-login-probe']);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, new RegExp(`^login-env ${DEPLOY_USER} /\\S*${DEPLOY_USER}$`, 'm'));
+  // rollback and a second release go through the same session driver under sudo -i
+  assert.equal((await fap(['-f', file, 'release', 'production'])).code, 0);
+  const back = await fap(['-f', file, 'rollback', 'production']);
+  assert.equal(back.code, 0, back.stderr);
+
+  // plain sudo: no profile, so the probe is not on PATH
+  const plain = await fap(['-f', fapistranoStyle('fapi', { sudo_prefix: 'sudo' }), '--hosts', `${SSH_USER}@${fleet.hosts[0].name}`, 'run', 'production', 'web', '--', 'fap-login-probe']);
+  assert.notEqual(plain.code, 0);
+});
+
+test('sudo_user equal to the login user (user@host): no sudo at all', { skip }, async () => {
+  // fapistrano-0.9.5 utils.py:29 `if not sudo_user or sudo_user == env.user: fabrun(command)`
+  // SSH_USER has no sudoers rule for itself: any sudo would fail with "a password is required"
+  for (const h of fleet.hosts) {
+    mkdirSync(join(h.root, 'as-login'), { recursive: true });
+    chownSync(join(h.root, 'as-login'), uid(SSH_USER), uid(SSH_USER));
+  }
+  const file = fapistranoStyle('self', { sudo_user: SSH_USER, path: join(fleet.deployDir, 'as-login', '%(app_name)s') });
+  const r = await fap(['-f', file, 'release', 'production']);
+  assert.equal(r.code, 0, r.stderr);
+  const run = await fap(['-f', file, '--hosts', `${SSH_USER}@${fleet.hosts[0].name}`, 'run', 'production', 'web', '--', 'id', '-un']);
+  assert.equal(run.stdout, `${SSH_USER}\n`, run.stderr);
+});
+
+test("a sudo refused because of the default sudo_user says it is Fapistrano's default and how to set it", { skip }, async () => {
+  const file = fapistranoStyle('nodeploy');
+  writeFileSync(SUDOERS, `${SSH_USER} ALL=(${APP_USER}) NOPASSWD: ALL\n`, { mode: 0o440 });
+  try {
+    const r = await fap(['-f', file, 'release', 'production']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`sudo_user defaults to deploy, as in Fapistrano; set sudo_user: ${SSH_USER} in deploy.yml`));
+  } finally {
+    writeFileSync(SUDOERS, `${SSH_USER} ALL=(${APP_USER}, ${DEPLOY_USER}) NOPASSWD: ALL\n`, { mode: 0o440 });
+  }
 });
