@@ -78,8 +78,8 @@ const NASTY = [
 const keys: Record<string, KeySpec> = { ...CORE_KEYS, ...(await bundledKeys()) };
 /** Keys whose value is a command the user writes to be run: running what they say is their job. */
 const COMMANDS = ['health_check', 'curl_postinstall_script', 'supervisorctl_command', 'virtualenv_executable'];
-/** Keys that never reach a host's shell (read on this machine, or only interpolated into other keys). */
-const LOCAL = ['project_name', 'plugins', 'deploy_plugins', 'release_plugins', 'rollback_plugins', 'restart_plugins', 'batch_size', 'lock_wait', 'hosts', 'ssh', 'notify_url', 'curl_sha256', 'curl_artifact'];
+/** Keys that never reach a host's shell (read on this machine, only interpolated into other keys, or an enum choosing a format). */
+const LOCAL = ['project_name', 'plugins', 'deploy_plugins', 'release_plugins', 'rollback_plugins', 'restart_plugins', 'batch_size', 'lock_wait', 'hosts', 'ssh', 'notify_url', 'curl_sha256', 'curl_artifact', 'environment_format'];
 /** Every other string, list, map or environment key is tested, shaped to pass the checks that are not about quoting. */
 const SHAPE: Record<string, (v: string, c: Case) => unknown> = {
   path: (v, c) => `${c.root}/${v}`,
