@@ -68,6 +68,13 @@ export const CORE_KEYS: Record<string, KeySpec> = {
     default: {},
     description: 'Variables written to <release>/.env (mode 0600). Use ${VAR}, ${VAR:-default}, ${VAR:?message}.',
   },
+  shared_writable: { type: 'boolean', default: true, description: 'Each deploy creates shared/log and makes shared/ group-writable (Fapistrano); symlinks are not followed and files of other owners are left as they are.' },
+  environment_format: {
+    type: 'string',
+    default: 'plain',
+    enum: ['plain', 'export'],
+    description: "How <release>/.env is written: plain K='V' lines (docker, systemd EnvironmentFile, dotenv), or export K='V' for a shell to source (Fapistrano wrote export lines). Values are shell-quoted either way.",
+  },
   rollback_on_failure: { type: 'boolean', default: true, description: 'A failed publish, restart or health check puts every published host back on its previous release.' },
   batch_size: { type: 'string', description: 'Publish this many hosts at a time (a number, or a percentage like 25%); --batch overrides. Default: all at once.' },
   health_check: { type: 'string', description: 'Command run in current on each host after its publish; retried until it succeeds or health_check_timeout passes.' },

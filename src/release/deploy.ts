@@ -17,6 +17,7 @@ import {
   removeReleasesSteps,
   revisionsLogLine,
   setStatusSteps,
+  sharedWritableSteps,
   unlockSteps,
   type JournalPhase,
 } from './scripts.js';
@@ -52,12 +53,14 @@ export async function deploy(run: Run, planned: Target[]): Promise<RunResult> {
         ...unrecordedDirty(state(t)).flatMap((n) => setStatusSteps(t.paths, n, 'failed')),
         // deploy.starting plugins (localshared fills shared/) run before the linked-file check
         ...(await run.signalSteps(t, release, ['deploy.starting', 'deploy.started'])),
+        ...(t.config.shared_writable !== false ? sharedWritableSteps(t.paths) : []),
         ...prepareStartSteps(t.paths, release, linkedFiles, run.token),
         ...(await run.signalSteps(t, release, ['deploy.updating'])),
         ...prepareEndSteps(t.paths, {
           environment: (t.config.environment as Record<string, unknown>) ?? {},
           linkedFiles,
           linkedDirs: (t.config.linked_dirs as string[]) ?? [],
+          environmentFormat: t.config.environment_format as string | undefined,
         }),
         ...(await run.signalSteps(t, release, ['deploy.updated'])),
         ...recordSteps(t.paths, release, { deployedAt: at, deployedBy: by, command: run.opts.command }),

@@ -354,6 +354,20 @@ export function inspectSteps(p: Paths): Step[] {
   ];
 }
 
+/**
+ * shared_writable (fapistrano-0.9.5 deploy.py:149-152: mkdir shared/log, chmod -R g+w shared):
+ * find does not follow symlinks (a link in shared/ may point anywhere), and only files this user
+ * owns are changed (chmod of another's file would fail the deploy).
+ */
+export function sharedWritableSteps(p: Paths): Step[] {
+  return [
+    {
+      name: 'make shared/ group-writable',
+      script: [cmd('mkdir', '-p', posix.join(p.shared, 'log')), `find ${quote(p.shared)} -xdev ! -type l -user "$(id -u)" ! -perm -g+w -exec chmod g+w {} + 2>/dev/null || true`].join('\n'),
+    },
+  ];
+}
+
 /** First steps of prepare: refuse early if a linked file is missing, then create the release. */
 export function prepareStartSteps(p: Paths, release: string, linkedFiles: string[], token: string): Step[] {
   const steps: Step[] = [];
@@ -379,12 +393,14 @@ export function prepareStartSteps(p: Paths, release: string, linkedFiles: string
 }
 
 /** After the code is in place: .env and the shared links. */
-export function prepareEndSteps(p: Paths, o: { environment: Record<string, unknown>; linkedFiles: string[]; linkedDirs: string[] }): Step[] {
+export function prepareEndSteps(p: Paths, o: { environment: Record<string, unknown>; linkedFiles: string[]; linkedDirs: string[]; environmentFormat?: string }): Step[] {
   const steps: Step[] = [];
+  // export: Fapistrano wrote `export K="V"` (fapistrano-0.9.5 deploy.py:143), unescaped; here quoted
+  const prefix = o.environmentFormat === 'export' ? 'export ' : '';
   const envScript = (show: (value: string) => string) => {
     const envLines = Object.entries(o.environment).map(([k, v]) => {
       const value = show(v === null || v === undefined ? '' : String(v));
-      return `${k}=${value === MASK ? MASK : quote(value)}`; // a wholly secret value reads K=*** (printed, never run)
+      return `${prefix}${k}=${value === MASK ? MASK : quote(value)}`; // a wholly secret value reads K=*** (printed, never run)
     });
     // rm first: a .env that came with the code (or a symlink) must not keep its mode or redirect the write
     return `rm -f ${quote(posix.join(p.release, '.env'))}\n(umask 077 && printf '%s\\n'${envLines.map((l) => ' ' + quote(l)).join('')} > ${quote(posix.join(p.release, '.env'))})`;

@@ -78,8 +78,8 @@ const NASTY = [
 const keys: Record<string, KeySpec> = { ...CORE_KEYS, ...(await bundledKeys()) };
 /** Keys whose value is a command the user writes to be run: running what they say is their job. */
 const COMMANDS = ['health_check', 'curl_postinstall_script', 'supervisorctl_command', 'virtualenv_executable'];
-/** Keys that never reach a host's shell (read on this machine, or only interpolated into other keys). */
-const LOCAL = ['project_name', 'plugins', 'deploy_plugins', 'release_plugins', 'rollback_plugins', 'restart_plugins', 'once_plugins', 'shell_plugins', 'run_plugins', 'batch_size', 'lock_wait', 'hosts', 'ssh', 'notify_url', 'slack_webhook', 'slack_channel', 'slack_icon_emoji', 'curl_sha256', 'curl_artifact'];
+/** Keys that never reach a host's shell (read on this machine, only interpolated into other keys, or an enum choosing a format). */
+const LOCAL = ['project_name', 'plugins', 'deploy_plugins', 'release_plugins', 'rollback_plugins', 'restart_plugins', 'once_plugins', 'shell_plugins', 'run_plugins', 'batch_size', 'lock_wait', 'hosts', 'ssh', 'notify_url', 'slack_webhook', 'slack_channel', 'slack_icon_emoji', 'curl_sha256', 'curl_artifact', 'environment_format'];
 // sudo_prefix reaches the host only as flags from a fixed set (parseSudoPrefix; shell.test.ts);
 // env_role_configs is never read; new_release cannot be set
 LOCAL.push('sudo_prefix', 'env_role_configs', 'new_release');
