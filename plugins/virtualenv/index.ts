@@ -67,7 +67,7 @@ const virtualenv: Plugin = {
       const executive = ctx.config.virtualenv_executive !== undefined && ctx.config.virtualenv_executive !== null ? shellText(ctx.config.virtualenv_executive) : '';
       // fapistrano-0.9.5 virtualenv.py:29 `%(virtualenv_executive)s %(virtualenv_venv_path)s`; fap's own: <python> -m venv <venv>
       const create = executive ? `${commandWords(executive, q, 'fap-virtualenv')} ${q(venv)}` : `${commandWords(shellText(ctx.config.virtualenv_executable ?? 'python3'), q, 'fap-virtualenv')} -m venv ${q(venv)}`;
-      const pip = (args: string) => withActivate(String(ctx.config.virtualenv_activate ?? ''), `${python} ${PIP} ${args}`, q, 'fap-virtualenv').line;
+      const pip = (args: string) => withActivate(String(ctx.config.virtualenv_activate ?? ''), [posix.join(venv, 'bin', 'activate'), `${String(ctx.config.virtualenv_venv_path)}/bin/activate`], `${python} ${PIP} ${args}`, q, 'fap-virtualenv').line;
       const opts = shellWords(String(ctx.config.virtualenv_pip_options ?? '')).map((w) => ' ' + q(w)).join('');
       const req = requirementsPath(ctx);
 

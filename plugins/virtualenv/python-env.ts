@@ -20,7 +20,8 @@ export function venvPathProblem(key: string, venv: string, root: string): string
   if (!venv.startsWith('/')) return `${key} must be an absolute path inside the release (%(release_path)s/venv), got "${venv}"`;
   const rel = posix.relative(posix.join(root, 'releases'), posix.normalize(venv));
   const parts = rel.split('/');
-  if (!rel || parts[0] === '..' || parts.length < 2 || parts.includes('..')) {
+  // no '..' at all: %(release_path)s/../x would leave this release for another
+  if (!rel || parts[0] === '..' || parts.length < 2 || venv.split('/').includes('..')) {
     return `${key} must be inside the release (under %(release_path)s): a venv outside it would change under the release that is live`;
   }
   return undefined;
@@ -32,22 +33,32 @@ export function venvOutsideRelease(venv: string, release: string): boolean {
   return !n.startsWith(release.replace(/\/+$/, '') + '/');
 }
 
+/** `source FILE` / `. FILE`: the FILE, when the activate text is only that. `scripts` are the activate
+ * script fap knows (<venv>/bin/activate, as written and normalized): the default text names it
+ * whatever characters the path holds. */
+function plainSource(activate: string, scripts: string[]): string | undefined {
+  for (const script of scripts) for (const verb of ['source ', '. ']) if (activate === verb + script) return script;
+  return /^(?:source|\.)\s+(\S+)$/.exec(activate)?.[1];
+}
+
 /**
  * Run `words` (already quoted) after the activate text: none, `( . FILE && words )`, or
- * `bash -c '<activate> && exec "$@"' <name> words`.
+ * `bash -c '<activate> && exec "$@"' <name> words`. FILE is quoted: a path in the default
+ * (`source %(virtualenv_venv_path)s/bin/activate`) never reaches a shell unquoted.
  */
-export function withActivate(activate: string, words: string, quote: (w: string) => string, name: string): { line: string; bash: boolean } {
+export function withActivate(activate: string, scripts: string[], words: string, quote: (w: string) => string, name: string): { line: string; bash: boolean } {
   const a = shellText(activate);
   if (!a) return { line: words, bash: false };
-  const plain = /^(?:source|\.)\s+(\S+)$/.exec(a);
-  if (plain) return { line: `( . ${quote(plain[1])} && ${words} )`, bash: false };
+  // the text as written first: collapsing its whitespace would change a path that holds some
+  const file = plainSource(activate, scripts) ?? plainSource(a, scripts);
+  if (file !== undefined) return { line: `( . ${quote(file)} && ${words} )`, bash: false };
   return { line: `bash -c ${quote(`${a} && exec "$@"`)} ${name} ${words}`, bash: true };
 }
 
 /** Whether the activate text needs bash on the host (for fap check). */
-export function activateNeedsBash(activate: unknown): boolean {
+export function activateNeedsBash(activate: unknown, scripts: string[]): boolean {
   const a = shellText(activate);
-  return !!a && !/^(?:source|\.)\s+(\S+)$/.test(a);
+  return !!a && plainSource(String(activate), scripts) === undefined && plainSource(a, scripts) === undefined;
 }
 
 /** A command line in a config value: one word (quoted), or with whitespace run as `sh -c '<it> "$@"' name`. */

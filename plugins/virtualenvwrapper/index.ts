@@ -42,7 +42,7 @@ const virtualenvwrapper: Plugin = {
       const src = String(c.virtualenvwrapper_source).trim();
       const python = q(posix.join(venv, 'bin', 'python'));
       const opts = shellWords(String(c.virtualenvwrapper_pip_options ?? '')).map((w) => ' ' + q(w)).join('');
-      const pip = (args: string) => withActivate(String(c.virtualenvwrapper_activate ?? ''), `${python} ${PIP} ${args}`, q, 'fap-virtualenvwrapper').line;
+      const pip = (args: string) => withActivate(String(c.virtualenvwrapper_activate ?? ''), [posix.join(venv, 'bin', 'activate'), `${String(c.virtualenvwrapper_project)}/bin/activate`], `${python} ${PIP} ${args}`, q, 'fap-virtualenvwrapper').line;
       const reqRaw = String(c.virtualenvwrapper_requirements ?? '').trim();
       const req = reqRaw ? posix.normalize(posix.isAbsolute(reqRaw) ? reqRaw : posix.join(ctx.paths.release, reqRaw)) : '';
       const defaultReq = req === posix.join(ctx.paths.release, 'requirements.txt');

@@ -753,7 +753,7 @@ const valid: ValidCase[] = [
   {
     name: 'fapistrano.git and fapistrano.plugins.supervisorctl spellings',
     yaml: lines('app_name: shop', 'repo: /nowhere', 'plugins: [fapistrano.git, fapistrano.plugins.supervisorctl]', 'stage_role_configs:', '  production:', '    web:', HOSTS),
-    stdout: [/^branch: main # plugin default {2}\[git\]$/m, /^supervisor_program: shop # plugin default {2}\[supervisorctl\]$/m, /^supervisor_conf: configs\/supervisor_production_web\.conf # plugin default/m],
+    stdout: [/^git_shallow_clone: 1 # plugin default {2}\[git\]$/m, /^supervisor_program: shop # plugin default {2}\[supervisorctl\]$/m, /^supervisor_conf: configs\/supervisor_production_web\.conf # plugin default/m],
   },
   {
     name: '${VAR:-default} with the variable unset (the default is configuration, shown; valid because it applies)',
@@ -813,7 +813,7 @@ const valid: ValidCase[] = [
   {
     name: 'a single host given as a string, role plugins in Fapistrano spelling',
     yaml: lines('app_name: shop', 'repo: /nowhere', 'stage_role_configs:', '  production:', '    web:', '      hosts: deploy@127.0.0.1:1', '      plugins: [fapistrano.plugins.git]'),
-    stdout: [/^# hosts: deploy@127\.0\.0\.1:1$/m, /^branch: main # plugin default/m],
+    stdout: [/^# hosts: deploy@127\.0\.0\.1:1$/m, /^git_shallow_clone: 1 # plugin default/m],
   },
 ];
 

@@ -155,9 +155,12 @@ describe('virtualenv plugin on a 3-host fleet', { skip }, () => {
     const relRe = esc(`'${root(app)}/releases/`) + '\\d{14}';
     assert.match(r.stderr, new RegExp(`FAP_STEP='virtualenv: check requirements'\\n\\s*\\[ -f ${relRe}/requirements/prod\\.txt' \\]`));
     // a symlinked venv path is refused; an executable with a space runs as written, inside sh -c
-    assert.match(r.stderr, new RegExp(`FAP_STEP='virtualenv: create venv'\\n\\s*if \\[ -L ${relRe}/venv' \\]; then .* refusing to build the venv through it' >&2; exit 1; fi\\n\\s*sh -c '/usr/bin/env python3 "\\$@"' fap-virtualenv -m venv ${relRe}/venv'`));
-    assert.match(r.stderr, new RegExp(`FAP_STEP='virtualenv: upgrade pip'\\n\\s*${relRe}/venv/bin/python' -m pip install --disable-pip-version-check --upgrade pip --no-index --find-links ${esc(wheels)}\\n`));
-    assert.match(r.stderr, new RegExp(`FAP_STEP='virtualenv: install requirements'\\n\\s*${relRe}/venv/bin/python' -m pip install --disable-pip-version-check -r ${relRe}/requirements/prod\\.txt' --no-index --find-links ${esc(wheels)}\\n`));
+    // a venv that came with the code is kept (fapistrano-0.9.5 virtualenv.py:28)
+    assert.match(r.stderr, new RegExp(`FAP_STEP='virtualenv: create venv'\\n\\s*if \\[ -L ${relRe}/venv' \\]; then .* refusing to build the venv through it' >&2; exit 1; fi\\n\\s*if \\[ -e ${relRe}/venv' \\]; then .*; else sh -c '/usr/bin/env python3 "\\$@"' fap-virtualenv -m venv ${relRe}/venv'; fi`));
+    // after virtualenv_activate's default, `source <venv>/bin/activate`, as POSIX `.` with the path quoted (fapistrano-0.9.5 virtualenv.py:15,32)
+    const act = `\\( \\. ${relRe}/venv/bin/activate' && `;
+    assert.match(r.stderr, new RegExp(`FAP_STEP='virtualenv: upgrade pip'\\n\\s*${act}${relRe}/venv/bin/python' -m pip install --disable-pip-version-check --upgrade pip --no-index --find-links ${esc(wheels)} \\)\\n`));
+    assert.match(r.stderr, new RegExp(`FAP_STEP='virtualenv: install requirements'\\n\\s*${act}${relRe}/venv/bin/python' -m pip install --disable-pip-version-check -r ${relRe}/requirements/prod\\.txt' --no-index --find-links ${esc(wheels)} \\)\\n`));
     for (let i = 0; i < 3; i++) assert.ok(!existsSync(onHost(i, app)), 'a dry run touches no host');
   });
 

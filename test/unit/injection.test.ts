@@ -36,6 +36,10 @@ mkdirSync(stubs);
 mkdirSync(join(tree, 'configs'), { recursive: true });
 writeFileSync(join(tree, 'configs', 'supervisor_production_web.conf'), '[program:shop]\n');
 writeFileSync(join(tree, 'requirements.txt'), '');
+// a venv that comes with the code (virtualenvtools relocates it)
+mkdirSync(join(tree, 'venv', 'bin'), { recursive: true });
+writeFileSync(join(tree, 'venv', 'bin', 'activate'), '');
+writeFileSync(join(tree, 'venv', 'bin', 'python'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
 const stub = (name: string, body: string) => {
   // a version on --version: fap check asks once, not three ways
   writeFileSync(join(stubs, name), `#!/bin/sh\nif [ "$1" = --version ]; then echo "${name} 1.0.0"; exit 0; fi\n${body}\nexit 0\n`);
@@ -54,7 +58,8 @@ stub(
   ].join('\n'),
 );
 stub('curl', 'cat >/dev/null\nwhile [ $# -gt 0 ]; do [ "$1" = -o ] && out=$2; shift; done\nprintf artifact > "$out"');
-stub('python3', 'if [ "$1 $2" = "-m venv" ]; then mkdir -p "$3/bin"; printf \'#!/bin/sh\\nexit 0\\n\' > "$3/bin/python"; chmod +x "$3/bin/python"; fi');
+stub('python3', 'if [ "$1 $2" = "-m venv" ]; then mkdir -p "$3/bin"; printf \'#!/bin/sh\\nexit 0\\n\' > "$3/bin/python"; chmod +x "$3/bin/python"; : > "$3/bin/activate"; fi');
+stub('virtualenv-tools', '');
 stub('supervisorctl', 'case "$*" in *status*) echo "shop RUNNING pid 1" ;; *restart*) echo "shop: started" ;; esac');
 stub('sudo', 'while [ $# -gt 0 ] && [ "$1" != -- ]; do shift; done; shift; exec "$@"');
 
@@ -77,9 +82,9 @@ const NASTY = [
 
 const keys: Record<string, KeySpec> = { ...CORE_KEYS, ...(await bundledKeys()) };
 /** Keys whose value is a command the user writes to be run: running what they say is their job. */
-const COMMANDS = ['health_check', 'curl_postinstall_script', 'supervisorctl_command', 'virtualenv_executable'];
+const COMMANDS = ['health_check', 'curl_postinstall_script', 'supervisorctl_command', 'virtualenv_executable', 'virtualenv_executive', 'virtualenv_activate', 'virtualenvwrapper_activate', 'virtualenvtools_executable'];
 /** Keys that never reach a host's shell (read on this machine, only interpolated into other keys, or an enum choosing a format). */
-const LOCAL = ['project_name', 'plugins', 'deploy_plugins', 'release_plugins', 'rollback_plugins', 'restart_plugins', 'once_plugins', 'shell_plugins', 'run_plugins', 'batch_size', 'lock_wait', 'hosts', 'ssh', 'notify_url', 'slack_webhook', 'slack_channel', 'slack_icon_emoji', 'curl_sha256', 'curl_artifact', 'environment_format'];
+const LOCAL = ['project_name', 'plugins', 'deploy_plugins', 'release_plugins', 'rollback_plugins', 'restart_plugins', 'once_plugins', 'shell_plugins', 'run_plugins', 'batch_size', 'lock_wait', 'hosts', 'ssh', 'notify_url', 'slack_webhook', 'slack_channel', 'slack_icon_emoji', 'curl_sha256', 'curl_artifact', 'environment_format', 'virtualenvtools_strategy'];
 // sudo_prefix reaches the host only as flags from a fixed set (parseSudoPrefix; shell.test.ts);
 // env_role_configs is never read; new_release cannot be set
 LOCAL.push('sudo_prefix', 'env_role_configs', 'new_release');
@@ -94,6 +99,12 @@ const SHAPE: Record<string, (v: string, c: Case) => unknown> = {
   localshared_source: (v, c) => `${c.dir}/src/${v}`,
   supervisor_target: (v, c) => `${c.dir}/sv/${v}`,
   repo: (v) => v,
+  repo_path: (v, c) => `${c.root}/mirror/${v}`,
+  virtualenv_venv_path: (v, c) => `${c.root}/releases/${RELEASE}/${v}`,
+  virtualenvtools_venv_path: (v, c) => `${c.root}/releases/${RELEASE}/${v}`,
+  virtualenvwrapper_source: (v, c) => `${c.dir}/${v}`,
+  virtualenvwrapper_home: (v, c) => `${c.dir}/venvs/${v}`,
+  virtualenvwrapper_project: (v, c) => `${c.dir}/venvs/${v}`,
 };
 const TESTED = Object.entries(keys)
   .filter(([k, s]) => ['string', 'list', 'map', 'env'].includes(s.type) && !COMMANDS.includes(k) && !LOCAL.includes(k))
@@ -114,6 +125,8 @@ function newCase(): Case {
   mkdirSync(join(dir, 'src', 'configs'), { recursive: true });
   mkdirSync(join(dir, 'src', 'media'));
   writeFileSync(join(dir, 'src', 'configs', 'app.conf'), 'x=1\n');
+  // a stand-in for virtualenvwrapper.sh: mkvirtualenv makes the venv with the python3 stub
+  writeFileSync(join(dir, 'virtualenvwrapper.sh'), 'mkvirtualenv() { python3 -m venv "$WORKON_HOME/$1"; }\n');
   // shared/ as a previous deploy left it (core keys' cases also copy it with localshared)
   mkdirSync(join(root, 'shared', 'configs'), { recursive: true });
   writeFileSync(join(root, 'shared', 'configs', 'app.conf'), 'x=1\n');
@@ -137,6 +150,8 @@ function deployFile(c: Case, key?: string, value?: string): string {
     curl_user: 'user:pass',
     curl_options: '--compressed',
     virtualenv_pip_options: '--no-index',
+    virtualenvwrapper_source: join(c.dir, 'virtualenvwrapper.sh'),
+    virtualenvwrapper_home: join(c.dir, 'venvs'),
     localshared_source: join(c.dir, 'src'),
     linked_files: ['configs/app.conf'],
     linked_dirs: ['media'],
