@@ -19,9 +19,11 @@ function restartScript(ctx: SignalContext): string {
   const lines: string[] = [`fap_sc() { sh -c ${q(String(c.supervisorctl_command) + ' "$@"')} fap-supervisorctl "$@"; }`];
   if (c.supervisor_refresh) lines.push(`${sc} reread >/dev/null`, `${sc} update`);
   if (c.supervisor_restart !== false) {
-    lines.push(`if ! fap_out="$(${sc} restart ${q(program)} 2>&1)"; then printf '%s\\n' "$fap_out" >&2; echo ${q(`supervisorctl restart ${program} failed`)} >&2; exit 1; fi`);
+    // a program supervisord has not read yet (a new host, a new program) needs reread/update first
+    const hint = c.supervisor_refresh ? '' : `; case "$fap_out" in *'no such process'*) echo ${q(`supervisord does not know ${program} yet: deploy once with supervisor_refresh: true (or --supervisor-refresh=true) so it reads the new config`)} >&2;; esac`;
+    lines.push(`if ! fap_out="$(${sc} restart ${q(program)} 2>&1)"; then printf '%s\\n' "$fap_out" >&2; echo ${q(`supervisorctl restart ${program} failed`)} >&2${hint}; exit 1; fi`);
     // supervisorctl before 4.0 exits 0 on errors: look at what it said too
-    lines.push(`if printf '%s\\n' "$fap_out" | grep -q 'ERROR'; then printf '%s\\n' "$fap_out" >&2; exit 1; fi`);
+    lines.push(`if printf '%s\\n' "$fap_out" | grep -q 'ERROR'; then printf '%s\\n' "$fap_out" >&2${hint}; exit 1; fi`);
   }
   if (c.supervisor_check_status) {
     const timeout = Math.max(1, Number(c.supervisor_check_timeout));

@@ -214,15 +214,24 @@ describe('Fapistrano configs, commands and hosts', { skip }, () => {
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.match(r.stdout + r.stderr, /production/);
     for (const i of [0, 1]) {
+      // the two newest good releases (by age, not by name: a fap name sorts before a Fapistrano one
+      // as text) plus the rollback target (261129-101500: the fap release between them was rolled
+      // back from, so it is not one); Fapistrano's older and dirty releases are pruned
       const left = readdirSync(on(i, `${ROOT}/releases`)).sort();
-      assert.equal(left.length, 2, left.join(' '));
+      assert.equal(left.length, 3, left.join(' '));
       assert.ok(left.includes(current(i)));
-      assert.ok(left.includes('261129-101500'), 'the newest older release is kept (by age, not by name)');
+      assert.ok(left.includes('261129-101500'));
+      for (const gone of ['261127-090000', '261128-090000', '261129-113000']) assert.ok(!left.includes(gone), left.join(' '));
     }
   });
 
   test('fap release -s production (every role): the new host app-job01 gets its first release', async () => {
-    const r = await run(['release', '-s', 'production']);
+    // supervisord learns a new program only on reread/update: on a new host that is Fapistrano's
+    // --supervisor-refresh=true (supervisorctl.py:29-33); without it fap says so
+    const plain = await run(['release', '-s', 'production', '-r', 'worker']);
+    assert.equal(plain.code, 1);
+    assert.match(plain.stdout + plain.stderr, /supervisor_refresh/);
+    const r = await run(['release', '-s', 'production', '--supervisor-refresh=true']);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.match(current(2), /^\d{14}$/);
     assert.equal(runningFrom(2), current(2));
@@ -248,13 +257,15 @@ describe('Fapistrano configs, commands and hosts', { skip }, () => {
     const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/build.tar`;
     const cfile = join(mkdtempSync(join(tmpdir(), 'fap-curl-example-')), 'deploy.yml');
     writeFileSync(cfile, CURL_EXAMPLE);
-    const release = () => fap(['-d', cfile, 'release', '-s', 'production', '-r', 'app', '--curl-url', url], { env: env() });
+    const release = (...more: string[]) => fap(['-d', cfile, 'release', '-s', 'production', '-r', 'app', '--curl-url', url, ...more], { env: env() });
 
-    const first = await release();
+    const first = await release('--supervisor-refresh=true'); // a new program for supervisord
     assert.equal(first.code, 0, first.stderr + first.stdout);
     const rel = readlinkSync(on(2, `${CROOT}/current`)).split('/').pop()!;
     assert.equal(readFileSync(on(2, `${CROOT}/releases/${rel}/installed.txt`), 'utf8'), 'installed\n', 'install.sh ran in the release');
-    assert.equal(readFileSync(on(2, `${CROOT}/releases/${rel}/settings/production.py`), 'utf8'), 'DEBUG = False\n');
+    // the link points at the host's own path (absolute), so read it where it points, on that host
+    assert.equal(readlinkSync(on(2, `${CROOT}/releases/${rel}/settings/production.py`)), `${CROOT}/shared/settings/production.py`);
+    assert.equal(readFileSync(on(2, `${CROOT}/shared/settings/production.py`), 'utf8'), 'DEBUG = False\n');
     assert.equal(runningFrom(2, 'curl-example'), rel, 'supervisor_check_status: the program is RUNNING from the new release');
 
     // the operator changes the source of truth; the next release copies it (localshared.py:44-50)
