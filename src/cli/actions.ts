@@ -147,6 +147,8 @@ async function plan(s: Selected, command: PlannedCommand, sets: string[] = []): 
     }),
   );
   if (!s.g.json && !s.g.quiet) for (const w of p.warnings) process.stderr.write(`warning: ${w}\n`);
+  // Fapistrano's env.dry_run (configuration.py:84): dry_run: true in deploy.yml is --dry-run
+  if (p.targets.some((t) => t.config.dry_run === true)) s.g.dryRun = true;
   return p;
 }
 
