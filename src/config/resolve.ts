@@ -77,6 +77,7 @@ function commandListKeys(command: string | undefined): string[] {
 
 /** Known keys and their aliases: an unknown key this close to one is a typo, not a user variable. */
 function nearMiss(key: string, keys: Record<string, KeySpec>, aliases: Map<string, string>): string | undefined {
+  if (key in LAYOUT_KEYS) return undefined;
   return nearest(key, [...Object.keys(keys), ...aliases.keys()]);
 }
 
@@ -84,6 +85,49 @@ function nearMiss(key: string, keys: Record<string, KeySpec>, aliases: Map<strin
 export const RELEASE_TOKEN = '\u0000release\u0000';
 
 const PATH_KEYS = ['release_path', 'current_path', 'shared_path', 'releases_path'];
+
+/**
+ * Fapistrano's layout keys (configuration.py:72-78, git.py:13). fap computes them from `path`; a
+ * deploy.yml that writes them out with Fapistrano's values (or any spelling of the same place) is
+ * read as is, and a different place is refused by name rather than silently ignored: fap keeps its
+ * lock, journal and releases in one deploy root. root: `path` without trailing slashes.
+ */
+const LAYOUT_KEYS: Record<string, (root: string) => string> = {
+  current_path: (r) => `${r}/current`,
+  releases_path: (r) => `${r}/releases`,
+  shared_path: (r) => `${r}/shared`,
+  release_path: (r) => `${r}/releases/${RELEASE_TOKEN}`,
+  environment_file: (r) => `${r}/releases/${RELEASE_TOKEN}/.env`,
+  revision_file: () => 'REVISION',
+};
+
+function checkLayoutKeys(variables: Record<string, unknown>, root: string, lookup: (key: string) => unknown, origins: Record<string, Origin>, loaded: LoadedFile): void {
+  const shown = (v: string) => v.split(RELEASE_TOKEN).join('<release>');
+  const computed = (key: string): unknown => (key === 'new_release' ? RELEASE_TOKEN : key in LAYOUT_KEYS ? LAYOUT_KEYS[key](root) : lookup(key));
+  for (const [key, expect] of Object.entries(LAYOUT_KEYS)) {
+    if (!(key in variables)) continue;
+    const fail = (message: string): never => {
+      const o = origins[key];
+      throw o?.path ? loaded.error(o.path, message) : new ConfigError(`--set ${key}: ${message}`);
+    };
+    let got: string;
+    try {
+      got = interpolatePercent(String(variables[key] ?? ''), computed);
+    } catch (e) {
+      if (!(e instanceof InterpolationError)) throw e;
+      return fail(e.message);
+    }
+    const want = expect(root);
+    const same = key === 'revision_file' ? posix.normalize(got) === want : posix.normalize(got).replace(/\/+$/, '') === want;
+    if (!same) {
+      fail(
+        key === 'revision_file'
+          ? `fap writes the revision to REVISION in each release (Fapistrano's default); another name (${got}) is not supported`
+          : `fap keeps this at ${shown(want)} under path; another place (${shown(got)}) is not supported: set path to move the whole deploy root`,
+      );
+    }
+  }
+}
 /** Keys whose value fap computes; %(new_release)s is the run's release name (Fapistrano configuration.py:79). */
 const COMPUTED_KEYS = new Set(['new_release']);
 
@@ -299,9 +343,14 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
     throw new ConfigError(msg, { file: loaded.file, line: 1, col: 1, keyPath: 'app_name' });
   }
   const hosts = parseHosts(values.hosts, origins.hosts, loaded);
+  const layoutSet = Object.fromEntries(Object.keys(LAYOUT_KEYS).filter((k) => k in variables).map((k) => [k, variables[k]]));
+  for (const k of Object.keys(layoutSet)) delete variables[k];
   const all = interpolateAll({ ...variables, ...values }, origins, { stage, role }, loaded);
+  checkLayoutKeys(layoutSet, String(all.path).replace(/\/+$/, ''), (k) => all[k], origins, loaded);
   const resolved = Object.fromEntries(Object.keys(values).map((k) => [k, all[k]]));
   const resolvedVariables = Object.fromEntries(Object.keys(variables).filter((k) => !(k in values)).map((k) => [k, all[k]]));
+  // a user variable named like a secret (db_password, api_key) is one: redacted wherever it goes
+  for (const [k, v] of Object.entries(resolvedVariables)) if (SECRET_NAME.test(k) && (typeof v === 'string' || typeof v === 'number')) addSecret(String(v));
   validateTypes(resolved, origins, subOrigins, keys, loaded);
   registerSecrets(resolved, keys);
   envShadowedByLinkedFile(resolved, origins, loaded, envProblems, warnings);

@@ -112,6 +112,9 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
       }
       rolePlugins.push(p);
     }
+    // a bad deploy root is named as such, before any plugin's check of a path derived from it
+    const rootProblem = pathProblem(String(rc.values.path));
+    if (rootProblem) throw originError(loaded, rc, 'path', rootProblem);
     for (const p of rolePlugins) {
       if (input.needsPlugins && p.unavailable) {
         throw originError(loaded, rc, 'plugins', `the ${p.name} plugin's keys are understood, but its remote steps are not in this version of fap; remove it from plugins to deploy`);

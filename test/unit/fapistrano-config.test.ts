@@ -240,3 +240,50 @@ describe('sudo_prefix and the effective sudo user', () => {
   });
 });
 
+
+describe("Fapistrano's layout keys", () => {
+  // fapistrano-0.9.5 configuration.py:74-80 and git.py:13: current_path, releases_path, shared_path,
+  // release_path, environment_file, revision_file. Written out with Fapistrano's values (a config
+  // that spells out every default) they are read as they are; another place is refused by name,
+  // never silently ignored while fap deploys elsewhere.
+  const DEFAULTS = [
+    "current_path: '%(path)s/current'",
+    "releases_path: '%(path)s/releases'",
+    "shared_path: '%(path)s/shared/'",
+    "release_path: '%(releases_path)s/%(new_release)s'",
+    "environment_file: '%(release_path)s/.env'",
+    'revision_file: REVISION',
+  ];
+  test("Fapistrano's own values are accepted, and are not user variables", () => {
+    const r = resolve(`app_name: foo\n${DEFAULTS.join('\n')}\n${HOSTS}`);
+    assert.equal(r.values.path, '/home/deploy/www/foo');
+    for (const line of DEFAULTS) assert.ok(!(line.split(':')[0] in r.variables), line);
+  });
+  for (const [line, re] of [
+    ["current_path: '%(path)s/live'", /current_path: fap keeps this at \/home\/deploy\/www\/foo\/current under path; another place \(\/home\/deploy\/www\/foo\/live\) is not supported/],
+    ['releases_path: /srv/rels', /releases_path: .*\/home\/deploy\/www\/foo\/releases.*\(\/srv\/rels\)/],
+    ['shared_path: /home/deploy/sharedstuff', /shared_path: .*\(\/home\/deploy\/sharedstuff\)/],
+    ["release_path: '/srv/x/%(new_release)s'", /release_path: .*releases\/<release> under path; another place \(\/srv\/x\/<release>\)/],
+    ["environment_file: '%(shared_path)s/.env'", /environment_file: .*\(\/home\/deploy\/www\/foo\/shared\/\.env\)/],
+    ['revision_file: REV.txt', /revision_file: fap writes the revision to REVISION .*\(REV\.txt\)/],
+  ] as const) {
+    test(`${line.split(':')[0]} elsewhere is refused, at its line`, () => {
+      const e = configError(() => resolve(`app_name: foo\n${line}\n${HOSTS}`), re);
+      assert.equal(e.where?.line, 2);
+    });
+  }
+  test('--set and a --key option are checked the same way', () => {
+    configError(() => resolve(`app_name: foo\n${HOSTS}`, { sets: ['current_path=/tmp/x'] }), /current_path.*\(\/tmp\/x\)/);
+  });
+});
+
+describe('user variables named like secrets', () => {
+  test('their values are redacted wherever they go, also interpolated into a neutral name', async () => {
+    const { redact } = await import('../../src/redact.js');
+    const value = `pw-${process.pid}-Zq9`;
+    const r = resolve(`app_name: foo\ndb_password: ${value}\nenvironment:\n  DATABASE_URL: 'postgres://app:%(db_password)s@db/app'\n${HOSTS}`);
+    assert.equal((r.values.environment as Record<string, string>).DATABASE_URL, `postgres://app:${value}@db/app`);
+    assert.equal(redact(`url postgres://app:${value}@db/app`), 'url postgres://app:***@db/app');
+    assert.equal(r.variables.db_password, value, 'still a user variable');
+  });
+});
