@@ -77,7 +77,8 @@ describe('localshared on a 2-host fleet', { skip }, () => {
       assert.equal(readlinkSync(fleet.hostPath(i, join(rel, 'configs/app.conf'))), join(fleet.deployDir, app, 'shared/configs/app.conf'));
       assert.equal(readlinkSync(fleet.hostPath(i, join(rel, 'media'))), join(fleet.deployDir, app, 'shared/media'));
       assert.equal(readlinkSync(onHost(i, app, 'current')), `releases/${release}`);
-      assert.deepEqual(readdirSync(onHost(i, app, 'shared')).sort(), ['configs', 'media'], 'no temporary copies left behind');
+      // log: shared_writable (default true) makes shared/log, as Fapistrano did (fapistrano-0.9.5 deploy.py:149)
+      assert.deepEqual(readdirSync(onHost(i, app, 'shared')).sort(), ['configs', 'log', 'media'], 'no temporary copies left behind');
     }
   });
 
