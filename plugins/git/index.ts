@@ -45,7 +45,8 @@ function mirrorPath(ctx: Pick<SignalContext, 'config' | 'paths'>): string {
 /** Why repo_path cannot hold the mirror, or undefined: it must be absolute and apart from the release layout. */
 export function repoPathProblem(repoPath: string, root: string): string | undefined {
   const p = repoPath.trim();
-  if (!p) return undefined;
+  // a deploy root that is not absolute is the path key's error, reported by fap itself
+  if (!p || !root.startsWith('/')) return undefined;
   if (!p.startsWith('/')) return `repo_path must be an absolute path on the host, got "${p}"`;
   const n = posix.normalize(p).replace(/\/+$/, '') || '/';
   const r = posix.normalize(root).replace(/\/+$/, '') || '/';

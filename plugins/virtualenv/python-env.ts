@@ -17,6 +17,8 @@ export function shellText(v: unknown): string {
  * when the release's name is not known yet: it must be <path>/releases/<release>/...).
  */
 export function venvPathProblem(key: string, venv: string, root: string): string | undefined {
+  // a deploy root that is not absolute is the path key's error, reported by fap itself
+  if (!root.startsWith('/')) return undefined;
   if (!venv.startsWith('/')) return `${key} must be an absolute path inside the release (%(release_path)s/venv), got "${venv}"`;
   const rel = posix.relative(posix.join(root, 'releases'), posix.normalize(venv));
   const parts = rel.split('/');

@@ -16,6 +16,9 @@ const virtualenvtools: Plugin = {
   api: '^1.1.0',
   keys,
   check(config) {
+    // checked here, not as a schema enum: only a deploy needs it (rollback and the rest never refuse)
+    const strategy = String(config.virtualenvtools_strategy ?? '');
+    if (strategy !== 'update-path' && strategy !== 'reinitialize') return { key: 'virtualenvtools_strategy', message: `virtualenvtools_strategy "${strategy}" is not one of update-path, reinitialize` };
     if (!shellText(config.virtualenvtools_executable)) return { key: 'virtualenvtools_executable', message: 'virtualenvtools_executable is empty; give the virtualenv-tools command on the host' };
     const bad = venvPathProblem('virtualenvtools_venv_path', String(config.virtualenvtools_venv_path ?? ''), String(config.path ?? ''));
     if (bad) return { key: 'virtualenvtools_venv_path', message: bad };

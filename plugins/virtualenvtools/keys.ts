@@ -3,7 +3,6 @@ import type { KeySpec } from '../../src/config/schema.js';
 export const keys: Record<string, KeySpec> = {
   virtualenvtools_strategy: {
     type: 'string',
-    enum: ['update-path', 'reinitialize'],
     default: 'update-path',
     description: "How the venv that came with the release is moved to its new place: update-path (virtualenv-tools --update-path <venv> <venv>: rewrite its scripts' paths) or reinitialize (remove bin/python*, then virtualenv-tools --reinitialize <venv>).",
   },

@@ -23,11 +23,11 @@ const BUNDLED: Record<string, Bundled> = {
   git: { keys: () => import('../../plugins/git/keys.js'), plugin: () => import('../../plugins/git/index.js') },
   curl: { keys: () => import('../../plugins/curl/keys.js'), plugin: () => import('../../plugins/curl/index.js') },
   virtualenv: { keys: () => import('../../plugins/virtualenv/keys.js'), plugin: () => import('../../plugins/virtualenv/index.js') },
-  virtualenvwrapper: { keys: () => import('../../plugins/virtualenvwrapper/keys.js'), plugin: () => import('../../plugins/virtualenvwrapper/index.js') },
-  virtualenvtools: { keys: () => import('../../plugins/virtualenvtools/keys.js'), plugin: () => import('../../plugins/virtualenvtools/index.js') },
   supervisorctl: { keys: () => import('../../plugins/supervisorctl/keys.js'), plugin: () => import('../../plugins/supervisorctl/index.js') },
   localshared: { keys: () => import('../../plugins/localshared/keys.js'), plugin: () => import('../../plugins/localshared/index.js') },
   notify: { keys: () => import('../../plugins/notify/keys.js'), plugin: () => import('../../plugins/notify/index.js') },
+  virtualenvwrapper: { keys: () => import('../../plugins/virtualenvwrapper/keys.js'), plugin: () => import('../../plugins/virtualenvwrapper/index.js') },
+  virtualenvtools: { keys: () => import('../../plugins/virtualenvtools/keys.js'), plugin: () => import('../../plugins/virtualenvtools/index.js') },
   slack: { keys: () => import('../../plugins/slack/keys.js'), plugin: () => import('../../plugins/slack/index.js') },
 };
 

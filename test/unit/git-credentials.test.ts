@@ -110,8 +110,8 @@ test('a token in the repo URL: clone and fetch authenticate, and no argv, repo/c
     assert.deepEqual(leaks(r.trace), [], 'GIT_TRACE (every process git ran)');
     assert.deepEqual(leaks(r.stderr), []);
   }
-  assert.match(second.argv, /clone --mirror --quiet -- http:\/\/127\.0\.0\.1:\d+\/app\.git/);
-  assert.match(second.argv, /fetch --prune --quiet -- origin/);
+  assert.match(second.argv, /clone --mirror --quiet --depth 1 --no-single-branch -- http:\/\/127\.0\.0\.1:\d+\/app\.git/);
+  assert.match(second.argv, /fetch --prune --quiet --depth 1 -- origin/);
   const config = readFileSync(join(dir, 'www', 'repo', 'config'), 'utf8');
   assert.deepEqual(leaks(config), [], config);
   for (const rel of ['20260101000000', '20260101000001']) {
