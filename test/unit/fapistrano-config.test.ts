@@ -287,3 +287,18 @@ describe('user variables named like secrets', () => {
     assert.equal(r.variables.db_password, value, 'still a user variable');
   });
 });
+
+describe('short user variables', () => {
+  // found by the attack pass: `auth: v` was refused as "did you mean path?" (two edits); Fapistrano
+  // accepted any key (configuration.py:120-121). One edit from a key is still a typo.
+  test('a short name two edits from a key is a variable; one edit is still an error', () => {
+    for (const name of ['auth', 'role_', 'hots2', 'user9x']) {
+      if (name.length > 5) continue;
+      const r = resolve(`app_name: foo\n${name}: v\n${HOSTS}`);
+      assert.equal(r.variables[name], 'v', name);
+    }
+    configError(() => resolve(`app_name: foo\nhost: x\n${HOSTS}`), /unknown key "host" \(did you mean "hosts"\?\)/);
+    configError(() => resolve(`app_name: foo\npaht: /srv\n${HOSTS}`), /did you mean "path"/);
+    configError(() => resolve(`app_name: foo\nkeep_release: 3\n${HOSTS}`), /did you mean "keep_releases"/);
+  });
+});
