@@ -47,6 +47,10 @@ export function parseState(outputs: Map<string, string[]>): HostState {
     records.set(m[1], rec);
   }
   const current = currentName && isReleaseName(currentName) ? currentName : undefined;
+  // Fapistrano's dirty releases are newer than its last current; once fap has recorded releases
+  // (a rollback --to an older one moves current back), only what is newer than those is dirty
+  const recorded = [...records.keys()].filter((n) => isReleaseName(n) && records.get(n)!.status);
+  const newestKnown = [current, ...recorded].filter((n): n is string => !!n).sort(compareReleases).pop();
   const releases = (outputs.get('rel') ?? [])
     .filter(isReleaseName)
     .sort(compareReleases)
@@ -56,7 +60,7 @@ export function parseState(outputs: Map<string, string[]>): HostState {
       const made_by = makerOf(name);
       // Fapistrano's "dirty" releases (fapistrano-0.9.5 directory.py:71-78): newer than current,
       // i.e. deploys that failed before their publish. Never good; the first fap deploy records them failed.
-      const dirty = made_by === 'fapistrano' && !rec.status && !!current && compareReleases(name, current) > 0;
+      const dirty = made_by === 'fapistrano' && !rec.status && !!current && compareReleases(name, newestKnown!) > 0;
       if (dirty) status = 'failed';
       const deployed_at = rec.deployed_at ?? (made_by === 'fapistrano' ? new Date(releaseTime(name)!).toISOString() : undefined);
       return { name, status, revision: rec.revision || undefined, deployed_at, deployed_by: rec.deployed_by, made_by, ...(dirty ? { dirty: true as const } : {}) };

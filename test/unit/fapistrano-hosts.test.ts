@@ -104,8 +104,11 @@ describe('a host Fapistrano deployed', () => {
         assert.equal(state.current, cur);
         state.releases.forEach((r, i) => {
           assert.equal(r.made_by, rels[i].fapistrano ? 'fapistrano' : 'fap');
-          // fapistrano-0.9.5 directory.py:71-78: unrecorded releases after current are dirty (failed deploys)
-          const dirty = recorded[i] === 'none' && cur !== undefined && rels[i].at > rels.find((x) => x.name === cur)!.at;
+          // fapistrano-0.9.5 directory.py:71-78: unrecorded releases after current are dirty (failed
+          // deploys) — after Fapistrano's last current, which fap's records (a rollback moves current
+          // back) place no lower than the newest recorded release
+          const known = [cur, ...rels.filter((_, j) => recorded[j] !== 'none').map((x) => x.name)].filter(Boolean).map((n) => rels.find((x) => x.name === n)!.at);
+          const dirty = recorded[i] === 'none' && cur !== undefined && rels[i].at > Math.max(...known);
           assert.equal(r.status, dirty ? 'failed' : recorded[i] === 'none' ? 'unknown' : recorded[i]);
           assert.equal(unrecordedDirty(state).includes(r.name), dirty);
         });
@@ -240,3 +243,26 @@ describe('flip on a host Fapistrano deployed (real sh)', () => {
 });
 
 export type { HostState, ReleaseInfo };
+
+describe('a rollback --to an older Fapistrano release', () => {
+  // found by the attack pass: after fap release R, rollback --to 261129-101500, rollback --to
+  // 261127-090000, the good 261128-090000 (newer than the new current, no record) read as dirty.
+  // Dirty (directory.py:71-78) is what is newer than Fapistrano's last current, which the records
+  // fap wrote (rolled-back 261129-101500, failed 261129-113000) place above it.
+  test('good releases between the new current and the recorded ones stay good; the real dirty one stays failed', () => {
+    const outputs = new Map<string, string[]>([
+      ['current', ['releases/261127-090000']],
+      ['rel', ['261127-090000', '261128-090000', '261129-101500', '261129-113000', '20261201000000']],
+      ['st', ['261129-101500.status:rolled-back', '261129-113000.status:failed', '20261201000000.status:rolled-back', '261127-090000.status:ok']],
+    ]);
+    const s = parseState(outputs);
+    const status = Object.fromEntries(s.releases.map((r) => [r.name, r.status]));
+    assert.equal(status['261128-090000'], 'unknown');
+    assert.ok(isGood(s.releases.find((r) => r.name === '261128-090000')!));
+    assert.equal(status['261129-113000'], 'failed');
+    assert.deepEqual(unrecordedDirty(s), []);
+    // a pure Fapistrano host: what is newer than current is dirty
+    const pure = parseState(new Map([['current', ['/home/deploy/www/a/releases/261128-090000']], ['rel', ['261127-090000', '261128-090000', '261129-101500']]]));
+    assert.deepEqual(unrecordedDirty(pure), ['261129-101500']);
+  });
+});
