@@ -268,11 +268,18 @@ describe('Fapistrano plugin keys on a 2-host fleet', { skip }, () => {
     const app = 'wrapper';
     const repo = makeRepo({ 'app.py': 'print(1)\n', 'requirements.txt': 'fapdemo==1.0\n' });
     const home = join(fleet.deployDir, 'virtualenvs');
+    // Debian's wrapper belongs to Debian's python3 and virtualenv; a host whose shell puts another
+    // python3 first (root's .bashrc with pyenv, read by bash under sshd) must name them, as
+    // virtualenvwrapper's own docs say: the source file a user keeps for it does
+    const source = join(fleet.deployDir, 'virtualenvwrapper-env.sh');
+    for (let i = 0; i < 2; i++) {
+      writeFileSync(fleet.hostPath(i, source), `export VIRTUALENVWRAPPER_PYTHON=/usr/bin/python3 VIRTUALENVWRAPPER_VIRTUALENV=/usr/bin/virtualenv\n. ${WRAPPER}\n`);
+    }
     const f = file(
       app,
       {
         plugins: ['git', 'virtualenvwrapper'],
-        virtualenvwrapper_source: WRAPPER,
+        virtualenvwrapper_source: source,
         virtualenvwrapper_home: home,
         virtualenvwrapper_pip_options: pipOffline(),
       },
