@@ -5,7 +5,7 @@
 // in its path: it is a secret, never printed, not even in the warning a failed post becomes (the
 // deploy's outcome stands).
 import type { Plugin, RunSummary } from '../../src/signals.js';
-import { addSecret, redact } from '../../src/redact.js';
+import { httpUrl, postJson, secretUrl } from '../webhook.js';
 import { keys } from './keys.js';
 
 type Config = Readonly<Record<string, unknown>>;
@@ -49,22 +49,13 @@ export function slackPayload(text: string, config: Config): Record<string, unkno
   return payload;
 }
 
-function webhookUrl(config: Config): URL | undefined {
-  try {
-    const u = new URL(String(config.slack_webhook ?? ''));
-    return /^https?:$/.test(u.protocol) ? u : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 const slack: Plugin = {
   name: 'slack',
   api: '^1.0.0',
   keys,
   check(config) {
     // never echo the value: it is a secret
-    if (config.slack_webhook && !webhookUrl(config)) return { key: 'slack_webhook', message: 'slack_webhook must be an http:// or https:// URL' };
+    if (config.slack_webhook && !httpUrl(String(config.slack_webhook))) return { key: 'slack_webhook', message: 'slack_webhook must be an http:// or https:// URL' };
     return undefined;
   },
   on: {},
@@ -72,40 +63,10 @@ const slack: Plugin = {
     const text = slackText(summary, config);
     if (!text) return;
     if (!config.slack_webhook) throw new Error('slack_webhook is not set; nothing was posted');
-    const url = webhookUrl(config);
-    if (!url) throw new Error('slack_webhook is not an http(s) URL; nothing was posted');
     // every form of the URL is secret (the token is its path), in case something echoes it
-    addSecret(String(config.slack_webhook));
-    addSecret(url.href);
-    if (url.pathname.length > 1) addSecret(url.pathname + url.search);
-    if (url.password) addSecret(url.password);
-    const timeoutSec = Number(config.slack_timeout ?? 10);
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, timeoutSec * 1000);
-    try {
-      let res: Response;
-      try {
-        res = await fetch(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'user-agent': 'fap-slack' },
-          // secrets in host errors never leave the machine either
-          body: redact(JSON.stringify(slackPayload(text, config))),
-          signal: controller.signal,
-        });
-        await res.arrayBuffer().catch(() => undefined);
-      } catch (e) {
-        if (timedOut) throw new Error(`message not sent: Slack did not answer within ${timeoutSec}s (slack_timeout)`);
-        const code = (e as { cause?: { code?: unknown } })?.cause?.code;
-        throw new Error(`message not sent: the webhook could not be reached${typeof code === 'string' ? ` (${code})` : ''}`);
-      }
-      if (!res.ok) throw new Error(`message not accepted: the webhook answered ${res.status}${res.statusText ? ' ' + res.statusText : ''}`);
-    } finally {
-      clearTimeout(timer);
-    }
+    const url = secretUrl(String(config.slack_webhook));
+    if (!url) throw new Error('slack_webhook is not an http(s) URL; nothing was posted');
+    await postJson(url, slackPayload(text, config), { label: 'message', answerer: 'Slack', timeoutKey: 'slack_timeout', timeoutSec: Number(config.slack_timeout ?? 10), userAgent: 'fap-slack' });
   },
 };
 
