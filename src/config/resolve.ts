@@ -162,6 +162,22 @@ function splitStage(stageMap: Record<string, unknown>, keys: Record<string, KeyS
   return { roles, wide };
 }
 
+/**
+ * Every key name the file sets, at the top, stage-wide or in a role, read as resolveRole reads it
+ * (a map in a stage that is not a key is a role): what a `--key=value` option may name.
+ */
+export function keyNamesIn(loaded: LoadedFile, keys: Record<string, KeySpec>): string[] {
+  const aliases = aliasMap(keys);
+  const out = Object.keys(loaded.data).filter((k) => !STRUCTURE_KEYS.has(k));
+  const stages = loaded.data.stage_role_configs;
+  for (const st of isPlainMap(stages) ? Object.values(stages) : []) {
+    if (!isPlainMap(st)) continue;
+    const { roles, wide } = splitStage(st, keys, aliases);
+    out.push(...Object.keys(wide), ...Object.values(roles).flatMap((r) => Object.keys(r)));
+  }
+  return out.filter((k) => !k.startsWith('x-'));
+}
+
 export function stagesOf(loaded: LoadedFile): Record<string, Record<string, unknown>> {
   const src = loaded.data.stage_role_configs;
   if (src === undefined) throw loaded.error([], 'missing "stage_role_configs" (stage -> role -> hosts)');

@@ -24,23 +24,20 @@ export function makerOf(name: string): Maker {
  * fap's names are UTC; Fapistrano's are this machine's local time, as Fapistrano wrote them.
  */
 export function releaseTime(name: string): number | undefined {
-  let m = FAP.exec(name);
-  const f = m ? m.slice(1).map(Number) : undefined;
-  m = f ? null : FAPISTRANO.exec(name);
-  const g = m ? m.slice(1).map(Number) : undefined;
-  const [y, mo, d, h, mi, s] = f ?? (g ? [2000 + g[0], ...g.slice(1)] : []);
-  if (y === undefined) return undefined;
-  const date = f ? new Date(Date.UTC(y, mo - 1, d, h, mi, s)) : new Date(y, mo - 1, d, h, mi, s);
-  // a name like 20241399... or 261340-... is not a date: not a release
-  const back = f
+  const fap = FAP.exec(name);
+  const m = fap ?? FAPISTRANO.exec(name);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, s] = m.slice(1).map(Number);
+  const want = [fap ? y : 2000 + y, mo, d, h, mi, s];
+  const date = fap ? new Date(Date.UTC(want[0], mo - 1, d, h, mi, s)) : new Date(want[0], mo - 1, d, h, mi, s);
+  const back = fap
     ? [date.getUTCFullYear(), date.getUTCMonth() + 1, date.getUTCDate(), date.getUTCHours(), date.getUTCMinutes(), date.getUTCSeconds()]
     : [date.getFullYear(), date.getMonth() + 1, date.getDate(), date.getHours(), date.getMinutes(), date.getSeconds()];
-  if (back.some((v, i) => v !== [y, mo, d, h, mi, s][i])) {
-    // a local time skipped by a DST change still names a real Fapistrano release: keep its instant
-    if (!f && back[0] === y && back[1] === mo && back[2] === d) return date.getTime();
-    return undefined;
-  }
-  return date.getTime();
+  // a name like 20241399... or 261340-... is not a date: not a release
+  if (back.every((v, i) => v === want[i])) return date.getTime();
+  // a local time skipped by a DST change still names a real Fapistrano release: keep its instant
+  const sameDay = back.slice(0, 3).every((v, i) => v === want[i]);
+  return !fap && sameDay ? date.getTime() : undefined;
 }
 
 export function isReleaseName(name: string): boolean {
