@@ -458,11 +458,7 @@ function interpolateAll(values: Record<string, unknown>, origins: Record<string,
     if (key === 'stage') return ctx.stage;
     if (key === 'role') return ctx.role;
     if (key === 'new_release') return RELEASE_TOKEN;
-    if (PATH_KEYS.includes(key)) {
-      const root = String(get('path')).replace(/\/+$/, '');
-      const p = { releases_path: `${root}/releases`, current_path: `${root}/current`, shared_path: `${root}/shared`, release_path: `${root}/releases/${RELEASE_TOKEN}` };
-      return p[key as keyof typeof p];
-    }
+    if (PATH_KEYS.includes(key)) return LAYOUT_KEYS[key](String(get('path')).replace(/\/+$/, ''));
     if (!(key in values)) return undefined;
     if (stack.includes(key)) fail(key, `interpolation cycle: ${[...stack.slice(stack.indexOf(key)), key].join(' -> ')}`);
     stack.push(key);
