@@ -96,6 +96,9 @@ describe('Fapistrano configs, commands and hosts', { skip }, () => {
   const ctl = (i: number, ...args: string[]) => spawnSync('nsenter', ['-t', String(fleet.hosts[i].process.pid), '-m', '--', 'supervisorctl', ...args], { encoding: 'utf8' });
   const current = (i: number) => readlinkSync(on(i, `${ROOT}/current`)).split('/').pop()!;
   const runningFrom = (i: number, prog = APP) => {
+    // `supervisorctl update` starts an autostart program in the background: wait out STARTING
+    // (startsecs=1) instead of reading the state mid-start
+    for (let n = 0; n < 50 && /STARTING/.test(ctl(i, 'status', prog).stdout); n++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
     const m = /RUNNING\s+pid (\d+)/.exec(ctl(i, 'status', prog).stdout);
     assert.ok(m, `${prog} runs on host ${i}: ${ctl(i, 'status').stdout}`);
     return readlinkSync(`/proc/${m[1]}/cwd`).split('/').pop()!;
