@@ -12,24 +12,11 @@
 // split into words here with the shell's quoting rules (so `--no-index --find-links /srv/wheels`
 // is three words) and each word is quoted (../shell-words.ts); paths fap computes are quoted.
 import { posix } from 'node:path';
-import type { Plugin, SignalContext } from '../../src/signals.js';
+import type { Plugin } from '../../src/signals.js';
 import { keys } from './keys.js';
-import { shellWords, WordsError } from '../shell-words.js';
-import { commandWords, shellText, venvOutsideRelease, venvPathProblem, withActivate } from './python-env.js';
+import { commandWords, pipOptions, pipOptionsProblem, requirementsSteps, shellText, venvOutsideRelease, venvPathProblem, withActivate } from './python-env.js';
 
 const PIP = '-m pip install --disable-pip-version-check';
-
-/** The requirements file on the host: '' means none; a relative path is relative to the release. */
-export function requirementsPath(ctx: Pick<SignalContext, 'config' | 'paths'>): string {
-  const req = String(ctx.config.virtualenv_requirements ?? '').trim();
-  if (!req) return '';
-  return posix.normalize(posix.isAbsolute(req) ? req : posix.join(ctx.paths.release, req));
-}
-
-/** Whether the requirements file is the conventional (default) one, which may be absent. */
-function isDefaultRequirements(ctx: Pick<SignalContext, 'paths'>, req: string): boolean {
-  return req === posix.normalize(posix.join(ctx.paths.release, 'requirements.txt'));
-}
 
 const virtualenv: Plugin = {
   name: 'virtualenv',
@@ -47,13 +34,7 @@ const virtualenv: Plugin = {
     }
     const bad = venvPathProblem('virtualenv_venv_path', String(config.virtualenv_venv_path ?? ''), String(config.path ?? ''));
     if (bad) return { key: 'virtualenv_venv_path', message: bad };
-    try {
-      shellWords(String(config.virtualenv_pip_options ?? ''));
-    } catch (e) {
-      if (e instanceof WordsError) return { key: 'virtualenv_pip_options', message: `virtualenv_pip_options: ${e.message}` };
-      throw e;
-    }
-    return undefined;
+    return pipOptionsProblem(config, 'virtualenv_pip_options');
   },
   on: {
     'deploy.updated': (ctx) => {
@@ -68,16 +49,9 @@ const virtualenv: Plugin = {
       // fapistrano-0.9.5 virtualenv.py:29 `%(virtualenv_executive)s %(virtualenv_venv_path)s`; fap's own: <python> -m venv <venv>
       const create = executive ? `${commandWords(executive, q, 'fap-virtualenv')} ${q(venv)}` : `${commandWords(shellText(ctx.config.virtualenv_executable ?? 'python3'), q, 'fap-virtualenv')} -m venv ${q(venv)}`;
       const pip = (args: string) => withActivate(String(ctx.config.virtualenv_activate ?? ''), [posix.join(venv, 'bin', 'activate'), `${String(ctx.config.virtualenv_venv_path)}/bin/activate`], `${python} ${PIP} ${args}`, q, 'fap-virtualenv').line;
-      const opts = shellWords(String(ctx.config.virtualenv_pip_options ?? '')).map((w) => ' ' + q(w)).join('');
-      const req = requirementsPath(ctx);
-
+      const requirements = requirementsSteps(ctx, 'virtualenv_requirements', pip, pipOptions(ctx, 'virtualenv_pip_options'));
       // A requirements file the user configured must exist: say so before spending time on the venv.
-      if (req && !isDefaultRequirements(ctx, req)) {
-        ctx.script(
-          'check requirements',
-          `[ -f ${q(req)} ] || { echo ${q(`requirements file ${req} (virtualenv_requirements) not found on this host`)} >&2; exit 1; }`,
-        );
-      }
+      if (requirements.check) ctx.script('check requirements', requirements.check);
       // a venv symlink that came with the code would have the venv built wherever it points
       ctx.script(
         'create venv',
@@ -87,26 +61,9 @@ const virtualenv: Plugin = {
           `if [ -e ${q(venv)} ]; then ${ctx.remoteLog(`${venv} came with the release; using it as it is`)}; else ${create}; fi`,
         ].join('\n'),
       );
-      if (ctx.config.virtualenv_upgrade_pip !== false) {
-        ctx.script('upgrade pip', pip(`--upgrade pip${opts}`));
-      }
-      if (!req) {
-        ctx.script('install requirements', ctx.remoteLog('virtualenv_requirements is empty; no requirements installed'));
-      } else if (isDefaultRequirements(ctx, req)) {
-        // the default file is optional: an app without requirements.txt still gets its venv
-        ctx.script(
-          'install requirements',
-          [
-            `if [ -f ${q(req)} ]; then`,
-            `  ${pip(`-r ${q(req)}${opts}`)}`,
-            'else',
-            `  ${ctx.remoteLog(`no ${req}; no requirements installed`)}`,
-            'fi',
-          ].join('\n'),
-        );
-      } else {
-        ctx.script('install requirements', pip(`-r ${q(req)}${opts}`));
-      }
+      if (ctx.config.virtualenv_upgrade_pip !== false) ctx.script('upgrade pip', pip(`--upgrade pip${pipOptions(ctx, 'virtualenv_pip_options')}`));
+      // the default requirements.txt is optional: an app without one still gets its venv
+      ctx.script('install requirements', requirements.install);
     },
   },
 };

@@ -4,6 +4,8 @@
 // scripts: the plain form `source FILE` / `. FILE` becomes POSIX `. FILE` (no bash needed); any
 // other activate text is shell written for bash, as Fapistrano ran it, and runs under `bash -c`.
 import { posix } from 'node:path';
+import type { SignalContext } from '../../src/signals.js';
+import { shellWords, WordsError } from '../shell-words.js';
 
 /** User shell text on one line (a newline would end the command it belongs to). */
 export function shellText(v: unknown): string {
@@ -66,4 +68,40 @@ export function activateNeedsBash(activate: unknown, scripts: string[]): boolean
 /** A command line in a config value: one word (quoted), or with whitespace run as `sh -c '<it> "$@"' name`. */
 export function commandWords(command: string, quote: (w: string) => string, name: string): string {
   return /\s/.test(command) ? `sh -c ${quote(command + ' "$@"')} ${name}` : quote(command);
+}
+
+type Ctx = Pick<SignalContext, 'config' | 'paths' | 'quote' | 'remoteLog'>;
+
+/** Why `key`'s pip options cannot be split into words, or undefined (for check()). */
+export function pipOptionsProblem(config: Readonly<Record<string, unknown>>, key: string): { key: string; message: string } | undefined {
+  try {
+    shellWords(String(config[key] ?? ''));
+    return undefined;
+  } catch (e) {
+    if (e instanceof WordsError) return { key, message: `${key}: ${e.message}` };
+    throw e;
+  }
+}
+
+/** `key`'s pip options as quoted words, each with a leading space. */
+export function pipOptions(ctx: Ctx, key: string): string {
+  return shellWords(String(ctx.config[key] ?? '')).map((w) => ' ' + ctx.quote(w)).join('');
+}
+
+/**
+ * The requirements steps of the plugins that pip-install a file (`key`: its setting; '' means
+ * none; relative to the release). A file the user configured must exist, checked before the venv is
+ * spent time on (`check`, to run first); the default requirements.txt may be absent (`install`
+ * then says so). `pip(args)` is the pip command line with its activate prefix.
+ */
+export function requirementsSteps(ctx: Ctx, key: string, pip: (args: string) => string, opts: string): { check?: string; install: string } {
+  const q = ctx.quote;
+  const raw = String(ctx.config[key] ?? '').trim();
+  if (!raw) return { install: ctx.remoteLog(`${key} is empty; no requirements installed`) };
+  const req = posix.normalize(posix.isAbsolute(raw) ? raw : posix.join(ctx.paths.release, raw));
+  const install = pip(`-r ${q(req)}${opts}`);
+  if (req === posix.normalize(posix.join(ctx.paths.release, 'requirements.txt'))) {
+    return { install: [`if [ -f ${q(req)} ]; then`, `  ${install}`, 'else', `  ${ctx.remoteLog(`no ${req}; no requirements installed`)}`, 'fi'].join('\n') };
+  }
+  return { check: `[ -f ${q(req)} ] || { echo ${q(`requirements file ${req} (${key}) not found on this host`)} >&2; exit 1; }`, install };
 }

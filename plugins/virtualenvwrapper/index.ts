@@ -10,8 +10,7 @@
 import { posix } from 'node:path';
 import type { Plugin } from '../../src/signals.js';
 import { keys } from './keys.js';
-import { shellWords, WordsError } from '../shell-words.js';
-import { withActivate } from '../virtualenv/python-env.js';
+import { pipOptions, pipOptionsProblem, requirementsSteps, withActivate } from '../virtualenv/python-env.js';
 
 const PIP = '-m pip install --disable-pip-version-check';
 
@@ -26,13 +25,7 @@ const virtualenvwrapper: Plugin = {
     if (!p.startsWith('/') || project(config) === '/') return { key: 'virtualenvwrapper_project', message: `virtualenvwrapper_project must be an absolute path to the venv on the host, got "${p}"` };
     const src = String(config.virtualenvwrapper_source ?? '').trim();
     if (!src.startsWith('/')) return { key: 'virtualenvwrapper_source', message: `virtualenvwrapper_source must be the absolute path of virtualenvwrapper.sh on the host, got "${src}"` };
-    try {
-      shellWords(String(config.virtualenvwrapper_pip_options ?? ''));
-    } catch (e) {
-      if (e instanceof WordsError) return { key: 'virtualenvwrapper_pip_options', message: `virtualenvwrapper_pip_options: ${e.message}` };
-      throw e;
-    }
-    return undefined;
+    return pipOptionsProblem(config, 'virtualenvwrapper_pip_options');
   },
   on: {
     'deploy.updated': (ctx) => {
@@ -41,15 +34,10 @@ const virtualenvwrapper: Plugin = {
       const venv = project(c);
       const src = String(c.virtualenvwrapper_source).trim();
       const python = q(posix.join(venv, 'bin', 'python'));
-      const opts = shellWords(String(c.virtualenvwrapper_pip_options ?? '')).map((w) => ' ' + q(w)).join('');
+      const opts = pipOptions(ctx, 'virtualenvwrapper_pip_options');
       const pip = (args: string) => withActivate(String(c.virtualenvwrapper_activate ?? ''), [posix.join(venv, 'bin', 'activate'), `${String(c.virtualenvwrapper_project)}/bin/activate`], `${python} ${PIP} ${args}`, q, 'fap-virtualenvwrapper').line;
-      const reqRaw = String(c.virtualenvwrapper_requirements ?? '').trim();
-      const req = reqRaw ? posix.normalize(posix.isAbsolute(reqRaw) ? reqRaw : posix.join(ctx.paths.release, reqRaw)) : '';
-      const defaultReq = req === posix.join(ctx.paths.release, 'requirements.txt');
-
-      if (req && !defaultReq) {
-        ctx.script('check requirements', `[ -f ${q(req)} ] || { echo ${q(`requirements file ${req} (virtualenvwrapper_requirements) not found on this host`)} >&2; exit 1; }`);
-      }
+      const requirements = requirementsSteps(ctx, 'virtualenvwrapper_requirements', pip, opts);
+      if (requirements.check) ctx.script('check requirements', requirements.check);
       // fapistrano-0.9.5 virtualenvwrapper.py:29-30: mkvirtualenv only when the project's venv is missing
       ctx.script(
         'mkvirtualenv',
@@ -66,13 +54,7 @@ const virtualenvwrapper: Plugin = {
       );
       // fapistrano-0.9.5 virtualenvwrapper.py:35 pip install -U pip setuptools wheel
       if (c.virtualenvwrapper_pip_upgrade !== false) ctx.script('upgrade pip', pip(`--upgrade pip setuptools wheel${opts}`));
-      if (!req) {
-        ctx.script('install requirements', ctx.remoteLog('virtualenvwrapper_requirements is empty; no requirements installed'));
-      } else if (defaultReq) {
-        ctx.script('install requirements', [`if [ -f ${q(req)} ]; then`, `  ${pip(`-r ${q(req)}${opts}`)}`, 'else', `  ${ctx.remoteLog(`no ${req}; no requirements installed`)}`, 'fi'].join('\n'));
-      } else {
-        ctx.script('install requirements', pip(`-r ${q(req)}${opts}`));
-      }
+      ctx.script('install requirements', requirements.install);
     },
   },
 };
