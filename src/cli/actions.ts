@@ -429,13 +429,13 @@ export async function releasesAction(stage: string | undefined, role: string | u
   try {
     const rows = await listReleases(run, p.targets);
     const ok = rows.every((r) => !r.error);
-    const currents = new Set(rows.filter((r) => r.state).map((r) => r.state!.current ?? ''));
+    const currents = new Set(rows.filter((r) => r.state).map((r) => r.state!.current ?? r.state!.foreignCurrent ?? ''));
     run.bus.emit({
       event: 'result',
       ok,
       command: 'releases',
       agree: currents.size <= 1,
-      hosts: rows.map((r) => ({ host: r.host, role: r.role, current: r.state?.current, releases: r.state?.releases, interrupted: r.state ? unfinished(r.state) : undefined, error: r.error })),
+      hosts: rows.map((r) => ({ host: r.host, role: r.role, current: r.state?.current, ...(r.state?.foreignCurrent ? { foreign_current: r.state.foreignCurrent } : {}), releases: r.state?.releases, interrupted: r.state ? unfinished(r.state) : undefined, error: r.error })),
     });
     if (!s.g.json) process.stdout.write(redact(formatReleasesTable(rows) + '\n'));
     process.exitCode = ok ? EXIT.ok : EXIT.failed;

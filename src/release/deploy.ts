@@ -21,14 +21,14 @@ import {
   unlockSteps,
   type JournalPhase,
 } from './scripts.js';
-import { batchSize, nextReleaseName, pruneList, unrecordedDirty, type HostState, EMPTY_STATE } from './state.js';
+import { batchSize, nextReleaseName, pruneList, unrecordedDirty, unrecordedUnverified, type HostState, EMPTY_STATE } from './state.js';
 import { lockAndHeal, phase, recordFailure, reportsFor, result, transact, type HostReport, type RunResult } from './transaction.js';
 
 
 export async function deploy(run: Run, planned: Target[]): Promise<RunResult> {
   return transact(run, planned, async () => {
     const bus = run.bus;
-    const { raw, states, heal } = await lockAndHeal(run, planned);
+    const { raw, states, heal } = await lockAndHeal(run, planned, { ownCurrent: true });
     const release = nextReleaseName(new Date(), [...raw.values()]);
     const targets = planned.map((t) => withRelease(t, release));
     const state = (t: Target): HostState => states.get(t.key) ?? EMPTY_STATE;
@@ -51,6 +51,7 @@ export async function deploy(run: Run, planned: Target[]): Promise<RunResult> {
         ...journal(t, 'prepare'),
         // Fapistrano's failed deploys (its dirty releases) stay failed once current moves past them
         ...unrecordedDirty(state(t)).flatMap((n) => setStatusSteps(t.paths, n, 'failed')),
+        ...unrecordedUnverified(state(t)).flatMap((n) => setStatusSteps(t.paths, n, 'unverified')),
         // deploy.starting plugins (localshared fills shared/) run before the linked-file check
         ...(await run.signalSteps(t, release, ['deploy.starting', 'deploy.started'])),
         ...(t.config.shared_writable !== false ? sharedWritableSteps(t.paths) : []),

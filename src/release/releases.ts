@@ -35,9 +35,13 @@ export function formatReleasesTable(rows: HostReleases[]): string {
   }
   const widths = lines[0].map((_, i) => Math.max(...lines.map((l) => l[i].length)));
   const out = lines.map((l) => l.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
-  const currents = new Set(rows.filter((r) => r.state).map((r) => r.state!.current ?? '(none)'));
+  const shown = (st: HostState) => st.current ?? st.foreignCurrent ?? '(none)';
+  const currents = new Set(rows.filter((r) => r.state).map((r) => shown(r.state!)));
   if (currents.size > 1) {
-    out.push('', `warning: hosts disagree about current: ${rows.map((r) => `${r.host}=${r.state?.current ?? '(none)'}`).join(', ')}`);
+    out.push('', `warning: hosts disagree about current: ${rows.map((r) => `${r.host}=${r.state ? shown(r.state) : '(none)'}`).join(', ')}`);
+  }
+  for (const r of rows) {
+    if (r.state?.foreignCurrent) out.push(`warning: current on ${r.host} is ${r.state.foreignCurrent}, not a release: deploy and rollback refuse there until it points at one`);
   }
   return out.join('\n');
 }

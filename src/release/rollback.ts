@@ -42,7 +42,7 @@ export function chooseRollback(targets: Target[], states: Map<string, HostState>
 export async function rollback(run: Run, planned: Target[], o: RollbackOptions = {}): Promise<RunResult> {
   if (o.to !== undefined && !isReleaseName(o.to)) throw new ConfigError(`--to "${o.to}" is not a release name (${RELEASE_NAME_FORMS}; see fap releases)`);
   return transact(run, planned, async () => {
-    const { raw, states, heal } = await lockAndHeal(run, planned, { layout: 'existing' });
+    const { raw, states, heal } = await lockAndHeal(run, planned, { layout: 'existing', ownCurrent: true });
     const reports = reportsFor(planned);
 
     // Decide every host's target before touching any host.

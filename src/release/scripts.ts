@@ -345,7 +345,15 @@ export function inspectSteps(p: Paths): Step[] {
       name: 'read release state',
       script: [
         emitOutput('current', `"$(readlink ${quote(p.current)} 2>/dev/null || true)"`),
+        // does current lead into releases/? Compared physically (a Fapistrano absolute link may
+        // spell the root through a symlink); a current fap cannot name it could not put back
+        `if [ -L ${quote(p.current)} ]; then fap_t=$(readlink ${quote(p.current)} || true); case $fap_t in /*) ;; *) fap_t=${quote(posix.dirname(p.current))}/$fap_t ;; esac`,
+        `  fap_d=$(cd -P "$(dirname "$fap_t")" 2>/dev/null && pwd -P || true); fap_r=$(cd -P ${quote(p.releases)} 2>/dev/null && pwd -P || true)`,
+        `  if [ -n "$fap_d" ] && [ "$fap_d" = "$fap_r" ]; then ${emitOutput('current-in', "'releases'")}; else ${emitOutput('current-in', "'elsewhere'")}; fi`,
+        `elif [ -e ${quote(p.current)} ]; then ${emitOutput('current-in', "'not-a-link'")}; fi`,
         `ls -1 ${quote(p.releases)} 2>/dev/null | ${outputLines('rel')}`,
+        // Fapistrano kept a release's revision only in its REVISION file (fapistrano-0.9.5 plugins/git.py:92-94)
+        `(cd ${quote(p.releases)} 2>/dev/null && for fap_d in ${'[0-9]'.repeat(6)}-${'[0-9]'.repeat(6)}; do [ -f "$fap_d/REVISION" ] && [ ! -L "$fap_d/REVISION" ] && printf '%s:%s\\n' "$fap_d" "$(head -c 64 "$fap_d/REVISION" | head -n 1)"; done; true) | ${outputLines('frev')}`,
         `(cd ${quote(posix.join(p.state, 'releases'))} 2>/dev/null && grep -H '' -- *.status *.meta 2>/dev/null || true) | ${outputLines('st')}`,
         // a finished run's journal is read for its outcome only: its host list is not needed
         `(cd ${quote(journalDir(p))} 2>/dev/null && awk 'FNR==1{f=0} /^phase=(done|reverted)$/{f=1} /^host=/&&f{next} {print FILENAME ":" $0}' * 2>/dev/null || true) | ${outputLines('journal')}`,

@@ -5,7 +5,7 @@ import { compareReleases, formatReleaseName, isReleaseName, makerOf, parseReleas
 
 export { formatReleaseName, parseReleaseName } from './names.js';
 
-export type ReleaseStatus = 'building' | 'ok' | 'failed' | 'rolled-back' | 'unknown';
+export type ReleaseStatus = 'building' | 'ok' | 'failed' | 'rolled-back' | 'unverified' | 'unknown';
 
 export interface ReleaseInfo {
   name: string;
@@ -17,11 +17,15 @@ export interface ReleaseInfo {
   made_by?: Maker;
   /** a Fapistrano release newer than current with no record of fap's: a failed Fapistrano deploy */
   dirty?: true;
+  /** a Fapistrano release found with no current to date it: it may never have been published */
+  unverified?: true;
 }
 
 export interface HostState {
   /** release name current points at, if any */
   current?: string;
+  /** current exists but does not lead to a release in releases/ (its link text, or why not) */
+  foreignCurrent?: string;
   /** release directories, oldest first */
   releases: ReleaseInfo[];
   /** journals of runs on this host (unfinished ones are left by runs that were killed) */
@@ -46,7 +50,13 @@ export function parseState(outputs: Map<string, string[]>): HostState {
     }
     records.set(m[1], rec);
   }
-  const current = currentName && isReleaseName(currentName) ? currentName : undefined;
+  for (const line of outputs.get('frev') ?? []) {
+    const m = /^(\d{6}-\d{6}):([0-9a-f]{7,40})\s*$/.exec(line);
+    if (m && !records.get(m[1])?.revision) records.set(m[1], { ...records.get(m[1]), revision: m[2] });
+  }
+  const where = outputs.get('current-in')?.[0];
+  const foreignCurrent = where === 'not-a-link' ? '(a directory or file, not a symlink)' : link && (where === 'elsewhere' || !isReleaseName(currentName ?? '')) ? link : undefined;
+  const current = currentName && !foreignCurrent ? currentName : undefined;
   // Fapistrano's dirty releases are newer than its last current; once fap has recorded releases
   // (a rollback --to an older one moves current back), only what is newer than those is dirty
   const recorded = [...records.keys()].filter((n) => isReleaseName(n) && records.get(n)!.status);
@@ -56,14 +66,19 @@ export function parseState(outputs: Map<string, string[]>): HostState {
     .sort(compareReleases)
     .map((name): ReleaseInfo => {
       const rec = records.get(name) ?? {};
-      let status = (['building', 'ok', 'failed', 'rolled-back'].includes(rec.status) ? rec.status : 'unknown') as ReleaseStatus;
+      let status = (['building', 'ok', 'failed', 'rolled-back', 'unverified'].includes(rec.status) ? rec.status : 'unknown') as ReleaseStatus;
       const made_by = makerOf(name);
+      const untracked = made_by === 'fapistrano' && !rec.status && (!newestKnown || compareReleases(name, newestKnown) > 0);
       // Fapistrano's "dirty" releases (fapistrano-0.9.5 directory.py:71-78): newer than current,
       // i.e. deploys that failed before their publish. Never good; the first fap deploy records them failed.
-      const dirty = made_by === 'fapistrano' && !rec.status && !!current && compareReleases(name, newestKnown!) > 0;
+      const dirty = untracked && !!current;
+      // With no current to date them (none, or one fap cannot read) such releases may never have
+      // run: kept and choosable by --to, but never a plain rollback's pick
+      const unverified = untracked && !current;
       if (dirty) status = 'failed';
+      if (unverified) status = 'unverified';
       const deployed_at = rec.deployed_at ?? (made_by === 'fapistrano' ? new Date(releaseTime(name)!).toISOString() : undefined);
-      return { name, status, revision: rec.revision || undefined, deployed_at, deployed_by: rec.deployed_by, made_by, ...(dirty ? { dirty: true as const } : {}) };
+      return { name, status, revision: rec.revision || undefined, deployed_at, deployed_by: rec.deployed_by, made_by, ...(dirty ? { dirty: true as const } : {}), ...(unverified ? { unverified: true as const } : {}) };
     });
   const files = new Map<string, Record<string, string> & { hosts?: string }>();
   for (const line of outputs.get('journal') ?? []) {
@@ -81,7 +96,7 @@ export function parseState(outputs: Map<string, string[]>): HostState {
     journals.push({ token: j.token, command: j.command ?? 'deploy', release: j.release, prev: isReleaseName(j.prev ?? '') ? j.prev : '', phase: j.phase as JournalPhase, at: j.at ?? '', hosts: j.hosts ? j.hosts.split('\n') : [] });
   }
   journals.sort((x, y) => x.at.localeCompare(y.at));
-  return { current, releases, journals };
+  return { current, ...(foreignCurrent ? { foreignCurrent } : {}), releases, journals };
 }
 
 /** What healing a host's leftover journal does, decided across all hosts of the run. */
@@ -180,7 +195,7 @@ export function planHeal(states: Map<string, HostState>): { heals: Map<string, H
 
 /** A release that may be kept and rolled back to: finished, not failed. Unknown = made before fap tracked it. */
 export function isGood(r: ReleaseInfo): boolean {
-  return r.status === 'ok' || r.status === 'rolled-back' || r.status === 'unknown';
+  return r.status === 'ok' || r.status === 'rolled-back' || r.status === 'unverified' || r.status === 'unknown';
 }
 
 /** The run's release name: now (UTC), or one second after the newest release any host has. */
@@ -193,10 +208,11 @@ export function nextReleaseName(now: Date, states: HostState[]): string {
 
 /**
  * The good release before current: what a plain rollback chooses. A release that was rolled back
- * from is not a candidate (it was left for a reason); only --to may choose it.
+ * from is not a candidate (it was left for a reason), nor an unverified one (it may never have
+ * run); only --to may choose them.
  */
 export function rollbackTarget(state: HostState): string | undefined {
-  const good = state.releases.filter((r) => isGood(r) && r.status !== 'rolled-back').map((r) => r.name).sort(compareReleases);
+  const good = state.releases.filter((r) => isGood(r) && r.status !== 'rolled-back' && r.status !== 'unverified').map((r) => r.name).sort(compareReleases);
   if (!state.current) return good.pop();
   return good.filter((n) => compareReleases(n, state.current!) < 0).pop();
 }
@@ -208,6 +224,11 @@ export function rollbackTarget(state: HostState): string | undefined {
  */
 export function unrecordedDirty(state: HostState): string[] {
   return state.releases.filter((r) => r.dirty).map((r) => r.name);
+}
+
+/** Fapistrano releases no current dated (see parseState): the first fap deploy records them unverified. */
+export function unrecordedUnverified(state: HostState): string[] {
+  return state.releases.filter((r) => r.unverified).map((r) => r.name);
 }
 
 /**

@@ -79,7 +79,7 @@ async function releaseLocks(run: Run, targets: Target[]): Promise<string[]> {
  * that cannot be judged from these targets (it involved hosts out of view) stops the command
  * before anything changes, naming the hosts it needs.
  */
-export async function lockAndHeal(run: Run, targets: Target[], lock: LockOptions = {}): Promise<{ raw: Map<string, LockedState>; states: Map<string, HostState>; heal: (t: Target) => Step[] }> {
+export async function lockAndHeal(run: Run, targets: Target[], lock: LockOptions & { ownCurrent?: boolean } = {}): Promise<{ raw: Map<string, LockedState>; states: Map<string, HostState>; heal: (t: Target) => Step[] }> {
   for (const t of targets) run.markLockAttempt(t);
   const raw = await lockAll(run, targets, lock);
   // a path never deployed to was not locked (and nothing was created there)
@@ -91,6 +91,7 @@ export async function lockAndHeal(run: Run, targets: Target[], lock: LockOptions
     err.hint = `run fap cleanup ${targets[0].stage} without --hosts or a role, so every host the interrupted run touched is in view (if a host is gone for good, remove .fap/journal/${problems[0].journal.token} on the others)`;
     throw err;
   }
+  if (lock.ownCurrent) refuseForeignCurrent(targets, raw);
   const owner = run.lockOwner();
   const at = new Date().toISOString();
   for (const t of targets) {
@@ -105,6 +106,22 @@ export async function lockAndHeal(run: Run, targets: Target[], lock: LockOptions
       return h ? healSteps(t.paths, h, at, `${owner.user}@${owner.origin}`) : [];
     },
   };
+}
+
+/**
+ * Commands that move current (deploy, rollback) must be able to put it back: a current that does
+ * not lead to a release in releases/ (set by hand, or by another tool) could not be restored if
+ * the run failed on another host, so they stop before anything changes.
+ */
+function refuseForeignCurrent(targets: Target[], states: Map<string, HostState>): void {
+  const foreign = targets.filter((t) => states.get(t.key)?.foreignCurrent);
+  if (!foreign.length) return;
+  const t = foreign[0];
+  const err = new OperationFailed(
+    `nothing changed: current on ${foreign.map((f) => f.host.name).join(', ')} is ${states.get(t.key)!.foreignCurrent}, not a release in ${t.paths.releases}; fap moves current only when it can put it back`,
+  );
+  err.hint = `point it at a release (ln -sfn ${t.paths.releases}/RELEASE ${t.paths.current}; see fap releases) or remove it, then run the command again`;
+  throw err;
 }
 
 function describeHeal(h: Heal): string {

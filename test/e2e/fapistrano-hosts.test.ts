@@ -2,7 +2,7 @@
 // --to a Fapistrano name), pruning by age across both makers, a failed first deploy reverting to
 // the absolute-linked Fapistrano release, and Fapistrano's rollback signal sequence. Real sshd fleet.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -131,5 +131,50 @@ describe('a host Fapistrano deployed', { skip }, () => {
     const back = await fap(['-f', file, 'rollback', 'production']);
     assert.equal(back.code, 0, back.stderr);
     for (let i = 0; i < 2; i++) assert.equal(current(i, app), OLD[1]);
+  });
+
+  test('a current fap cannot put back stops deploy and rollback; with no current, rollback never picks an undated release', async () => {
+    // found by the attack pass: with current outside releases/ (or none), every Fapistrano release
+    // counted as good, and the rollback after the first fap deploy landed on the dirty one
+    const app = 'fapi-foreign';
+    const file = setup(app);
+    for (let i = 0; i < 2; i++) {
+      writeFileSync(onHost(i, app, 'releases', CURRENT, 'REVISION'), '0123456789ab\n'); // as Fapistrano's git plugin wrote it (git.py:92-94)
+      rmSync(onHost(i, app, 'current'));
+      mkdirSync(onHost(i, app, 'hotfix'));
+      symlinkSync(join(root(app), 'hotfix'), onHost(i, app, 'current'));
+    }
+    const table = await fap(['-f', file, 'releases', 'production']);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, new RegExp(`${CURRENT}\\s+0123456789ab\\s+unverified`), 'Fapistrano\'s REVISION is shown');
+    assert.match(table.stdout, /warning: current on .* is .*hotfix, not a release/);
+    for (const args of [['deploy', 'production'], ['rollback', 'production'], ['rollback', 'production', '--to', CURRENT]]) {
+      const r = await fap(['-f', file, ...args]);
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /current on .* is .*hotfix, not a release in .*releases; fap moves current only when it can put it back/);
+      assert.match(r.stderr, /ln -sfn/);
+      for (let i = 0; i < 2; i++) {
+        assert.equal(readlinkSync(onHost(i, app, 'current')), join(root(app), 'hotfix'), 'current untouched');
+        assert.deepEqual(releases(i, app), [...OLD, CURRENT, DIRTY], 'nothing built');
+        assert.ok(!existsSync(onHost(i, app, '.fap', 'lock')), 'no lock left');
+      }
+    }
+
+    // no current at all: the first deploy goes ahead; nothing Fapistrano left is a plain rollback target
+    for (let i = 0; i < 2; i++) rmSync(onHost(i, app, 'current'));
+    const d = await fap(['-f', file, '--json', 'deploy', 'production']);
+    assert.equal(d.code, 0, d.stderr);
+    const back = await fap(['-f', file, 'rollback', 'production']);
+    assert.equal(back.code, 1, back.stderr);
+    assert.match(back.stderr, /no earlier good release to roll back to/);
+    const r1 = String(jsonEvents(d.stdout).pop()!.release);
+    for (let i = 0; i < 2; i++) {
+      assert.equal(current(i, app), r1);
+      assert.deepEqual(releases(i, app), [...OLD, CURRENT, DIRTY, r1].sort(), 'unverified releases are kept (keep_releases 5)');
+    }
+    // the operator who knows one ran may still choose it
+    const to = await fap(['-f', file, 'rollback', 'production', '--to', CURRENT]);
+    assert.equal(to.code, 0, to.stderr);
+    for (let i = 0; i < 2; i++) assert.equal(current(i, app), CURRENT);
   });
 });

@@ -12,7 +12,7 @@ import { composeScript, parseFailedStep, parseOutputs, type Step } from '../../s
 import { layout } from '../../src/release/paths.js';
 import { compareReleases, formatReleaseName, isReleaseName, makerOf, releaseTime } from '../../src/release/names.js';
 import { currentLinkTarget, flipSteps, inspectSteps, journalSteps } from '../../src/release/scripts.js';
-import { isGood, nextReleaseName, parseState, planHeal, pruneList, rollbackTarget, unrecordedDirty, type HostState, type ReleaseInfo, type ReleaseStatus } from '../../src/release/state.js';
+import { isGood, nextReleaseName, parseState, planHeal, pruneList, rollbackTarget, unrecordedDirty, unrecordedUnverified, type HostState, type ReleaseInfo, type ReleaseStatus } from '../../src/release/state.js';
 import { chooseRollback } from '../../src/release/rollback.js';
 import type { Target } from '../../src/release/plan.js';
 
@@ -74,14 +74,16 @@ const mixedHost = fc
     const sorted = [...rels].sort((a, b) => a.at - b.at);
     return fc.record({
       rels: fc.constant(sorted),
-      current: fc.integer({ min: -1, max: sorted.length - 1 }),
-      statuses: fc.array(fc.constantFrom<ReleaseStatus | 'none'>('none', 'ok', 'failed', 'rolled-back', 'building'), { minLength: sorted.length, maxLength: sorted.length }),
+      // -1: no current at all; -2: current outside releases/ (set by hand or another tool)
+      current: fc.integer({ min: -2, max: sorted.length - 1 }),
+      statuses: fc.array(fc.constantFrom<ReleaseStatus | 'none'>('none', 'ok', 'failed', 'rolled-back', 'building', 'unverified'), { minLength: sorted.length, maxLength: sorted.length }),
       keep: fc.integer({ min: 1, max: 6 }),
     });
   })
   .map(({ rels, current, statuses, keep }) => {
     // what `inspectSteps` prints for it: directory names (ls order), current's link, .fap records
     const cur = current >= 0 ? rels[current].name : undefined;
+    const foreign = current === -2;
     const st: string[] = [];
     // fap's own releases always carry a record; Fapistrano's only once fap recorded them
     const recorded = rels.map((r, i) => (statuses[i] === 'none' && !r.fapistrano ? 'ok' : statuses[i]));
@@ -89,28 +91,34 @@ const mixedHost = fc
       if (recorded[i] !== 'none') st.push(`${r.name}.status:${recorded[i]}`);
     });
     const outputs = new Map<string, string[]>([
-      ['current', [cur ? `/home/deploy/www/app/releases/${cur}` : '']],
+      ['current', [cur ? `/home/deploy/www/app/releases/${cur}` : foreign ? '/srv/hotfix' : '']],
       ['rel', [...rels.map((r) => r.name)].sort().reverse()],
       ['st', st],
+      ...(cur || foreign ? [['current-in', [foreign ? 'elsewhere' : 'releases']] as [string, string[]]] : []),
     ]);
-    return { rels, cur, keep, recorded, state: parseState(outputs) };
+    return { rels, cur, foreign, keep, recorded, statuses, state: parseState(outputs) };
   });
 
 describe('a host Fapistrano deployed', () => {
   test('parseState orders by age, reads an absolute current, and never calls a dirty release good', () => {
     fc.assert(
-      fc.property(mixedHost, ({ rels, cur, recorded, state }) => {
+      fc.property(mixedHost, ({ rels, cur, foreign, recorded, state }) => {
         assert.deepEqual(state.releases.map((r) => r.name), rels.map((r) => r.name), 'oldest first, by age');
         assert.equal(state.current, cur);
+        assert.equal(state.foreignCurrent, foreign ? '/srv/hotfix' : undefined);
         state.releases.forEach((r, i) => {
           assert.equal(r.made_by, rels[i].fapistrano ? 'fapistrano' : 'fap');
           // fapistrano-0.9.5 directory.py:71-78: unrecorded releases after current are dirty (failed
           // deploys) — after Fapistrano's last current, which fap's records (a rollback moves current
           // back) place no lower than the newest recorded release
           const known = [cur, ...rels.filter((_, j) => recorded[j] !== 'none').map((x) => x.name)].filter(Boolean).map((n) => rels.find((x) => x.name === n)!.at);
-          const dirty = recorded[i] === 'none' && cur !== undefined && rels[i].at > Math.max(...known);
-          assert.equal(r.status, dirty ? 'failed' : recorded[i] === 'none' ? 'unknown' : recorded[i]);
+          const untracked = recorded[i] === 'none' && rels[i].at > Math.max(...known);
+          const dirty = untracked && cur !== undefined;
+          // no current to date it (none, or one outside releases/): it may never have run
+          const unverified = untracked && cur === undefined;
+          assert.equal(r.status, dirty ? 'failed' : unverified ? 'unverified' : recorded[i] === 'none' ? 'unknown' : recorded[i]);
           assert.equal(unrecordedDirty(state).includes(r.name), dirty);
+          assert.equal(unrecordedUnverified(state).includes(r.name), unverified);
         });
       }),
     );
@@ -120,14 +128,41 @@ describe('a host Fapistrano deployed', () => {
     fc.assert(
       fc.property(mixedHost, ({ state }) => {
         const t = rollbackTarget(state);
-        const good = state.releases.filter((r) => isGood(r) && r.status !== 'rolled-back');
+        const good = state.releases.filter((r) => isGood(r) && r.status !== 'rolled-back' && r.status !== 'unverified');
         const older = state.current ? good.filter((r) => compareReleases(r.name, state.current!) < 0) : good;
         assert.equal(t, older.at(-1)?.name);
         if (t) {
           const info = state.releases.find((r) => r.name === t)!;
-          assert.ok(info.status !== 'failed' && info.status !== 'building');
+          assert.ok(info.status !== 'failed' && info.status !== 'building' && info.status !== 'unverified');
           assert.ok(!unrecordedDirty(state).includes(t));
         }
+      }),
+    );
+  });
+
+  test('after the first fap deploy, a plain rollback never lands on a release no current ever dated', () => {
+    // found by the attack pass: a host with no current (or one fap cannot read) had its Fapistrano
+    // releases counted as good, so the rollback after fap's first deploy went to one never published
+    fc.assert(
+      fc.property(mixedHost, instant, ({ rels, recorded, foreign, state }, now) => {
+        fc.pre(!foreign); // deploy refuses a foreign current (test/e2e/fapistrano-hosts.test.ts)
+        const release = nextReleaseName(new Date(now), [state]);
+        // what the deploy writes (deploy.ts prepare + record + flip), read back as inspect would
+        const st = rels.flatMap((r, i) => (recorded[i] !== 'none' ? [`${r.name}.status:${recorded[i]}`] : []));
+        st.push(...unrecordedDirty(state).map((n) => `${n}.status:failed`), ...unrecordedUnverified(state).map((n) => `${n}.status:unverified`), `${release}.status:ok`);
+        const after = parseState(
+          new Map([
+            ['current', [`releases/${release}`]],
+            ['current-in', ['releases']],
+            ['rel', [...rels.map((r) => r.name), release]],
+            ['st', st],
+          ]),
+        );
+        const target = rollbackTarget(after);
+        const before = state.releases.find((r) => r.name === target);
+        if (target) assert.ok(before && isGood(before) && before.status !== 'unverified' && before.status !== 'rolled-back', `${target} was ${before?.status}`);
+        assert.deepEqual(unrecordedDirty(after), []);
+        assert.deepEqual(unrecordedUnverified(after), []);
       }),
     );
   });
@@ -232,6 +267,50 @@ describe('flip on a host Fapistrano deployed (real sh)', () => {
     writeFileSync(join(root, 'releases', '20261201000000', 'REVISION'), 'abc\n');
     assert.equal(sh(flipSteps(p, '20261201000000')).status, 0);
     assert.equal(readlinkSync(join(root, 'current')), 'releases/20261201000000');
+  });
+
+  test('inspect tells a current fap can put back from one it cannot', () => {
+    const root = fapistranoHost();
+    const p = layout(root, '<release>');
+    const read = () => parseState(sh(inspectSteps(p)).outputs);
+    // Fapistrano's REVISION is the revision of its releases (plugins/git.py:92-94)
+    writeFileSync(join(root, 'releases', '261129-101500', 'REVISION'), '0123456789ab\n');
+    writeFileSync(join(root, 'releases', '261128-090000', 'REVISION'), '$(reboot)\n');
+    let s = read();
+    assert.equal(s.releases.find((r) => r.name === '261129-101500')!.revision, '0123456789ab');
+    assert.equal(s.releases.find((r) => r.name === '261128-090000')!.revision, undefined, 'not a revision: not shown');
+    // an absolute link through another spelling of the root (a symlinked home) is still in releases/
+    const alias = join(base, `alias-${Math.random().toString(36).slice(2)}`);
+    symlinkSync(root, alias);
+    rmSync(join(root, 'current'));
+    symlinkSync(join(alias, 'releases', '261129-101500'), join(root, 'current'));
+    s = read();
+    assert.equal(s.current, '261129-101500');
+    assert.equal(s.foreignCurrent, undefined);
+    // a dangling current still names its release: what is newer is dirty (directory.py:71-78)
+    rmSync(join(root, 'current'));
+    symlinkSync(join(root, 'releases', '261129-000000'), join(root, 'current'));
+    s = read();
+    assert.equal(s.current, '261129-000000');
+    assert.equal(s.releases.find((r) => r.name === '261129-101500')!.status, 'failed');
+    // elsewhere, even under a release-like name, or not a link at all: foreign
+    for (const make of [() => symlinkSync('/srv/hotfix/261129-101500', join(root, 'current')), () => symlinkSync('shared', join(root, 'current')), () => mkdirSync(join(root, 'current'))]) {
+      rmSync(join(root, 'current'), { recursive: true, force: true });
+      make();
+      s = read();
+      assert.equal(s.current, undefined);
+      assert.ok(s.foreignCurrent);
+      assert.deepEqual(s.releases.map((r) => r.status), ['unverified', 'unverified'], 'no current dates them');
+      assert.equal(rollbackTarget(s), undefined);
+    }
+    // no current at all: nothing was published as far as fap can tell
+    rmSync(join(root, 'current'), { recursive: true, force: true });
+    s = read();
+    assert.equal(s.foreignCurrent, undefined);
+    assert.deepEqual(unrecordedUnverified(s), ['261128-090000', '261129-101500']);
+    assert.equal(rollbackTarget(s), undefined);
+    const t = { key: 'k', host: { name: 'h' } } as unknown as Target;
+    assert.equal(chooseRollback([t], new Map([['k', s]]), { to: '261128-090000' }).choice.get('k')?.to, '261128-090000', '--to may still choose one');
   });
 
   test('the link is relative inside the deploy root, absolute when current lives elsewhere', () => {
