@@ -43,7 +43,7 @@ function mirrorPath(ctx: Pick<SignalContext, 'config' | 'paths'>): string {
 }
 
 /** Why repo_path cannot hold the mirror, or undefined: it must be absolute and apart from the release layout. */
-export function repoPathProblem(repoPath: string, root: string): string | undefined {
+export function repoPathProblem(repoPath: string, root: string, places: Record<string, unknown> = {}): string | undefined {
   const p = repoPath.trim();
   // a deploy root that is not absolute is the path key's error, reported by fap itself
   if (!p || !root.startsWith('/')) return undefined;
@@ -52,8 +52,10 @@ export function repoPathProblem(repoPath: string, root: string): string | undefi
   const r = posix.normalize(root).replace(/\/+$/, '') || '/';
   const within = (a: string, b: string) => a === b || a.startsWith(b === '/' ? '/' : b + '/');
   if (n === '/' || within(r, n)) return `repo_path ${n} would hold the deploy root ${r}; give the mirror a directory of its own`;
-  for (const d of ['releases', 'shared', 'current', '.fap']) {
-    if (within(n, posix.join(r, d))) return `repo_path ${n} is inside ${posix.join(r, d)}; give the mirror a directory of its own (default: ${posix.join(r, 'repo')})`;
+  // releases_path, shared_path, current_path: where deploy.yml put them, else under the root
+  const place = (k: string, d: string) => (typeof places[k] === 'string' ? (places[k] as string) : posix.join(r, d));
+  for (const d of [place('releases_path', 'releases'), place('shared_path', 'shared'), place('current_path', 'current'), posix.join(r, '.fap')]) {
+    if (within(n, d) || within(d, n)) return `repo_path ${n} overlaps ${d}; give the mirror a directory of its own (default: ${posix.join(r, 'repo')})`;
   }
   return undefined;
 }
@@ -69,7 +71,7 @@ const git: Plugin = {
     if (typeof config.repo !== 'string' || !config.repo) return { key: 'repo', message: 'the git plugin needs "repo"' };
     if (config.repo.startsWith('-')) return { key: 'repo', message: 'repo may not start with "-"' };
     if (config.branch !== undefined && String(config.branch).startsWith('-')) return { key: 'branch', message: `branch "${config.branch}" may not start with "-"` };
-    const bad = repoPathProblem(String(config.repo_path ?? ''), String(config.path ?? ''));
+    const bad = repoPathProblem(String(config.repo_path ?? ''), String(config.path ?? ''), config);
     if (bad) return { key: 'repo_path', message: bad };
     return undefined;
   },

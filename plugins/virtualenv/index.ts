@@ -32,7 +32,7 @@ const virtualenv: Plugin = {
     } else if (config.virtualenv_executable !== undefined && !shellText(config.virtualenv_executable)) {
       return { key: 'virtualenv_executable', message: 'virtualenv_executable is empty; give the Python that creates the venv (e.g. python3)' };
     }
-    const bad = venvPathProblem('virtualenv_venv_path', String(config.virtualenv_venv_path ?? ''), String(config.path ?? ''));
+    const bad = venvPathProblem('virtualenv_venv_path', String(config.virtualenv_venv_path ?? ''), config);
     if (bad) return { key: 'virtualenv_venv_path', message: bad };
     return pipOptionsProblem(config, 'virtualenv_pip_options');
   },

@@ -18,11 +18,14 @@ export function shellText(v: unknown): string {
  * Why a venv path given in `key` is not inside a release (checked before any host is contacted,
  * when the release's name is not known yet: it must be <path>/releases/<release>/...).
  */
-export function venvPathProblem(key: string, venv: string, root: string): string | undefined {
+export function venvPathProblem(key: string, venv: string, config: Record<string, unknown>): string | undefined {
+  const root = String(config.path ?? '');
   // a deploy root that is not absolute is the path key's error, reported by fap itself
   if (!root.startsWith('/')) return undefined;
   if (!venv.startsWith('/')) return `${key} must be an absolute path inside the release (%(release_path)s/venv), got "${venv}"`;
-  const rel = posix.relative(posix.join(root, 'releases'), posix.normalize(venv));
+  // releases_path: Fapistrano's key, set by fap to the checked place when deploy.yml moves it
+  const releases = typeof config.releases_path === 'string' ? config.releases_path : posix.join(root, 'releases');
+  const rel = posix.relative(releases, posix.normalize(venv));
   const parts = rel.split('/');
   // no '..' at all: %(release_path)s/../x would leave this release for another
   if (!rel || parts[0] === '..' || parts.length < 2 || venv.split('/').includes('..')) {

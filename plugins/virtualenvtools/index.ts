@@ -20,7 +20,7 @@ const virtualenvtools: Plugin = {
     const strategy = String(config.virtualenvtools_strategy ?? '');
     if (strategy !== 'update-path' && strategy !== 'reinitialize') return { key: 'virtualenvtools_strategy', message: `virtualenvtools_strategy "${strategy}" is not one of update-path, reinitialize` };
     if (!shellText(config.virtualenvtools_executable)) return { key: 'virtualenvtools_executable', message: 'virtualenvtools_executable is empty; give the virtualenv-tools command on the host' };
-    const bad = venvPathProblem('virtualenvtools_venv_path', String(config.virtualenvtools_venv_path ?? ''), String(config.path ?? ''));
+    const bad = venvPathProblem('virtualenvtools_venv_path', String(config.virtualenvtools_venv_path ?? ''), config);
     if (bad) return { key: 'virtualenvtools_venv_path', message: bad };
     return undefined;
   },

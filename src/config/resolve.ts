@@ -88,49 +88,68 @@ function nearMiss(key: string, keys: Record<string, KeySpec>, aliases: Map<strin
 /** Marker replaced by the release name once it is known (see bindRelease). */
 export const RELEASE_TOKEN = '\u0000release\u0000';
 
-const PATH_KEYS = ['release_path', 'current_path', 'shared_path', 'releases_path'];
+const PATH_KEYS = ['release_path', 'current_path', 'shared_path', 'releases_path', 'environment_file', 'revision_file'];
 
 /**
- * Fapistrano's layout keys (configuration.py:72-78, git.py:13). fap computes them from `path`; a
- * deploy.yml that writes them out with Fapistrano's values (or any spelling of the same place) is
- * read as is, and a different place is refused by name rather than silently ignored: fap keeps its
- * lock, journal and releases in one deploy root. root: `path` without trailing slashes.
+ * Fapistrano's layout keys (configuration.py:72-78, git.py:13), each computed from the others by
+ * default. current_path, releases_path and shared_path may name other places on the host (they are
+ * checked to stay apart: see layoutProblem); the rest follow fap's fixed shape — a release is
+ * releases_path/<release>, its .env and REVISION sit in it — so another value is refused by name
+ * rather than silently ignored. The lock, journal and mirror stay under `path`.
  */
-const LAYOUT_KEYS: Record<string, (root: string) => string> = {
-  current_path: (r) => `${r}/current`,
-  releases_path: (r) => `${r}/releases`,
-  shared_path: (r) => `${r}/shared`,
-  release_path: (r) => `${r}/releases/${RELEASE_TOKEN}`,
-  environment_file: (r) => `${r}/releases/${RELEASE_TOKEN}/.env`,
+const LAYOUT_KEYS: Record<string, (get: (key: string) => string, root: string) => string> = {
+  current_path: (_, r) => `${r}/current`,
+  releases_path: (_, r) => `${r}/releases`,
+  shared_path: (_, r) => `${r}/shared`,
+  release_path: (get) => `${get('releases_path')}/${RELEASE_TOKEN}`,
+  environment_file: (get) => `${get('release_path')}/.env`,
   revision_file: () => 'REVISION',
 };
 
-function checkLayoutKeys(variables: Record<string, unknown>, root: string, lookup: (key: string) => unknown, origins: Record<string, Origin>, loaded: LoadedFile): void {
-  const shown = (v: string) => v.split(RELEASE_TOKEN).join('<release>');
-  const computed = (key: string): unknown => (key === 'new_release' ? RELEASE_TOKEN : key in LAYOUT_KEYS ? LAYOUT_KEYS[key](root) : lookup(key));
-  for (const [key, expect] of Object.entries(LAYOUT_KEYS)) {
-    if (!(key in variables)) continue;
-    const fail = (message: string): never => {
-      const o = origins[key];
-      throw o?.path ? loaded.error(o.path, message) : new ConfigError(`--set ${key}: ${message}`);
-    };
-    let got: string;
-    try {
-      got = interpolatePercent(String(variables[key] ?? ''), computed);
-    } catch (e) {
-      if (!(e instanceof InterpolationError)) throw e;
-      return fail(e.message);
-    }
-    const want = expect(root);
-    const same = key === 'revision_file' ? posix.normalize(got) === want : posix.normalize(got).replace(/\/+$/, '') === want;
-    if (!same) {
-      fail(
-        key === 'revision_file'
-          ? `fap writes the revision to REVISION in each release (Fapistrano's default); another name (${got}) is not supported`
-          : `fap keeps this at ${shown(want)} under path; another place (${shown(got)}) is not supported: set path to move the whole deploy root`,
-      );
-    }
+/** The layout keys a deploy.yml may point elsewhere. */
+export const PLACE_KEYS = ['current_path', 'releases_path', 'shared_path'] as const;
+
+const norm = (p: string) => posix.normalize(p).replace(/(.)\/+$/, '$1');
+
+/** Why the places (absolute, normalized) cannot hold a deploy, or undefined. */
+export function layoutProblem(key: string, place: string, places: Record<string, string>, root: string): string | undefined {
+  if (!place.startsWith('/')) return `${key} must be an absolute path on the host, got "${place}"`;
+  if (place.includes(RELEASE_TOKEN)) return `${key} cannot depend on the release (%(new_release)s): it is the same for every release`;
+  const within = (a: string, b: string) => a === b || a.startsWith(b === '/' ? '/' : b + '/');
+  const others: [string, string][] = [...Object.entries(places).filter(([k]) => k !== key), ['the lock and journal directory', `${root}/.fap`]];
+  if (place === '/' || within(root, place)) return `${key} ${place} would hold the deploy root ${root}; give it a directory of its own`;
+  for (const [k, other] of others) {
+    if (within(place, other) || within(other, place)) return `${key} ${place} overlaps ${k} ${other}; releases, shared files and current each need a place of their own`;
   }
+  return undefined;
+}
+
+function checkLayoutKeys(variables: Record<string, unknown>, root: string, all: Record<string, unknown>, origins: Record<string, Origin>, loaded: LoadedFile): Record<string, string> {
+  const shown = (v: string) => v.split(RELEASE_TOKEN).join('<release>');
+  const fail = (key: string, message: string): never => {
+    const o = origins[key];
+    throw o?.path ? loaded.error(o.path, message) : new ConfigError(`--set ${key}: ${message}`);
+  };
+  const value = (key: string): string => (key in variables ? norm(String(all[key] ?? '')) : LAYOUT_KEYS[key](value, root));
+  const places = Object.fromEntries(PLACE_KEYS.map((k) => [k, value(k)]));
+  for (const key of PLACE_KEYS) {
+    if (!(key in variables)) continue;
+    const bad = layoutProblem(key, places[key], places, root);
+    if (bad) fail(key, bad);
+  }
+  for (const key of ['release_path', 'environment_file', 'revision_file']) {
+    if (!(key in variables)) continue;
+    const want = LAYOUT_KEYS[key](value, root);
+    if (value(key) === want) continue;
+    fail(
+      key,
+      key === 'revision_file'
+        ? `fap writes the revision to REVISION in each release (Fapistrano's default); another name (${value(key)}) is not supported`
+        : `fap keeps this at ${shown(want)}; another place (${shown(value(key))}) is not supported${key === 'release_path' ? ': set releases_path to move the releases' : ''}`,
+    );
+  }
+  // the places set in deploy.yml, for the plan's layout (and %(current_path)s)
+  return Object.fromEntries(PLACE_KEYS.filter((k) => k in variables).map((k) => [k, places[k]]));
 }
 /** Keys whose value fap computes; %(new_release)s is the run's release name (Fapistrano configuration.py:79). */
 const COMPUTED_KEYS = new Set(['new_release']);
@@ -365,9 +384,9 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
   const hosts = parseHosts(values.hosts, origins.hosts, loaded);
   const layoutSet = Object.fromEntries(Object.keys(LAYOUT_KEYS).filter((k) => k in variables).map((k) => [k, variables[k]]));
   for (const k of Object.keys(layoutSet)) delete variables[k];
-  const all = interpolateAll({ ...variables, ...values }, origins, { stage, role }, loaded);
-  checkLayoutKeys(layoutSet, String(all.path).replace(/\/+$/, ''), (k) => all[k], origins, loaded);
-  const resolved = Object.fromEntries(Object.keys(values).map((k) => [k, all[k]]));
+  const all = interpolateAll({ ...variables, ...layoutSet, ...values }, origins, { stage, role }, loaded);
+  const places = checkLayoutKeys(layoutSet, String(all.path).replace(/\/+$/, ''), all, origins, loaded);
+  const resolved = { ...Object.fromEntries(Object.keys(values).map((k) => [k, all[k]])), ...places };
   const resolvedVariables = Object.fromEntries(Object.keys(variables).filter((k) => !(k in values)).map((k) => [k, all[k]]));
   // a user variable named like a secret (db_password, api_key) is one: redacted wherever it goes
   for (const [k, v] of Object.entries(resolvedVariables)) if (SECRET_NAME.test(k) && (typeof v === 'string' || typeof v === 'number')) addSecret(String(v));
@@ -458,7 +477,7 @@ function interpolateAll(values: Record<string, unknown>, origins: Record<string,
     if (key === 'stage') return ctx.stage;
     if (key === 'role') return ctx.role;
     if (key === 'new_release') return RELEASE_TOKEN;
-    if (PATH_KEYS.includes(key)) return LAYOUT_KEYS[key](String(get('path')).replace(/\/+$/, ''));
+    if (PATH_KEYS.includes(key) && !(key in values)) return LAYOUT_KEYS[key]((k) => String(get(k)), String(get('path')).replace(/\/+$/, ''));
     if (!(key in values)) return undefined;
     if (stack.includes(key)) fail(key, `interpolation cycle: ${[...stack.slice(stack.indexOf(key)), key].join(' -> ')}`);
     stack.push(key);

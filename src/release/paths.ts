@@ -1,4 +1,6 @@
 // The layout on a host (CONTRACT.md "What lands on a host"), from the deploy root and a release.
+// current, releases/ and shared/ may live elsewhere (Fapistrano's current_path, releases_path,
+// shared_path); the lock, journal, mirror and log always stay under the root.
 import { posix } from 'node:path';
 
 export interface Paths {
@@ -12,16 +14,29 @@ export interface Paths {
   revisionsLog: string;
 }
 
-export function layout(root: string, release: string): Paths {
+/** Places set in deploy.yml (absolute, normalized by the config resolver). */
+export interface Places {
+  current_path?: string;
+  releases_path?: string;
+  shared_path?: string;
+}
+
+export function layout(root: string, release: string, places: Places = {}): Paths {
   const r = root.replace(/\/+$/, '') || '/';
+  const releases = places.releases_path ?? posix.join(r, 'releases');
   return {
     root: r,
-    releases: posix.join(r, 'releases'),
-    release: posix.join(r, 'releases', release),
-    current: posix.join(r, 'current'),
-    shared: posix.join(r, 'shared'),
+    releases,
+    release: posix.join(releases, release),
+    current: places.current_path ?? posix.join(r, 'current'),
+    shared: places.shared_path ?? posix.join(r, 'shared'),
     repo: posix.join(r, 'repo'),
     state: posix.join(r, '.fap'),
     revisionsLog: posix.join(r, 'revisions.log'),
   };
+}
+
+/** The same layout with the run's release bound in. */
+export function withReleaseName(p: Paths, release: string): Paths {
+  return { ...p, release: posix.join(p.releases, release) };
 }

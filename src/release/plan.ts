@@ -6,11 +6,11 @@ import { dirname, posix } from 'node:path';
 import { ConfigError } from '../errors.js';
 import type { HostSpec } from '../config/hosts.js';
 import { loadDeployFile, type LoadedFile } from '../config/load.js';
-import { allKeys, bindRelease, pluginRefs, resolveRole, selectRoles, type RoleConfig } from '../config/resolve.js';
+import { allKeys, bindRelease, PLACE_KEYS, pluginRefs, resolveRole, selectRoles, type RoleConfig } from '../config/resolve.js';
 import { bundledKeys, canonicalName, loadPlugin, pluginKeys } from '../plugin/load.js';
 import type { KeySpec } from '../config/schema.js';
 import type { Plugin } from '../signals.js';
-import { layout, type Paths } from './paths.js';
+import { layout, withReleaseName, type Paths, type Places } from './paths.js';
 import { batchSize } from './state.js';
 
 /** One role's share of the work on a target: its configuration and plugins. */
@@ -94,6 +94,7 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
   const roles = roleNames.map((r) => resolveRole({ loaded, stage: input.stage, role: r, sets: input.sets, env: input.env, pluginKeys: keys, command: input.command }, r));
 
   const targets: Target[] = [];
+  const rcOf = new Map<Target, RoleConfig>();
   const byKey = new Map<string, Target>();
   for (const rc of roles) {
     if (input.needsEnvironment && rc.envProblems.length) throw rc.envProblems[0].where;
@@ -161,12 +162,14 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
         role: rc.role,
         config: rc.values,
         roles: [work],
-        paths: layout(root, '<release>'),
+        paths: layout(root, '<release>', placesOf(rc.values)),
       };
       byKey.set(key, t);
       targets.push(t);
+      rcOf.set(t, rc);
     }
   }
+  checkPlacesApart(loaded, targets, rcOf);
   const filtered = input.hosts?.length ? targets.filter((t) => input.hosts!.some((h) => h === t.host.name || h === t.host.hostname)) : targets;
   if (input.hosts?.length) {
     for (const h of input.hosts) {
@@ -211,7 +214,35 @@ function canonical(v: unknown): string {
 /** Keys that may differ between roles sharing a release: their own hosts and links, what fap check asks of the host. */
 const PER_ROLE = new Set(['hosts', 'linked_files', 'linked_dirs', 'plugins', 'requires', 'check_min_free_mb']);
 
+/** current_path, releases_path, shared_path as deploy.yml set them (the resolver checked them). */
+function placesOf(values: Record<string, unknown>): Places {
+  return Object.fromEntries(PLACE_KEYS.filter((k) => typeof values[k] === 'string').map((k) => [k, values[k] as string]));
+}
+
+/**
+ * Two deploy roots on one host each have their own lock: their releases, shared files and current
+ * must not meet, or two runs could change one place at once.
+ */
+function checkPlacesApart(loaded: LoadedFile, targets: Target[], rcOf: Map<Target, RoleConfig>): void {
+  const within = (a: string, b: string) => a === b || a.startsWith(b === '/' ? '/' : b + '/');
+  const placesIn = (t: Target) => [t.paths.releases, t.paths.shared, t.paths.current];
+  for (const [i, a] of targets.entries()) {
+    for (const b of targets.slice(i + 1)) {
+      if (a.host.hostname !== b.host.hostname || (a.host.port ?? 22) !== (b.host.port ?? 22) || a.paths.root === b.paths.root) continue;
+      const clash = placesIn(a).find((x) => [...placesIn(b), b.paths.root].some((y) => within(x, y) || within(y, x)));
+      if (clash) {
+        const rc = rcOf.get(b)!;
+        const key = PLACE_KEYS.find((k) => rc.values[k] !== undefined) ?? 'path';
+        throw originError(loaded, rc, key, `roles "${a.role}" (path ${a.paths.root}) and "${b.role}" (path ${b.paths.root}) on ${b.host.name} would both use ${clash}, under two locks; give each deploy root its own current_path, releases_path and shared_path`);
+      }
+    }
+  }
+}
+
 function mergeRole(loaded: LoadedFile, rc: RoleConfig, t: Target, work: RoleWork, keys: Record<string, KeySpec>): void {
+  for (const k of PLACE_KEYS) {
+    if (t.config[k] !== work.config[k]) throw originError(loaded, rc, k, `roles "${t.role}" and "${rc.role}" both deploy to ${t.host.name}:${t.paths.root} (one release) but disagree on ${k}; make them agree or give one its own path`);
+  }
   for (const [k, spec] of Object.entries(keys)) {
     if (PER_ROLE.has(k) || (spec.plugin && !spec.sameAcrossRoles)) continue;
     const a = JSON.stringify(t.config[k]);
@@ -255,7 +286,7 @@ export function withRelease(t: Target, release: string): Target {
     ...t,
     config: bindRelease(t.config, release),
     roles: t.roles.map((r) => ({ ...r, config: bindRelease(r.config, release) })),
-    paths: layout(t.paths.root, release),
+    paths: withReleaseName(t.paths, release),
   };
 }
 

@@ -106,7 +106,7 @@ export function lockSteps(p: Paths, owner: LockOwner, lockHeldCode: number, o: L
           'fi',
           ...privateState,
         ]
-      : [cmd('mkdir', '-p', p.releases, p.shared), ...privateState];
+      : [cmd('mkdir', '-p', p.releases, p.shared, posix.dirname(p.current)), ...privateState];
   return [
     { name: 'create deploy root', script: create.join('\n') },
     {

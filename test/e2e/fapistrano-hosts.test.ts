@@ -133,6 +133,63 @@ describe('a host Fapistrano deployed', { skip }, () => {
     for (let i = 0; i < 2; i++) assert.equal(current(i, app), OLD[1]);
   });
 
+  test('current_path, releases_path and shared_path elsewhere: deploy, run, releases, a failed deploy, rollback, prune', async () => {
+    // fapistrano-0.9.5 configuration.py:74-76: each place is a key of its own; a Fapistrano host
+    // laid out that way keeps working, its absolute current included
+    const app = 'fapi-places';
+    const live = join(fleet.deployDir, `${app}-web`, 'current');
+    const rels = join(fleet.deployDir, `${app}-releases`);
+    const shared = join(fleet.deployDir, `${app}-shared`);
+    const dir = mkdtempSync(join(tmpdir(), 'fap-fapistrano-'));
+    for (let i = 0; i < 2; i++) {
+      for (const r of [...OLD, CURRENT]) {
+        mkdirSync(fleet.hostPath(i, join(rels, r)), { recursive: true });
+        writeFileSync(fleet.hostPath(i, join(rels, r, 'app.py')), `print("${r}")\n`);
+      }
+      mkdirSync(fleet.hostPath(i, shared), { recursive: true });
+      writeFileSync(fleet.hostPath(i, join(shared, 'settings.ini')), 'x=1\n');
+      mkdirSync(fleet.hostPath(i, join(fleet.deployDir, `${app}-web`)), { recursive: true });
+      symlinkSync(join(rels, CURRENT), fleet.hostPath(i, live));
+    }
+    const file = writeDeployFile(fleet, {
+      dir,
+      repo: repo.dir,
+      top: { app_name: app, current_path: live, releases_path: rels, shared_path: `${shared}/`, keep_releases: 2, linked_files: ['settings.ini'] },
+    });
+    const onAll = (f: (i: number) => void) => [0, 1].forEach(f);
+    const cur = (i: number) => basename(readlinkSync(fleet.hostPath(i, live)));
+
+    const d = await fap(['-f', file, '--json', 'deploy', 'production']);
+    assert.equal(d.code, 0, d.stderr);
+    const r1 = String(jsonEvents(d.stdout).pop()!.release);
+    onAll((i) => {
+      assert.equal(readlinkSync(fleet.hostPath(i, live)), join(rels, r1), 'current elsewhere: an absolute link');
+      assert.ok(existsSync(fleet.hostPath(i, join(rels, r1, 'REVISION'))));
+      assert.equal(readlinkSync(fleet.hostPath(i, join(rels, r1, 'settings.ini'))), join(shared, 'settings.ini'));
+      assert.ok(!existsSync(onHost(i, app, 'releases')) && !existsSync(onHost(i, app, 'shared')) && !existsSync(onHost(i, app, 'current')), 'nothing at the default places');
+      assert.ok(existsSync(onHost(i, app, '.fap')), 'the lock and journal stay under path');
+      // keep_releases 2: r1 and the rollback target CURRENT
+      assert.deepEqual(readdirSync(fleet.hostPath(i, rels)).sort(), [CURRENT, r1].sort());
+    });
+    const run = await fap(['-f', file, 'run', 'production', 'web', '--', 'sh', '-c', 'pwd -P; cat settings.ini']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, new RegExp(`${rels}/${r1}[\\s\\S]*x=1`));
+    const listed = await fap(['-f', file, 'releases', 'production']);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, new RegExp(`${r1}\\s.*ok\\s+\\*`));
+    assert.doesNotMatch(listed.stdout, /warning/);
+
+    const bad = await fap(['-f', file, '--set', 'health_check="false"', '--set', 'health_check_timeout=1', 'deploy', 'production']);
+    assert.equal(bad.code, 1, bad.stderr);
+    onAll((i) => assert.equal(cur(i), r1, 'a failed deploy puts the moved current back'));
+
+    const back = await fap(['-f', file, 'rollback', 'production']);
+    assert.equal(back.code, 0, back.stderr);
+    onAll((i) => assert.equal(cur(i), CURRENT));
+    const check = await fap(['-f', file, 'check', 'production']);
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+  });
+
   test('a current fap cannot put back stops deploy and rollback; with no current, rollback never picks an undated release', async () => {
     // found by the attack pass: with current outside releases/ (or none), every Fapistrano release
     // counted as good, and the rollback after the first fap deploy landed on the dirty one

@@ -179,7 +179,7 @@ describe('Fapistrano plugin keys on a 2-host fleet', { skip }, () => {
     assert.equal(readFileSync(onHost(0, app2, 'data', 'keep.txt'), 'utf8'), 'precious\n');
     const inside = await fap(['-f', file('git-repo-path-bad', { plugins: ['git'], repo_path: '%(path)s/shared/repo' }, repo.dir), 'deploy', 'production']);
     assert.equal(inside.code, 2, inside.stderr);
-    assert.match(inside.stderr, /repo_path .*\/shared\/repo is inside .*\/shared; give the mirror a directory of its own/);
+    assert.match(inside.stderr, /repo_path .*\/shared\/repo overlaps .*\/shared; give the mirror a directory of its own/);
   });
 
   // ---- curl ------------------------------------------------------------------------------------

@@ -259,21 +259,77 @@ describe("Fapistrano's layout keys", () => {
     assert.equal(r.values.path, '/home/deploy/www/foo');
     for (const line of DEFAULTS) assert.ok(!(line.split(':')[0] in r.variables), line);
   });
+  test('current_path, releases_path, shared_path may name other places: the plan lays the host out there', async () => {
+    const r = resolve(`app_name: foo\ncurrent_path: '%(path)s/live/'\nreleases_path: /srv/rels\nshared_path: /srv//shared-foo\nrelease_path: '%(releases_path)s/%(new_release)s'\nenvironment:\n  AT: '%(current_path)s|%(release_path)s'\n${HOSTS}`);
+    assert.equal(r.values.current_path, '/home/deploy/www/foo/live');
+    assert.equal(r.values.releases_path, '/srv/rels');
+    assert.equal(r.values.shared_path, '/srv/shared-foo');
+    assert.match(String((r.values.environment as Record<string, string>).AT), /^\/home\/deploy\/www\/foo\/live\/\|\/srv\/rels\/\u0000release\u0000$/);
+    const { layout } = await import('../../src/release/paths.js');
+    const p = layout(String(r.values.path), 'R', r.values);
+    assert.deepEqual([p.current, p.releases, p.release, p.shared, p.state], ['/home/deploy/www/foo/live', '/srv/rels', '/srv/rels/R', '/srv/shared-foo', '/home/deploy/www/foo/.fap']);
+  });
   for (const [line, re] of [
-    ["current_path: '%(path)s/live'", /current_path: fap keeps this at \/home\/deploy\/www\/foo\/current under path; another place \(\/home\/deploy\/www\/foo\/live\) is not supported/],
-    ['releases_path: /srv/rels', /releases_path: .*\/home\/deploy\/www\/foo\/releases.*\(\/srv\/rels\)/],
-    ['shared_path: /home/deploy/sharedstuff', /shared_path: .*\(\/home\/deploy\/sharedstuff\)/],
-    ["release_path: '/srv/x/%(new_release)s'", /release_path: .*releases\/<release> under path; another place \(\/srv\/x\/<release>\)/],
+    ["current_path: 'live'", /current_path must be an absolute path on the host, got "live"/],
+    ['releases_path: /', /releases_path \/ would hold the deploy root/],
+    ['shared_path: /home/deploy', /shared_path \/home\/deploy would hold the deploy root \/home\/deploy\/www\/foo/],
+    ["releases_path: '%(path)s/shared/r'", /releases_path \/home\/deploy\/www\/foo\/shared\/r overlaps shared_path \/home\/deploy\/www\/foo\/shared/],
+    ["current_path: '%(path)s/releases/live'", /current_path .* overlaps releases_path/],
+    ["shared_path: '%(path)s/.fap/s'", /shared_path .* overlaps the lock and journal directory \/home\/deploy\/www\/foo\/\.fap/],
+    ["current_path: '%(path)s/c-%(new_release)s'", /current_path cannot depend on the release/],
+    ["release_path: '/srv/x/%(new_release)s'", /release_path: fap keeps this at \/home\/deploy\/www\/foo\/releases\/<release>; another place \(\/srv\/x\/<release>\) is not supported: set releases_path to move the releases/],
     ["environment_file: '%(shared_path)s/.env'", /environment_file: .*\(\/home\/deploy\/www\/foo\/shared\/\.env\)/],
     ['revision_file: REV.txt', /revision_file: fap writes the revision to REVISION .*\(REV\.txt\)/],
   ] as const) {
-    test(`${line.split(':')[0]} elsewhere is refused, at its line`, () => {
+    test(`${line.split(':')[0]}: ${line.split(': ')[1]} is refused, at its line`, () => {
       const e = configError(() => resolve(`app_name: foo\n${line}\n${HOSTS}`), re);
       assert.equal(e.where?.line, 2);
     });
   }
+  test('release_path and environment_file follow a moved releases_path', () => {
+    const r = resolve(`app_name: foo\nreleases_path: /srv/r\nrelease_path: '/srv/r/%(new_release)s'\nenvironment_file: '%(release_path)s/.env'\n${HOSTS}`);
+    assert.equal(r.values.releases_path, '/srv/r');
+  });
+  test('any place set for the three keys is apart from the others and the lock, or refused (generative)', () => {
+    const seg = fc.constantFrom('a', 'b', 'releases', 'shared', 'current', '.fap', 'x y', 'deploy', 'www', 'foo');
+    const place = fc.array(seg, { minLength: 0, maxLength: 4 }).map((p) => '/home/deploy/' + p.join('/'));
+    fc.assert(
+      fc.property(fc.constantFrom('current_path', 'releases_path', 'shared_path'), place, (key, where) => {
+        let r;
+        try {
+          r = resolve(`app_name: foo\n${key}: '${where}'\n${HOSTS}`);
+        } catch (e) {
+          assert.ok(e instanceof ConfigError, String(e));
+          assert.equal((e as ConfigError).where?.line, 2);
+          return;
+        }
+        const within = (a: string, b: string) => a === b || a.startsWith(b + '/');
+        const p = [String(r.values.current_path ?? '/home/deploy/www/foo/current'), String(r.values.releases_path ?? '/home/deploy/www/foo/releases'), String(r.values.shared_path ?? '/home/deploy/www/foo/shared'), '/home/deploy/www/foo/.fap'];
+        for (const [i, a] of p.entries()) for (const b of p.slice(i + 1)) assert.ok(!within(a, b) && !within(b, a), `${a} / ${b}`);
+        assert.ok(!within('/home/deploy/www/foo', p[0]) && !within('/home/deploy/www/foo', p[1]) && !within('/home/deploy/www/foo', p[2]));
+      }),
+    );
+  });
+  test('roles on one host: one deploy root agrees on its places; two roots never share one', async () => {
+    const plan = (yml: string) => {
+      const f = join(mkdtempSync(join(tmpdir(), 'fap-fapcfg-')), 'deploy.yml');
+      writeFileSync(f, `app_name: foo\n${yml}`);
+      return buildPlan({ deployfile: f, stage: 'production', env: {}, command: 'deploy' });
+    };
+    const roles = (web: string, worker: string) => `stage_role_configs:\n  production:\n    web:\n      hosts: [a]\n${web}    worker:\n      hosts: [a]\n${worker}`;
+    // same path, different current_path: one release could not flip two links
+    await assert.rejects(plan(roles("      current_path: /srv/web\n", '')), /roles "web" and "worker" both deploy to a:.* but disagree on current_path/);
+    // two paths, one releases_path: two locks over one directory
+    await assert.rejects(plan(roles("      path: /srv/a\n      releases_path: /srv/rels\n", "      path: /srv/b\n      releases_path: /srv/rels\n")), /roles "web" \(path \/srv\/a\) and "worker" \(path \/srv\/b\) on a would both use \/srv\/rels, under two locks/);
+    // a place inside the other root
+    await assert.rejects(plan(roles("      path: /srv/a\n      shared_path: /srv/b/s\n", '      path: /srv/b\n')), /would both use \/srv\/b\/s/);
+    // apart: fine, and each target lays out its own places
+    const ok = await plan(roles("      path: /srv/a\n      releases_path: /srv/ra\n", '      path: /srv/b\n'));
+    assert.deepEqual(ok.targets.map((t) => t.paths.releases), ['/srv/ra', '/srv/b/releases']);
+  });
   test('--set and a --key option are checked the same way', () => {
-    configError(() => resolve(`app_name: foo\n${HOSTS}`, { sets: ['current_path=/tmp/x'] }), /current_path.*\(\/tmp\/x\)/);
+    configError(() => resolve(`app_name: foo\n${HOSTS}`, { sets: ['current_path=tmp/x'] }), /--set current_path: current_path must be an absolute path/);
+    assert.equal(resolve(`app_name: foo\n${HOSTS}`, { sets: ['current_path=/tmp/x'] }).values.current_path, '/tmp/x');
   });
 });
 
