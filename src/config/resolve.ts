@@ -503,6 +503,7 @@ function validateTypes(values: Record<string, unknown>, origins: Record<string, 
     const spec = keys[key];
     if (!spec) continue;
     checkValue(spec, value, (m, sub) => fail(key, sub, m), key);
+    if (spec.booleans && typeof value === 'boolean') values[key] = spec.booleans[`${value}`];
   }
   if (typeof values.sudo_prefix === 'string') {
     try {
@@ -523,8 +524,9 @@ function checkValue(spec: KeySpec, value: unknown, fail: (m: string, sub?: strin
       if (spec.semverRange && semver.validRange(String(value)) === null) fail(`"${value}" is not a semver range (e.g. ">=2.20", "^3.8", "*")`);
       return;
     case 'integer': {
+      if (spec.booleans && typeof value === 'boolean') return;
       const n = typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value;
-      if (typeof n !== 'number' || !Number.isInteger(n)) fail(`expected a whole number, got ${t} ${JSON.stringify(value)}`);
+      if (typeof n !== 'number' || !Number.isInteger(n)) fail(`expected a whole number${spec.booleans ? ', true or false' : ''}, got ${t} ${JSON.stringify(value)}`);
       if (spec.min !== undefined && (n as number) < spec.min) fail(`must be at least ${spec.min}, got ${n}`);
       return;
     }

@@ -10,6 +10,8 @@ export interface KeySpec {
   /** allowed values for a string */
   enum?: string[];
   min?: number;
+  /** for an integer: what true and false stand for (Fapistrano accepted booleans for some numbers) */
+  booleans?: { true: number; false: number };
   /** for maps with a fixed set of sub-keys */
   keys?: Record<string, KeySpec>;
   /** for maps with free-form sub-keys: the spec every entry's value must meet */
