@@ -585,6 +585,7 @@ function registerSecrets(values: Record<string, unknown>, keys: Record<string, K
   for (const [k, v] of Object.entries(values)) {
     if (keys[k]?.secret) addSecret(v);
     if (keys[k]?.urlSecret && typeof v === 'string') addUrlSecrets(v);
+    if (keys[k]?.userPasswordSecret && typeof v === 'string' && v.includes(':')) addSecret(v.slice(v.indexOf(':') + 1));
   }
   const envMap = values.environment;
   if (isPlainMap(envMap)) for (const [k, v] of Object.entries(envMap)) if (SECRET_NAME.test(k)) addSecret(v);

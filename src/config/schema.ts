@@ -32,6 +32,8 @@ export interface KeySpec {
   sameAcrossRoles?: boolean;
   /** a URL whose user:password part is a secret */
   urlSecret?: boolean;
+  /** user:password (curl's --user): the password is a secret on its own too, wherever it is printed */
+  userPasswordSecret?: boolean;
 }
 
 /** Fapistrano's sudo_prefix is 'sudo -i ' (configuration.py:71). */

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import type { Connection, ConnectOptions } from '../remote/connection.js';
 import type { SshConfig } from '../remote/ssh-config.js';
 import { Runner, type ScriptResult } from '../remote/runner.js';
-import { composeScript, logOutput, quote, type Step } from '../remote/shell.js';
+import { composeScript, logLines, logOutput, quote, type Step } from '../remote/shell.js';
 import type { SignalContext, SignalName } from '../signals.js';
 import type { Target } from './plan.js';
 import { fenceSteps, keepLeaseSteps, reapSupersededSteps, UNLOCK_STEP, type LockOwner } from './scripts.js';
@@ -281,6 +281,7 @@ export class Run {
             quote,
             log: (message) => this.bus.emit({ event: 'log', host: t.host.name, plugin: plugin.name, message }),
             remoteLog: (message) => logOutput(plugin.name, message),
+            remoteLogLines: () => logLines(plugin.name),
           };
           await handler(ctx);
         }
