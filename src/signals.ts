@@ -4,7 +4,7 @@
 import type { KeySpec } from './config/schema.js';
 import type { Paths } from './release/paths.js';
 
-export const PLUGIN_API_VERSION = '1.1.0';
+export const PLUGIN_API_VERSION = '1.2.0';
 
 export type SignalName =
   | 'deploy.starting'
@@ -54,6 +54,12 @@ export interface SignalContext {
    * `message` is literal text; it is quoted here.
    */
   remoteLog(message: string): string;
+  /**
+   * Shell text of a filter (`cmd 2>&1 | <it>`) that reports every non-blank line of its input as
+   * this plugin's log line, on the deploying machine (redacted, and as `log` events with --json).
+   * Since plugin API 1.2.0.
+   */
+  remoteLogLines(): string;
 }
 
 /** What a plugin's result hook hears once the command has finished (successfully or not). */

@@ -40,7 +40,7 @@ export function outputProblem(name: string): string | undefined {
 
 const curl: Plugin = {
   name: 'curl',
-  api: '^1.0.0',
+  api: '^1.2.0',
   keys,
   check(config) {
     const url = config.curl_url ? String(config.curl_url) : '';
@@ -108,7 +108,23 @@ const curl: Plugin = {
       const tmp = posix.join(release, '.fap-revision.tmp');
       ctx.script('curl: unpack artifact', [...unpack, `rm -f ${q(tmp)}`, `printf '%s\\n' "$fap_sha" > ${q(tmp)}`, `mv -fT ${q(tmp)} ${q(revision)}`].join('\n'));
       const post = String(c.curl_postinstall_script ?? '').trim();
-      if (post) ctx.script('curl: postinstall script', `(cd ${q(release)} && sh -c ${q(post)}${c.curl_postinstall_output === false ? ' >/dev/null' : ''})`);
+      if (!post) return;
+      if (c.curl_postinstall_output === false) {
+        ctx.script('curl: postinstall script', `(cd ${q(release)} && sh -c ${q(post)} >/dev/null)`);
+        return;
+      }
+      // fapistrano-0.9.5 curl.py:64-66 show('output'): stdout and stderr reach the operator, here as
+      // curl log lines (redacted; log events with --json). The pipe hides the script's exit status, so
+      // it comes back on fd 3; the script gets neither fd 3 nor 4 (a daemon it starts cannot hold them).
+      ctx.script(
+        'curl: postinstall script',
+        [
+          'exec 4>&1',
+          `fap_rc=$( { { (cd ${q(release)} && sh -c ${q(post)}) </dev/null 2>&1 3>&- 4>&- && echo 0 >&3 || echo "$?" >&3; } | ${ctx.remoteLogLines()} >&4; } 3>&1 )`,
+          'exec 4>&-',
+          `[ "$fap_rc" = 0 ] || { echo "curl_postinstall_script exited with status $fap_rc" >&2; exit 1; }`,
+        ].join('\n'),
+      );
     },
   },
 };

@@ -4,7 +4,7 @@ export const keys: Record<string, KeySpec> = {
   curl_url: { type: 'string', sameAcrossRoles: true, urlSecret: true, description: 'Artifact URL the hosts download (usually given as --curl-url). user:password in it is redacted.' },
   curl_artifact: { type: 'string', sameAcrossRoles: true, description: 'A local artifact file uploaded to every host over SFTP (usually given as --artifact).' },
   curl_sha256: { type: 'string', sameAcrossRoles: true, description: 'Expected sha256 of the artifact; a mismatch fails before publish (also --curl-sha256).' },
-  curl_user: { type: 'string', secret: true, description: 'user:password for the download (redacted everywhere).' },
+  curl_user: { type: 'string', secret: true, userPasswordSecret: true, description: 'user:password for the download (redacted everywhere).' },
   curl_output: {
     type: 'string',
     default: '',

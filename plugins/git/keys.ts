@@ -11,6 +11,9 @@ export const keys: Record<string, KeySpec> = {
     type: 'integer',
     default: 1,
     min: 0,
+    // fapistrano-0.9.5 git.py:57 `if env.git_shallow_clone:` — False: a full clone (git.py:61); True reached git as
+    // `--depth True` (git.py:58), which git refuses: fap reads it as depth 1
+    booleans: { true: 1, false: 0 },
     sameAcrossRoles: true,
     description:
       'Fapistrano: keep the mirror shallow, N commits deep (git clone/fetch --depth N); 0: full history. A tag or commit the shallow mirror lacks makes fap fetch the full history once. A mirror that is already full stays full.',

@@ -522,6 +522,7 @@ function validateTypes(values: Record<string, unknown>, origins: Record<string, 
     const spec = keys[key];
     if (!spec) continue;
     checkValue(spec, value, (m, sub) => fail(key, sub, m), key);
+    if (spec.booleans && typeof value === 'boolean') values[key] = spec.booleans[`${value}`];
   }
   if (typeof values.sudo_prefix === 'string') {
     try {
@@ -542,8 +543,9 @@ function checkValue(spec: KeySpec, value: unknown, fail: (m: string, sub?: strin
       if (spec.semverRange && semver.validRange(String(value)) === null) fail(`"${value}" is not a semver range (e.g. ">=2.20", "^3.8", "*")`);
       return;
     case 'integer': {
+      if (spec.booleans && typeof value === 'boolean') return;
       const n = typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value;
-      if (typeof n !== 'number' || !Number.isInteger(n)) fail(`expected a whole number, got ${t} ${JSON.stringify(value)}`);
+      if (typeof n !== 'number' || !Number.isInteger(n)) fail(`expected a whole number${spec.booleans ? ', true or false' : ''}, got ${t} ${JSON.stringify(value)}`);
       if (spec.min !== undefined && (n as number) < spec.min) fail(`must be at least ${spec.min}, got ${n}`);
       return;
     }
@@ -602,6 +604,7 @@ function registerSecrets(values: Record<string, unknown>, keys: Record<string, K
   for (const [k, v] of Object.entries(values)) {
     if (keys[k]?.secret) addSecret(v);
     if (keys[k]?.urlSecret && typeof v === 'string') addUrlSecrets(v);
+    if (keys[k]?.userPasswordSecret && typeof v === 'string' && v.includes(':')) addSecret(v.slice(v.indexOf(':') + 1));
   }
   const envMap = values.environment;
   if (isPlainMap(envMap)) for (const [k, v] of Object.entries(envMap)) if (SECRET_NAME.test(k)) addSecret(v);

@@ -10,6 +10,8 @@ export interface KeySpec {
   /** allowed values for a string */
   enum?: string[];
   min?: number;
+  /** for an integer: what true and false stand for (Fapistrano accepted booleans for some numbers) */
+  booleans?: { true: number; false: number };
   /** for maps with a fixed set of sub-keys */
   keys?: Record<string, KeySpec>;
   /** for maps with free-form sub-keys: the spec every entry's value must meet */
@@ -30,6 +32,8 @@ export interface KeySpec {
   sameAcrossRoles?: boolean;
   /** a URL whose user:password part is a secret */
   urlSecret?: boolean;
+  /** user:password (curl's --user): the password is a secret on its own too, wherever it is printed */
+  userPasswordSecret?: boolean;
 }
 
 /** Fapistrano's sudo_prefix is 'sudo -i ' (configuration.py:71). */

@@ -5,6 +5,7 @@
 // answers into rows of checks is pure (evaluateCheck) and unit-tested.
 import { posix } from 'node:path';
 import semver from 'semver';
+import { activateNeedsBash } from '../../plugins/virtualenv/python-env.js';
 import { canonicalName } from '../plugin/load.js';
 import { emitOutput, quote, type Step } from '../remote/shell.js';
 import type { Paths } from './paths.js';
@@ -71,6 +72,33 @@ export function commandProgram(line: unknown): { program?: string; sudo: boolean
   return { program: w[i], sudo };
 }
 
+const program = (line: unknown) => commandProgram(line).program;
+/** The venv's activate script, as the plugins name it (the default activate text sources it). */
+const activateScripts = (venv: unknown) => (venv ? [`${String(venv)}/bin/activate`, posix.join(String(venv), 'bin', 'activate')] : []);
+
+/**
+ * The programs each bundled plugin runs on the host, from its configuration (for now here: issue 14
+ * moves each row into its plugin).
+ */
+const PLUGIN_TOOLS: Record<string, (c: Record<string, unknown>) => (string | undefined)[]> = {
+  git: () => ['git', 'tar'],
+  curl: () => ['curl', 'tar', 'sha256sum'],
+  // fapistrano-0.9.5 virtualenv.py:29 `%(virtualenv_executive)s <venv>` (e.g. /usr/bin/env virtualenv), else fap's <python> -m venv;
+  // an activate other than `source FILE` runs under bash
+  virtualenv: (c) => [
+    program(c.virtualenv_executive ?? c.virtualenv_executable ?? 'python3'),
+    activateNeedsBash(c.virtualenv_activate, activateScripts(c.virtualenv_venv_path)) ? 'bash' : undefined,
+  ],
+  // mkvirtualenv is a bash function of virtualenvwrapper.sh (fapistrano-0.9.5 virtualenvwrapper.py:30 `source ... && mkvirtualenv`)
+  virtualenvwrapper: () => ['bash'],
+  // fapistrano-0.9.5 virtualenvtools.py:9 virtualenvtools_executable, run at :17 and :20
+  virtualenvtools: (c) => [program(c.virtualenvtools_executable ?? 'virtualenv-tools')],
+  supervisorctl: (c) => {
+    const s = commandProgram(c.supervisorctl_command ?? 'supervisorctl');
+    return [s.sudo ? 'sudo' : undefined, s.program];
+  },
+};
+
 /**
  * The tools a target needs: fap's core ones are separate (CORE_TOOLS); here, what enabled plugins
  * imply and what `requires` lists (a range there applies to the plugin's tool too). Several roles
@@ -91,17 +119,7 @@ export function requiredTools(roles: { config: Record<string, unknown>; plugins:
     for (const k of ['deploy_plugins', 'release_plugins', 'rollback_plugins', 'restart_plugins']) {
       if (Array.isArray(config[k])) for (const n of config[k] as unknown[]) names.add(canonicalName(String(n)));
     }
-    for (const p of names) {
-      const why = `${p} plugin`;
-      if (p === 'git') ['git', 'tar'].forEach((t) => add(t, '*', why));
-      if (p === 'curl') ['curl', 'tar', 'sha256sum'].forEach((t) => add(t, '*', why));
-      if (p === 'virtualenv') add(commandProgram(config.virtualenv_executable ?? 'python3').program, '*', why);
-      if (p === 'supervisorctl') {
-        const c = commandProgram(config.supervisorctl_command ?? 'supervisorctl');
-        if (c.sudo) add('sudo', '*', why);
-        add(c.program, '*', why);
-      }
-    }
+    for (const p of names) for (const tool of PLUGIN_TOOLS[p]?.(config) ?? []) add(tool, '*', `${p} plugin`);
     const req = config.requires;
     if (req && typeof req === 'object' && !Array.isArray(req)) {
       for (const [name, range] of Object.entries(req as Record<string, unknown>)) {

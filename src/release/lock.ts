@@ -12,6 +12,7 @@
 import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { LockError, OperationFailed } from '../errors.js';
+import { ConnectError } from '../remote/connection.js';
 import { LOCK_HELD_CODE } from '../remote/runner.js';
 import type { Target } from './plan.js';
 import type { Run } from './run.js';
@@ -174,7 +175,11 @@ async function lockEverywhere(run: Run, targets: Target[], o: LockOptions): Prom
     run.forEach(ts, async (t) => {
       await run.connection(t);
       touched.add(t);
-      return run.exec(t, 'lock', steps(t), { allowCodes: [LOCK_HELD_CODE, NOTHING_DEPLOYED_CODE] });
+      return run.exec(t, 'lock', steps(t), { allowCodes: [LOCK_HELD_CODE, NOTHING_DEPLOYED_CODE] }).catch((e: unknown) => {
+        // sudo refused the session: the lock script never ran, so there is no lock to give back
+        if (e instanceof ConnectError && e.notStarted && !states.has(t.key)) touched.delete(t);
+        throw e;
+      });
     });
   let pending = targets;
   let lastWaitReport = 0;
@@ -203,6 +208,8 @@ async function lockEverywhere(run: Run, targets: Target[], o: LockOptions): Prom
         }
       }
       if (failed.length) {
+        // a target no lock script ran on holds no lock of ours: nothing to release or to warn about
+        for (const t of targets) if (!touched.has(t) && !states.has(t.key)) run.markUnlocked(t);
         const stuck = await releaseAll(run, touched);
         for (const f of failed) if (!f.ok) run.reportFailure(f.target, f.error, 'connect and lock');
         const err = new OperationFailed('stopped before changing anything: ' + failed.map((f) => (f.ok ? '' : f.error.message)).join('; ') + stuckMessage(run, stuck));

@@ -103,12 +103,19 @@ export async function runCommand(run: Run, targets: Target[], command: string[] 
       stdout: new LineMasker((text) => process.stdout.write(text), prefix),
       stderr: new LineMasker((text) => process.stderr.write(text), prefix),
     };
+    let errTail = '';
     const r = await conn.exec(guardedCommand(line, conn.sudoUser), {
-      onData: (stream, chunk) => maskers[stream].write(chunk),
+      onData: (stream, chunk) => {
+        if (stream === 'stderr') errTail = (errTail + chunk).slice(-512);
+        maskers[stream].write(chunk);
+      },
     }).finally(() => {
       maskers.stdout.end();
       maskers.stderr.end();
     });
+    // sudo refused to start the command (its own last word is sudo's): say what would let it
+    const hint = conn.sudoUser && r.code !== 0 && /(^|\n)sudo: [^\n]*\n?$/.test(errTail) ? run.sudoHint(t) : undefined;
+    if (hint) run.bus.emit({ event: 'warning', host: t.host.name, message: hint });
     run.bus.emit({ event: 'run.exit', host: t.host.name, code: r.code });
     return r.code;
   });

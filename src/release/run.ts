@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import type { Connection, ConnectOptions } from '../remote/connection.js';
 import type { SshConfig } from '../remote/ssh-config.js';
 import { Runner, type ScriptResult } from '../remote/runner.js';
-import { composeScript, logOutput, quote, type Step } from '../remote/shell.js';
+import { composeScript, logLines, logOutput, quote, type Step } from '../remote/shell.js';
 import type { SignalContext, SignalName } from '../signals.js';
 import type { Target } from './plan.js';
 import { fenceSteps, keepLeaseSteps, reapSupersededSteps, UNLOCK_STEP, type LockOwner } from './scripts.js';
@@ -281,6 +281,7 @@ export class Run {
             quote,
             log: (message) => this.bus.emit({ event: 'log', host: t.host.name, plugin: plugin.name, message }),
             remoteLog: (message) => logOutput(plugin.name, message),
+            remoteLogLines: () => logLines(plugin.name),
           };
           await handler(ctx);
         }
@@ -289,14 +290,18 @@ export class Run {
     return steps;
   }
 
+  /** What to do when sudo refused to run work as sudo_user (undefined without a sudo_user). */
+  sudoHint(t: Target): string | undefined {
+    if (!t.config.sudo_user) return undefined;
+    const login = this.loginUsers.get(t.connKey) ?? t.user;
+    const why = t.sudoUserDefault ? `sudo_user defaults to deploy, as in Fapistrano; set sudo_user: ${login} in deploy.yml to work as the login user, or ` : 'sudo_user: ';
+    return `${why}let ${login} run commands as ${t.config.sudo_user} without a password, e.g. in /etc/sudoers.d/: ${login} ALL=(${t.config.sudo_user}) NOPASSWD: ALL`;
+  }
+
   /** The one way a host's failure reaches the output: host, step, the command, its stderr, a hint. */
   reportFailure(t: Target, error: FapError, step?: string): void {
     const he = error instanceof HostError ? error : undefined;
-    if (t.config.sudo_user && /sudo:/.test(error.message) && !error.hint) {
-      const login = this.loginUsers.get(t.connKey) ?? t.user;
-      const why = t.sudoUserDefault ? `sudo_user defaults to deploy, as in Fapistrano; set sudo_user: ${login} in deploy.yml to work as the login user, or ` : 'sudo_user: ';
-      error.hint = `${why}let ${login} run commands as ${t.config.sudo_user} without a password, e.g. in /etc/sudoers.d/: ${login} ALL=(${t.config.sudo_user}) NOPASSWD: ALL`;
-    }
+    if (/sudo:/.test(error.message) && !error.hint) error.hint = this.sudoHint(t);
     this.bus.emit({ event: 'host.failed', host: t.host.name, role: t.role, step: he?.step ?? step, message: error.message, command: he?.command, stderr: he?.stderrTail || undefined, hint: error.hint });
   }
 

@@ -72,6 +72,8 @@ export class ConnectError extends FapError {
   constructor(
     readonly host: string,
     message: string,
+    /** the session ended before it ran anything (sudo refused to start it): no script of it ran */
+    readonly notStarted = false,
   ) {
     super(`${host}: ${message}`);
   }
@@ -459,6 +461,9 @@ class RemoteSession {
   private pending?: { resolve: (r: ExecResult) => void; reject: (e: Error) => void };
   private queue: Promise<unknown> = Promise.resolve();
   private ended?: string;
+  /** sudo refused to start the session's driver: nothing sent to it ever ran */
+  private notStarted = false;
+  private answered = false;
   private readonly mark: string;
   private readonly marks: { output: string; failed: string };
 
@@ -485,7 +490,9 @@ class RemoteSession {
       // the session ended on its own (sudo refused, the shell died) or the connection went away
       const said = this.err.trim().split('\n').filter(Boolean).pop();
       this.ended = said ? `the remote session ended: ${said}` : 'connection lost while a command was running';
-      this.pending?.reject(new ConnectError(host, this.ended));
+      // sudo speaks only when it refuses to start the driver; once the driver answered, sudo is past
+      this.notStarted = !this.answered && /^sudo: /.test(said ?? '');
+      this.pending?.reject(new ConnectError(host, this.ended, this.notStarted));
       this.pending = undefined;
     });
   }
@@ -498,7 +505,7 @@ class RemoteSession {
     const next = this.queue.then(
       () =>
         new Promise<ExecResult>((resolve, reject) => {
-          if (this.ended) return reject(new ConnectError(this.host, this.ended));
+          if (this.ended) return reject(new ConnectError(this.host, this.ended, this.notStarted));
           this.pending = { resolve, reject };
           this.stream.write(script.endsWith('\n') ? script : script + '\n');
           this.stream.write(`${RUN_MARK}${this.nonce}\n`);
@@ -522,6 +529,7 @@ class RemoteSession {
     this.err = this.err.slice(endErr + 1);
     const p = this.pending;
     this.pending = undefined;
+    this.answered = true;
     p.resolve(result);
   }
 }

@@ -231,6 +231,11 @@ export function logOutput(plugin: string, message: string): string {
   return emitOutput(LOG_OUTPUT_PREFIX + plugin.replace(/[^A-Za-z0-9._-]/g, '_'), quote(message.replace(/\n/g, ' ')));
 }
 
+/** A filter (`cmd | logLines(plugin)`) that reports every non-blank line of its input as a log line of `plugin`. */
+export function logLines(plugin: string): string {
+  return `sed -e '/^[[:space:]]*$/d' -e "s/^/\${FAP_OM-${OUTPUT_MARK}}${LOG_OUTPUT_PREFIX}${plugin.replace(/[^A-Za-z0-9._-]/g, '_')}=/"`;
+}
+
 /** A filter (`cmd | outputLines(key)`) that turns every line of its input into an output line of `key`. */
 export function outputLines(key: string): string {
   if (!/^[A-Za-z0-9_-]+$/.test(key)) throw new Error(`outputLines: bad key ${key}`);

@@ -125,6 +125,28 @@ describe('fap check on a 2-host fleet', { skip }, () => {
     }
   });
 
+  test('the Python plugins\' programs are probed: a missing virtualenv-tools and venv creator FAIL by name, bash found', async () => {
+    // fapistrano-0.9.5 virtualenvtools.py:9 virtualenv-tools; virtualenv.py:29 %(virtualenv_executive)s; virtualenvwrapper.py:30 mkvirtualenv (bash)
+    const app = 'python-tools';
+    prepare(app);
+    const file = deployFile(app, {
+      plugins: ['virtualenv', 'virtualenvwrapper', 'virtualenvtools'],
+      virtualenv_executive: '/usr/bin/env fap-no-such-virtualenv',
+      virtualenvtools_executable: 'fap-no-such-virtualenv-tools',
+      virtualenvwrapper_project: '/tmp/fap-venvs/shop',
+      requires: {},
+    });
+    const r = await fap(['-f', file, 'check', 'production']);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    for (const h of fleet.hosts) {
+      assert.equal(row(r.stdout, h.name, 'tool fap-no-such-virtualenv')?.[0], 'FAIL', r.stdout);
+      assert.match(row(r.stdout, h.name, 'tool fap-no-such-virtualenv')![1], /^not found on PATH.*virtualenv plugin/);
+      assert.equal(row(r.stdout, h.name, 'tool fap-no-such-virtualenv-tools')?.[0], 'FAIL', r.stdout);
+      assert.match(row(r.stdout, h.name, 'tool fap-no-such-virtualenv-tools')![1], /virtualenvtools plugin/);
+      assert.equal(row(r.stdout, h.name, 'tool bash')?.[0], 'ok', r.stdout);
+    }
+  });
+
   test('an unknown host key: that host fails with the fingerprint, the other is still checked', async () => {
     const app = 'hostkey';
     prepare(app);

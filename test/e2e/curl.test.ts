@@ -89,6 +89,41 @@ describe('fap release --curl-url / --artifact', { skip }, () => {
     assert.ok(result.ok);
   });
 
+  test('curl_postinstall_output: the script\'s stdout and stderr reach the operator as curl lines (--json: log events), secrets redacted; false hides them', async () => {
+    // fapistrano-0.9.5 curl.py:18 setdefault('curl_postinstall_output', True); curl.py:64-66 show/hide('output') around the script
+    const app = 'curl-post-out';
+    const script = `sh ./install.sh; echo "postinstall says hello"; echo; echo "warming cache with ${PASSWORD}" >&2`;
+    const top = { curl_postinstall_script: script, curl_user: `ci:${PASSWORD}` };
+    const shown = await fap(['-f', config(app, top), 'release', 'production', '--curl-url', `${base}/build.tgz`]);
+    assert.equal(shown.code, 0, shown.stderr);
+    for (const h of fleet.hosts) {
+      assert.ok(shown.stderr.includes(`[${h.name}] curl: postinstall says hello\n`), shown.stderr);
+      assert.ok(shown.stderr.includes(`[${h.name}] curl: warming cache with ***\n`), shown.stderr);
+    }
+    assert.ok(!shown.stderr.includes(`[${fleet.hosts[0].name}] curl: \n`), 'a blank line is not reported');
+    const json = await fap(['-f', config(app, top), '--json', 'release', 'production', '--curl-url', `${base}/build.tgz`]);
+    assert.equal(json.code, 0, json.stderr);
+    const logs = jsonEvents(json.stdout).filter((e) => e.event === 'log' && e.plugin === 'curl');
+    for (const h of fleet.hosts) {
+      assert.deepEqual(logs.filter((e) => e.host === h.name).map((e) => e.message), ['postinstall says hello', 'warming cache with ***']);
+    }
+    for (const r of [shown, json]) assert.ok(!(r.stdout + r.stderr).includes(PASSWORD), 'the secret was printed');
+    const hidden = await fap(['-f', config(app, { ...top, curl_postinstall_output: false }), 'release', 'production', '--curl-url', `${base}/build.tgz`]);
+    assert.equal(hidden.code, 0, hidden.stderr);
+    assert.doesNotMatch(hidden.stderr, /postinstall says hello|warming cache/);
+    assert.equal(readFileSync(onHost(0, app, 'current/installed.txt'), 'utf8'), 'installed\n', 'the script ran');
+  });
+
+  test('a failing postinstall script: its output is shown, the step fails with its status, nothing is published', async () => {
+    const app = 'curl-post-fail';
+    const r = await fap(['-f', config(app, { curl_postinstall_script: 'echo "migrating"; echo "no database" >&2; exit 3' }), 'release', 'production', '--curl-url', `${base}/build.tgz`]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /curl: migrating\n/);
+    assert.match(r.stderr, /curl: no database\n/);
+    assert.match(r.stderr, /FAILED at curl: postinstall script: curl_postinstall_script exited with status 3/);
+    assert.equal(current(0, app), undefined);
+  });
+
   test('a 404 fails and switches nothing', async () => {
     const app = 'curl-404';
     const file = config(app);

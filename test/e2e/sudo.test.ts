@@ -132,3 +132,21 @@ test("a sudo refused because of the default sudo_user says it is Fapistrano's de
     writeFileSync(SUDOERS, `${SSH_USER} ALL=(${APP_USER}, ${DEPLOY_USER}) NOPASSWD: ALL\n`, { mode: 0o440 });
   }
 });
+
+test('an explicit sudo_user that needs a password: the NOPASSWD hint naming that user (fap run and once too); no word of releasing a lock never taken', { skip }, async () => {
+  // the lock was never taken: sudo refused the session before the lock script could run
+  const hint = new RegExp(`sudo_user: let ${SSH_USER} run commands as root without a password, e\\.g\\. in /etc/sudoers\\.d/: ${SSH_USER} ALL=\\(root\\) NOPASSWD: ALL`);
+  const file = fapistranoStyle('explicit', { user: SSH_USER, sudo_user: 'root' });
+  for (const command of [['release', 'production'], ['restart', 'production'], ['cleanup', 'production'], ['run', 'production', 'web', '--', 'true'], ['once', '-s', 'production', '-r', 'web', '-c', 'true']]) {
+    const r = await fap(['-f', file, ...command]);
+    assert.notEqual(r.code, 0, r.stderr);
+    assert.match(r.stderr, /sudo: a password is required/);
+    for (const h of fleet.hosts) if (command[0] === 'run' || command[0] === 'once') assert.match(r.stderr, new RegExp(`\\[${SSH_USER}@${h.name.replace(/\./g, '\\.')}\\] warning: ${hint.source}`), r.stderr);
+    assert.match(r.stderr, hint, `${command[0]}: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /could not be released|could not release the deploy lock/, `${command[0]}: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /\n\s+at .+:\d+:\d+/);
+  }
+  // a command of the user's that fails on its own gets no sudo hint
+  const own = await fap(['-f', fapistranoStyle('explicit-own', { user: SSH_USER, sudo_user: APP_USER }), 'once', '-s', 'production', '-r', 'web', '-c', 'echo failing >&2; exit 4']);
+  assert.doesNotMatch(own.stderr, /NOPASSWD/, own.stderr);
+});

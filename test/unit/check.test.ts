@@ -74,6 +74,30 @@ function healthy(tools: ToolNeed[], extra: Record<string, string[]> = {}): Map<s
 }
 
 describe('the tools a configuration needs', () => {
+  /** The tools of a role as fap resolves it from deploy.yml (the plugins' defaults included). */
+  const toolsOf = async (yml: string) => {
+    const { bundledKeys } = await import('../../src/plugin/load.js');
+    const text = `app_name: shop\npath: /srv/my shop\nuser: deploy\nsudo_user: deploy\n${yml}stage_role_configs:\n  production:\n    web:\n      hosts: [a]\n`;
+    const rc = resolveRole({ loaded: parseDeployText(text, 'deploy.yml'), stage: 'production', env: {}, pluginKeys: await bundledKeys() }, 'web');
+    return requiredTools([{ config: rc.values, plugins: rc.enabledPlugins }]).map((n) => n.name).sort();
+  };
+
+  test('the Python plugins: the program that makes the venv, bash where an activate or mkvirtualenv needs it, virtualenv-tools', async () => {
+    // fapistrano-0.9.5 virtualenv.py:29 `%(virtualenv_executive)s %(virtualenv_venv_path)s`: that program, not python3
+    assert.deepEqual(await toolsOf("plugins: [virtualenv]\nvirtualenv_executive: /usr/bin/env virtualenv\n"), ['virtualenv']);
+    assert.deepEqual(await toolsOf("plugins: [virtualenv]\nvirtualenv_executive: virtualenv -p python3.11\n"), ['virtualenv']);
+    assert.deepEqual(await toolsOf('plugins: [virtualenv]\n'), ['python3']);
+    // the default activate (`source <venv>/bin/activate`, a path with a space here) runs as POSIX `.`: no bash
+    assert.deepEqual(await toolsOf('plugins: [virtualenv]\nvirtualenv_executable: python3.12\n'), ['python3.12']);
+    // any other activate text runs under bash (python-env.ts withActivate)
+    assert.deepEqual(await toolsOf("plugins: [virtualenv]\nvirtualenv_activate: 'source %(virtualenv_venv_path)s/bin/activate && export PIP_NO_CACHE_DIR=1'\n"), ['bash', 'python3']);
+    // fapistrano-0.9.5 virtualenvwrapper.py:30 `source %(virtualenvwrapper_source)s && mkvirtualenv`: a bash function
+    assert.deepEqual(await toolsOf('plugins: [virtualenvwrapper]\n'), ['bash']);
+    // fapistrano-0.9.5 virtualenvtools.py:9 setdefault('virtualenvtools_executable', 'virtualenv-tools')
+    assert.deepEqual(await toolsOf('plugins: [virtualenvtools]\n'), ['virtualenv-tools']);
+    assert.deepEqual(await toolsOf('plugins: [virtualenvtools]\nvirtualenvtools_executable: /opt/tools/bin/python -m virtualenv_tools\n'), ['/opt/tools/bin/python']);
+  });
+
   test('plugins imply their tools; requires adds and tightens', () => {
     const needs = requiredTools([
       {

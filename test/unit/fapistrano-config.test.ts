@@ -358,3 +358,54 @@ describe('short user variables', () => {
     configError(() => resolve(`app_name: foo\nkeep_release: 3\n${HOSTS}`), /did you mean "keep_releases"/);
   });
 });
+
+describe('git_shallow_clone as a boolean (note item 9)', () => {
+  // fapistrano-0.9.5 git.py:57 `if env.git_shallow_clone:` — false meant a full clone (git.py:61, git.py:69);
+  // true reached git as `--depth True` (git.py:58), which git refuses: fap reads true as depth 1
+  const GIT = `app_name: shop\nuser: deploy\nsudo_user: deploy\nplugins: [git]\nrepo: https://git.example.com/shop.git\nbranch: main\n`;
+  const depth = (line: string, sets?: string[]) => resolve(GIT + line + HOSTS, { sets }).values.git_shallow_clone;
+
+  test('true is depth 1, false is 0 (full history), in deploy.yml and as --git-shallow-clone=true (--set)', () => {
+    assert.equal(depth('git_shallow_clone: true\n'), 1);
+    assert.equal(depth('git_shallow_clone: false\n'), 0);
+    assert.equal(depth('git_shallow_clone: True\n'), 1);
+    assert.equal(depth(''), 1, 'default');
+    assert.equal(depth('', ['git_shallow_clone=false']), 0);
+    assert.equal(depth('git_shallow_clone: false\n', ['git_shallow_clone=true']), 1);
+    assert.equal(depth('', ['git_shallow_clone=5']), 5);
+  });
+
+  test('--git-shallow-clone=true on the command line is the --set that resolves to depth 1', async () => {
+    const { buildProgram } = await import('../../src/cli/main.js');
+    const { argvSpec, rewriteArgv } = await import('../../src/cli/argv.js');
+    const { knownKeyNames } = await import('../../src/cli/keys.js');
+    for (const [arg, want] of [['--git-shallow-clone=true', 1], ['--git-shallow-clone=false', 0]] as const) {
+      const r = rewriteArgv(['release', 'production', arg], argvSpec(buildProgram()), await knownKeyNames('/nonexistent/deploy.yml'));
+      const i = r.args.indexOf('--set');
+      assert.ok(i >= 0, JSON.stringify(r));
+      assert.equal(depth('', [r.args[i + 1]]), want);
+    }
+  });
+
+  test('accepted: true, false, whole numbers >= 0; anything else refused in one line naming the key', () => {
+    const accepted = fc.oneof(fc.boolean(), fc.nat());
+    fc.assert(
+      fc.property(accepted, (v) => {
+        assert.equal(depth(`git_shallow_clone: ${JSON.stringify(v)}\n`), v === true ? 1 : v === false ? 0 : v);
+        assert.equal(depth('', [`git_shallow_clone=${v}`]), v === true ? 1 : v === false ? 0 : v);
+      }),
+    );
+    const refusedValue = fc.oneof(
+      fc.integer({ max: -1 }),
+      fc.double({ noInteger: true, noDefaultInfinity: true, noNaN: true }),
+      fc.constantFrom('"true"', '"false"', '"yes"', 'yes', 'off', '"1.5"', '[1]', '{a: 1}', '"deep"'),
+      fc.stringMatching(/^[a-z][a-z ]{0,8}[a-z]$/).filter((s) => !['true', 'false', 'null'].includes(s.toLowerCase()) && !/^(true|false)$/i.test(s)),
+    );
+    fc.assert(
+      fc.property(refusedValue, (v) => {
+        const text = typeof v === 'number' ? String(v) : v;
+        configError(() => depth(`git_shallow_clone: ${text}\n`), /git_shallow_clone: (expected a whole number, true or false|must be at least 0)/);
+      }),
+    );
+  });
+});

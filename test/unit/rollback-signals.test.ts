@@ -30,6 +30,7 @@ async function restarts(command: string, signals: SignalName[]): Promise<string[
       quote,
       log: () => {},
       remoteLog: () => '',
+      remoteLogLines: () => '',
     } as SignalContext;
     await supervisorctl.on[signal]?.(ctx);
   }
