@@ -108,8 +108,13 @@ const git: Plugin = {
       if (branch === undefined) {
         // follow the remote's default branch: its HEAD now, not the one the mirror was cloned with
         update.push(
-          `fap_head=$(${gm} ls-remote --symref -- origin HEAD 2>/dev/null | sed -n 's|^ref: refs/heads/\\([^[:space:]]*\\)[[:space:]][[:space:]]*HEAD$|\\1|p') || fap_head=''`,
-          `if [ -n "$fap_head" ]; then ${gm} symbolic-ref HEAD "refs/heads/$fap_head"; fi`,
+          `fap_ls=$(${gm} ls-remote --symref -- origin HEAD 2>/dev/null) || fap_ls=''`,
+          `fap_head=$(printf '%s\\n' "$fap_ls" | sed -n 's|^ref: refs/heads/\\([^[:space:]]*\\)[[:space:]][[:space:]]*HEAD$|\\1|p')`,
+          `if [ -n "$fap_head" ]; then ${gm} symbolic-ref HEAD "refs/heads/$fap_head"`,
+          // a HEAD that is a commit, not a branch (a checkout left detached): Fapistrano's default
+          // branch, master (fapistrano-0.9.5 plugins/git.py:11)
+          `elif [ -n "$fap_ls" ]; then ${gm} symbolic-ref HEAD refs/heads/master; ${ctx.remoteLog("the repository's HEAD is a detached commit, not a branch: deploying master (Fapistrano's default)")}`,
+          'fi',
         );
       } else if (shallow) {
         // a tag or an older commit the shallow mirror lacks: fetch the whole history once
@@ -148,10 +153,10 @@ const git: Plugin = {
       const resolve =
         branch === undefined
           ? [
-              `fap_branch=$(git -C ${q(mirror)} symbolic-ref --short HEAD 2>/dev/null) || { echo ${q(`cannot tell the default branch of ${repo}; set branch`)} >&2; exit 1; }`,
+              `fap_branch=$(git -C ${q(mirror)} symbolic-ref --short HEAD 2>/dev/null) || { echo ${q(`cannot tell the default branch of ${repo}; set branch for ${ctx.stage} ${ctx.role} in deploy.yml`)} >&2; exit 1; }`,
               // the branch is only known here: it is the end of the log line's one quoted word
               `${ctx.remoteLog('no branch set: deploying the default branch of the repository, ')}"$fap_branch"`,
-              `fap_sha="$(git -C ${q(mirror)} rev-parse --verify --quiet "refs/heads/$fap_branch^{commit}")" || { echo "default branch \"$fap_branch\" not found in "${q(repo)} >&2; exit 1; }`,
+              `fap_sha="$(git -C ${q(mirror)} rev-parse --verify --quiet "refs/heads/$fap_branch^{commit}")" || { echo 'default branch "'"$fap_branch"'" not found in '${q(repo)}${q(`; set branch for ${ctx.stage} ${ctx.role} in deploy.yml`)} >&2; exit 1; }`,
             ]
           : [`fap_sha="$(git -C ${q(mirror)} rev-parse --verify --quiet ${q(branch + '^{commit}')})" || { echo ${q(`branch "${branch}" not found in ${repo}`)} >&2; exit 1; }`];
       ctx.script(

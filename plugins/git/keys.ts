@@ -16,7 +16,7 @@ export const keys: Record<string, KeySpec> = {
     booleans: { true: 1, false: 0 },
     sameAcrossRoles: true,
     description:
-      'Fapistrano: keep the mirror shallow, N commits deep (git clone/fetch --depth N); 0: full history. A tag or commit the shallow mirror lacks makes fap fetch the full history once. A mirror that is already full stays full.',
+      'Fapistrano: keep the mirror shallow, N commits deep (git clone/fetch --depth N); 0 or false: full history; true: 1. A tag or commit the shallow mirror lacks makes fap fetch the full history once. A mirror that is already full stays full.',
   },
   repo_path: { type: 'string', default: '%(path)s/repo', sameAcrossRoles: true, description: 'Where the mirror of repo lives on the host (Fapistrano). Outside the default, fap never deletes a directory there that is not a git mirror.' },
   git_archive_tree: { type: 'string', sameAcrossRoles: true, description: 'Deploy only this subdirectory of the repository (Fapistrano).' },

@@ -110,6 +110,32 @@ describe('Fapistrano plugin keys on a 2-host fleet', { skip }, () => {
     for (const i of [0, 1]) assert.equal(readFileSync(onHost(i, app, 'current', 'REVISION'), 'utf8').trim(), mainSha);
   });
 
+  test("no branch key: a repository whose HEAD is a detached commit deploys master (Fapistrano's default), or says to set branch", async () => {
+    // fapistrano-0.9.5 git.py:11 setdefault('branch', 'master'); a non-bare repository left detached
+    // has no default branch to follow (ls-remote --symref shows no ref for HEAD)
+    const repo = makeRepo({ 'app.py': 'print("main")\n' });
+    git(repo.dir, 'checkout', '-q', '-b', 'master');
+    const masterSha = repo.commit({ 'app.py': 'print("master")\n' });
+    git(repo.dir, 'checkout', '-q', 'main');
+    // the mirror is first cloned while HEAD is main, then HEAD goes detached: the stale HEAD is not followed
+    const f = file('git-detached', { plugins: ['git'] }, repo.dir);
+    assert.equal((await fap(['-f', f, 'deploy', 'production'])).code, 0);
+    git(repo.dir, 'checkout', '-q', '--detach', 'HEAD~0');
+    const r = await fap(['-f', f, 'deploy', 'production']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /git: the repository's HEAD is a detached commit, not a branch: deploying master \(Fapistrano's default\)/);
+    for (const i of [0, 1]) assert.equal(readFileSync(onHost(i, 'git-detached', 'current', 'REVISION'), 'utf8').trim(), masterSha);
+
+    // no master either: one line naming what to set, nothing published
+    const lone = makeRepo({ 'app.py': 'print(1)\n' });
+    git(lone.dir, 'checkout', '-q', '--detach', 'HEAD');
+    const g = file('git-detached-lone', { plugins: ['git'] }, lone.dir);
+    const bad = await fap(['-f', g, 'deploy', 'production']);
+    assert.equal(bad.code, 1, bad.stderr);
+    assert.match(bad.stderr, /default branch "master" not found in .*; set branch for production web in deploy\.yml/);
+    for (const i of [0, 1]) assert.ok(!existsSync(onHost(i, 'git-detached-lone', 'current')));
+  });
+
   test('git_shallow_clone (default 1): a shallow mirror; an older tag deploys, an older untagged commit deploys after one full fetch', async () => {
     // fapistrano-0.9.5 git.py:10 setdefault('git_shallow_clone', 1); git.py:58 clone --mirror --depth N --no-single-branch
     const app = 'git-shallow';
