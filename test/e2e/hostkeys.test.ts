@@ -8,7 +8,7 @@ import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { freePort, fleetUnsupportedReason, startFleet, type Fleet } from '../fleet/fleet.js';
-import { fap, makeRepo, writeDeployFile } from '../helpers.js';
+import { fap, fapLive, makeRepo, writeDeployFile } from '../helpers.js';
 
 const skip = fleetUnsupportedReason();
 
@@ -75,20 +75,22 @@ describe('host keys and reaching hosts', { skip }, () => {
   test('a refused port is retried with backoff until sshd is there', async () => {
     const port = await freePort();
     const p = kh('kh-retry', line.replace(`[127.0.0.1]:${fleet.hosts[0].port}`, `[127.0.0.1]:${port}`) + '\n');
-    // a proxy that starts listening a moment after fap first tries
+    // a proxy that starts listening once fap has been refused (its warning says so): not after a
+    // fixed delay, which a loaded machine can outrun before fap even starts
     let proxy: Server | undefined;
-    setTimeout(() => {
+    const r = await fapLive(['-f', file, '--set', `hosts=[127.0.0.1:${port}]`, '--set', `ssh.known_hosts_file=${p}`, 'deploy', 'production'], (e) => {
+      if (proxy || e.event !== 'warning' || !/connection refused/.test(String(e.message))) return;
       proxy = createServer((c) => {
         const up = connect(fleet.hosts[0].port, '127.0.0.1');
         c.pipe(up).pipe(c);
         c.on('error', () => up.destroy());
         up.on('error', () => c.destroy());
       }).listen(port, '127.0.0.1');
-    }, 700);
-    const r = await fap(['-f', file, '--set', `hosts=[127.0.0.1:${port}]`, '--set', `ssh.known_hosts_file=${p}`, 'deploy', 'production']);
+    });
     proxy?.close();
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /connection refused .*; retrying in 500 ms \(attempt 2 of 3\)/);
+    assert.ok(proxy, 'fap was refused first');
+    assert.match(r.stdout, /connection refused .*; retrying in 500 ms \(attempt 2 of 3\)/, 'the --json warning names the retry');
   });
 
   test('a host that accepts TCP and never speaks fails within the connect timeout, naming it', async () => {
