@@ -231,9 +231,13 @@ export function logOutput(plugin: string, message: string): string {
   return emitOutput(LOG_OUTPUT_PREFIX + plugin.replace(/[^A-Za-z0-9._-]/g, '_'), quote(message.replace(/\n/g, ' ')));
 }
 
-/** A filter (`cmd | logLines(plugin)`) that reports every non-blank line of its input as a log line of `plugin`. */
+/**
+ * A filter (`cmd | logLines(plugin)`) that reports every non-blank line of its input as a log line
+ * of `plugin`. awk ends every line it prints with a newline: a last line without one (printf,
+ * a progress bar) must not run into the script's next output line.
+ */
 export function logLines(plugin: string): string {
-  return `sed -e '/^[[:space:]]*$/d' -e "s/^/\${FAP_OM-${OUTPUT_MARK}}${LOG_OUTPUT_PREFIX}${plugin.replace(/[^A-Za-z0-9._-]/g, '_')}=/"`;
+  return `awk -v fap_p="\${FAP_OM-${OUTPUT_MARK}}${LOG_OUTPUT_PREFIX}${plugin.replace(/[^A-Za-z0-9._-]/g, '_')}=" 'NF { print fap_p $0 }'`;
 }
 
 /** A filter (`cmd | outputLines(key)`) that turns every line of its input into an output line of `key`. */

@@ -231,15 +231,18 @@ test('virtualenvtools: update-path and reinitialize run in the release on the ve
 test('remoteLogLines (curl postinstall output): every non-blank line of any output becomes exactly one log line, as printed', async () => {
   // fapistrano-0.9.5 curl.py:64-66 show('output'): the postinstall script's output is shown
   const { spawnSync } = await import('node:child_process');
-  const { logLines, parseOutputs, LOG_OUTPUT_PREFIX } = await import('../../src/remote/shell.js');
+  const { emitOutput, logLines, parseOutputs, LOG_OUTPUT_PREFIX } = await import('../../src/remote/shell.js');
   const line = fc.string({ unit: fc.constantFrom('a', ' ', '/', '&', '\\', '"', "'", '$', '=', ':', '%', '\t', 'é', '::fap-out::'), maxLength: 12 });
   fc.assert(
-    fc.property(fc.array(line, { maxLength: 6 }), (lines) => {
-      const text = lines.map((l) => l + '\n').join('');
-      const r = spawnSync('/bin/sh', ['-c', `cat | ${logLines('curl')}`], { input: text, encoding: 'utf8' });
+    // found by the attack pass: a last line without a newline (printf) ran into the next output
+    // line, and the release's revision was lost
+    fc.property(fc.array(line, { maxLength: 6 }), fc.boolean(), (lines, lastNewline) => {
+      const text = lines.map((l, i) => (i < lines.length - 1 || lastNewline ? l + '\n' : l)).join('');
+      const r = spawnSync('/bin/sh', ['-c', `cat | ${logLines('curl')}; ${emitOutput('revision', "'abc'")}`], { input: text, encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
       const { outputs, rest } = parseOutputs(r.stdout);
       assert.deepEqual(outputs.get(`${LOG_OUTPUT_PREFIX}curl`) ?? [], lines.filter((l) => /[^ \t]/.test(l)));
+      assert.deepEqual(outputs.get('revision'), ['abc']);
       assert.equal(rest, '');
     }),
   );
@@ -248,7 +251,7 @@ test('remoteLogLines (curl postinstall output): every non-blank line of any outp
 test('curl_postinstall_output: true reports the script\'s output and keeps its exit status; false sends stdout to /dev/null', async () => {
   // fapistrano-0.9.5 curl.py:18 default True; curl.py:64-66
   const on = (await steps({ plugins: ['curl'], curl_url: 'https://ci.example.com/a.tgz', curl_postinstall_script: './install.sh' })).get('curl: postinstall script')!;
-  assert.match(on, /\| sed -e '\/\^\[\[:space:\]\]\*\$\/d' -e "s\/\^\/\$\{FAP_OM-::fap-out::\}log:curl=\/" >&4/);
+  assert.ok(on.includes(`| awk -v fap_p="\${FAP_OM-::fap-out::}log:curl=" 'NF { print fap_p $0 }' >&4`), on);
   assert.match(on, /\[ "\$fap_rc" = 0 \] \|\| \{ echo "curl_postinstall_script exited with status \$fap_rc" >&2; exit 1; \}/);
   const off = (await steps({ plugins: ['curl'], curl_url: 'https://ci.example.com/a.tgz', curl_postinstall_script: './install.sh', curl_postinstall_output: false })).get('curl: postinstall script')!;
   assert.equal(off, `(cd ${REL} && sh -c ./install.sh >/dev/null)`);
