@@ -3,7 +3,7 @@ import { phase } from './transaction.js';
 import type { Target } from './plan.js';
 import type { Run } from './run.js';
 import { inspectSteps } from './scripts.js';
-import { parseState, type HostState } from './state.js';
+import { parseState, unfinished, type HostState } from './state.js';
 
 export interface HostReleases {
   host: string;
@@ -41,6 +41,9 @@ export function formatReleasesTable(rows: HostReleases[]): string {
     out.push('', `warning: hosts disagree about current: ${rows.map((r) => `${r.host}=${r.state ? shown(r.state) : '(none)'}`).join(', ')}`);
   }
   for (const r of rows) {
+    for (const j of r.state ? unfinished(r.state) : []) {
+      out.push(`warning: an interrupted ${j.command} of ${j.release} (stopped at ${j.phase}) is left on ${r.host}; the next deploy, rollback or cleanup heals it first`);
+    }
     if (r.state?.foreignCurrent) out.push(`warning: current on ${r.host} is ${r.state.foreignCurrent}, not a release: deploy and rollback refuse there until it points at one`);
   }
   return out.join('\n');

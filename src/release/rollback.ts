@@ -7,7 +7,7 @@ import { withRelease, type Target } from './plan.js';
 import type { Run } from './run.js';
 import { isReleaseName, RELEASE_NAME_FORMS } from './names.js';
 import { appendLogSteps, flipSteps, journalSteps, removeCurrentSteps, revisionsLogLine, setStatusSteps, unlockSteps, type JournalPhase } from './scripts.js';
-import { isGood, rollbackTarget, type HostState, EMPTY_STATE } from './state.js';
+import { isGood, rollbackTarget, type Heal, type HostState, EMPTY_STATE } from './state.js';
 
 export interface RollbackOptions {
   to?: string;
@@ -39,11 +39,36 @@ export function chooseRollback(targets: Target[], states: Map<string, HostState>
   return { choice, problems };
 }
 
+/** A heal that put current back from an interrupted deploy (or release). */
+function undidDeploy(h: Heal | undefined): boolean {
+  return !!h && !h.keep && h.journal.command !== 'rollback' && h.flipBackTo !== undefined;
+}
+
 export async function rollback(run: Run, planned: Target[], o: RollbackOptions = {}): Promise<RunResult> {
   if (o.to !== undefined && !isReleaseName(o.to)) throw new ConfigError(`--to "${o.to}" is not a release name (${RELEASE_NAME_FORMS}; see fap releases)`);
   return transact(run, planned, async () => {
-    const { raw, states, heal } = await lockAndHeal(run, planned, { layout: 'existing', ownCurrent: true });
+    const { raw, states, heal, heals } = await lockAndHeal(run, planned, { layout: 'existing', ownCurrent: true });
     const reports = reportsFor(planned);
+
+    // An interrupted deploy that had moved current is undone by the heal: current is back where
+    // that deploy found it, one step back from what `fap releases` showed. A plain rollback stops
+    // there rather than going back a second release nobody asked to leave.
+    const undone = o.to === undefined ? planned.filter((t) => undidDeploy(heals.get(t.key))) : [];
+    if (undone.length) {
+      await run.forEach(
+        planned.filter((t) => !raw.get(t.key)?.nothingDeployed),
+        (t) => run.exec(t, 'heal', [...heal(t), ...unlockSteps(t.paths, run.token)]),
+      ).then((done) => done.forEach((r) => recordFailure(run, reports, r)));
+      for (const t of undone) if (reports.get(t.key)!.outcome !== 'failed') reports.get(t.key)!.outcome = 'reverted';
+      const h = heals.get(undone[0].key)!;
+      const ok = [...reports.values()].every((r) => r.outcome !== 'failed');
+      return result(
+        ok,
+        h.flipBackTo || undefined,
+        reports,
+        `an interrupted deploy of ${h.journal.release} was undone: current is back on ${h.flipBackTo || '(none)'} on ${undone.length} host(s); not rolling back further (run fap rollback again to go back from there)`,
+      );
+    }
 
     // Decide every host's target before touching any host.
     // a host never deployed to was not locked, and nothing was created there

@@ -79,7 +79,11 @@ async function releaseLocks(run: Run, targets: Target[]): Promise<string[]> {
  * that cannot be judged from these targets (it involved hosts out of view) stops the command
  * before anything changes, naming the hosts it needs.
  */
-export async function lockAndHeal(run: Run, targets: Target[], lock: LockOptions & { ownCurrent?: boolean } = {}): Promise<{ raw: Map<string, LockedState>; states: Map<string, HostState>; heal: (t: Target) => Step[] }> {
+export async function lockAndHeal(
+  run: Run,
+  targets: Target[],
+  lock: LockOptions & { ownCurrent?: boolean } = {},
+): Promise<{ raw: Map<string, LockedState>; states: Map<string, HostState>; heal: (t: Target) => Step[]; heals: Map<string, Heal> }> {
   for (const t of targets) run.markLockAttempt(t);
   const raw = await lockAll(run, targets, lock);
   // a path never deployed to was not locked (and nothing was created there)
@@ -100,6 +104,7 @@ export async function lockAndHeal(run: Run, targets: Target[], lock: LockOptions
   }
   return {
     raw,
+    heals,
     states: healed,
     heal: (t) => {
       const h = heals.get(t.key);

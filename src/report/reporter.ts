@@ -59,6 +59,9 @@ export function plainLine(e: Ev, o: ReporterOptions): string | undefined {
       return `${h}${paint(o, 33, 'warning')}: ${stripHost(String(e.message), e.host)}`;
     case 'lock.waiting':
       return `${h}${stripHost(String(e.message), e.host)}`;
+    case 'heal':
+      // a leftover of an interrupted run changes hosts before this command's own work: always said
+      return `${h}heal: ${e.action}`;
     case 'log':
       return o.quiet ? undefined : `${h}${e.plugin}: ${e.message}`;
     case 'result':

@@ -118,6 +118,32 @@ describe('kill -9 at any moment', { skip }, () => {
     for (let i = 0; i < 3; i++) assert.match(readFileSync(onHost(i, app, 'revisions.log'), 'utf8'), new RegExp(`heal release=${first} .*interrupted=deploy`));
   });
 
+  test('a plain rollback after a killed deploy stops where the heal put current back, saying so', async () => {
+    // found by the attack pass: the heal moved current back from the killed release, then the
+    // rollback went back one more release than the one `fap releases` showed as current
+    const app = 'crash-rollback';
+    const { file, first } = await setup(app);
+    const d = await fap(['-f', file, '--json', '--set', 'fault_signal=none', 'deploy', 'production']);
+    assert.equal(d.code, 0, d.stderr);
+    const second = String(jsonEvents(d.stdout).pop()!.release);
+    const killed = await fapLive(['-f', file, '--set', 'fault_signal=deploy.published', '--set', `fault_hosts=[${fleet.hosts[2].name}]`, 'deploy', 'production'], (e, kill) => {
+      if (e.event === 'phase.started' && e.phase === 'publish') setTimeout(kill, 1500);
+    });
+    assert.ok(killed.killed);
+    await pause(2500);
+    assert.ok(assertCompleteGood(app).some((r) => r !== second), 'the killed deploy had switched some hosts');
+    const listed = await fap(['-f', file, 'releases', 'production']);
+    assert.match(listed.stdout, /warning: an interrupted deploy of \d+ \(stopped at publish\) is left on .*; the next deploy, rollback or cleanup heals it first/);
+    const back = await fap(['-f', file, '--set', 'fault_signal=none', 'rollback', 'production']);
+    assert.equal(back.code, 0, back.stderr);
+    assert.match(back.stderr, /heal: cleaning up an interrupted deploy of \d+ \(publish\): current back to/);
+    assert.match(back.stderr, new RegExp(`an interrupted deploy of \\d+ was undone: current is back on ${second} on \\d host\\(s\\); not rolling back further`));
+    assertConsistent(app, second);
+    const again = await fap(['-f', file, '--set', 'fault_signal=none', 'rollback', 'production']);
+    assert.equal(again.code, 0, again.stderr);
+    for (let i = 0; i < 3; i++) assert.equal(readlinkSync(onHost(i, app, 'current')), `releases/${first}`);
+  });
+
   test('during finish (published everywhere): the release is kept', async () => {
     const app = 'crash-finish';
     const { file } = await setup(app);
