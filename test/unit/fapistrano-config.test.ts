@@ -276,6 +276,9 @@ describe("Fapistrano's layout keys", () => {
     ["releases_path: '%(path)s/shared/r'", /releases_path \/home\/deploy\/www\/foo\/shared\/r overlaps shared_path \/home\/deploy\/www\/foo\/shared/],
     ["current_path: '%(path)s/releases/live'", /current_path .* overlaps releases_path/],
     ["shared_path: '%(path)s/.fap/s'", /shared_path .* overlaps the lock and journal directory \/home\/deploy\/www\/foo\/\.fap/],
+    // found by the attack pass: current_path on revisions.log let a deploy fail and its revert wedge the host
+    ["current_path: '%(path)s/revisions.log'", /current_path .* overlaps fap's log \/home\/deploy\/www\/foo\/revisions\.log/],
+    ["releases_path: '%(path)s/repo'", /releases_path .* overlaps the git mirror/],
     ["current_path: '%(path)s/c-%(new_release)s'", /current_path cannot depend on the release/],
     ["release_path: '/srv/x/%(new_release)s'", /release_path: fap keeps this at \/home\/deploy\/www\/foo\/releases\/<release>; another place \(\/srv\/x\/<release>\) is not supported: set releases_path to move the releases/],
     ["environment_file: '%(shared_path)s/.env'", /environment_file: .*\(\/home\/deploy\/www\/foo\/shared\/\.env\)/],
@@ -291,7 +294,7 @@ describe("Fapistrano's layout keys", () => {
     assert.equal(r.values.releases_path, '/srv/r');
   });
   test('any place set for the three keys is apart from the others and the lock, or refused (generative)', () => {
-    const seg = fc.constantFrom('a', 'b', 'releases', 'shared', 'current', '.fap', 'x y', 'deploy', 'www', 'foo');
+    const seg = fc.constantFrom('a', 'b', 'releases', 'shared', 'current', '.fap', 'revisions.log', 'repo', 'x y', 'deploy', 'www', 'foo');
     const place = fc.array(seg, { minLength: 0, maxLength: 4 }).map((p) => '/home/deploy/' + p.join('/'));
     fc.assert(
       fc.property(fc.constantFrom('current_path', 'releases_path', 'shared_path'), place, (key, where) => {
@@ -304,7 +307,7 @@ describe("Fapistrano's layout keys", () => {
           return;
         }
         const within = (a: string, b: string) => a === b || a.startsWith(b + '/');
-        const p = [String(r.values.current_path ?? '/home/deploy/www/foo/current'), String(r.values.releases_path ?? '/home/deploy/www/foo/releases'), String(r.values.shared_path ?? '/home/deploy/www/foo/shared'), '/home/deploy/www/foo/.fap'];
+        const p = [String(r.values.current_path ?? '/home/deploy/www/foo/current'), String(r.values.releases_path ?? '/home/deploy/www/foo/releases'), String(r.values.shared_path ?? '/home/deploy/www/foo/shared'), '/home/deploy/www/foo/.fap', '/home/deploy/www/foo/revisions.log', '/home/deploy/www/foo/repo'];
         for (const [i, a] of p.entries()) for (const b of p.slice(i + 1)) assert.ok(!within(a, b) && !within(b, a), `${a} / ${b}`);
         assert.ok(!within('/home/deploy/www/foo', p[0]) && !within('/home/deploy/www/foo', p[1]) && !within('/home/deploy/www/foo', p[2]));
       }),
