@@ -367,6 +367,9 @@ export async function runChecks(run: Run, targets: Target[]): Promise<HostChecks
         outputs = (await run.exec(t, 'check', steps)).outputs;
       } catch (e) {
         scriptError = String((e as Error).message).replace(`${t.host.name}: `, '');
+        // sudo refused the session: the doctor names the sudoers line, as every other command does
+        const hint = /sudo:/.test(scriptError) ? run.sudoHint(t) : undefined;
+        if (hint) scriptError += ` → ${hint}`;
       }
     }
     const minFreeMb = Math.max(...t.roles.map((r) => Number(r.config.check_min_free_mb ?? 100)));

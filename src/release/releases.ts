@@ -14,11 +14,12 @@ export interface HostReleases {
 
 export async function listReleases(run: Run, targets: Target[]): Promise<HostReleases[]> {
   const results = await phase(run, 'inspect', targets, (t) => run.exec(t, 'inspect', inspectSteps(t.paths), { readOnly: true }));
-  return results.map((r) =>
-    r.ok
-      ? { host: r.target.host.name, role: r.target.role, state: parseState(r.value.outputs) }
-      : { host: r.target.host.name, role: r.target.role, error: r.error.message },
-  );
+  return results.map((r) => {
+    if (r.ok) return { host: r.target.host.name, role: r.target.role, state: parseState(r.value.outputs) };
+    // reported like any host's failure: with its hint (e.g. the sudoers line when sudo refused)
+    run.reportFailure(r.target, r.error, 'inspect');
+    return { host: r.target.host.name, role: r.target.role, error: r.error.message };
+  });
 }
 
 export function formatReleasesTable(rows: HostReleases[]): string {

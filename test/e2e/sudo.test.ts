@@ -146,6 +146,14 @@ test('an explicit sudo_user that needs a password: the NOPASSWD hint naming that
     assert.doesNotMatch(r.stderr, /could not be released|could not release the deploy lock/, `${command[0]}: ${r.stderr}`);
     assert.doesNotMatch(r.stderr, /\n\s+at .+:\d+:\d+/);
   }
+  // found by the attack pass: check and releases gave no hint; unlock said "no deploy lock was held"
+  for (const command of [['check', 'production'], ['releases', 'production'], ['unlock', 'production']]) {
+    const r = await fap(['-f', file, ...command]);
+    assert.notEqual(r.code, 0, r.stderr);
+    assert.match(r.stdout + r.stderr, hint, `${command[0]}: ${r.stdout}${r.stderr}`);
+    assert.doesNotMatch(r.stdout + r.stderr, /no deploy lock was held/);
+    if (command[0] === 'unlock') assert.match(r.stderr, /the lock could not be checked on /);
+  }
   // a command of the user's that fails on its own gets no sudo hint
   const own = await fap(['-f', fapistranoStyle('explicit-own', { user: SSH_USER, sudo_user: APP_USER }), 'once', '-s', 'production', '-r', 'web', '-c', 'echo failing >&2; exit 4']);
   assert.doesNotMatch(own.stderr, /NOPASSWD/, own.stderr);
