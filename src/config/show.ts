@@ -2,6 +2,7 @@
 // secrets shown as ***.
 import { Document, isMap, isScalar, isSeq, type Pair } from 'yaml';
 import { MASK, redact, redactDeep, SECRET_NAME } from '../redact.js';
+import { layout } from '../release/paths.js';
 import { bindRelease, type Origin, type RoleConfig } from './resolve.js';
 import type { LoadedFile } from './load.js';
 import { CORE_KEYS, type KeySpec } from './schema.js';
@@ -53,11 +54,12 @@ export function formatConfig(rc: RoleConfig, keys: Record<string, KeySpec>, load
       if (isSeq(item.value) && !item.value.items.length) item.value.flow = true;
     }
   }
-  const root = String(bindRelease(rc.values, '<release>').path).replace(/\/+$/, '');
+  // the places deploy.yml may move (current_path, releases_path, shared_path), as a deploy lays them out
+  const p = layout(String(rc.values.path), '<release>', rc.values);
   const header = [
     `# fap config ${rc.stage} ${rc.role} (${loaded.file})`,
     `# hosts: ${rc.hosts.map((h) => h.name).join(', ') || '(none)'}`,
-    `# current_path: ${root}/current  shared_path: ${root}/shared  release_path: ${root}/releases/<release>`,
+    `# current_path: ${p.current}  shared_path: ${p.shared}  release_path: ${p.release}`,
     ...rc.warnings.map((w) => `# warning: ${w}`),
   ];
   return redact(header.join('\n') + '\n' + doc.toString({ lineWidth: 0 }));

@@ -265,6 +265,9 @@ describe("Fapistrano's layout keys", () => {
     assert.equal(r.values.releases_path, '/srv/rels');
     assert.equal(r.values.shared_path, '/srv/shared-foo');
     assert.match(String((r.values.environment as Record<string, string>).AT), /^\/home\/deploy\/www\/foo\/live\/\|\/srv\/rels\/\u0000release\u0000$/);
+    // fap config's header names the places a deploy uses (found by the attack pass: it showed the defaults)
+    const text = `app_name: foo\ncurrent_path: /srv/live\nreleases_path: /srv/rels\n${HOSTS}`;
+    assert.match(formatConfig(resolve(text), { ...CORE_KEYS, ...pluginKeys }, parseDeployText(text, 'deploy.yml')), /^# current_path: \/srv\/live {2}shared_path: \/home\/deploy\/www\/foo\/shared {2}release_path: \/srv\/rels\/<release>$/m);
     const { layout } = await import('../../src/release/paths.js');
     const p = layout(String(r.values.path), 'R', r.values);
     assert.deepEqual([p.current, p.releases, p.release, p.shared, p.state], ['/home/deploy/www/foo/live', '/srv/rels', '/srv/rels/R', '/srv/shared-foo', '/home/deploy/www/foo/.fap']);
