@@ -34,7 +34,9 @@ export class Runner {
       for (const message of lines) this.bus.emit({ event: 'log', host, plugin: key.slice(LOG_OUTPUT_PREFIX.length), message });
     }
     if (r.code !== 0 && !opts.allowCodes?.includes(r.code)) {
-      const tail = stderr.trim().split('\n').slice(-8).join('\n');
+      // a program that explains itself on stdout only (virtualenv, pip, some build tools): its last
+      // lines are the reason, not the bare exit code (found by the attack pass)
+      const tail = (stderr.trim() || rest.trim()).split('\n').slice(-8).join('\n');
       const last = tail.split('\n').filter(Boolean).pop() ?? `exit code ${r.code}`;
       const failed = steps.find((s) => s.name === step);
       const command = (failed?.shown ?? failed?.script)?.trim().split('\n').slice(0, 3).join('\n');

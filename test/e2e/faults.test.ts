@@ -104,6 +104,16 @@ describe('faults', { skip }, () => {
     await nextDeploySucceeds(file, app);
   });
 
+  test('a step that explains its failure on stdout only (virtualenv, pip): the reason is shown, not just the exit code', async () => {
+    // found by the attack pass: `virtualenv -p python3.99` printed its error on stdout, fap said "exit code 1"
+    const app = 'stdout-reason';
+    const { file, first } = await setup(app);
+    const r = await fap(['-f', file, '--set', 'fault_signal=deploy.updated', '--set', `fault_action=${JSON.stringify('echo "RuntimeError: failed to find interpreter python3.99"; exit 3')}`, 'deploy', 'production']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /FAILED at .*: RuntimeError: failed to find interpreter python3\.99/);
+    assertSound(app, first);
+  });
+
   test('the sshd serving one host killed mid-publish: the others are put back, that host too', async () => {
     const app = 'drop-publish';
     const { file, first } = await setup(app);
