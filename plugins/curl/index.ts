@@ -5,7 +5,7 @@
 // value could end), and their values are registered as secrets. curl_options is split into words
 // here and each word quoted (see ../shell-words.ts).
 import { basename, posix } from 'node:path';
-import type { Plugin } from '../../src/signals.js';
+import type { Plugin, SignalContext } from '../../src/signals.js';
 import { keys } from './keys.js';
 import { shellWords, WordsError } from '../shell-words.js';
 
@@ -106,27 +106,33 @@ const curl: Plugin = {
       // REVISION through a fresh file renamed over it: a REVISION symlink that came with the artifact is replaced, never written through
       const revision = posix.join(release, 'REVISION');
       const tmp = posix.join(release, '.fap-revision.tmp');
-      ctx.script('curl: unpack artifact', [...unpack, `rm -f ${q(tmp)}`, `printf '%s\\n' "$fap_sha" > ${q(tmp)}`, `mv -fT ${q(tmp)} ${q(revision)}`].join('\n'));
-      const post = String(c.curl_postinstall_script ?? '').trim();
-      if (!post) return;
-      if (c.curl_postinstall_output === false) {
-        ctx.script('curl: postinstall script', `(cd ${q(release)} && sh -c ${q(post)} >/dev/null)`);
-        return;
-      }
-      // fapistrano-0.9.5 curl.py:64-66 show('output'): stdout and stderr reach the operator, here as
-      // curl log lines (redacted; log events with --json). The pipe hides the script's exit status, so
-      // it comes back on fd 3; the script gets neither fd 3 nor 4 (a daemon it starts cannot hold them).
-      ctx.script(
-        'curl: postinstall script',
-        [
-          'exec 4>&1',
-          `fap_rc=$( { { (cd ${q(release)} && sh -c ${q(post)}) </dev/null 2>&1 3>&- 4>&- && echo 0 >&3 || echo "$?" >&3; } | ${ctx.remoteLogLines()} >&4; } 3>&1 )`,
-          'exec 4>&-',
-          `[ "$fap_rc" = 0 ] || { echo "curl_postinstall_script exited with status $fap_rc" >&2; exit 1; }`,
-        ].join('\n'),
-      );
+      ctx.script('curl: unpack artifact', unpack.join('\n'));
+      postinstall(ctx, release, String(c.curl_postinstall_script ?? '').trim(), c.curl_postinstall_output !== false);
+      // last: what the postinstall script left in REVISION is replaced by the artifact's sha256
+      ctx.script('curl: record revision', [`rm -f ${q(tmp)}`, `printf '%s\\n' "$fap_sha" > ${q(tmp)}`, `mv -fT ${q(tmp)} ${q(revision)}`].join('\n'));
     },
   },
 };
+
+function postinstall(ctx: SignalContext, release: string, post: string, show: boolean): void {
+  const q = ctx.quote;
+  if (!post) return;
+  if (!show) {
+    ctx.script('curl: postinstall script', `(cd ${q(release)} && sh -c ${q(post)} >/dev/null)`);
+    return;
+  }
+  // fapistrano-0.9.5 curl.py:64-66 show('output'): stdout and stderr reach the operator, here as
+  // curl log lines (redacted; log events with --json). The pipe hides the script's exit status, so
+  // it comes back on fd 3; the script gets neither fd 3 nor 4 (a daemon it starts cannot hold them).
+  ctx.script(
+    'curl: postinstall script',
+    [
+      'exec 4>&1',
+      `fap_rc=$( { { (cd ${q(release)} && sh -c ${q(post)}) </dev/null 2>&1 3>&- 4>&- && echo 0 >&3 || echo "$?" >&3; } | ${ctx.remoteLogLines()} >&4; } 3>&1 )`,
+      'exec 4>&-',
+      `[ "$fap_rc" = 0 ] || { echo "curl_postinstall_script exited with status $fap_rc" >&2; exit 1; }`,
+    ].join('\n'),
+  );
+}
 
 export default curl;

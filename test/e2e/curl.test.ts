@@ -89,6 +89,18 @@ describe('fap release --curl-url / --artifact', { skip }, () => {
     assert.ok(result.ok);
   });
 
+  test('a postinstall script cannot change the recorded revision: REVISION is the sha256 whatever it writes', async () => {
+    // found by the attack pass: `echo forged > REVISION` in the script was recorded as the revision
+    const app = 'curl-forged';
+    const r = await fap(['-f', config(app, { curl_postinstall_script: 'sh ./install.sh; echo forged > REVISION' }), '--json', 'release', 'production', 'web', '--curl-url', `${base}/build.tgz`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((jsonEvents(r.stdout).pop()!.hosts as { revision?: string }[])[0].revision, sha);
+    for (let i = 0; i < 2; i++) {
+      assert.equal(readFileSync(onHost(i, app, 'current/REVISION'), 'utf8').trim(), sha);
+      assert.match(readFileSync(onHost(i, app, 'revisions.log'), 'utf8'), new RegExp(`revision=${sha}`));
+    }
+  });
+
   test('curl_postinstall_output: the script\'s stdout and stderr reach the operator as curl lines (--json: log events), secrets redacted; false hides them', async () => {
     // fapistrano-0.9.5 curl.py:18 setdefault('curl_postinstall_output', True); curl.py:64-66 show/hide('output') around the script
     const app = 'curl-post-out';

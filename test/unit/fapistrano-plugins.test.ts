@@ -105,14 +105,14 @@ test('repo_path: whatever is written, an accepted one lies outside the deploy ro
 
 test('curl_output: the downloaded file keeps that name in the release, never unpacked (Fapistrano curl.py:54-55 `-o %(curl_output)s`)', async () => {
   const s = await steps({ plugins: ['curl'], curl_url: 'https://ci.example.com/builds/bayarea-1.4.2.jar', curl_output: 'bayarea.jar' });
-  const unpack = s.get('curl: unpack artifact')!;
+  const unpack = s.get('curl: unpack artifact')! + '\n';
   assert.ok(unpack.startsWith(`mv -fT ${REL}/.fap-artifact ${REL}/bayarea.jar\n`), unpack);
   // even a name that looks like an archive: it is kept, as named
-  const tgz = (await steps({ plugins: ['curl'], curl_url: 'https://ci/b.tgz', curl_output: 'lib/app bundle.tgz' })).get('curl: unpack artifact')!;
+  const tgz = (await steps({ plugins: ['curl'], curl_url: 'https://ci/b.tgz', curl_output: 'lib/app bundle.tgz' })).get('curl: unpack artifact')! + '\n';
   assert.ok(tgz.startsWith(`mkdir -p ${REL}/lib\nmv -fT ${REL}/.fap-artifact '${REL}/lib/app bundle.tgz'\n`), tgz);
   // without it, as before: the URL's last part, or unpacked
-  assert.ok((await steps({ plugins: ['curl'], curl_url: 'https://ci/b/app.jar' })).get('curl: unpack artifact')!.startsWith(`mv -fT ${REL}/.fap-artifact ${REL}/app.jar\n`));
-  assert.ok((await steps({ plugins: ['curl'], curl_url: 'https://ci/b/app.tgz' })).get('curl: unpack artifact')!.startsWith(`tar -xzf ${REL}/.fap-artifact -C ${REL}\n`));
+  assert.ok(((await steps({ plugins: ['curl'], curl_url: 'https://ci/b/app.jar' })).get('curl: unpack artifact')! + '\n').startsWith(`mv -fT ${REL}/.fap-artifact ${REL}/app.jar\n`));
+  assert.ok(((await steps({ plugins: ['curl'], curl_url: 'https://ci/b/app.tgz' })).get('curl: unpack artifact')! + '\n').startsWith(`tar -xzf ${REL}/.fap-artifact -C ${REL}\n`));
   await refused({ plugins: ['curl'], curl_url: 'https://ci/b.tgz', curl_output: 'x.tgz', curl_extract_tar: true }, /curl_output names the file kept in the release, but curl_extract_tar unpacks it and keeps none; set one or the other/m);
   await refused({ plugins: ['curl'], curl_url: 'https://ci/b.jar', curl_output: '/etc/x.jar' }, /curl_output "\/etc\/x\.jar" must be a file name inside the release, not an absolute path/);
   await refused({ plugins: ['curl'], curl_url: 'https://ci/b.jar', curl_output: 'REVISION' }, /curl_output "REVISION" is a name fap uses in the release; choose another/);
