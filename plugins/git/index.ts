@@ -54,7 +54,7 @@ export function repoPathProblem(repoPath: string, root: string, places: Record<s
   if (n === '/' || within(r, n)) return `repo_path ${n} would hold the deploy root ${r}; give the mirror a directory of its own`;
   // releases_path, shared_path, current_path: where deploy.yml put them, else under the root
   const place = (k: string, d: string) => (typeof places[k] === 'string' ? (places[k] as string) : posix.join(r, d));
-  for (const d of [place('releases_path', 'releases'), place('shared_path', 'shared'), place('current_path', 'current'), posix.join(r, '.fap')]) {
+  for (const d of [place('releases_path', 'releases'), place('shared_path', 'shared'), place('current_path', 'current'), posix.join(r, '.fap'), posix.join(r, 'revisions.log')]) {
     if (within(n, d) || within(d, n)) return `repo_path ${n} overlaps ${d}; give the mirror a directory of its own (default: ${posix.join(r, 'repo')})`;
   }
   return undefined;

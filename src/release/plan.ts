@@ -225,11 +225,16 @@ function placesOf(values: Record<string, unknown>): Places {
  */
 function checkPlacesApart(loaded: LoadedFile, targets: Target[], rcOf: Map<Target, RoleConfig>): void {
   const within = (a: string, b: string) => a === b || a.startsWith(b === '/' ? '/' : b + '/');
-  const placesIn = (t: Target) => [t.paths.releases, t.paths.shared, t.paths.current];
+  // everything a deploy root writes: its places and fap's own files under it
+  const placesIn = (t: Target) => [t.paths.releases, t.paths.shared, t.paths.current, t.paths.state, t.paths.repo, t.paths.revisionsLog];
+  // a place of one overlapping a place of the other, or holding the other's whole root (a root
+  // nested in another's root, apart from its places, is fine)
+  const meets = (x: Target, y: Target) => placesIn(x).find((p) => placesIn(y).some((q) => within(p, q) || within(q, p)) || within(y.paths.root, p));
   for (const [i, a] of targets.entries()) {
     for (const b of targets.slice(i + 1)) {
       if (a.host.hostname !== b.host.hostname || (a.host.port ?? 22) !== (b.host.port ?? 22) || a.paths.root === b.paths.root) continue;
-      const clash = placesIn(a).find((x) => [...placesIn(b), b.paths.root].some((y) => within(x, y) || within(y, x)));
+      // both ways (found by the attack pass: worker's current_path on web's revisions.log passed)
+      const clash = meets(a, b) ?? meets(b, a);
       if (clash) {
         const rc = rcOf.get(b)!;
         const key = PLACE_KEYS.find((k) => rc.values[k] !== undefined) ?? 'path';

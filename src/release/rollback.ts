@@ -87,7 +87,10 @@ export async function rollback(run: Run, planned: Target[], o: RollbackOptions =
         const rep = [...reports.values()].find((r) => r.host === p.host);
         if (rep) rep.outcome = 'failed';
       }
-      return result(false, undefined, reports, `rollback refused, nothing changed: ${problems.map((p) => p.message).join('; ')}`);
+      // the heal above may have moved current (an interrupted deploy undone): then say so, not "nothing changed"
+      const healed = planned.map((t) => heals.get(t.key)).find((h) => h && h.flipBackTo !== undefined);
+      const what = healed ? `rollback refused (the heal of an interrupted ${healed.journal.command} put current back on ${healed.flipBackTo || '(none)'})` : 'rollback refused, nothing changed';
+      return result(false, undefined, reports, `${what}: ${problems.map((p) => p.message).join('; ')}`);
     }
 
     const at = new Date().toISOString();
@@ -141,6 +144,7 @@ export async function rollback(run: Run, planned: Target[], o: RollbackOptions =
         ]);
       });
       finished.forEach((r) => recordFailure(run, reports, r, 'rolled-back'));
+      if (!moving.length) return result(true, o.to, reports, `every host is already on ${o.to}; nothing to roll back`);
       return result(true, dests.join(','), reports, `rolled back to ${dests.join(', ')} on ${moving.length} host(s)${staying.length ? ` (${staying.length} already there)` : ''}`);
     }
 

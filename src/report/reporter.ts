@@ -34,7 +34,18 @@ export async function attachReporter(bus: EventBus, o: ReporterOptions): Promise
 
 const paint = (o: ReporterOptions, code: number, s: string) => (o.color ? `\u001b[${code}m${s}\u001b[0m` : s);
 
-export function plainLine(e: Ev, o: ReporterOptions): string | undefined {
+/**
+ * Text a host sent (a script's output, an error) shown with its control characters made visible:
+ * an artifact's escape sequences must not recolour, move or clear the operator's terminal, nor a
+ * CR overwrite the [host] prefix (found by the attack pass). --json escapes them already.
+ */
+export function visible(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => (c === '\u001b' ? '^[' : c.charCodeAt(0) < 32 ? `^${String.fromCharCode(c.charCodeAt(0) + 64)}` : `\\x${c.charCodeAt(0).toString(16)}`));
+}
+
+export function plainLine(raw: Ev, o: ReporterOptions): string | undefined {
+  const e = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, typeof v === 'string' ? visible(v) : v])) as Ev;
   const h = e.host ? `[${e.host}] ` : '';
   switch (e.event) {
     case 'run.started':

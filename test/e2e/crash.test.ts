@@ -139,6 +139,22 @@ describe('kill -9 at any moment', { skip }, () => {
     assert.match(back.stderr, /heal: cleaning up an interrupted deploy of \d+ \(publish\): current back to/);
     assert.match(back.stderr, new RegExp(`an interrupted deploy of \\d+ was undone: current is back on ${second} on \\d host\\(s\\); not rolling back further`));
     assertConsistent(app, second);
+    // --to where every host already is: said plainly (found by the second attack pass: "rolled back to  on 0 host(s)")
+    const same = await fap(['-f', file, '--set', 'fault_signal=none', 'rollback', 'production', '--to', second]);
+    assert.equal(same.code, 0, same.stderr);
+    assert.match(same.stderr, new RegExp(`every host is already on ${second}; nothing to roll back`));
+    // --to the killed (now failed) release: refused, and the refusal does not claim nothing changed
+    let third = '';
+    const killedAgain = await fapLive(['-f', file, '--set', 'fault_signal=deploy.published', '--set', `fault_hosts=[${fleet.hosts[2].name}]`, 'deploy', 'production'], (e, kill) => {
+      if (e.event === 'release.planned') third = String(e.release);
+      if (e.event === 'phase.started' && e.phase === 'publish') setTimeout(kill, 1500);
+    });
+    assert.ok(killedAgain.killed);
+    await pause(2500);
+    const refused = await fap(['-f', file, '--set', 'fault_signal=none', 'rollback', 'production', '--to', third]);
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, new RegExp(`rollback refused \\(the heal of an interrupted deploy put current back on ${second}\\): .*${third} is failed`));
+    assertConsistent(app, second);
     const again = await fap(['-f', file, '--set', 'fault_signal=none', 'rollback', 'production']);
     assert.equal(again.code, 0, again.stderr);
     for (let i = 0; i < 3; i++) assert.equal(readlinkSync(onHost(i, app, 'current')), `releases/${first}`);

@@ -327,8 +327,14 @@ describe("Fapistrano's layout keys", () => {
     await assert.rejects(plan(roles("      current_path: /srv/web\n", '')), /roles "web" and "worker" both deploy to a:.* but disagree on current_path/);
     // two paths, one releases_path: two locks over one directory
     await assert.rejects(plan(roles("      path: /srv/a\n      releases_path: /srv/rels\n", "      path: /srv/b\n      releases_path: /srv/rels\n")), /roles "web" \(path \/srv\/a\) and "worker" \(path \/srv\/b\) on a would both use \/srv\/rels, under two locks/);
-    // a place inside the other root
-    await assert.rejects(plan(roles("      path: /srv/a\n      shared_path: /srv/b/s\n", '      path: /srv/b\n')), /would both use \/srv\/b\/s/);
+    // a place inside the other root's places
+    await assert.rejects(plan(roles("      path: /srv/a\n      shared_path: /srv/b/shared/s\n", '      path: /srv/b\n')), /would both use \/srv\/b\/shared\/s/);
+    // found by the attack pass: one role's places on another root's own files (either direction)
+    await assert.rejects(plan(roles('      path: /srv/a\n', '      path: /srv/b\n      current_path: /srv/a/revisions.log\n')), /would both use \/srv\/a\/revisions\.log/);
+    await assert.rejects(plan(roles('      path: /srv/a\n', '      path: /srv/b\n      releases_path: /srv/a/.fap/x\n')), /would both use \/srv\/a\/\.fap/);
+    await assert.rejects(plan(roles('      path: /srv/a\n', '      path: /srv/a/repo/x\n')), /would both use \/srv\/a\/repo/);
+    const nested = await plan(roles('      path: /srv/a\n', '      path: /srv/a/worker\n'));
+    assert.deepEqual(nested.targets.map((t) => t.paths.root), ['/srv/a', '/srv/a/worker'], 'a root nested apart from the other root\'s places');
     // apart: fine, and each target lays out its own places
     const ok = await plan(roles("      path: /srv/a\n      releases_path: /srv/ra\n", '      path: /srv/b\n'));
     assert.deepEqual(ok.targets.map((t) => t.paths.releases), ['/srv/ra', '/srv/b/releases']);

@@ -80,6 +80,7 @@ test('repo_path moves the mirror (Fapistrano git.py:13); outside the default, a 
   assert.ok((await steps({ plugins: ['git'], repo: 'https://example.com/shop.git', branch: 'main' })).get('git: update mirror')!.includes('  rm -rf /srv/shop/repo'));
   await refused({ plugins: ['git'], repo: '/x', repo_path: 'repo' }, /repo_path must be an absolute path on the host, got "repo"/);
   await refused({ plugins: ['git'], repo: '/x', repo_path: '/srv' }, /repo_path \/srv would hold the deploy root \/srv\/shop/);
+  await refused({ plugins: ['git'], repo: '/x', repo_path: '%(path)s/revisions.log' }, /repo_path \/srv\/shop\/revisions\.log overlaps \/srv\/shop\/revisions\.log/);
   await refused({ plugins: ['git'], repo: '/x', repo_path: '%(path)s/releases/mirror' }, /repo_path \/srv\/shop\/releases\/mirror overlaps \/srv\/shop\/releases/);
 });
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import { ROOT } from '../helpers.js';
 
 const noPython = spawnSync('python3', ['-c', 'import pty, termios'], { stdio: 'ignore' }).status !== 0 ? 'python3 with pty is required' : undefined;
@@ -88,4 +88,22 @@ test('the local terminal is raw while the shell runs and restored when it exits,
   assert.deepEqual(results[0].r, { code: 3 });
   assert.deepEqual(results[1].r, { error: 'connection lost while the shell was running' });
   assert.deepEqual(results[2].r, { error: 'connection lost while the shell was running' });
+});
+
+describe('text a host sent reaches the terminal with its control characters made visible', () => {
+  // found by the attack pass: an artifact's postinstall output could recolour or rewrite the
+  // operator's terminal (ESC sequences, CR over the [host] prefix)
+  test('no control character but newline and tab survives, and printable text is unchanged (generative)', async () => {
+    const { plainLine, visible } = await import('../../src/report/reporter.js');
+    const fc = (await import('fast-check')).default;
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), (s) => {
+        const v = visible(s);
+        assert.doesNotMatch(v, /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+        if (!/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.test(s)) assert.equal(v, s);
+      }),
+    );
+    const line = plainLine({ ts: '', event: 'log', host: 'h', plugin: 'curl', message: 'ok\u001b[31mred\r\u0000' }, { json: false, verbose: false, quiet: false, color: true, tty: false })!;
+    assert.equal(line, '[h] curl: ok^[[31mred^M^@');
+  });
 });
