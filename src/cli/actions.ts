@@ -11,7 +11,7 @@ import { loadDeployFile } from '../config/load.js';
 import { allKeys, selectRoles, stagesOf } from '../config/resolve.js';
 import { announceStages, stagesForRole, type StageRoles } from './stages.js';
 import { attachTerminal } from './terminal.js';
-import { batchSize, unfinished } from '../release/state.js';
+import { batchSize, currentShown, unfinished } from '../release/state.js';
 import { EventBus } from '../events.js';
 import { attachReporter } from '../report/reporter.js';
 import { displayValues, formatConfig } from '../config/show.js';
@@ -429,7 +429,7 @@ export async function releasesAction(stage: string | undefined, role: string | u
   try {
     const rows = await listReleases(run, p.targets);
     const ok = rows.every((r) => !r.error);
-    const currents = new Set(rows.filter((r) => r.state).map((r) => r.state!.current ?? r.state!.foreignCurrent ?? ''));
+    const currents = new Set(rows.filter((r) => r.state).map((r) => currentShown(r.state!)));
     run.bus.emit({
       event: 'result',
       ok,

@@ -11,6 +11,7 @@ import { formatPath, type LoadedFile, type SourcePos } from './load.js';
 import { canonicalName } from '../plugin/load.js';
 import { CORE_KEYS, didYouMean, distance, nearest, STRUCTURE_KEYS, type KeySpec } from './schema.js';
 import { parseSudoPrefix } from '../remote/shell.js';
+import { isWithin } from '../release/paths.js';
 
 export type Layer = 'default' | 'plugin' | 'top' | 'stage' | 'role' | '--set';
 
@@ -115,16 +116,15 @@ const norm = (p: string) => posix.normalize(p).replace(/(.)\/+$/, '$1');
 export function layoutProblem(key: string, place: string, places: Record<string, string>, root: string): string | undefined {
   if (!place.startsWith('/')) return `${key} must be an absolute path on the host, got "${place}"`;
   if (place.includes(RELEASE_TOKEN)) return `${key} cannot depend on the release (%(new_release)s): it is the same for every release`;
-  const within = (a: string, b: string) => a === b || a.startsWith(b === '/' ? '/' : b + '/');
   const others: [string, string][] = [
     ...Object.entries(places).filter(([k]) => k !== key),
     ['the lock and journal directory', `${root}/.fap`],
     ["fap's log", `${root}/revisions.log`],
     ['the git mirror', `${root}/repo`],
   ];
-  if (place === '/' || within(root, place)) return `${key} ${place} would hold the deploy root ${root}; give it a directory of its own`;
+  if (place === '/' || isWithin(root, place)) return `${key} ${place} would hold the deploy root ${root}; give it a directory of its own`;
   for (const [k, other] of others) {
-    if (within(place, other) || within(other, place)) return `${key} ${place} overlaps ${k} ${other}; releases, shared files and current each need a place of their own`;
+    if (isWithin(place, other) || isWithin(other, place)) return `${key} ${place} overlaps ${k} ${other}; releases, shared files and current each need a place of their own`;
   }
   return undefined;
 }

@@ -36,6 +36,11 @@ export function layout(root: string, release: string, places: Places = {}): Path
   };
 }
 
+/** Whether `path` is `dir` or inside it (both absolute and normalized). */
+export function isWithin(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(dir === '/' ? '/' : dir + '/');
+}
+
 /** The same layout with the run's release bound in. */
 export function withReleaseName(p: Paths, release: string): Paths {
   return { ...p, release: posix.join(p.releases, release) };

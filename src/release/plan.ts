@@ -10,7 +10,7 @@ import { allKeys, bindRelease, PLACE_KEYS, pluginRefs, resolveRole, selectRoles,
 import { bundledKeys, canonicalName, loadPlugin, pluginKeys } from '../plugin/load.js';
 import type { KeySpec } from '../config/schema.js';
 import type { Plugin } from '../signals.js';
-import { layout, withReleaseName, type Paths, type Places } from './paths.js';
+import { isWithin, layout, withReleaseName, type Paths, type Places } from './paths.js';
 import { batchSize } from './state.js';
 
 /** One role's share of the work on a target: its configuration and plugins. */
@@ -224,12 +224,11 @@ function placesOf(values: Record<string, unknown>): Places {
  * must not meet, or two runs could change one place at once.
  */
 function checkPlacesApart(loaded: LoadedFile, targets: Target[], rcOf: Map<Target, RoleConfig>): void {
-  const within = (a: string, b: string) => a === b || a.startsWith(b === '/' ? '/' : b + '/');
   // everything a deploy root writes: its places and fap's own files under it
   const placesIn = (t: Target) => [t.paths.releases, t.paths.shared, t.paths.current, t.paths.state, t.paths.repo, t.paths.revisionsLog];
   // a place of one overlapping a place of the other, or holding the other's whole root (a root
   // nested in another's root, apart from its places, is fine)
-  const meets = (x: Target, y: Target) => placesIn(x).find((p) => placesIn(y).some((q) => within(p, q) || within(q, p)) || within(y.paths.root, p));
+  const meets = (x: Target, y: Target) => placesIn(x).find((p) => placesIn(y).some((q) => isWithin(p, q) || isWithin(q, p)) || isWithin(y.paths.root, p));
   for (const [i, a] of targets.entries()) {
     for (const b of targets.slice(i + 1)) {
       if (a.host.hostname !== b.host.hostname || (a.host.port ?? 22) !== (b.host.port ?? 22) || a.paths.root === b.paths.root) continue;

@@ -3,7 +3,7 @@ import { phase } from './transaction.js';
 import type { Target } from './plan.js';
 import type { Run } from './run.js';
 import { inspectSteps } from './scripts.js';
-import { parseState, unfinished, type HostState } from './state.js';
+import { currentShown, parseState, unfinished, type HostState } from './state.js';
 
 export interface HostReleases {
   host: string;
@@ -36,10 +36,9 @@ export function formatReleasesTable(rows: HostReleases[]): string {
   }
   const widths = lines[0].map((_, i) => Math.max(...lines.map((l) => l[i].length)));
   const out = lines.map((l) => l.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
-  const shown = (st: HostState) => st.current ?? st.foreignCurrent ?? '(none)';
-  const currents = new Set(rows.filter((r) => r.state).map((r) => shown(r.state!)));
+  const currents = new Set(rows.filter((r) => r.state).map((r) => currentShown(r.state!)));
   if (currents.size > 1) {
-    out.push('', `warning: hosts disagree about current: ${rows.map((r) => `${r.host}=${r.state ? shown(r.state) : '(none)'}`).join(', ')}`);
+    out.push('', `warning: hosts disagree about current: ${rows.map((r) => `${r.host}=${r.state ? currentShown(r.state) : '(none)'}`).join(', ')}`);
   }
   for (const r of rows) {
     for (const j of r.state ? unfinished(r.state) : []) {

@@ -55,10 +55,11 @@ export async function rollback(run: Run, planned: Target[], o: RollbackOptions =
     // there rather than going back a second release nobody asked to leave.
     const undone = o.to === undefined ? planned.filter((t) => undidDeploy(heals.get(t.key))) : [];
     if (undone.length) {
-      await run.forEach(
+      const healedNow = await run.forEach(
         planned.filter((t) => !raw.get(t.key)?.nothingDeployed),
         (t) => run.exec(t, 'heal', [...heal(t), ...unlockSteps(t.paths, run.token)]),
-      ).then((done) => done.forEach((r) => recordFailure(run, reports, r)));
+      );
+      healedNow.forEach((r) => recordFailure(run, reports, r));
       for (const t of undone) if (reports.get(t.key)!.outcome !== 'failed') reports.get(t.key)!.outcome = 'reverted';
       const h = heals.get(undone[0].key)!;
       const ok = [...reports.values()].every((r) => r.outcome !== 'failed');

@@ -3,7 +3,7 @@
 import { posix } from 'node:path';
 import { cmd, emitOutput, outputLines, quote, type Step } from '../remote/shell.js';
 import { MASK, redact } from '../redact.js';
-import type { Paths } from './paths.js';
+import { isWithin, type Paths } from './paths.js';
 import type { Heal } from './state.js';
 import { makerOf, RELEASE_NAME } from './names.js';
 
@@ -479,8 +479,7 @@ export function removeCurrentSteps(p: Paths): Step[] {
  */
 export function currentLinkTarget(p: Paths, release: string): string {
   const dir = posix.join(p.releases, release);
-  const inRoot = (x: string) => x === p.root || x.startsWith(p.root === '/' ? '/' : p.root + '/');
-  return inRoot(p.current) && inRoot(p.releases) ? posix.relative(posix.dirname(p.current), dir) : dir;
+  return isWithin(p.current, p.root) && isWithin(p.releases, p.root) ? posix.relative(posix.dirname(p.current), dir) : dir;
 }
 
 /**

@@ -32,6 +32,11 @@ export interface HostState {
   journals?: Journal[];
 }
 
+/** What a host's current is, for saying so: the release, a foreign link's text, or '(none)'. */
+export function currentShown(s: HostState): string {
+  return s.current ?? s.foreignCurrent ?? '(none)';
+}
+
 export const EMPTY_STATE: HostState = { releases: [], journals: [] };
 
 export function parseState(outputs: Map<string, string[]>): HostState {
