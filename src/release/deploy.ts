@@ -19,9 +19,8 @@ import {
   setStatusSteps,
   sharedWritableSteps,
   unlockSteps,
-  type JournalPhase,
 } from './scripts.js';
-import { batchSize, nextReleaseName, pruneList, unrecordedDirty, unrecordedUnverified, type HostState, EMPTY_STATE } from './state.js';
+import { batchSize, nextReleaseName, pruneList, unrecordedDirty, unrecordedUnverified, type HostState, type JournalPhase, EMPTY_STATE } from './state.js';
 import { lockAndHeal, phase, recordFailure, reportsFor, result, transact, type HostReport, type RunResult } from './transaction.js';
 
 

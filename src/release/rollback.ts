@@ -6,38 +6,8 @@ import { lockAndHeal, phase, recordFailure, reportsFor, result, transact, type R
 import { withRelease, type Target } from './plan.js';
 import type { Run } from './run.js';
 import { isReleaseName, RELEASE_NAME_FORMS } from './names.js';
-import { appendLogSteps, flipSteps, journalSteps, removeCurrentSteps, revisionsLogLine, setStatusSteps, unlockSteps, type JournalPhase } from './scripts.js';
-import { isGood, rollbackTarget, type Heal, type HostState, EMPTY_STATE } from './state.js';
-
-export interface RollbackOptions {
-  to?: string;
-  force?: boolean;
-}
-
-/** Where each host would go, or why it cannot. Pure: decided from the hosts' states. */
-export function chooseRollback(targets: Target[], states: Map<string, HostState>, o: RollbackOptions): { choice: Map<string, { from?: string; to: string }>; problems: { host: string; message: string }[] } {
-  const problems: { host: string; message: string }[] = [];
-  const choice = new Map<string, { from?: string; to: string }>();
-  const currents = new Map(targets.map((t) => [t.host.name, states.get(t.key)?.current ?? '(none)']));
-  if (new Set(currents.values()).size > 1 && !o.force) {
-    const where = [...currents].map(([h, c]) => `${h}=${c}`).join(', ');
-    return { choice, problems: [{ host: targets[0].host.name, message: `hosts disagree about current (${where}); fix it with fap rollback --to RELEASE --force, or fap deploy` }] };
-  }
-  for (const t of targets) {
-    const st = states.get(t.key) ?? EMPTY_STATE;
-    const dest = o.to ?? rollbackTarget(st);
-    const info = st.releases.find((r) => r.name === dest);
-    const host = t.host.name;
-    if (!dest) problems.push({ host, message: `${host}: no earlier good release to roll back to` });
-    else if (!info) problems.push({ host, message: `${host}: release ${dest} does not exist there` });
-    else if (!isGood(info)) problems.push({ host, message: `${host}: release ${dest} is ${info.status}, not a good release` });
-    else if (dest === st.current) {
-      // --to a release a host is already on leaves that host as it is (how drift is mended)
-      if (!o.to) problems.push({ host, message: `${host}: ${dest} is already current` });
-    } else choice.set(t.key, { from: st.current, to: dest });
-  }
-  return { choice, problems };
-}
+import { appendLogSteps, flipSteps, journalSteps, removeCurrentSteps, revisionsLogLine, setStatusSteps, unlockSteps } from './scripts.js';
+import { chooseRollback, type Heal, type JournalPhase, type RollbackOptions } from './state.js';
 
 /** A heal that put current back from an interrupted deploy (or release). */
 function undidDeploy(h: Heal | undefined): boolean {

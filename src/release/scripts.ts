@@ -4,7 +4,7 @@ import { posix } from 'node:path';
 import { cmd, emitOutput, outputLines, quote, type Step } from '../remote/shell.js';
 import { MASK, redact } from '../redact.js';
 import { isWithin, type Paths } from './paths.js';
-import type { Heal } from './state.js';
+import { FINAL_PHASES, type Heal, type Journal } from './state.js';
 import { makerOf, RELEASE_NAME } from './names.js';
 
 export interface LockOwner {
@@ -205,28 +205,6 @@ export function forceUnlockSteps(p: Paths): Step[] {
   ];
 }
 
-export type JournalPhase = 'prepare' | 'publish' | 'published' | 'done' | 'reverted';
-
-/**
- * What a run is doing on a host, one file per run in .fap/journal/<token>, so that a run that dies
- * (kill -9, lost connection) can be healed by the next one. prepare: building; publish: switching;
- * published: this host switched and finished publishing. done and reverted are final: the run's
- * outcome on this host was decided with every host in view.
- */
-export interface Journal {
-  token: string;
-  command: string;
-  release: string;
-  /** what current pointed at before the run ('' for none) */
-  prev: string;
-  phase: JournalPhase;
-  /** when the run started (orders several leftovers) */
-  at: string;
-  /** every target (Target.key) of the run, so the next run knows who took part */
-  hosts: string[];
-}
-
-export const FINAL_PHASES: JournalPhase[] = ['done', 'reverted'];
 const journalDir = (p: Paths) => posix.join(p.state, 'journal');
 /** final journals kept per host, so a host that missed a run can still learn its outcome */
 const KEEP_FINAL_JOURNALS = 10;

@@ -1,9 +1,31 @@
-// What a host says about its releases, and the pure decisions made from it: the next release
-// name, what to prune, where to roll back to.
-import { FINAL_PHASES, type Journal, type JournalPhase } from './scripts.js';
+// The release model: what a host says about its releases and runs (statuses, journals), and the
+// pure decisions made from it: the next release name, how to heal, what to prune, where to roll back to.
 import { compareReleases, formatReleaseName, isReleaseName, makerOf, parseReleaseName, releaseTime, type Maker } from './names.js';
 
 export { formatReleaseName, parseReleaseName } from './names.js';
+
+export type JournalPhase = 'prepare' | 'publish' | 'published' | 'done' | 'reverted';
+
+/**
+ * What a run is doing on a host, one file per run in .fap/journal/<token>, so that a run that dies
+ * (kill -9, lost connection) can be healed by the next one. prepare: building; publish: switching;
+ * published: this host switched and finished publishing. done and reverted are final: the run's
+ * outcome on this host was decided with every host in view.
+ */
+export interface Journal {
+  token: string;
+  command: string;
+  release: string;
+  /** what current pointed at before the run ('' for none) */
+  prev: string;
+  phase: JournalPhase;
+  /** when the run started (orders several leftovers) */
+  at: string;
+  /** every target (Target.key) of the run, so the next run knows who took part */
+  hosts: string[];
+}
+
+export const FINAL_PHASES: JournalPhase[] = ['done', 'reverted'];
 
 export type ReleaseStatus = 'building' | 'ok' | 'failed' | 'rolled-back' | 'unverified' | 'unknown';
 
@@ -261,4 +283,34 @@ export function batchSize(total: number, spec: unknown): number {
   if (!m || Number(m[1]) === 0) throw new Error(`batch size "${s}" must be a whole number of hosts or a percentage like 25%`);
   const n = m[2] ? Math.ceil((total * Number(m[1])) / 100) : Number(m[1]);
   return Math.max(1, Math.min(total, n));
+}
+
+export interface RollbackOptions {
+  to?: string;
+  force?: boolean;
+}
+
+/** Where each host would go, or why it cannot. Pure: decided from the hosts' states. */
+export function chooseRollback(targets: { key: string; host: { name: string } }[], states: Map<string, HostState>, o: RollbackOptions): { choice: Map<string, { from?: string; to: string }>; problems: { host: string; message: string }[] } {
+  const problems: { host: string; message: string }[] = [];
+  const choice = new Map<string, { from?: string; to: string }>();
+  const currents = new Map(targets.map((t) => [t.host.name, states.get(t.key)?.current ?? '(none)']));
+  if (new Set(currents.values()).size > 1 && !o.force) {
+    const where = [...currents].map(([h, c]) => `${h}=${c}`).join(', ');
+    return { choice, problems: [{ host: targets[0].host.name, message: `hosts disagree about current (${where}); fix it with fap rollback --to RELEASE --force, or fap deploy` }] };
+  }
+  for (const t of targets) {
+    const st = states.get(t.key) ?? EMPTY_STATE;
+    const dest = o.to ?? rollbackTarget(st);
+    const info = st.releases.find((r) => r.name === dest);
+    const host = t.host.name;
+    if (!dest) problems.push({ host, message: `${host}: no earlier good release to roll back to` });
+    else if (!info) problems.push({ host, message: `${host}: release ${dest} does not exist there` });
+    else if (!isGood(info)) problems.push({ host, message: `${host}: release ${dest} is ${info.status}, not a good release` });
+    else if (dest === st.current) {
+      // --to a release a host is already on leaves that host as it is (how drift is mended)
+      if (!o.to) problems.push({ host, message: `${host}: ${dest} is already current` });
+    } else choice.set(t.key, { from: st.current, to: dest });
+  }
+  return { choice, problems };
 }

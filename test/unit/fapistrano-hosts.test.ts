@@ -13,7 +13,7 @@ import { layout } from '../../src/release/paths.js';
 import { compareReleases, formatReleaseName, isReleaseName, makerOf, releaseTime } from '../../src/release/names.js';
 import { currentLinkTarget, flipSteps, inspectSteps, journalSteps } from '../../src/release/scripts.js';
 import { isGood, nextReleaseName, parseState, planHeal, pruneList, rollbackTarget, unrecordedDirty, unrecordedUnverified, type HostState, type ReleaseInfo, type ReleaseStatus } from '../../src/release/state.js';
-import { chooseRollback } from '../../src/release/rollback.js';
+import { chooseRollback } from '../../src/release/state.js';
 import type { Target } from '../../src/release/plan.js';
 
 const base = mkdtempSync(join(tmpdir(), 'fap-unit-fapistrano-'));

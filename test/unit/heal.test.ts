@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { chooseRollback } from '../../src/release/rollback.js';
-import type { Journal, JournalPhase } from '../../src/release/scripts.js';
+import { chooseRollback } from '../../src/release/state.js';
+import type { Journal, JournalPhase } from '../../src/release/state.js';
 import { planHeal, type HostState } from '../../src/release/state.js';
 import type { Target } from '../../src/release/plan.js';
 

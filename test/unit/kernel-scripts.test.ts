@@ -18,10 +18,9 @@ import {
   lockSteps,
   prepareStartSteps,
   reapSupersededSteps,
-  type Journal,
   type LockOwner,
 } from '../../src/release/scripts.js';
-import { parseState } from '../../src/release/state.js';
+import { parseState, type Journal } from '../../src/release/state.js';
 
 const R1 = '20240101000000';
 const R2 = '20240102000000';
