@@ -46,6 +46,18 @@ export class LockError extends FapError {
   override readonly exitCode = EXIT.locked;
 }
 
+/** A host could not be reached, or its connection or session ended. */
+export class ConnectError extends FapError {
+  constructor(
+    readonly host: string,
+    message: string,
+    /** the session ended before it ran anything (sudo refused to start it): no script of it ran */
+    readonly notStarted = false,
+  ) {
+    super(`${host}: ${message}`);
+  }
+}
+
 /** The operation failed on one or more hosts; each host's outcome was already reported. */
 export class OperationFailed extends FapError {}
 

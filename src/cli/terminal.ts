@@ -1,7 +1,7 @@
 // fap shell's local side: the local terminal in raw mode, wired to a remote pseudo-terminal of the
 // same type and size, resized with it (SIGWINCH), and put back as it was on every way out: the
 // remote shell exiting, the connection dropping, a signal, fap exiting.
-import type { Pty, PtyChannel } from '../remote/connection.js';
+import type { Pty, PtyChannel } from '../transport/transport.js';
 import { beginTransaction } from './interrupt.js';
 
 export interface LocalTerminal {
@@ -38,10 +38,10 @@ export async function attachTerminal(open: (pty: Pty) => Promise<PtyChannel>, io
     channel.setWindow(s.rows, s.cols, 0, 0);
   };
   // the local terminal hung up or fap was asked to stop: end the remote shell, then restore (below)
-  const hangUp = () => channel.close();
+  const hangUp = (): void => void channel.close();
   // process.exit() from anywhere still leaves the terminal as it was (setRawMode is synchronous)
   process.on('exit', restore);
-  const endTransaction = beginTransaction({ stop: hangUp, quit: async () => hangUp() });
+  const endTransaction = beginTransaction({ stop: hangUp, quit: async () => { hangUp(); } });
   return new Promise((resolve, reject) => {
     let exit: { code: number | null; signal?: string } | undefined;
     channel.on('data', (d: Buffer) => io.stdout.write(d));

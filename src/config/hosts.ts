@@ -7,7 +7,12 @@ export interface HostSpec {
   hostname: string;
   user?: string;
   port?: number;
+  /** `local`: the machine running fap, reached without SSH (src/transport/local.ts) */
+  local?: true;
 }
+
+/** The host name that means the machine running fap, without SSH. */
+export const LOCAL_HOST = 'local';
 
 const HOSTNAME = /^[A-Za-z0-9_.-]+$/;
 const USER = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
@@ -19,6 +24,7 @@ export function parseHost(value: unknown): HostSpec {
     for (const k of Object.keys(m)) if (!known.has(k)) throw new Error(`unknown host key "${k}" (expected host, user, port)`);
     if (typeof m.host !== 'string') throw new Error('a host map needs "host"');
     const spec = parseHost(m.host);
+    if (spec.local && (m.user !== undefined || m.port !== undefined)) throw new Error('the local host takes no user or port (work runs as the user running fap, or as sudo_user)');
     if (m.user !== undefined) spec.user = checkUser(String(m.user));
     if (m.port !== undefined) spec.port = checkPort(String(m.port));
     spec.name = formatHost(spec);
@@ -53,6 +59,11 @@ export function parseHost(value: unknown): HostSpec {
     hostname = h;
     if (p !== undefined) port = checkPort(p);
     if (!HOSTNAME.test(hostname)) throw new Error(`"${hostname}" is not a valid host name`);
+  }
+  if (hostname === LOCAL_HOST) {
+    // the machine running fap: work runs as whoever runs fap (or sudo_user), no SSH to configure
+    if (user || port) throw new Error(`"${raw}": the local host takes no user or port (work runs as the user running fap, or as sudo_user)`);
+    return { name: LOCAL_HOST, hostname, local: true };
   }
   const spec: HostSpec = { name: '', hostname, user, port };
   spec.name = formatHost(spec);

@@ -219,6 +219,7 @@ export function evaluateCheck(i: CheckInput): CheckRow[] {
   if (!c.ok) return [{ name: 'connection', status: 'FAIL', detail: c.error }];
   const rows: CheckRow[] = [];
   if (c.warning) rows.push({ name: 'connection', status: 'warn', detail: `connected as ${c.user}; ${c.warning}` });
+  else if (c.checking === 'local') rows.push({ name: 'connection', status: 'ok', detail: `this machine, as ${c.user} (no SSH)` });
   else if (c.checking === 'off') rows.push({ name: 'connection', status: 'warn', detail: `connected as ${c.user}; host key not checked (ssh.host_key_checking: off)` });
   else rows.push({ name: 'connection', status: 'ok', detail: `connected as ${c.user}; host key verified (${c.knownHosts})` });
   const o = i.outputs;
@@ -355,8 +356,9 @@ export async function runChecks(run: Run, targets: Target[]): Promise<HostChecks
     try {
       const conn = await run.connection(t);
       // the user and known_hosts actually used (the ssh config may name them), and any jump hosts
-      const knownHosts = conn.knownHostsFile + (conn.via.length ? `; via ${conn.via.join(' -> ')}` : '');
-      connection = { ok: true, user: conn.user, checking: String(ssh.host_key_checking ?? 'strict'), knownHosts, warning: warnings.get(t.host.name) };
+      const knownHosts = (conn.knownHostsFile ?? '') + (conn.via.length ? `; via ${conn.via.join(' -> ')}` : '');
+      const checking = conn.knownHostsFile === undefined ? 'local' : String(ssh.host_key_checking ?? 'strict');
+      connection = { ok: true, user: conn.user, checking, knownHosts, warning: warnings.get(t.host.name) };
     } catch (e) {
       connection = { ok: false, error: String((e as Error).message).replace(`${t.host.name}: `, '') };
     }

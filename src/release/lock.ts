@@ -11,8 +11,7 @@
 // identity proof or by `fap unlock`.
 import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { LockError, OperationFailed } from '../errors.js';
-import { ConnectError } from '../remote/connection.js';
+import { ConnectError, LockError, OperationFailed } from '../errors.js';
 import { LOCK_HELD_CODE } from '../remote/runner.js';
 import type { Target } from './plan.js';
 import type { Run } from './run.js';

@@ -1,9 +1,9 @@
 // fap cleanup (prune and heal under the lock) and fap unlock (remove a lock, saying whose it was).
 import { constants } from 'node:os';
-import { HostError } from '../errors.js';
+import { ConnectError, HostError } from '../errors.js';
 import { LineMasker, redact } from '../redact.js';
 import { asUser, cmd, guardedCommand, quote } from '../remote/shell.js';
-import { ConnectError, type Pty, type PtyChannel } from '../remote/connection.js';
+import type { AttachTerminal } from '../transport/transport.js';
 import { lockAndHeal, phase, recordFailure, reportsFor, result, transact, type RunResult } from './transaction.js';
 import { describeOwner, parseOwner } from './lock.js';
 import { withRelease, type Target } from './plan.js';
@@ -152,9 +152,6 @@ export function shellCommandLine(t: Target): string {
   ].join(' ');
 }
 
-/** Wires a remote pseudo-terminal to the local one until the remote shell ends; gives its exit status. */
-export type AttachTerminal = (open: (pty: Pty) => Promise<PtyChannel>) => Promise<{ code: number | null; signal?: string }>;
-
 /**
  * fap shell on one target. Not under the watchdog of fap run: a terminal session's processes get
  * SIGHUP when the SSH session ends, and the watchdog's own process group would take the shell off
@@ -171,7 +168,7 @@ export async function openShell(run: Run, t: Target, attach: AttachTerminal): Pr
   // as sudo_user when it differs from the user logged in (the connection knows which)
   const line = asUser(shellLine, conn.sudoUser);
   try {
-    const r = await attach((pty) => conn.execPty(line, pty));
+    const r = await conn.interactive(line, attach);
     const code = r.code ?? 128 + (r.signal ? (constants.signals[`SIG${r.signal}` as keyof typeof constants.signals] ?? 0) : 0);
     run.bus.emit({ event: 'run.exit', host: t.host.name, code });
     return code;

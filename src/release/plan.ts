@@ -135,7 +135,8 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
       }
     }
     for (const host of rc.hosts) {
-      const user = host.user ?? String(rc.values.user);
+      // the local host: whoever runs fap (`user` names an SSH login)
+      const user = host.local ? localUser() : (host.user ?? String(rc.values.user));
       const port = host.port ?? 22;
       const root = String(rc.values.path);
       const bad = pathProblem(root);

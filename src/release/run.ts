@@ -4,10 +4,11 @@ import { hostname as machineName } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { basename, posix } from 'node:path';
 import pLimit from 'p-limit';
-import { FapError, HostError, Interrupted } from '../errors.js';
+import { ConnectError, FapError, HostError, Interrupted } from '../errors.js';
 import type { EventBus } from '../events.js';
 import { existsSync } from 'node:fs';
-import type { Connection, ConnectOptions } from '../remote/connection.js';
+import type { ConnectOptions } from '../remote/connection.js';
+import type { Transport } from '../transport/transport.js';
 import type { SshConfig } from '../remote/ssh-config.js';
 import { Runner, type ScriptResult } from '../remote/runner.js';
 import { composeScript, logLines, logOutput, quote, type Step } from '../remote/shell.js';
@@ -27,13 +28,18 @@ export interface RunOptions {
   lockWaitMs: number;
   /** a passphrase may be asked on the terminal (stdin and stderr are TTYs, no --json) */
   interactive?: boolean;
+  /**
+   * How to reach a target's host, in place of SSH or the local transport (tests: several local
+   * "hosts", faults injected). Called once per connection; undefined falls back to the usual way.
+   */
+  transport?: (t: Target) => Promise<Transport> | undefined;
 }
 
 export type Settled<T> = { target: Target; ok: true; value: T } | { target: Target; ok: false; error: FapError };
 
 export class Run {
   readonly runner: Runner;
-  private readonly conns = new Map<string, Promise<Connection>>();
+  private readonly conns = new Map<string, Promise<Transport>>();
   /** ssh config files in use, by path (null: does not exist), each caching its ssh -G answers */
   private readonly sshConfigs = new Map<string, SshConfig | null>();
   private readonly limit: ReturnType<typeof pLimit>;
@@ -95,16 +101,38 @@ export class Run {
     return this.lockMaybe.has(t.key) && this.reached.has(t.connKey);
   }
 
-  /** The connection for a target's host, opened once per run and shared by every role on it. */
-  connection(t: Target): Promise<Connection> {
+  /** The transport to a target's host, opened once per run and shared by every role on it. */
+  connection(t: Target): Promise<Transport> {
     let c = this.conns.get(t.connKey);
     if (!c) {
+      const started = Date.now();
+      c = (this.opts.transport?.(t) ?? (t.host.local ? this.openLocal(t) : this.openSsh(t))).then((conn) => {
+        this.reached.add(t.connKey);
+        this.loginUsers.set(t.connKey, conn.user);
+        this.bus.emit({ event: 'host.connected', host: t.host.name, ms: Date.now() - started, ...(conn.via.length ? { via: conn.via } : {}) });
+        return conn;
+      });
+      c.catch(() => {});
+      this.conns.set(t.connKey, c);
+    }
+    return c;
+  }
+
+  /** `local`: this machine, no SSH. */
+  private async openLocal(t: Target): Promise<Transport> {
+    const { LocalTransport } = await import('../transport/local.js');
+    return new LocalTransport(t.host.name, {
+      sudoUser: t.config.sudo_user ? String(t.config.sudo_user) : undefined,
+      sudoPrefix: t.config.sudo_prefix === undefined ? undefined : String(t.config.sudo_prefix),
+    });
+  }
+
+  private openSsh(t: Target): Promise<Transport> {
       const ssh = (t.config.ssh ?? {}) as Record<string, unknown>;
       const warn = (message: string) => this.bus.emit({ event: 'warning', host: t.host.name, message });
-      const started = Date.now();
       // ssh2 is loaded on the first connection: fap config, --dry-run and --help never pay for it
-      c = Promise.all([import('../remote/connection.js'), import('../remote/route.js')])
-        .then(async ([{ Connection, ConnectError }, { resolveRoute }]) => {
+      return Promise.all([import('../remote/connection.js'), import('../remote/route.js')])
+        .then(async ([{ Connection }, { resolveRoute }]) => {
           let route;
           try {
             route = await resolveRoute(
@@ -131,21 +159,11 @@ export class Run {
           return openWithRetries(() => Connection.open(o), retries, (attempt, e, waitMs) =>
             warn(`${e.message.replace(`${t.host.name}: `, '')}; retrying in ${waitMs} ms (attempt ${attempt + 1} of ${retries + 1})`),
           );
-        })
-        .then((conn) => {
-          this.reached.add(t.connKey);
-          this.loginUsers.set(t.connKey, conn.user);
-          this.bus.emit({ event: 'host.connected', host: t.host.name, ms: Date.now() - started, ...(conn.via.length ? { via: conn.via } : {}) });
-          return conn;
         });
-      c.catch(() => {});
-      this.conns.set(t.connKey, c);
-    }
-    return c;
   }
 
   /** The connection already opened for a target's host, if any (never opens one): for a last unlock. */
-  async openConnection(t: Target): Promise<Connection | undefined> {
+  async openConnection(t: Target): Promise<Transport | undefined> {
     return this.conns.get(t.connKey)?.catch(() => undefined);
   }
 

@@ -6,10 +6,12 @@ import pLimit from 'p-limit';
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { Client, type ClientChannel, type ConnectConfig, type ExecOptions } from 'ssh2';
+import { Client, type ConnectConfig, type ExecOptions } from 'ssh2';
 import { authPlan, IdentityError, type AuthPlan } from './auth.js';
-import { asUser, effectiveSudo, quote, RUN_MARK, sessionCommand, sessionMarks, type SudoAs } from './shell.js';
-import { FapError } from '../errors.js';
+import { asUser, effectiveSudo, quote, sessionCommand, type SudoAs } from './shell.js';
+import { ConnectError } from '../errors.js';
+import { Session } from '../transport/session.js';
+import type { AttachTerminal, ExecResult, Pty, PtyChannel, Transport } from '../transport/transport.js';
 import { checkHostKey, knownHostLine, preferredHostKeyAlgorithms, readKnownHostsFiles, type Verdict } from './known-hosts.js';
 
 /** One SSH server on the way: the deploy host itself, or a jump host (ProxyJump). */
@@ -50,35 +52,6 @@ export interface ConnectOptions extends Endpoint {
   sudoPrefix?: string;
 }
 
-export interface ExecResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-  /** a session script's result and failed-step marks (they hold the session key: see sessionCommand) */
-  marks?: { output: string; failed: string };
-}
-
-/** A pseudo-terminal's type and size (fap shell: the local terminal's). */
-export interface Pty {
-  term: string;
-  rows: number;
-  cols: number;
-}
-
-/** An interactive command's channel: bytes both ways, resizable, with the remote exit status. */
-export type PtyChannel = ClientChannel;
-
-export class ConnectError extends FapError {
-  constructor(
-    readonly host: string,
-    message: string,
-    /** the session ended before it ran anything (sudo refused to start it): no script of it ran */
-    readonly notStarted = false,
-  ) {
-    super(`${host}: ${message}`);
-  }
-}
-
 const MAX_CHANNELS = 8;
 
 const NETWORK_ERRORS: Record<string, string> = {
@@ -95,7 +68,8 @@ export function expandHome(p: string): string {
   return p === '~' ? homedir() : p.startsWith('~/') ? homedir() + p.slice(1) : p;
 }
 
-export class Connection {
+/** The SSH transport. */
+export class Connection implements Transport {
   channelsOpened = 0;
   private readonly limit = pLimit(MAX_CHANNELS);
   private closed = false;
@@ -205,7 +179,11 @@ export class Connection {
     });
   }
 
-  private session?: Promise<RemoteSession>;
+  interactive(command: string, attach: AttachTerminal): Promise<{ code: number | null; signal?: string }> {
+    return attach((pty) => this.execPty(command, pty));
+  }
+
+  private session?: Promise<Session>;
   private sessionEnded?: () => boolean;
 
 
@@ -218,10 +196,10 @@ export class Connection {
     return s.then((session) => session.run(script));
   }
 
-  private openSession(): Promise<RemoteSession> {
+  private openSession(): Promise<Session> {
     return this.limit(
       () =>
-        new Promise<RemoteSession>((resolve, reject) => {
+        new Promise<Session>((resolve, reject) => {
           if (this.closed) return reject(new ConnectError(this.name, 'connection closed'));
           this.channelsOpened++;
           const nonce = randomBytes(9).toString('hex');
@@ -229,8 +207,12 @@ export class Connection {
           const key = randomBytes(18).toString('hex');
           this.client.exec(sessionCommand(nonce, this.sudoUser), this.execOptions, (err, stream) => {
             if (err) return reject(new ConnectError(this.name, `cannot open a channel: ${err.message}`));
-            stream.write(key + '\n');
-            const session = new RemoteSession(this.name, stream, nonce, key);
+            const session = new Session(
+              this.name,
+              { write: (s) => stream.write(s), onStdout: (fn) => stream.on('data', fn), onStderr: (fn) => stream.stderr.on('data', fn), onClose: (fn) => stream.on('close', fn) },
+              nonce,
+              key,
+            );
             this.sessionEnded = () => session.isEnded();
             resolve(session);
           });
@@ -449,89 +431,6 @@ export function forwardFailure(err: { message: string; reason?: number }): strin
   if (/timed out/i.test(m)) return NETWORK_ERRORS.ETIMEDOUT;
   if (err.reason === OPEN_PROHIBITED) return `the jump host refused to forward (AllowTcpForwarding / PermitOpen on it)${m ? ': ' + m : ''}`;
   return m || 'channel open failure';
-}
-
-/**
- * One exec channel running the session driver (shell.ts sessionCommand): scripts go in one at a
- * time; each answer ends with the done mark on both stdout and stderr.
- */
-class RemoteSession {
-  private out = '';
-  private err = '';
-  private pending?: { resolve: (r: ExecResult) => void; reject: (e: Error) => void };
-  private queue: Promise<unknown> = Promise.resolve();
-  private ended?: string;
-  /** sudo refused to start the session's driver: nothing sent to it ever ran */
-  private notStarted = false;
-  private answered = false;
-  private readonly mark: string;
-  private readonly marks: { output: string; failed: string };
-
-  constructor(
-    private readonly host: string,
-    private readonly stream: ClientChannel,
-    private readonly nonce: string,
-    key: string,
-  ) {
-    const m = sessionMarks(key);
-    this.mark = `\n${m.done}`;
-    this.marks = { output: m.output, failed: m.failed };
-    const outDec = new StringDecoder('utf8');
-    const errDec = new StringDecoder('utf8');
-    stream.on('data', (d: Buffer) => {
-      this.out += outDec.write(d);
-      this.settle();
-    });
-    stream.stderr.on('data', (d: Buffer) => {
-      this.err += errDec.write(d);
-      this.settle();
-    });
-    stream.on('close', () => {
-      // the session ended on its own (sudo refused, the shell died) or the connection went away
-      const said = this.err.trim().split('\n').filter(Boolean).pop();
-      this.ended = said ? `the remote session ended: ${said}` : 'connection lost while a command was running';
-      // sudo speaks only when it refuses to start the driver; once the driver answered, sudo is past
-      this.notStarted = !this.answered && /^sudo: /.test(said ?? '');
-      this.pending?.reject(new ConnectError(host, this.ended, this.notStarted));
-      this.pending = undefined;
-    });
-  }
-
-  isEnded(): boolean {
-    return this.ended !== undefined;
-  }
-
-  run(script: string): Promise<ExecResult> {
-    const next = this.queue.then(
-      () =>
-        new Promise<ExecResult>((resolve, reject) => {
-          if (this.ended) return reject(new ConnectError(this.host, this.ended, this.notStarted));
-          this.pending = { resolve, reject };
-          this.stream.write(script.endsWith('\n') ? script : script + '\n');
-          this.stream.write(`${RUN_MARK}${this.nonce}\n`);
-        }),
-    );
-    this.queue = next.catch(() => undefined);
-    return next;
-  }
-
-  private settle(): void {
-    if (!this.pending) return;
-    const i = this.out.indexOf(this.mark);
-    const j = this.err.indexOf(this.mark);
-    if (i < 0 || j < 0) return;
-    const endOut = this.out.indexOf('\n', i + this.mark.length);
-    const endErr = this.err.indexOf('\n', j + this.mark.length);
-    if (endOut < 0 || endErr < 0) return;
-    const code = Number(this.out.slice(i + this.mark.length, endOut));
-    const result: ExecResult = { code, stdout: this.out.slice(0, i), stderr: this.err.slice(0, j), marks: this.marks };
-    this.out = this.out.slice(endOut + 1);
-    this.err = this.err.slice(endErr + 1);
-    const p = this.pending;
-    this.pending = undefined;
-    this.answered = true;
-    p.resolve(result);
-  }
 }
 
 function refusalMessage(v: Exclude<Verdict, { ok: true }>, o: Endpoint, files: string[], key: Buffer): string {

@@ -2,7 +2,7 @@
 // turn a failure into a HostError naming host and step.
 import { HostError } from '../errors.js';
 import type { EventBus } from '../events.js';
-import type { Connection } from './connection.js';
+import type { Transport } from '../transport/transport.js';
 import { composeScript, LOG_OUTPUT_PREFIX, parseFailedStep, parseOutputs, type Step } from './shell.js';
 
 export interface ScriptResult {
@@ -21,7 +21,7 @@ export class Runner {
     private readonly verbose: boolean,
   ) {}
 
-  async run(conn: Connection, host: string, phase: string, steps: Step[], opts: { allowCodes?: number[] } = {}): Promise<ScriptResult> {
+  async run(conn: Transport, host: string, phase: string, steps: Step[], opts: { allowCodes?: number[] } = {}): Promise<ScriptResult> {
     const script = composeScript(steps);
     this.bus.emit({ event: 'script', host, phase, script: composeScript(steps, { shown: true }), verbose: this.verbose });
     const r = await conn.runScript(script);

@@ -1,0 +1,149 @@
+// The local transport: `hosts: [local]` deploys on the machine running fap, without SSH (Deployer's
+// localhost()). The same session driver runs as a child process instead of behind an exec channel,
+// so the scripts, the lock and its lease, the fencing and the watchdog are exactly the SSH ones:
+// the driver's anchor is fap itself, so killing fap ends whatever the session was running.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { chmod } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { StringDecoder } from 'node:string_decoder';
+import { pipeline } from 'node:stream/promises';
+import { ConnectError } from '../errors.js';
+import { asUser, effectiveSudo, quote, sessionCommand, type SudoAs } from '../remote/shell.js';
+import { LOCAL_HOST } from '../config/hosts.js';
+import { Session } from './session.js';
+import type { AttachTerminal, ExecOptions, ExecResult, Transport } from './transport.js';
+
+export interface LocalOptions {
+  /** sudo_user: work runs as this user through sudo -n -u, unless it is the user running fap */
+  sudoUser?: string;
+  sudoPrefix?: string;
+}
+
+export class LocalTransport implements Transport {
+  readonly via: string[] = [];
+  readonly user = userInfo().username;
+  readonly sudoUser?: SudoAs;
+  channelsOpened = 0;
+  private closed = false;
+  private session?: Session;
+  private driver?: ChildProcess;
+
+  constructor(
+    readonly name: string = LOCAL_HOST,
+    o: LocalOptions = {},
+  ) {
+    this.sudoUser = effectiveSudo(o.sudoUser, this.user, o.sudoPrefix);
+  }
+
+  runScript(script: string): Promise<ExecResult> {
+    if (this.closed) return Promise.reject(new ConnectError(this.name, 'connection closed'));
+    // a driver that ended (killed) is replaced, as a dropped SSH session is
+    if (!this.session || this.session.isEnded()) this.session = this.openSession();
+    return this.session.run(script);
+  }
+
+  private openSession(): Session {
+    const nonce = randomBytes(9).toString('hex');
+    const key = randomBytes(18).toString('hex');
+    const child = this.start(sessionCommand(nonce, this.sudoUser));
+    this.driver = child;
+    return new Session(
+      this.name,
+      {
+        // a driver that died has a closed stdin: its close event reports the end, not EPIPE
+        write: (s) => void (child.stdin!.writable && child.stdin!.write(s)),
+        onStdout: (fn) => child.stdout!.on('data', fn),
+        onStderr: (fn) => child.stderr!.on('data', fn),
+        onClose: (fn) => child.on('close', fn),
+      },
+      nonce,
+      key,
+    );
+  }
+
+  /** /bin/sh -c line, pipes on all three streams; a failure to start is the close of a process that said why. */
+  private start(line: string): ChildProcess {
+    this.channelsOpened++;
+    const child = spawn('/bin/sh', ['-c', line], { stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin!.on('error', () => {});
+    child.on('error', () => {});
+    return child;
+  }
+
+  exec(command: string, o: ExecOptions = {}): Promise<ExecResult> {
+    if (this.closed) return Promise.reject(new ConnectError(this.name, 'connection closed'));
+    return new Promise((resolve) => {
+      const child = this.start(command);
+      let stdout = '';
+      let stderr = '';
+      const outDec = new StringDecoder('utf8');
+      const errDec = new StringDecoder('utf8');
+      child.stdout!.on('data', (d: Buffer) => {
+        const s = outDec.write(d);
+        stdout += s;
+        o.onData?.('stdout', s);
+      });
+      child.stderr!.on('data', (d: Buffer) => {
+        const s = errDec.write(d);
+        stderr += s;
+        o.onData?.('stderr', s);
+      });
+      child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 255), stdout, stderr }));
+      child.stdin!.end(o.stdin ?? '');
+    });
+  }
+
+  /**
+   * Copy a file, readable by its owner only: created with mode 0600 by the user running fap, or,
+   * with a sudo_user, streamed into a file sudo_user creates under umask 077 (as over SSH).
+   */
+  async upload(localPath: string, remotePath: string): Promise<void> {
+    const failed = (m: string) => new ConnectError(this.name, `upload of ${localPath} to ${remotePath} failed: ${m}`);
+    if (this.closed) throw new ConnectError(this.name, 'connection closed');
+    if (!this.sudoUser) {
+      try {
+        await pipeline(createReadStream(localPath), createWriteStream(remotePath, { mode: 0o600 }));
+        await chmod(remotePath, 0o600);
+      } catch (e) {
+        throw failed((e as Error).message);
+      }
+      return;
+    }
+    const child = this.start(asUser(`/bin/sh -c ${quote('umask 077 && mkdir -p -- "$(dirname -- "$1")" && cat > "$1"')} fap-upload ${quote(remotePath)}`, this.sudoUser));
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    child.stdout!.resume();
+    const code = await new Promise<number | null>((resolve) => {
+      child.on('close', (c) => resolve(c));
+      const file = createReadStream(localPath);
+      file.on('error', (e) => {
+        stderr += e.message;
+        child.stdin!.destroy();
+      });
+      file.pipe(child.stdin!);
+    });
+    if (code !== 0) throw failed(stderr.trim().split('\n').pop() || `exit code ${code}`);
+  }
+
+  /** fap shell on this machine: the command on fap's own terminal (no pseudo-terminal to relay). */
+  interactive(command: string, _attach: AttachTerminal): Promise<{ code: number | null; signal?: string }> {
+    return new Promise((resolve, reject) => {
+      this.channelsOpened++;
+      const child = spawn('/bin/sh', ['-c', command], { stdio: 'inherit' });
+      child.on('error', reject);
+      child.on('close', (code, signal) => resolve({ code, signal: signal ?? undefined }));
+    });
+  }
+
+  isOpen(): boolean {
+    return !this.closed;
+  }
+
+  /** The driver reads end-of-file and exits after the script it is running, as over SSH. */
+  close(): void {
+    this.closed = true;
+    this.driver?.stdin?.end();
+  }
+}
