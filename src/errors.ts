@@ -5,8 +5,13 @@ export const EXIT = { ok: 0, failed: 1, usage: 2, locked: 3 } as const;
 
 export class FapError extends Error {
   readonly exitCode: number = EXIT.failed;
-  /** what to do next, printed under the message */
-  hint?: string;
+  constructor(
+    message: string,
+    /** what to do next, printed under the message */
+    public hint?: string,
+  ) {
+    super(message);
+  }
 }
 
 /** Bad deploy.yml or options: nothing was contacted. */

@@ -18,15 +18,13 @@ import { displayValues, formatConfig } from '../config/show.js';
 import { bundledKeys } from '../plugin/load.js';
 import { redact, redactDeep } from '../redact.js';
 import { deploy } from '../release/deploy.js';
-import type { RunResult } from '../release/transaction.js';
+import { releaseLocksNow, type RunResult } from '../release/transaction.js';
 import { buildPlan, type Plan, type Target } from '../release/plan.js';
 import { formatReleasesTable, listReleases } from '../release/releases.js';
 import { isReleaseName, RELEASE_NAME_FORMS } from '../release/names.js';
 import { checkSummary, formatCheckTable, runChecks } from '../release/check.js';
 import { rollback } from '../release/rollback.js';
 import { Run } from '../release/run.js';
-import { asUser, composeScript, quote } from '../remote/shell.js';
-import { unlockSteps } from '../release/scripts.js';
 import { beginTransaction, markHostsContacted, outputWasClosed } from './interrupt.js';
 import type { GlobalOptions } from './main.js';
 import type { RunSummary } from '../signals.js';
@@ -197,7 +195,7 @@ async function startRun(command: string, s: Selected, p: Plan, flags: RunFlags =
 async function execute(command: string, s: Selected, p: Plan, body: (run: Run) => Promise<RunResult>, flags: RunFlags = {}, options: Record<string, unknown> = {}): Promise<number> {
   const run = await startRun(command, s, p, flags, options);
   const startedAt = new Date().toISOString();
-  const end = beginTransaction({ stop: (reason) => run.abort(reason), quit: () => releaseLocks(run, p.targets) });
+  const end = beginTransaction({ stop: (reason) => run.abort(reason), quit: () => releaseLocksNow(run, p.targets) });
   let res: RunResult | undefined;
   let error: unknown;
   try {
@@ -232,22 +230,6 @@ async function execute(command: string, s: Selected, p: Plan, body: (run: Run) =
     process.stderr.write(line + '\n');
   }
   return ok ? EXIT.ok : EXIT.failed;
-}
-
-/**
- * The second Ctrl-C: remove this run's lock (only a lock carrying its token) on every host it has a
- * connection to, each on a channel of its own (the host's session may be busy with a step).
- */
-async function releaseLocks(run: Run, targets: Target[]): Promise<void> {
-  if (run.opts.dryRun) return;
-  await Promise.all(
-    targets.map(async (t) => {
-      const conn = await run.openConnection(t);
-      if (!conn?.isOpen()) return;
-      const script = composeScript(unlockSteps(t.paths, run.token));
-      await conn.exec(asUser(`/bin/sh -c ${quote(script)}`, conn.sudoUser)).catch(() => {});
-    }),
-  );
 }
 
 /** Plugins' result hooks (notify, ...): once per distinct role configuration; failures are warnings. */

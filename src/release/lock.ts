@@ -126,16 +126,9 @@ export function judgeHolder(
   return { gone: false, why: `lease renewed ${leaseAge} s ago` };
 }
 
-/** Kept for callers that ask the old question; the identity proof only (no lease in view). */
-export function isStale(o: Partial<LockOwner> | undefined, here: ProcessIdentity = localIdentity()): boolean {
-  return judgeHolder(o, undefined, here).gone;
-}
-
 export function lockHeldError(t: Target, o: Partial<LockOwner> | undefined, why?: string): LockError {
-  const err = new LockError(`${t.host.name}: ${t.paths.root} is locked by ${describeOwner(o)}${why ? `; ${why}` : ''}`);
   const wait = why?.startsWith('lease renewed') ? ` (or wait with --lock-wait 5m; if that run died, its lock frees itself ${LEASE_TTL_SEC} s after its lease was last renewed)` : '';
-  err.hint = `if that run is gone: fap unlock ${t.stage} ${t.role}${wait}`;
-  return err;
+  return new LockError(`${t.host.name}: ${t.paths.root} is locked by ${describeOwner(o)}${why ? `; ${why}` : ''}`, `if that run is gone: fap unlock ${t.stage} ${t.role}${wait}`);
 }
 
 /**
@@ -211,9 +204,10 @@ async function lockEverywhere(run: Run, targets: Target[], o: LockOptions): Prom
         for (const t of targets) if (!touched.has(t) && !states.has(t.key)) run.markUnlocked(t);
         const stuck = await releaseAll(run, touched);
         for (const f of failed) if (!f.ok) run.reportFailure(f.target, f.error, 'connect and lock');
-        const err = new OperationFailed('stopped before changing anything: ' + failed.map((f) => (f.ok ? '' : f.error.message)).join('; ') + stuckMessage(run, stuck));
-        err.hint = failed.map((f) => (f.ok ? undefined : f.error.hint)).find(Boolean);
-        throw err;
+        throw new OperationFailed(
+          'stopped before changing anything: ' + failed.map((f) => (f.ok ? '' : f.error.message)).join('; ') + stuckMessage(run, stuck),
+          failed.map((f) => (f.ok ? undefined : f.error.hint)).find(Boolean),
+        );
       }
       if (!busy.length) return states;
 
@@ -253,16 +247,12 @@ function stuckMessage(run: Run, stuck: Target[]): string {
   return `; the lock could not be released on ${stuck.map((s) => s.host.name).join(', ')}: it frees itself ${LEASE_TTL_SEC} s after that host's session ended, or run fap unlock ${t.stage}${stuck.every((s) => s.role === t.role) ? ` ${t.role}` : ''}`;
 }
 
-async function releaseAll(run: Run, targets: Iterable<Target>): Promise<Target[]> {
-  return unlock(run, [...targets]);
-}
-
 /**
  * Release this run's lock on targets (a no-op where it holds none), reconnecting where the
  * connection dropped. Returns the targets where that could not be done.
  */
-export async function unlock(run: Run, targets: Target[]): Promise<Target[]> {
-  const done = await run.forEach(targets, (t) => run.exec(t, 'unlock', unlockSteps(t.paths, run.token)));
+async function releaseAll(run: Run, targets: Iterable<Target>): Promise<Target[]> {
+  const done = await run.forEach([...targets], (t) => run.exec(t, 'unlock', unlockSteps(t.paths, run.token)));
   return done.filter((r) => !r.ok).map((r) => r.target);
 }
 

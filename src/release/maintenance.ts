@@ -4,26 +4,24 @@ import { ConnectError, HostError } from '../errors.js';
 import { LineMasker, redact } from '../redact.js';
 import { asUser, cmd, guardedCommand, quote } from '../remote/shell.js';
 import type { AttachTerminal } from '../transport/transport.js';
-import { lockAndHeal, phase, recordFailure, reportsFor, result, transact, type RunResult } from './transaction.js';
+import { Transaction, type RunResult } from './transaction.js';
 import { describeOwner, parseOwner } from './lock.js';
 import { withRelease, type Target } from './plan.js';
 import type { Run } from './run.js';
-import { forceUnlockSteps, removeReleasesSteps, unlockSteps } from './scripts.js';
-import { pruneList, EMPTY_STATE } from './state.js';
+import { forceUnlockSteps, removeReleasesSteps } from './scripts.js';
+import { pruneList } from './state.js';
 
 export async function cleanup(run: Run, targets: Target[]): Promise<RunResult> {
-  return transact(run, targets, async () => {
-    const { raw, states, heal } = await lockAndHeal(run, targets, { layout: 'existing' });
-    const reports = reportsFor(targets);
-    const done = await phase(run, 'cleanup', targets, async (t) => {
-      if (raw.get(t.key)?.nothingDeployed) return nothingDeployed(run, t);
-      const prune = pruneList(states.get(t.key) ?? EMPTY_STATE, Number(t.config.keep_releases));
+  return Transaction.run(run, targets, async (tx) => {
+    await tx.lock({ layout: 'existing' });
+    const done = await tx.phase('cleanup', targets, async (t) => {
+      if (tx.nothingDeployed(t)) return nothingDeployed(run, t);
+      const prune = pruneList(tx.state(t), Number(t.config.keep_releases));
       if (prune.length) run.bus.emit({ event: 'log', host: t.host.name, plugin: 'cleanup', message: `removing ${prune.length} release(s)` });
-      return run.exec(t, 'cleanup', [...heal(t), ...removeReleasesSteps(t.paths, prune), ...unlockSteps(t.paths, run.token)]);
+      return run.exec(t, 'cleanup', [...tx.heal(t), ...removeReleasesSteps(t.paths, prune), ...tx.unlock(t)]);
     });
-    for (const r of done) if (recordFailure(run, reports, r)) reports.get(r.target.key)!.outcome = 'ok';
-    const ok = done.every((r) => r.ok);
-    return result(ok, undefined, reports, ok ? `cleaned up ${targets.length} host(s)` : 'cleanup failed on some hosts');
+    const ok = tx.record(done, { ok: 'ok' });
+    return tx.result(ok, undefined, ok ? `cleaned up ${targets.length} host(s)` : 'cleanup failed on some hosts');
   });
 }
 
@@ -33,49 +31,41 @@ function nothingDeployed(run: Run, t: Target): undefined {
   return undefined;
 }
 
+/** fap unlock: remove the lock whoever holds it, saying whose it was (not a transaction: it takes no lock). */
 export async function forceUnlock(run: Run, targets: Target[]): Promise<RunResult> {
-  const reports = reportsFor(targets);
-  const done = await phase(run, 'unlock', targets, (t) => run.exec(t, 'unlock', forceUnlockSteps(t.paths)));
-  const held: string[] = [];
-  for (const r of done) {
-    const rep = reports.get(r.target.key)!;
-    if (!r.ok) {
-      rep.outcome = 'failed';
-      rep.error = r.error.message;
-      run.reportFailure(r.target, r.error);
-      continue;
-    }
-    rep.outcome = 'ok';
-    const owner = r.value.outputs.get('lock-held');
-    if (owner) {
+  return Transaction.run(run, targets, async (tx) => {
+    const done = await tx.each('unlock', targets, (t) => forceUnlockSteps(t.paths));
+    const held: string[] = [];
+    for (const r of done) {
+      const owner = r.ok ? r.value.outputs.get('lock-held') : undefined;
+      if (!owner) continue;
       const who = describeOwner(parseOwner(owner[0]));
       held.push(`${r.target.host.name}: ${who}`);
       run.bus.emit({ event: 'lock.removed', host: r.target.host.name, owner: parseOwner(owner[0]) ?? null, message: `removed the lock held by ${who}` });
     }
-  }
-  const failed = done.filter((r) => !r.ok).map((r) => r.target.host.name);
-  // a host whose script did not run says nothing about its lock (found by the attack pass: a sudo
-  // refusal read as "no deploy lock was held")
-  const summary = held.length ? `removed the deploy lock: ${held.join('; ')}` : failed.length < done.length ? `no deploy lock was held on ${done.length - failed.length} host(s)` : '';
-  const unknown = failed.length ? `the lock could not be checked on ${failed.join(', ')} (see above)` : '';
-  return result(!failed.length, undefined, reports, [summary, unknown].filter(Boolean).join('; '));
+    tx.record(done, { ok: 'ok' });
+    const failed = done.filter((r) => !r.ok).map((r) => r.target.host.name);
+    // a host whose script did not run says nothing about its lock (found by the attack pass: a sudo
+    // refusal read as "no deploy lock was held")
+    const summary = held.length ? `removed the deploy lock: ${held.join('; ')}` : failed.length < done.length ? `no deploy lock was held on ${done.length - failed.length} host(s)` : '';
+    const unknown = failed.length ? `the lock could not be checked on ${failed.join(', ')} (see above)` : '';
+    return tx.result(!failed.length, undefined, [summary, unknown].filter(Boolean).join('; '));
+  });
 }
 
 /** fap restart: the restart signal on every host, under the lock (plugins contribute the steps). */
 export async function restart(run: Run, targets: Target[]): Promise<RunResult> {
-  return transact(run, targets, async () => {
-    const { raw, states, heal } = await lockAndHeal(run, targets, { layout: 'existing' });
-    const reports = reportsFor(targets);
-    const done = await phase(run, 'restart', targets, async (planned) => {
-      if (raw.get(planned.key)?.nothingDeployed) return nothingDeployed(run, planned);
-      const current = states.get(planned.key)?.current;
+  return Transaction.run(run, targets, async (tx) => {
+    await tx.lock({ layout: 'existing' });
+    const done = await tx.phase('restart', targets, async (planned) => {
+      if (tx.nothingDeployed(planned)) return nothingDeployed(run, planned);
+      const current = tx.state(planned).current;
       if (!current) throw new HostError(planned.host.name, 'restart', 'nothing is deployed here yet (no current release)');
       const t = withRelease(planned, current);
-      return run.exec(t, 'restart', [...heal(t), ...(await run.signalSteps(t, current, ['deploy.restarting', 'deploy.restarted'])), ...unlockSteps(t.paths, run.token)]);
+      return run.exec(t, 'restart', [...tx.heal(t), ...(await run.signalSteps(t, current, ['deploy.restarting', 'deploy.restarted'])), ...tx.unlock(t)]);
     });
-    for (const r of done) if (recordFailure(run, reports, r)) reports.get(r.target.key)!.outcome = 'ok';
-    const ok = done.every((r) => r.ok);
-    return result(ok, undefined, reports, ok ? `restarted on ${targets.length} host(s)` : 'restart failed on some hosts');
+    const ok = tx.record(done, { ok: 'ok' });
+    return tx.result(ok, undefined, ok ? `restarted on ${targets.length} host(s)` : 'restart failed on some hosts');
   });
 }
 

@@ -1,15 +1,16 @@
-// What every locking command (deploy, rollback, cleanup, restart) shares: take the lock and read
-// state everywhere, heal what an interrupted run left, keep one report per host, and give the lock
-// back on every host whatever ends the command (success, failure, an exception, a signal, a
-// dropped connection: then over a new one).
+// The transaction every changing command runs in (deploy, release, rollback, cleanup, restart). It
+// owns what they all share: take the lock and read state on every host, heal what an interrupted
+// run left, keep one report per host, run phases as barriers across hosts, write the run's journal,
+// stop at a phase boundary when asked, and give the lock back on every host whatever ends the
+// command (success, failure, an exception, a signal, a dropped connection: then over a new one).
 import { HostError, OperationFailed } from '../errors.js';
 import type { HostOutcome } from '../events.js';
-import type { Step } from '../remote/shell.js';
+import { asUser, composeScript, quote, type Step } from '../remote/shell.js';
 import { lockAll, type LockedState, type LockOptions } from './lock.js';
 import type { Target } from './plan.js';
 import type { Run, Settled } from './run.js';
-import { healSteps, unlockSteps } from './scripts.js';
-import { planHeal, type Heal, type HostState } from './state.js';
+import { healSteps, journalSteps, unlockSteps } from './scripts.js';
+import { planHeal, EMPTY_STATE, type Heal, type HostState, type JournalPhase } from './state.js';
 
 export interface HostReport {
   host: string;
@@ -28,89 +29,216 @@ export interface RunResult {
   summary: string;
 }
 
-export function reportsFor(targets: Target[]): Map<string, HostReport> {
-  return new Map(targets.map((t) => [t.key, { host: t.host.name, role: t.role, outcome: 'unchanged' as HostOutcome }]));
+/** What a run's journal says it is doing on a host: the release it moves current to, and from where. */
+export interface JournalEntry {
+  command: string;
+  release: string;
+  /** current before the run ('' for none) */
+  prev: string;
 }
 
-/** Record a host's failure in its report and report it once; returns false for a failure. */
-export function recordFailure(run: Run, reports: Map<string, HostReport>, r: Settled<unknown>, outcome: HostOutcome = 'failed', prefix = ''): boolean {
-  if (r.ok) return true;
-  const rep = reports.get(r.target.key)!;
-  rep.outcome = outcome;
-  rep.error = prefix + r.error.message;
-  if (r.error instanceof HostError) rep.step = r.error.step;
-  run.reportFailure(r.target, r.error, prefix ? prefix.replace(/: $/, '') : undefined);
-  return false;
-}
+export class Transaction {
+  /** every host's state as read under the lock (before healing) */
+  private raw = new Map<string, LockedState>();
+  /** every host's state as it will be once healed: what the command decides from */
+  private healed = new Map<string, HostState>();
+  private heals = new Map<string, Heal>();
+  private readonly reports: Map<string, HostReport>;
+  /** when this run started, and who runs it, as written in journals and revisions.log */
+  readonly at = new Date().toISOString();
+  readonly by: string;
+  /** the targets a journal names as the run's participants (set by participants()) */
+  private members: string[] = [];
 
-/**
- * Run a locking command's body; afterwards every target that may still hold this run's lock is
- * unlocked (unlockSteps removes only a lock carrying our token), and a host that could not be
- * reached to do so is named in the result.
- */
-export async function transact(run: Run, targets: Target[], body: () => Promise<RunResult>): Promise<RunResult> {
-  let res: RunResult | undefined;
-  try {
-    res = await body();
-    return res;
-  } finally {
-    const stuck = await releaseLocks(run, targets);
-    if (stuck.length && res) {
-      res.summary += `; the deploy lock could not be released on ${stuck.join(', ')} (it expires with its lease, or fap unlock)`;
+  private constructor(
+    readonly run: Run,
+    readonly targets: Target[],
+  ) {
+    this.reports = new Map(targets.map((t) => [t.key, { host: t.host.name, role: t.role, outcome: 'unchanged' as HostOutcome }]));
+    const owner = run.lockOwner();
+    this.by = `${owner.user}@${owner.origin}`;
+  }
+
+  /**
+   * Run a command's body in a transaction; afterwards every target that may still hold this run's
+   * lock is unlocked (unlockSteps removes only a lock carrying our token), and a host that could not
+   * be reached to do so is named in the result.
+   */
+  static async run(run: Run, targets: Target[], body: (tx: Transaction) => Promise<RunResult>): Promise<RunResult> {
+    const tx = new Transaction(run, targets);
+    let res: RunResult | undefined;
+    try {
+      res = await body(tx);
+      return res;
+    } finally {
+      const stuck = await tx.releaseLocks();
+      if (stuck.length && res) res.summary += `; the deploy lock could not be released on ${stuck.join(', ')} (it expires with its lease, or fap unlock)`;
     }
   }
-}
 
-async function releaseLocks(run: Run, targets: Target[]): Promise<string[]> {
-  const left = targets.filter((t) => run.mayHoldLock(t));
-  if (!left.length) return [];
-  const done = await run.forEach(left, (t) => run.exec(t, 'unlock', unlockSteps(t.paths, run.token)));
-  const stuck: string[] = [];
-  for (const r of done) {
-    if (r.ok) continue;
-    stuck.push(r.target.host.name);
-    run.bus.emit({ event: 'warning', host: r.target.host.name, message: `could not release the deploy lock: ${r.error.message}` });
+  // ---- lock and heal ----
+
+  /**
+   * Lock every target, read its state, and decide how to heal leftovers of interrupted runs. A run
+   * that cannot be judged from these targets (it involved hosts out of view) stops the command
+   * before anything changes, naming the hosts it needs. ownCurrent: the command moves current, so
+   * a current fap could not put back stops it (refuseForeignCurrent).
+   */
+  async lock(o: LockOptions & { ownCurrent?: boolean } = {}): Promise<void> {
+    const { run, targets } = this;
+    for (const t of targets) run.markLockAttempt(t);
+    this.raw = await lockAll(run, targets, o);
+    // a path never deployed to was not locked (and nothing was created there)
+    for (const t of targets) if (this.raw.get(t.key)?.nothingDeployed) run.markUnlocked(t);
+    else run.markLocked(t);
+    const { heals, healed, problems } = planHeal(this.raw);
+    if (problems.length) {
+      throw new OperationFailed(
+        `cannot heal from this view, nothing changed: ${problems.map((p) => p.message).join('; ')}`,
+        `run fap cleanup ${targets[0].stage} without --hosts or a role, so every host the interrupted run touched is in view (if a host is gone for good, remove .fap/journal/${problems[0].journal.token} on the others)`,
+      );
+    }
+    if (o.ownCurrent) refuseForeignCurrent(targets, this.raw);
+    this.heals = heals;
+    this.healed = healed;
+    for (const t of targets) {
+      const h = heals.get(t.key);
+      if (h) run.bus.emit({ event: 'heal', host: t.host.name, interrupted: h.journal, action: describeHeal(h) });
+    }
   }
-  return stuck;
+
+  /** A target's state as it will be once healed. */
+  state(t: Target): HostState {
+    return this.healed.get(t.key) ?? EMPTY_STATE;
+  }
+
+  /** Every host's state as read under the lock, before healing. */
+  rawStates(): LockedState[] {
+    return [...this.raw.values()];
+  }
+
+  /** The path was never deployed to (layout 'existing'): not locked, nothing created there. */
+  nothingDeployed(t: Target): boolean {
+    return !!this.raw.get(t.key)?.nothingDeployed;
+  }
+
+  /** How the lock phase decided to heal a target, if there was anything to heal. */
+  healOf(t: Target): Heal | undefined {
+    return this.heals.get(t.key);
+  }
+
+  /** The steps that heal a target; they go first in the command's first script on it. */
+  heal(t: Target): Step[] {
+    const h = this.heals.get(t.key);
+    return h ? healSteps(t.paths, h, this.at, this.by) : [];
+  }
+
+  // ---- journal ----
+
+  /** The targets the run's journals name as its participants (every host's record is needed to heal it). */
+  participants(targets: Target[]): void {
+    this.members = targets.map((t) => t.key);
+  }
+
+  journal(t: Target, entry: JournalEntry, phase: JournalPhase): Step[] {
+    return journalSteps(t.paths, { token: this.run.token, ...entry, phase, at: this.at, hosts: this.members });
+  }
+
+  /** The steps that give this run's lock back on a target. */
+  unlock(t: Target): Step[] {
+    return unlockSteps(t.paths, this.run.token);
+  }
+
+  // ---- phases and reports ----
+
+  /** Run one phase on all targets, with phase events around it; never rejects. */
+  async phase<T>(name: string, targets: Target[], fn: (t: Target) => Promise<T>): Promise<Settled<T>[]> {
+    return phase(this.run, name, targets, fn);
+  }
+
+  /** Run one script per target as a phase (run.exec with the steps fn gives). */
+  async each(name: string, targets: Target[], steps: (t: Target) => Promise<Step[]> | Step[], phaseOf = name) {
+    return this.phase(name, targets, async (t) => this.run.exec(t, phaseOf, await steps(t)));
+  }
+
+  /** One script per target outside any phase (no phase events): healing and unlocking on the way out. */
+  async send(name: string, targets: Target[], steps: (t: Target) => Step[]) {
+    return this.run.forEach(targets, (t) => this.run.exec(t, name, steps(t)));
+  }
+
+  /**
+   * Record a phase's results in the reports: a success sets `ok` as the host's outcome (when given),
+   * a failure is reported once, with its outcome and a prefix saying what failed. True if all succeeded.
+   */
+  record(results: Settled<unknown>[], o: { ok?: HostOutcome; failed?: HostOutcome; prefix?: string } = {}): boolean {
+    let all = true;
+    for (const r of results) {
+      const rep = this.reports.get(r.target.key)!;
+      if (r.ok) {
+        if (o.ok) rep.outcome = o.ok;
+        continue;
+      }
+      all = false;
+      rep.outcome = o.failed ?? 'failed';
+      rep.error = (o.prefix ?? '') + r.error.message;
+      if (r.error instanceof HostError) rep.step = r.error.step;
+      this.run.reportFailure(r.target, r.error, o.prefix ? o.prefix.replace(/: $/, '') : undefined);
+    }
+    return all;
+  }
+
+  /** A host's report (outcome, step, error, revision). */
+  report(t: Target): HostReport {
+    return this.reports.get(t.key)!;
+  }
+
+  /** A problem found before any host changed, reported as that host's failure. */
+  refuse(host: string, step: string, message: string): void {
+    this.run.bus.emit({ event: 'host.failed', host, step, message });
+    const rep = [...this.reports.values()].find((r) => r.host === host);
+    if (rep) rep.outcome = 'failed';
+  }
+
+  result(ok: boolean, release: string | undefined, summary: string): RunResult {
+    return { ok, release, hosts: [...this.reports.values()], summary };
+  }
+
+  /** Why the run was asked to stop (SIGINT/SIGTERM), if it was: checked at phase boundaries. */
+  interrupted(): string | undefined {
+    return this.run.abortReason();
+  }
+
+  // ---- unlock on every way out ----
+
+  private async releaseLocks(): Promise<string[]> {
+    const { run } = this;
+    const left = this.targets.filter((t) => run.mayHoldLock(t));
+    if (!left.length) return [];
+    const done = await run.forEach(left, (t) => run.exec(t, 'unlock', unlockSteps(t.paths, run.token)));
+    const stuck: string[] = [];
+    for (const r of done) {
+      if (r.ok) continue;
+      stuck.push(r.target.host.name);
+      run.bus.emit({ event: 'warning', host: r.target.host.name, message: `could not release the deploy lock: ${r.error.message}` });
+    }
+    return stuck;
+  }
 }
 
 /**
- * Lock every target, read its state, and decide how to heal leftovers of interrupted runs. A run
- * that cannot be judged from these targets (it involved hosts out of view) stops the command
- * before anything changes, naming the hosts it needs.
+ * The second Ctrl-C: remove this run's lock (only a lock carrying its token) on every host it has a
+ * connection to, each on a channel of its own (the host's session may be busy with a step).
  */
-export async function lockAndHeal(
-  run: Run,
-  targets: Target[],
-  lock: LockOptions & { ownCurrent?: boolean } = {},
-): Promise<{ raw: Map<string, LockedState>; states: Map<string, HostState>; heal: (t: Target) => Step[]; heals: Map<string, Heal> }> {
-  for (const t of targets) run.markLockAttempt(t);
-  const raw = await lockAll(run, targets, lock);
-  // a path never deployed to was not locked (and nothing was created there)
-  for (const t of targets) if (raw.get(t.key)?.nothingDeployed) run.markUnlocked(t);
-  else run.markLocked(t);
-  const { heals, healed, problems } = planHeal(raw);
-  if (problems.length) {
-    const err = new OperationFailed(`cannot heal from this view, nothing changed: ${problems.map((p) => p.message).join('; ')}`);
-    err.hint = `run fap cleanup ${targets[0].stage} without --hosts or a role, so every host the interrupted run touched is in view (if a host is gone for good, remove .fap/journal/${problems[0].journal.token} on the others)`;
-    throw err;
-  }
-  if (lock.ownCurrent) refuseForeignCurrent(targets, raw);
-  const owner = run.lockOwner();
-  const at = new Date().toISOString();
-  for (const t of targets) {
-    const h = heals.get(t.key);
-    if (h) run.bus.emit({ event: 'heal', host: t.host.name, interrupted: h.journal, action: describeHeal(h) });
-  }
-  return {
-    raw,
-    heals,
-    states: healed,
-    heal: (t) => {
-      const h = heals.get(t.key);
-      return h ? healSteps(t.paths, h, at, `${owner.user}@${owner.origin}`) : [];
-    },
-  };
+export async function releaseLocksNow(run: Run, targets: Target[]): Promise<void> {
+  if (run.opts.dryRun) return;
+  await Promise.all(
+    targets.map(async (t) => {
+      const conn = await run.openConnection(t);
+      if (!conn?.isOpen()) return;
+      const script = composeScript(unlockSteps(t.paths, run.token));
+      await conn.exec(asUser(`/bin/sh -c ${quote(script)}`, conn.sudoUser)).catch(() => {});
+    }),
+  );
 }
 
 /**
@@ -122,11 +250,10 @@ function refuseForeignCurrent(targets: Target[], states: Map<string, HostState>)
   const foreign = targets.filter((t) => states.get(t.key)?.foreignCurrent);
   if (!foreign.length) return;
   const t = foreign[0];
-  const err = new OperationFailed(
+  throw new OperationFailed(
     `nothing changed: current on ${foreign.map((f) => f.host.name).join(', ')} is ${states.get(t.key)!.foreignCurrent}, not a release in ${t.paths.releases}; fap moves current only when it can put it back`,
+    `point it at a release (ln -sfn ${t.paths.releases}/RELEASE ${t.paths.current}; see fap releases) or remove it, then run the command again`,
   );
-  err.hint = `point it at a release (ln -sfn ${t.paths.releases}/RELEASE ${t.paths.current}; see fap releases) or remove it, then run the command again`;
-  throw err;
 }
 
 function describeHeal(h: Heal): string {
@@ -136,7 +263,7 @@ function describeHeal(h: Heal): string {
   return `cleaning up an interrupted ${j.command} of ${j.release} (${j.phase}): ${back}${h.release === 'remove' ? ', unfinished release removed' : h.release === 'mark-failed' ? ', release marked failed' : ''}`;
 }
 
-/** Run one phase on all targets, with phase events around it. */
+/** Run one phase on targets, with phase events around it (also for read-only commands: fap releases). */
 export async function phase<T>(run: Run, name: string, targets: Target[], fn: (t: Target) => Promise<T>): Promise<Settled<T>[]> {
   const started = Date.now();
   run.bus.emit({ event: 'phase.started', phase: name, hosts: targets.length });
@@ -146,6 +273,3 @@ export async function phase<T>(run: Run, name: string, targets: Target[], fn: (t
   return results;
 }
 
-export function result(ok: boolean, release: string | undefined, reports: Map<string, HostReport>, summary: string): RunResult {
-  return { ok, release, hosts: [...reports.values()], summary };
-}

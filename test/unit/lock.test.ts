@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { composeScript, parseFailedStep, parseOutputs, quote, type Step } from '../../src/remote/shell.js';
 import { layout, type Paths } from '../../src/release/paths.js';
 import { breakStaleLockSteps, forceUnlockSteps, inspectSteps, keepLeaseSteps, LEASE_TTL_SEC, lockSteps, unlockSteps, type LockOwner } from '../../src/release/scripts.js';
-import { isStale, judgeHolder, localIdentity, processStart, type ProcessIdentity } from '../../src/release/lock.js';
+import { judgeHolder, localIdentity, processStart, type ProcessIdentity } from '../../src/release/lock.js';
 
 const base = mkdtempSync(join(tmpdir(), 'fap-unit-lock-'));
 after(() => rmSync(base, { recursive: true, force: true }));
@@ -100,12 +100,13 @@ describe('whether a lock holder is provably gone', () => {
     assert.equal(judgeHolder(same(), undefined, here, alive).gone, false);
   });
 
-  test('isStale no longer takes over a lock whose pid is merely absent from our namespace', () => {
+  const stale = (o: Parameters<typeof judgeHolder>[0]) => judgeHolder(o, undefined).gone;
+  test('the identity proof alone (no lease) does not take over a lock whose pid is merely absent from our namespace', () => {
     // before the fix: origin === hostname and kill(pid) === ESRCH was enough
     const id = localIdentity();
-    assert.equal(isStale(owner('t', { origin: id.hostname, pid: 2 ** 22 + 12345 })), false);
-    assert.equal(isStale(owner('t', { origin: id.hostname, pid: 2 ** 22 + 12345, boot_id: id.bootId, pid_ns: 'pid:[1]' })), false);
-    if (id.bootId && id.pidNs) assert.equal(isStale(owner('t', { origin: id.hostname, pid: 2 ** 22 + 12345, boot_id: id.bootId, pid_ns: id.pidNs })), true);
+    assert.equal(stale(owner('t', { origin: id.hostname, pid: 2 ** 22 + 12345 })), false);
+    assert.equal(stale(owner('t', { origin: id.hostname, pid: 2 ** 22 + 12345, boot_id: id.bootId, pid_ns: 'pid:[1]' })), false);
+    if (id.bootId && id.pidNs) assert.equal(stale(owner('t', { origin: id.hostname, pid: 2 ** 22 + 12345, boot_id: id.bootId, pid_ns: id.pidNs })), true);
   });
 
   test('a reused pid (alive, another start time) is gone; a live one with the same start time is not', () => {
