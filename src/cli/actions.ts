@@ -156,7 +156,7 @@ interface RunFlags {
 }
 
 function lockWaitMs(flags: RunFlags, targets: Target[]): number {
-  const text = flags.lockWait ?? (targets[0]?.config.lock_wait as string | undefined);
+  const text = flags.lockWait ?? targets[0]?.config.lock_wait;
   if (text === undefined) return 0;
   try {
     return parseDuration(String(text));

@@ -9,7 +9,7 @@ import { parseHost, type HostSpec } from './hosts.js';
 import { expandEnv, interpolatePercent, InterpolationError, type EnvResult } from './interpolate.js';
 import { formatPath, type LoadedFile, type SourcePos } from './load.js';
 import { canonicalName } from '../plugin/load.js';
-import { CORE_KEYS, didYouMean, distance, nearest, STRUCTURE_KEYS, type KeySpec } from './schema.js';
+import { CORE_KEYS, didYouMean, distance, nearest, STRUCTURE_KEYS, type KeySpec, type RoleValues } from './schema.js';
 import { parseSudoPrefix } from '../remote/shell.js';
 import { isWithin } from '../release/paths.js';
 
@@ -34,7 +34,7 @@ export interface EnvProblem {
 export interface RoleConfig {
   stage: string;
   role: string;
-  values: Record<string, unknown>;
+  values: RoleValues;
   /** user variables (unknown keys, not near misses): interpolated, shown by fap config, never given to plugins as keys */
   variables: UserVariables;
   /** where each value and each user variable came from */
@@ -512,7 +512,7 @@ function interpolateAll(values: Record<string, unknown>, origins: Record<string,
   return out;
 }
 
-function validateTypes(values: Record<string, unknown>, origins: Record<string, Origin>, subOrigins: Record<string, Record<string, Origin>>, keys: Record<string, KeySpec>, loaded: LoadedFile) {
+function validateTypes(values: Record<string, unknown>, origins: Record<string, Origin>, subOrigins: Record<string, Record<string, Origin>>, keys: Record<string, KeySpec>, loaded: LoadedFile): asserts values is RoleValues {
   const fail = (key: string, sub: string | number | undefined, message: string): never => {
     // an entry of a merged map: blame the layer that set that entry
     const so = sub !== undefined ? subOrigins[key]?.[String(sub)] : undefined;
@@ -527,7 +527,7 @@ function validateTypes(values: Record<string, unknown>, origins: Record<string, 
     const spec = keys[key];
     if (!spec) continue;
     checkValue(spec, value, (m, sub) => fail(key, sub, m), key);
-    if (spec.booleans && typeof value === 'boolean') values[key] = spec.booleans[`${value}`];
+    values[key] = normalise(spec, value);
   }
   if (typeof values.sudo_prefix === 'string') {
     try {
@@ -536,6 +536,18 @@ function validateTypes(values: Record<string, unknown>, origins: Record<string, 
       fail('sudo_prefix', undefined, (e as Error).message);
     }
   }
+}
+
+/** A checked value in its declared type (schema.ts ValueOf): what the code reading it may rely on. */
+function normalise(spec: KeySpec, value: unknown): unknown {
+  if (value === undefined || value === null) return value;
+  if (spec.type === 'string' && typeof value === 'number') return String(value);
+  if (spec.type === 'integer') return spec.booleans && typeof value === 'boolean' ? spec.booleans[`${value}`] : Number(value);
+  if (spec.type === 'map' && spec.keys && isPlainMap(value)) {
+    const keys = spec.keys;
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, keys[k] ? normalise(keys[k], v) : v]));
+  }
+  return value;
 }
 
 function checkValue(spec: KeySpec, value: unknown, fail: (m: string, sub?: string | number) => never, key: string): void {

@@ -8,12 +8,12 @@ export interface KeySpec {
   description: string;
   default?: unknown;
   /** allowed values for a string */
-  enum?: string[];
+  enum?: readonly string[];
   min?: number;
   /** for an integer: what true and false stand for (Fapistrano accepted booleans for some numbers) */
   booleans?: { true: number; false: number };
   /** for maps with a fixed set of sub-keys */
-  keys?: Record<string, KeySpec>;
+  keys?: Readonly<Record<string, KeySpec>>;
   /** for maps with free-form sub-keys: the spec every entry's value must meet */
   values?: KeySpec;
   /** for maps with free-form sub-keys: what a sub-key must look like, and what to call it in an error */
@@ -25,7 +25,7 @@ export interface KeySpec {
   /** set for keys that come from a plugin */
   plugin?: string;
   /** other spellings accepted; using one prints a notice naming fap's spelling */
-  aliases?: string[];
+  aliases?: readonly string[];
   /** whose spelling the aliases are (default Fapistrano), for that notice */
   aliasesFrom?: string;
   /** roles that share a host and deploy root must agree on this key (it shapes the release itself) */
@@ -39,7 +39,7 @@ export interface KeySpec {
 /** Fapistrano's sudo_prefix is 'sudo -i ' (configuration.py:71). */
 export const SUDO_PREFIX_DEFAULT = 'sudo -i';
 
-export const CORE_KEYS: Record<string, KeySpec> = {
+export const CORE_KEYS = {
   app_name: { type: 'string', description: 'Name of the application; used in paths and messages. Required.' },
   project_name: { type: 'string', default: '%(app_name)s', description: 'Fapistrano\'s project name; defaults to app_name.' },
   path: {
@@ -143,7 +143,52 @@ export const CORE_KEYS: Record<string, KeySpec> = {
       connect_retries: { type: 'integer', default: 2, min: 0, description: 'Retries, with backoff (0.5 s, 1 s, ...), when a connection is refused or reset or the network is unreachable; not for authentication or host-key refusals.' },
     },
   },
-};
+} as const satisfies Record<string, KeySpec>;
+
+/** The value a key of this spec holds once validated (resolve.ts validateTypes normalises to it). */
+export type ValueOf<S> = S extends { type: 'string'; enum: readonly (infer E)[] }
+  ? E
+  : S extends { type: 'string' }
+    ? string
+    : S extends { type: 'integer' }
+      ? number
+      : S extends { type: 'boolean' }
+        ? boolean
+        : S extends { type: 'list' }
+          ? string[]
+          : S extends { type: 'env' }
+            ? Record<string, string | number | boolean | null>
+            : S extends { type: 'map'; keys: infer K }
+              ? ConfigOf<K>
+              : S extends { type: 'map'; values: infer V }
+                ? Record<string, ValueOf<V>>
+                : S extends { type: 'map' }
+                  ? Record<string, unknown>
+                  : unknown;
+
+type WithDefault<Specs> = { [K in keyof Specs]: Specs[K] extends { default: unknown } ? K : never }[keyof Specs];
+
+/**
+ * The configuration a set of key specs declares: a key with a default is always there, any other
+ * may be missing. A key name that is not declared is a compile error.
+ */
+export type ConfigOf<Specs> = { readonly [K in WithDefault<Specs>]: ValueOf<Specs[K]> } & { readonly [K in Exclude<keyof Specs, WithDefault<Specs>>]?: ValueOf<Specs[K]> };
+
+/** Places deploy.yml may move (Fapistrano's layout keys: absolute, normalized by the resolver). */
+export interface Places {
+  readonly current_path?: string;
+  readonly releases_path?: string;
+  readonly shared_path?: string;
+}
+
+/** A role's core configuration, as fap's own code reads it (plugins read their keys through the plugin API). */
+export type CoreConfig = ConfigOf<typeof CORE_KEYS> & Places;
+
+/** The ssh: map (sub-key defaults filled in by the resolver). */
+export type SshSettings = CoreConfig['ssh'];
+
+/** A role's whole configuration: the core keys typed, plugin keys (declared by plugins) unknown until a plugin reads them. */
+export type RoleValues = CoreConfig & { readonly [pluginKey: string]: unknown };
 
 /** Keys of the file's top level that are structure, not configuration. */
 export const STRUCTURE_KEYS = new Set(['stage_role_configs']);

@@ -55,7 +55,7 @@ export function formatConfig(rc: RoleConfig, keys: Record<string, KeySpec>, load
     }
   }
   // the places deploy.yml may move (current_path, releases_path, shared_path), as a deploy lays them out
-  const p = layout(String(rc.values.path), '<release>', rc.values);
+  const p = layout(rc.values.path, '<release>', rc.values);
   const header = [
     `# fap config ${rc.stage} ${rc.role} (${loaded.file})`,
     `# hosts: ${rc.hosts.map((h) => h.name).join(', ') || '(none)'}`,

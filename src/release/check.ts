@@ -343,9 +343,9 @@ export async function runChecks(run: Run, targets: Target[]): Promise<HostChecks
   const started = Date.now();
   run.bus.emit({ event: 'phase.started', phase: 'check', hosts: targets.length });
   const results = await run.forEach(targets, async (t): Promise<HostChecks> => {
-    const ssh = (t.config.ssh ?? {}) as Record<string, unknown>;
+    const ssh = t.config.ssh;
     const tools = requiredTools(t.roles.map((r) => ({ config: r.config, plugins: r.plugins.map((p) => p.name) })));
-    const linkedFiles = (t.config.linked_files as string[] | undefined) ?? [];
+    const linkedFiles = t.config.linked_files;
     const steps = checkSteps(t.paths, linkedFiles, probedTools(tools));
     const base = { host: t.host.name, role: t.role, path: t.paths.root };
     if (run.opts.dryRun) {
@@ -357,7 +357,7 @@ export async function runChecks(run: Run, targets: Target[]): Promise<HostChecks
       const conn = await run.connection(t);
       // the user and known_hosts actually used (the ssh config may name them), and any jump hosts
       const knownHosts = (conn.knownHostsFile ?? '') + (conn.via.length ? `; via ${conn.via.join(' -> ')}` : '');
-      const checking = conn.knownHostsFile === undefined ? 'local' : String(ssh.host_key_checking ?? 'strict');
+      const checking = conn.knownHostsFile === undefined ? 'local' : ssh.host_key_checking;
       connection = { ok: true, user: conn.user, checking, knownHosts, warning: warnings.get(t.host.name) };
     } catch (e) {
       connection = { ok: false, error: String((e as Error).message).replace(`${t.host.name}: `, '') };
@@ -374,7 +374,7 @@ export async function runChecks(run: Run, targets: Target[]): Promise<HostChecks
         if (hint) scriptError += ` → ${hint}`;
       }
     }
-    const minFreeMb = Math.max(...t.roles.map((r) => Number(r.config.check_min_free_mb ?? 100)));
+    const minFreeMb = Math.max(...t.roles.map((r) => r.config.check_min_free_mb));
     return { ...base, checks: evaluateCheck({ paths: t.paths, user: connection.ok ? connection.user : t.user, connection, outputs, scriptError, linkedFiles, tools, minFreeMb }) };
   });
   const hosts = results.map((r) => (r.ok ? r.value : { host: r.target.host.name, role: r.target.role, path: r.target.paths.root, checks: [{ name: 'checks', status: 'FAIL' as const, detail: r.error.message }] }));

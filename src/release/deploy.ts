@@ -78,7 +78,7 @@ class Deploy {
   async build(): Promise<boolean> {
     const { tx, release } = this;
     const results = await tx.each('prepare', this.targets, async (t) => {
-      const linkedFiles = (t.config.linked_files as string[]) ?? [];
+      const linkedFiles = t.config.linked_files;
       return [
         ...tx.heal(t),
         ...this.journal(t, 'prepare'),
@@ -91,10 +91,10 @@ class Deploy {
         ...prepareStartSteps(t.paths, release, linkedFiles, this.run.token),
         ...(await this.signals(t, 'deploy.updating')),
         ...prepareEndSteps(t.paths, {
-          environment: (t.config.environment as Record<string, unknown>) ?? {},
+          environment: t.config.environment,
           linkedFiles,
-          linkedDirs: (t.config.linked_dirs as string[]) ?? [],
-          environmentFormat: t.config.environment_format as string | undefined,
+          linkedDirs: t.config.linked_dirs,
+          environmentFormat: t.config.environment_format,
         }),
         ...(await this.signals(t, 'deploy.updated')),
         ...recordSteps(t.paths, release, { deployedAt: tx.at, deployedBy: tx.by, command: this.run.opts.command }),
@@ -145,7 +145,7 @@ class Deploy {
         ...setStatusSteps(t.paths, release, 'ok'),
         ...appendLogSteps(t.paths, revisionsLogLine({ at: tx.at, action: 'deploy', release, revision: tx.report(t).revision, by: tx.by })),
         ...(await this.signals(t, 'deploy.published')),
-        ...(t.config.health_check ? healthCheckSteps(t.paths, String(t.config.health_check), Number(t.config.health_check_timeout), Number(t.config.health_check_interval)) : []),
+        ...(t.config.health_check ? healthCheckSteps(t.paths, t.config.health_check, t.config.health_check_timeout, t.config.health_check_interval) : []),
         ...this.journal(t, 'published'),
       ],
       'publish',
@@ -228,7 +228,7 @@ class Deploy {
       const after: HostState = { ...st, current: release, releases: [...st.releases, { name: release, status: 'ok' }] };
       return [
         ...(await this.signals(t, 'deploy.finishing')),
-        ...removeReleasesSteps(t.paths, pruneList(after, Number(t.config.keep_releases))),
+        ...removeReleasesSteps(t.paths, pruneList(after, t.config.keep_releases)),
         ...this.journal(t, 'done'),
         ...tx.unlock(t),
         ...(await this.signals(t, 'deploy.finished')),

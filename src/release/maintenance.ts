@@ -16,7 +16,7 @@ export async function cleanup(run: Run, targets: Target[]): Promise<RunResult> {
     await tx.lock({ layout: 'existing' });
     const done = await tx.phase('cleanup', targets, async (t) => {
       if (tx.nothingDeployed(t)) return nothingDeployed(run, t);
-      const prune = pruneList(tx.state(t), Number(t.config.keep_releases));
+      const prune = pruneList(tx.state(t), t.config.keep_releases);
       if (prune.length) run.bus.emit({ event: 'log', host: t.host.name, plugin: 'cleanup', message: `removing ${prune.length} release(s)` });
       return run.exec(t, 'cleanup', [...tx.heal(t), ...removeReleasesSteps(t.paths, prune), ...tx.unlock(t)]);
     });

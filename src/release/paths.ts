@@ -2,6 +2,9 @@
 // current, releases/ and shared/ may live elsewhere (Fapistrano's current_path, releases_path,
 // shared_path); the lock, journal, mirror and log always stay under the root.
 import { posix } from 'node:path';
+import type { Places } from '../config/schema.js';
+
+export type { Places };
 
 export interface Paths {
   root: string;
@@ -12,13 +15,6 @@ export interface Paths {
   repo: string;
   state: string;
   revisionsLog: string;
-}
-
-/** Places set in deploy.yml (absolute, normalized by the config resolver). */
-export interface Places {
-  current_path?: string;
-  releases_path?: string;
-  shared_path?: string;
 }
 
 export function layout(root: string, release: string, places: Places = {}): Paths {

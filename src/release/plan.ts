@@ -8,7 +8,7 @@ import type { HostSpec } from '../config/hosts.js';
 import { loadDeployFile, type LoadedFile } from '../config/load.js';
 import { allKeys, bindRelease, PLACE_KEYS, pluginRefs, resolveRole, selectRoles, type RoleConfig } from '../config/resolve.js';
 import { bundledKeys, canonicalName, loadPlugin, pluginKeys } from '../plugin/load.js';
-import type { KeySpec } from '../config/schema.js';
+import type { CoreConfig, KeySpec, RoleValues } from '../config/schema.js';
 import type { Plugin } from '../signals.js';
 import { isWithin, layout, withReleaseName, type Paths, type Places } from './paths.js';
 import { batchSize } from './state.js';
@@ -16,7 +16,8 @@ import { batchSize } from './state.js';
 /** One role's share of the work on a target: its configuration and plugins. */
 export interface RoleWork {
   role: string;
-  config: Record<string, unknown>;
+  /** the role's configuration: core keys typed, plugin keys as the plugins declare them */
+  config: RoleValues;
   plugins: Plugin[];
 }
 
@@ -35,7 +36,7 @@ export interface Target {
   /** the role, or roles joined with + when several deploy to the same host and path */
   role: string;
   /** the configuration of the release itself (the first role's, with linked files of all) */
-  config: Record<string, unknown>;
+  config: CoreConfig;
   /** every role deployed here; plugins run for each, identical steps once */
   roles: RoleWork[];
   paths: Paths;
@@ -99,7 +100,7 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
   for (const rc of roles) {
     if (input.needsEnvironment && rc.envProblems.length) throw rc.envProblems[0].where;
     const rolePlugins: Plugin[] = [];
-    for (const n of (rc.values.plugins as string[]) ?? []) {
+    for (const n of rc.values.plugins ?? []) {
       let p = plugins.get(canonicalName(n));
       if (!p) {
         // named only by --set plugins=[...]
@@ -114,7 +115,7 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
       rolePlugins.push(p);
     }
     // a bad deploy root is named as such, before any plugin's check of a path derived from it
-    const rootProblem = pathProblem(String(rc.values.path));
+    const rootProblem = pathProblem(rc.values.path);
     if (rootProblem) throw originError(loaded, rc, 'path', rootProblem);
     for (const p of rolePlugins) {
       if (input.needsPlugins && p.unavailable) {
@@ -136,9 +137,9 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
     }
     for (const host of rc.hosts) {
       // the local host: whoever runs fap (`user` names an SSH login)
-      const user = host.local ? localUser() : (host.user ?? String(rc.values.user));
+      const user = host.local ? localUser() : (host.user ?? rc.values.user);
       const port = host.port ?? 22;
-      const root = String(rc.values.path);
+      const root = rc.values.path;
       const bad = pathProblem(root);
       if (bad) throw originError(loaded, rc, 'path', bad);
       const key = `${user}@${host.hostname}:${port}:${root}`;
@@ -248,15 +249,16 @@ function mergeRole(loaded: LoadedFile, rc: RoleConfig, t: Target, work: RoleWork
   for (const k of PLACE_KEYS) {
     if (t.config[k] !== work.config[k]) throw originError(loaded, rc, k, `roles "${t.role}" and "${rc.role}" both deploy to ${t.host.name}:${t.paths.root} (one release) but disagree on ${k}; make them agree or give one its own path`);
   }
+  const first = t.roles[0].config;
   for (const [k, spec] of Object.entries(keys)) {
     if (PER_ROLE.has(k) || (spec.plugin && !spec.sameAcrossRoles)) continue;
-    const a = JSON.stringify(t.config[k]);
+    const a = JSON.stringify(first[k]);
     const b = JSON.stringify(work.config[k]);
     if (a !== b) {
       throw originError(loaded, rc, k, `roles "${t.role}" and "${rc.role}" both deploy to ${t.host.name}:${t.paths.root} (one release) but disagree on ${k}; make them agree or give one its own path`);
     }
   }
-  const union = (k: string) => [...new Set([...((t.config[k] as string[]) ?? []), ...((work.config[k] as string[]) ?? [])])];
+  const union = (k: 'linked_files' | 'linked_dirs') => [...new Set([...t.config[k], ...work.config[k]])];
   t.config = { ...t.config, linked_files: union('linked_files'), linked_dirs: union('linked_dirs') };
   t.roles.push(work);
   t.role = t.roles.map((r) => r.role).join('+');

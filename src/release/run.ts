@@ -122,13 +122,13 @@ export class Run {
   private async openLocal(t: Target): Promise<Transport> {
     const { LocalTransport } = await import('../transport/local.js');
     return new LocalTransport(t.host.name, {
-      sudoUser: t.config.sudo_user ? String(t.config.sudo_user) : undefined,
-      sudoPrefix: t.config.sudo_prefix === undefined ? undefined : String(t.config.sudo_prefix),
+      sudoUser: t.config.sudo_user || undefined,
+      sudoPrefix: t.config.sudo_prefix,
     });
   }
 
   private openSsh(t: Target): Promise<Transport> {
-      const ssh = (t.config.ssh ?? {}) as Record<string, unknown>;
+      const ssh = t.config.ssh;
       const warn = (message: string) => this.bus.emit({ event: 'warning', host: t.host.name, message });
       // ssh2 is loaded on the first connection: fap config, --dry-run and --help never pay for it
       return Promise.all([import('../remote/connection.js'), import('../remote/route.js')])
@@ -136,7 +136,7 @@ export class Run {
           let route;
           try {
             route = await resolveRoute(
-              { name: t.host.name, alias: t.host.hostname, user: t.host.user, port: t.host.port, fallbackUser: String(t.config.user ?? t.user), ssh, explicit: new Set(t.sshExplicit ?? []) },
+              { name: t.host.name, alias: t.host.hostname, user: t.host.user, port: t.host.port, fallbackUser: t.config.user ?? t.user, ssh, explicit: new Set(t.sshExplicit ?? []) },
               await this.sshConfig(t, warn),
               warn,
             );
@@ -146,16 +146,16 @@ export class Run {
           const o: ConnectOptions = {
             ...route.target,
             jumps: route.jumps,
-            hostKeyChecking: ssh.host_key_checking as ConnectOptions['hostKeyChecking'],
+            hostKeyChecking: ssh.host_key_checking,
             // a dry run writes nothing anywhere, known_hosts included
             dryRun: this.opts.dryRun,
-            sudoUser: t.config.sudo_user ? String(t.config.sudo_user) : undefined,
-            sudoPrefix: t.config.sudo_prefix === undefined ? undefined : String(t.config.sudo_prefix),
+            sudoUser: t.config.sudo_user || undefined,
+            sudoPrefix: t.config.sudo_prefix,
             forwardAgent: ssh.forward_agent === true,
             interactive: !!this.opts.interactive,
             warn,
           };
-          const retries = Number(ssh.connect_retries ?? 2);
+          const retries = ssh.connect_retries;
           return openWithRetries(() => Connection.open(o), retries, (attempt, e, waitMs) =>
             warn(`${e.message.replace(`${t.host.name}: `, '')}; retrying in ${waitMs} ms (attempt ${attempt + 1} of ${retries + 1})`),
           );
@@ -170,11 +170,11 @@ export class Run {
   /** The ssh config a target's role reads, or undefined (use_ssh_config: false, no such file). */
   private async sshConfig(t: Target, warn: (message: string) => void): Promise<SshConfig | undefined> {
     if (t.config.use_ssh_config === false) return undefined;
-    const ssh = (t.config.ssh ?? {}) as Record<string, unknown>;
-    if (ssh.config_file === undefined || ssh.config_file === null || ssh.config_file === '') return undefined;
+    const ssh = t.config.ssh;
+    if (!ssh.config_file) return undefined;
     const { SshConfig } = await import('../remote/ssh-config.js');
     const { expandHome } = await import('../remote/connection.js');
-    const file = expandHome(String(ssh.config_file));
+    const file = expandHome(ssh.config_file);
     let cfg = this.sshConfigs.get(file);
     if (cfg === undefined) {
       if (!existsSync(file)) {
@@ -195,7 +195,7 @@ export class Run {
    */
   async unlockIdentities(targets: Target[]): Promise<void> {
     if (!this.opts.interactive) return;
-    const files = new Set(targets.map((t) => (t.config.ssh as Record<string, unknown> | undefined)?.identity_file).filter((f): f is string => typeof f === 'string' && f !== ''));
+    const files = new Set(targets.map((t) => t.config.ssh.identity_file).filter((f): f is string => typeof f === 'string' && f !== ''));
     if (!files.size) return;
     const [{ loadIdentity }, { expandHome }] = await Promise.all([import('../remote/auth.js'), import('../remote/connection.js')]);
     for (const f of files) await loadIdentity(expandHome(f), { interactive: true }).catch(() => {});

@@ -11,6 +11,7 @@
 import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import type { Endpoint } from './connection.js';
+import type { SshSettings } from '../config/schema.js';
 import { DEFAULT_GLOBAL_KNOWN_HOSTS, expandSshPath, parseProxyJump, SshConfigError, type JumpSpec, type SshConfig, type SshConfigEntry } from './ssh-config.js';
 
 export interface RouteInput {
@@ -24,7 +25,7 @@ export interface RouteInput {
   /** deploy.yml's user: used when neither the host string nor the ssh config names one */
   fallbackUser: string;
   /** the role's resolved ssh: map */
-  ssh: Record<string, unknown>;
+  ssh: SshSettings;
   /** ssh: sub-keys deploy.yml (or --set) sets explicitly */
   explicit: ReadonlySet<string>;
 }
@@ -75,7 +76,7 @@ function endpoint(
   alias: string,
   given: { user?: string; port?: number; fallbackUser: string },
   entry: SshConfigEntry | undefined,
-  ssh: Record<string, unknown>,
+  ssh: SshSettings,
   explicit: ReadonlySet<string>,
   hop: boolean,
   warn: (m: string) => void,
@@ -84,7 +85,7 @@ function endpoint(
   const port = given.port ?? entry?.port ?? 22;
   const user = given.user ?? entry?.user ?? given.fallbackUser;
   const tokens = { hostname, port, user, alias, hostKeyAlias: entry?.hostKeyAlias };
-  const sshIdentity = ssh.identity_file === undefined || ssh.identity_file === null ? undefined : String(ssh.identity_file);
+  const sshIdentity = ssh.identity_file ?? undefined;
   let identityFile: string | undefined;
   if (!hop && sshIdentity !== undefined) identityFile = sshIdentity;
   else if (entry?.identityFiles.length) {
@@ -95,11 +96,11 @@ function endpoint(
   // a jump host without a key of its own in the ssh config uses deploy.yml's
   identityFile ??= hop ? sshIdentity : undefined;
   // every file OpenSSH would consult: the user files (the first is where accept-new writes), then the global ones
-  let userFiles = [String(ssh.known_hosts_file ?? '~/.ssh/known_hosts')];
+  let userFiles = [ssh.known_hosts_file];
   if (!explicit.has('known_hosts_file') && entry?.userKnownHostsFiles?.length) userFiles = entry.userKnownHostsFiles.map((f) => expandSshPath(f, tokens));
   const [knownHostsFile] = userFiles;
   const otherKnownHostsFiles = [...new Set([...userFiles.slice(1), ...(entry?.globalKnownHostsFiles ?? DEFAULT_GLOBAL_KNOWN_HOSTS)])].filter((f) => f !== knownHostsFile);
-  let connectTimeoutSec = Number(ssh.connect_timeout ?? 20);
+  let connectTimeoutSec = ssh.connect_timeout;
   if (!explicit.has('connect_timeout') && entry?.connectTimeout) connectTimeoutSec = entry.connectTimeout;
   return {
     name,

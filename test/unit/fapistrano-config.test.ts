@@ -10,14 +10,14 @@ import fc from 'fast-check';
 import { ConfigError } from '../../src/errors.js';
 import { parseDeployText } from '../../src/config/load.js';
 import { bindRelease, resolveRole, type ResolveInput } from '../../src/config/resolve.js';
-import { CORE_KEYS, distance, nearest, STRUCTURE_KEYS } from '../../src/config/schema.js';
+import { CORE_KEYS, distance, nearest, STRUCTURE_KEYS, type KeySpec } from '../../src/config/schema.js';
 import { formatConfig } from '../../src/config/show.js';
 import { bundledKeys } from '../../src/plugin/load.js';
 import { buildPlan } from '../../src/release/plan.js';
 import { asUser, effectiveSudo, octalEscape, parseSudoPrefix } from '../../src/remote/shell.js';
 
 const pluginKeys = await bundledKeys();
-const KNOWN = [...Object.keys(CORE_KEYS), ...Object.keys(pluginKeys), ...Object.values({ ...CORE_KEYS, ...pluginKeys }).flatMap((s) => s.aliases ?? [])];
+const KNOWN = [...Object.keys(CORE_KEYS), ...Object.keys(pluginKeys), ...Object.values({ ...CORE_KEYS, ...pluginKeys } as Record<string, KeySpec>).flatMap((s) => s.aliases ?? [])];
 
 function resolve(text: string, o: { sets?: string[]; command?: string; role?: string } = {}) {
   const input: ResolveInput = { loaded: parseDeployText(text, 'deploy.yml'), stage: 'production', sets: o.sets, env: {}, pluginKeys, command: o.command };

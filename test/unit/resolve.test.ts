@@ -277,7 +277,7 @@ describe('resolveRole errors carry deploy.yml:LINE:COL', () => {
 
   test('keep_releases below the minimum, and as a numeric string', () => {
     configError(() => resolve('app_name: shop\nkeep_releases: 0\nstage_role_configs:\n  production:\n    web:\n      hosts: [a]\n'), /^deploy\.yml:2:1: keep_releases: must be at least 1, got 0/);
-    assert.equal(resolve('app_name: shop\nkeep_releases: "3"\nstage_role_configs:\n  production:\n    web:\n      hosts: [a]\n').values.keep_releases, '3');
+    assert.equal(resolve('app_name: shop\nkeep_releases: "3"\nstage_role_configs:\n  production:\n    web:\n      hosts: [a]\n').values.keep_releases, 3, 'a numeric string is a number once validated (schema.ts ValueOf)');
   });
 
   test('type errors for other keys', () => {

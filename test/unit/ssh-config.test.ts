@@ -1,6 +1,7 @@
 // The OpenSSH client config (src/remote/ssh-config.ts, route.ts): parsing `ssh -G` output, ProxyJump
 // values and % tokens (pure), then the real `ssh -G` on temporary config files: the precedence between
 // the host string, the ssh config and deploy.yml, ProxyJump chains, and a missing ssh binary.
+import type { SshSettings } from '../../src/config/schema.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -156,7 +157,7 @@ describe('ssh -G through the config wrapper', { skip: noSsh }, () => {
       '',
     ].join('\n'),
   );
-  const ssh = { known_hosts_file: '~/.ssh/known_hosts', host_key_checking: 'strict', connect_timeout: 20 };
+  const ssh: SshSettings = { config_file: '~/.ssh/config', forward_agent: false, known_hosts_file: '~/.ssh/known_hosts', host_key_checking: 'strict', connect_timeout: 20, connect_retries: 2 };
   const input = (o: Partial<RouteInput>): RouteInput => ({ name: o.alias ?? 'x', alias: 'x', fallbackUser: 'yamluser', ssh, explicit: new Set(), ...o });
   const warnings: string[] = [];
   const warn = (m: string) => warnings.push(m);
@@ -265,7 +266,7 @@ describe('every known_hosts file OpenSSH consults, and HostKeyAlias', () => {
     assert.equal(expandSshPath('/kh/%k', { hostname: 'h', port: 22, user: 'u', alias: 'web1' }, local), '/kh/web1');
   });
 
-  const ssh = { known_hosts_file: '~/.ssh/known_hosts', host_key_checking: 'strict', connect_timeout: 20 };
+  const ssh: SshSettings = { config_file: '~/.ssh/config', forward_agent: false, known_hosts_file: '~/.ssh/known_hosts', host_key_checking: 'strict', connect_timeout: 20, connect_retries: 2 };
   const input = (o: Partial<RouteInput>): RouteInput => ({ name: 'x', alias: 'x', fallbackUser: 'u', ssh, explicit: new Set(), ...o });
   const warn = () => {};
 
