@@ -1,0 +1,109 @@
+// hosts: [local] through the real CLI, root-free: no sshd, real git, real /bin/sh. The same
+// transaction as over SSH: deploy, rollback, releases, check, run; a kill -9 mid-publish is ended by
+// the driver's watchdog and healed by the next run; a bad local host spec is a config error.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { stringify } from 'yaml';
+import { fap, fapLive, jsonEvents, makeRepo } from '../helpers.js';
+
+const me = userInfo().username;
+
+function setup(role: Record<string, unknown> = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'fap-local-'));
+  const repo = makeRepo({ 'app.py': 'print("v1")\n' });
+  const root = join(dir, 'srv', 'shop');
+  const file = join(dir, 'deploy.yml');
+  const doc = {
+    app_name: 'shop',
+    path: root,
+    sudo_user: me,
+    plugins: ['git'],
+    repo: repo.dir,
+    branch: 'main',
+    stage_role_configs: { production: { web: { hosts: ['local'], ...role } } },
+  };
+  writeFileSync(file, stringify(doc));
+  return { dir, repo, root, file };
+}
+
+const releasesOf = (root: string) => readdirSync(join(root, 'releases')).sort();
+const current = (root: string) => readlinkSync(join(root, 'current')).split('/').pop();
+const noLock = (root: string) => !existsSync(join(root, '.fap', 'lock'));
+
+describe('hosts: [local]', () => {
+  const made: string[] = [];
+  after(() => made.length);
+
+  test('deploy, deploy, rollback, releases, run and check on this machine, no SSH', async () => {
+    const s = setup();
+    const first = await fap(['-f', s.file, 'deploy', 'production']);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stderr, /deployed \d{14} to 1 host/);
+    const v2 = s.repo.commit({ 'app.py': 'print("v2")\n' });
+    const second = await fap(['-f', s.file, '--json', 'deploy', 'production']);
+    assert.equal(second.code, 0, second.stderr);
+    const [r1, r2] = releasesOf(s.root);
+    assert.equal(current(s.root), r2);
+    assert.equal(readFileSync(join(s.root, 'current', 'app.py'), 'utf8'), 'print("v2")\n');
+    assert.equal(readFileSync(join(s.root, 'current', 'REVISION'), 'utf8').trim(), v2);
+    const result = jsonEvents(second.stdout).find((e) => e.event === 'result')!;
+    assert.deepEqual(result.hosts, [{ host: 'local', role: 'web', outcome: 'deployed', revision: v2 }]);
+    assert.ok(noLock(s.root));
+
+    const back = await fap(['-f', s.file, 'rollback', 'production']);
+    assert.equal(back.code, 0, back.stderr);
+    assert.equal(current(s.root), r1);
+    assert.equal(readFileSync(join(s.root, '.fap', 'releases', `${r2}.status`), 'utf8').trim(), 'rolled-back');
+
+    const rel = await fap(['-f', s.file, 'releases', 'production']);
+    assert.equal(rel.code, 0, rel.stderr);
+    assert.match(rel.stdout, new RegExp(`local\\s+web\\s+${r1}.*ok\\s+\\*`));
+
+    const run = await fap(['-f', s.file, 'run', 'production', 'web', '--', 'cat', 'app.py']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'print("v1")\n');
+
+    const check = await fap(['-f', s.file, 'check', 'production']);
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+    assert.match(check.stdout, new RegExp(`local\\s+connection\\s+ok\\s+this machine, as ${me} \\(no SSH\\)`));
+    assert.ok(noLock(s.root));
+  });
+
+  test('fap killed with -9 mid-publish: the watchdog ends the script, the next deploy heals and finishes', async () => {
+    const s = setup({ health_check: 'sleep 30', health_check_timeout: 60 });
+    const ok = await fap(['-f', s.file, 'deploy', 'production', '--set', 'health_check=test -d .']);
+    assert.equal(ok.code, 0, ok.stderr);
+    const [r1] = releasesOf(s.root);
+    const killed = await fapLive(['-f', s.file, 'deploy', 'production'], (e, kill) => {
+      if (e.event === 'phase.started' && e.phase === 'publish') setTimeout(kill, 500);
+    });
+    assert.ok(killed.killed);
+    const left = releasesOf(s.root);
+    assert.equal(left.length, 2, 'the killed run left its release');
+    // the lock stays (its holder's pid is gone: the next run proves it and takes over)
+    assert.ok(!noLock(s.root));
+    const next = await fap(['-f', s.file, '--json', 'deploy', 'production', '--set', 'health_check=test -d .']);
+    assert.equal(next.code, 0, next.stderr);
+    const heal = jsonEvents(next.stdout).find((e) => e.event === 'heal');
+    assert.ok(heal, 'the next run healed the interrupted deploy');
+    assert.match(String(heal.action), new RegExp(`interrupted deploy of ${left[1]}`));
+    // marked failed by the heal, then pruned by the deploy's finish (failed releases go first)
+    assert.match(readFileSync(join(s.root, 'revisions.log'), 'utf8'), new RegExp(`heal release=${r1} .*interrupted=deploy:${left[1]}:publish`));
+    assert.ok(!existsSync(join(s.root, 'releases', left[1])), 'the interrupted release is gone, never a rollback target');
+    assert.notEqual(current(s.root), left[1]);
+    assert.notEqual(current(s.root), r1);
+    assert.ok(noLock(s.root));
+  });
+
+  test('local takes no user or port: a config error naming file:line:col', async () => {
+    const s = setup();
+    writeFileSync(s.file, readFileSync(s.file, 'utf8').replace('- local', '- deploy@local'));
+    const r = await fap(['-f', s.file, 'deploy', 'production']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /deploy\.yml:\d+:\d+: .*the local host takes no user or port/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  });
+});
