@@ -6,6 +6,7 @@
 // become docs/events.md (npm run docs, scripts/events-reference.ts), and a test keeps them equal.
 // Only the shapes are declared here; what fap does is elsewhere.
 import { redactDeep } from './redact.js';
+import type { JournalPhase } from './release/state.js';
 import type { SignalName } from './signals.js';
 
 /** Outcome of one host in a run, reported in the final `result` event. */
@@ -96,8 +97,8 @@ export interface JournalRecord {
   release: string;
   /** what current pointed at before it ('' for none) */
   prev: string;
-  /** how far it got: locked, prepared, published, reverting, done, reverted */
-  phase: string;
+  /** how far it got */
+  phase: JournalPhase;
   /** when it started (ISO 8601) */
   at: string;
   /** every target of the run (user@host:port/path) */
@@ -274,10 +275,20 @@ export interface ConfigEvent {
   hosts: string[];
   /** every key's value, secrets shown as *** */
   values: Record<string, unknown>;
-  /** where each key's value came from: the layer, and its line and column in the file when known */
-  origins: Record<string, { layer: string; line?: number; col?: number }>;
+  /** where each key's value came from */
+  origins: Record<string, ConfigOrigin>;
   /** what the configuration's check warned of */
   warnings: string[];
+}
+
+/** Where a configuration value came from. */
+export interface ConfigOrigin {
+  /** the layer that set it */
+  layer: 'default' | 'plugin' | 'top' | 'stage' | 'role' | '--set';
+  /** its line in deploy.yml, when it came from there */
+  line?: number;
+  /** its column there */
+  col?: number;
 }
 
 /** Last line, always: how the command ended. Which `hosts[]` fields a host has depends on the command. */
@@ -311,7 +322,7 @@ export interface ResultHost {
   host: string;
   /** its role (all commands but run) */
   role?: string;
-  /** deploy, release, rollback, restart, cleanup, unlock: deployed, reverted, failed, unchanged, rolled-back, ok */
+  /** what the command did to it (deploy, release, rollback, restart, cleanup, unlock) */
   outcome?: HostOutcome;
   /** the step that failed */
   step?: string;
@@ -339,7 +350,7 @@ export interface ResultHost {
 export interface ReleaseEntry {
   /** its name */
   name: string;
-  /** building, ok, failed, rolled-back, unverified or unknown */
+  /** what became of it (unverified: a Fapistrano release fap cannot date; unknown: no record) */
   status: 'building' | 'ok' | 'failed' | 'rolled-back' | 'unverified' | 'unknown';
   /** the revision deployed */
   revision?: string;
@@ -361,7 +372,7 @@ export interface CheckEntry {
   name: string;
   /** false when it failed */
   ok: boolean;
-  /** ok, warn or FAIL */
+  /** FAIL fails fap check; warn does not */
   status: 'ok' | 'warn' | 'FAIL';
   /** what was found */
   detail: string;
