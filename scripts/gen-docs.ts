@@ -1,14 +1,23 @@
-// npm run docs: regenerate the README's deploy.yml reference from the schema.
+// npm run docs: regenerate the README's deploy.yml reference from the schema and docs/events.md's
+// --json event reference from the FapEvent union.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configReference, withReference } from '../src/config/reference.js';
 import { CORE_KEYS } from '../src/config/schema.js';
 import { bundledKeys } from '../src/plugin/load.js';
+import { eventsReference, withEventsReference } from './events-reference.js';
 
-const readme = join(process.cwd(), 'README.md');
-const text = readFileSync(readme, 'utf8');
-const next = withReference(text, configReference(CORE_KEYS, await bundledKeys()));
-if (next !== text) {
-  writeFileSync(readme, next);
-  console.log('README.md: deploy.yml reference updated');
-} else console.log('README.md: deploy.yml reference already up to date');
+function update(file: string, what: string, rewrite: (text: string) => string): void {
+  const path = join(process.cwd(), file);
+  const text = readFileSync(path, 'utf8');
+  const next = rewrite(text);
+  if (next !== text) {
+    writeFileSync(path, next);
+    console.log(`${file}: ${what} updated`);
+  } else console.log(`${file}: ${what} already up to date`);
+}
+
+const keys = configReference(CORE_KEYS, await bundledKeys());
+update('README.md', 'deploy.yml reference', (text) => withReference(text, keys));
+const events = eventsReference(process.cwd());
+update('docs/events.md', '--json event reference', (text) => withEventsReference(text, events));

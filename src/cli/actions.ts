@@ -12,7 +12,7 @@ import { allKeys, selectRoles, stagesOf } from '../config/resolve.js';
 import { announceStages, stagesForRole, type StageRoles } from './stages.js';
 import { attachTerminal } from './terminal.js';
 import { batchSize, currentShown, unfinished } from '../release/state.js';
-import { EventBus } from '../events.js';
+import { EventBus, type StampedEvent } from '../events.js';
 import { attachReporter } from '../report/reporter.js';
 import { displayValues, formatConfig } from '../config/show.js';
 import { bundledKeys } from '../plugin/load.js';
@@ -397,7 +397,8 @@ export async function configAction(stage: string | undefined, role: string | und
   if (s.g.json) {
     for (const rc of p.roles) {
       const origins = Object.fromEntries(Object.entries(rc.origins).map(([k, o]) => [k, { layer: o.layer, line: o.pos?.line, col: o.pos?.col }]));
-      process.stdout.write(JSON.stringify(redactDeep({ ts: new Date().toISOString(), event: 'config', stage: rc.stage, role: rc.role, hosts: rc.hosts.map((h) => h.name), values: displayValues(rc, keys), origins, warnings: rc.warnings })) + '\n');
+      const line: StampedEvent = { ts: new Date().toISOString(), event: 'config', stage: rc.stage, role: rc.role, hosts: rc.hosts.map((h) => h.name), values: displayValues(rc, keys), origins, warnings: rc.warnings };
+      process.stdout.write(JSON.stringify(redactDeep(line)) + '\n');
     }
     return;
   }
@@ -416,6 +417,7 @@ export async function releasesAction(stage: string | undefined, role: string | u
       event: 'result',
       ok,
       command: 'releases',
+      exitCode: ok ? EXIT.ok : EXIT.failed,
       agree: currents.size <= 1,
       hosts: rows.map((r) => ({ host: r.host, role: r.role, current: r.state?.current, ...(r.state?.foreignCurrent ? { foreign_current: r.state.foreignCurrent } : {}), releases: r.state?.releases, interrupted: r.state ? unfinished(r.state) : undefined, error: r.error })),
     });

@@ -1,6 +1,6 @@
 // Reporters turn the event stream into output: JSON lines for machines, plain `[host] message`
 // lines for CI logs, an ora spinner per phase on a terminal.
-import type { EventBus, FapEvent } from '../events.js';
+import type { EventBus, StampedEvent } from '../events.js';
 
 export interface ReporterOptions {
   json: boolean;
@@ -9,8 +9,6 @@ export interface ReporterOptions {
   color: boolean;
   tty: boolean;
 }
-
-type Ev = FapEvent & { ts: string };
 
 export async function attachReporter(bus: EventBus, o: ReporterOptions): Promise<void> {
   if (o.json) {
@@ -44,32 +42,37 @@ export function visible(s: string): string {
   return s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => (c === '\u001b' ? '^[' : c.charCodeAt(0) < 32 ? `^${String.fromCharCode(c.charCodeAt(0) + 64)}` : `\\x${c.charCodeAt(0).toString(16)}`));
 }
 
-export function plainLine(raw: Ev, o: ReporterOptions): string | undefined {
-  const e = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, typeof v === 'string' ? visible(v) : v])) as Ev;
-  const h = e.host ? `[${e.host}] ` : '';
+/** The event with each of its own strings made visible: same event, only the text changes. */
+function shown<T extends object>(e: T): T {
+  return Object.fromEntries(Object.entries(e).map(([k, v]) => [k, typeof v === 'string' ? visible(v) : v])) as T;
+}
+
+export function plainLine(raw: StampedEvent, o: ReporterOptions): string | undefined {
+  const e = shown(raw);
+  const h = 'host' in e && e.host ? `[${e.host}] ` : '';
   switch (e.event) {
     case 'run.started':
-      return o.quiet ? undefined : `fap ${e.command} ${e.stage}${e.role ? ' ' + e.role : ''}: ${(e.hosts as string[]).length} host(s)${e.dryRun ? ' (dry run: nothing will be changed)' : ''}`;
+      return o.quiet ? undefined : `fap ${e.command} ${e.stage}${e.role ? ' ' + e.role : ''}: ${e.hosts.length} host(s)${e.dryRun ? ' (dry run: nothing will be changed)' : ''}`;
     case 'release.planned':
       return o.quiet ? undefined : `release ${e.release}`;
     case 'phase.finished':
-      return o.quiet ? undefined : `${e.phase}: ${e.ok} ok${e.failed ? `, ${paint(o, 31, e.failed + ' failed')}` : ''} (${((e.ms as number) / 1000).toFixed(1)}s)`;
+      return o.quiet ? undefined : `${e.phase}: ${e.ok} ok${e.failed ? `, ${paint(o, 31, e.failed + ' failed')}` : ''} (${(e.ms / 1000).toFixed(1)}s)`;
     case 'host.connected':
       return o.verbose ? `${h}connected (${e.ms} ms)` : undefined;
     case 'script':
       if (!o.verbose && !e.dryRun) return undefined;
-      return `${h}${e.phase} script:\n${indent(String(e.script))}`;
+      return `${h}${e.phase} script:\n${indent(e.script)}`;
     case 'host.failed': {
-      const command = e.command ? '\n' + indent(String(e.command).split('\n').map((l, i) => (i ? '  ' : '$ ') + l).join('\n')) : '';
+      const command = e.command ? '\n' + indent(e.command.split('\n').map((l, i) => (i ? '  ' : '$ ') + l).join('\n')) : '';
       const hint = e.hint ? '\n' + indent(`→ ${e.hint}`) : '';
-      const tail = (e.stderr ? '\n' + indent(String(e.stderr)) : '') + command + hint;
-      const detail = stripPrefix(stripHost(String(e.message), e.host), e.step ? `${e.step}: ` : '');
+      const tail = (e.stderr ? '\n' + indent(e.stderr) : '') + command + hint;
+      const detail = stripPrefix(stripHost(e.message, e.host), e.step ? `${e.step}: ` : '');
       return `${h}${paint(o, 31, 'FAILED')}${e.step ? ` at ${e.step}` : ''}: ${detail}${tail}`;
     }
     case 'warning':
-      return `${h}${paint(o, 33, 'warning')}: ${stripHost(String(e.message), e.host)}`;
+      return `${h}${paint(o, 33, 'warning')}: ${stripHost(e.message, e.host)}`;
     case 'lock.waiting':
-      return `${h}${stripHost(String(e.message), e.host)}`;
+      return `${h}${stripHost(e.message, e.host)}`;
     case 'heal':
       // a leftover of an interrupted run changes hosts before this command's own work: always said
       return `${h}heal: ${e.action}`;

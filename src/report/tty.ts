@@ -11,13 +11,13 @@ export function attachTty(bus: EventBus, o: ReporterOptions): void {
   bus.on((e) => {
     switch (e.event) {
       case 'phase.started':
-        phase = String(e.phase);
-        total = Number(e.hosts);
+        phase = e.phase;
+        total = e.hosts;
         done = 0;
         spinner = ora({ text: `${phase} (0/${total} hosts)`, stream: process.stderr, color: 'cyan', isEnabled: true }).start();
         return;
       case 'phase.finished': {
-        const text = `${phase}: ${e.ok}/${total} hosts (${((e.ms as number) / 1000).toFixed(1)}s)`;
+        const text = `${phase}: ${e.ok}/${total} hosts (${(e.ms / 1000).toFixed(1)}s)`;
         if (e.failed) spinner?.fail(text);
         else spinner?.succeed(text);
         spinner = undefined;
@@ -31,7 +31,7 @@ export function attachTty(bus: EventBus, o: ReporterOptions): void {
         return;
       default: {
         const line = plainLine(e, o);
-        if (line === undefined || e.event === 'phase.finished') return;
+        if (line === undefined) return;
         if (spinner) spinner.clear();
         process.stderr.write(line + '\n');
         spinner?.render();
