@@ -30,10 +30,10 @@ export interface PtyChannel {
   write(data: Buffer | string): unknown;
   setWindow(rows: number, cols: number, height: number, width: number): unknown;
   close(): unknown;
-  on(event: 'data', listener: (d: Buffer) => void): unknown;
-  on(event: 'exit', listener: (code: number | null, signal?: string) => void): unknown;
-  on(event: 'close', listener: () => void): unknown;
-  stderr: { on(event: 'data', listener: (d: Buffer) => void): unknown };
+  on(name: 'data', listener: (d: Buffer) => void): unknown;
+  on(name: 'exit', listener: (code: number | null, signal?: string) => void): unknown;
+  on(name: 'close', listener: () => void): unknown;
+  stderr: { on(name: 'data', listener: (d: Buffer) => void): unknown };
 }
 
 /** Wires a pseudo-terminal to the local one until the shell ends; gives its exit status. */
