@@ -758,7 +758,7 @@ const valid: ValidCase[] = [
   {
     name: '${VAR:-default} with the variable unset (the default is configuration, shown; valid because it applies)',
     yaml: lines('app_name: shop', 'repo: /nowhere', 'keep_releases: ${FAP_CFGERR_UNSET_KEEP:-3}', 'environment:', '  WORKERS: ${FAP_CFGERR_UNSET_WORKERS:-4}', 'stage_role_configs:', '  production:', '    web:', HOSTS),
-    stdout: [/^keep_releases: "3" # top/m, /^ {2}WORKERS: "4" # top/m],
+    stdout: [/^keep_releases: 3 # top/m, /^ {2}WORKERS: "4" # top/m],
   },
   {
     name: 'IPv6 hosts in brackets, user@host and the host map form',
