@@ -26,7 +26,7 @@ import { checkSummary, formatCheckTable, runChecks } from '../release/check.js';
 import { rollback } from '../release/rollback.js';
 import { Run } from '../release/run.js';
 import { beginTransaction, markHostsContacted, outputWasClosed } from './interrupt.js';
-import type { GlobalOptions } from './main.js';
+import type { GlobalOptions } from './argv.js';
 import type { RunSummary } from '../signals.js';
 
 interface Selected {
