@@ -5,7 +5,9 @@
 // (; & | < > ( ), a leading ~) is refused unless it is quoted, rather than silently passed on
 // literally. Glob characters and # are literal.
 
-export class WordsError extends Error {}
+import { WordsError } from '../src/signals.js';
+
+export { WordsError };
 
 const OPERATORS = ';&|<>()';
 

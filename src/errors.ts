@@ -7,8 +7,8 @@ export class FapError extends Error {
   readonly exitCode: number = EXIT.failed;
   constructor(
     message: string,
-    /** what to do next, printed under the message */
-    public hint?: string,
+    /** what to do next, printed under the message; given when the error is made */
+    readonly hint?: string,
   ) {
     super(message);
   }
@@ -68,6 +68,34 @@ export class OperationFailed extends FapError {}
 
 /** The run was interrupted (SIGINT/SIGTERM) and stopped at a phase boundary. */
 export class Interrupted extends FapError {}
+
+/** A stage of `fap deploy <role>` (every stage with the role) failed; the later stages were not run. */
+export class StagesNotRun extends FapError {
+  override readonly exitCode: number;
+  constructor(failure: FapError, note: string) {
+    super(failure.message, [failure.hint, note].filter(Boolean).join('\n  '));
+    this.exitCode = failure.exitCode;
+  }
+}
+
+/** A %(key)s that cannot be interpolated (resolve.ts turns it into a ConfigError with the key's place). */
+export class InterpolationError extends Error {
+  constructor(
+    message: string,
+    readonly unknownKey?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** An ssh config lookup failed: ssh -G exited non-zero (a syntax error in the config, ...), a ProxyCommand, a ProxyJump loop. */
+export class SshConfigError extends Error {}
+
+/** A value written like a command line (curl_options, virtualenv_pip_options) cannot be split into words safely. */
+export class WordsError extends Error {}
+
+/** An identity file cannot be used: unreadable, a public key, an unsupported type, a wrong or missing passphrase. */
+export class IdentityError extends FapError {}
 
 function formatWhere(where?: { file?: string; line?: number; col?: number; keyPath?: string }): string {
   if (!where) return '';

@@ -4,6 +4,9 @@
 import type { KeySpec } from './config/schema.js';
 import type { Paths } from './release/paths.js';
 
+// the error a plugin's word splitting throws (plugins import only this module)
+export { WordsError } from './errors.js';
+
 export const PLUGIN_API_VERSION = '1.2.0';
 
 export type SignalName =

@@ -4,7 +4,7 @@
 import { copyFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { EXIT, FapError, UsageError } from '../errors.js';
+import { EXIT, FapError, StagesNotRun, UsageError } from '../errors.js';
 import { parseDuration } from '../duration.js';
 import { cleanup, forceUnlock, openShell, restart, runCommand } from '../release/maintenance.js';
 import { loadDeployFile } from '../config/load.js';
@@ -26,7 +26,7 @@ import { checkSummary, formatCheckTable, runChecks } from '../release/check.js';
 import { rollback } from '../release/rollback.js';
 import { Run } from '../release/run.js';
 import { beginTransaction, markHostsContacted, outputWasClosed } from './interrupt.js';
-import type { GlobalOptions } from './main.js';
+import type { GlobalOptions } from './argv.js';
 import type { RunSummary } from '../signals.js';
 
 interface Selected {
@@ -70,8 +70,8 @@ async function eachStage(cmd: Command, stageArg: string | undefined, roleArg: st
     try {
       code = await ready[i]();
     } catch (e) {
-      if (note && e instanceof FapError) e.hint = [e.hint, note].filter(Boolean).join('\n  ');
-      else if (note) process.stderr.write(`fap: ${note}\n`);
+      if (note && e instanceof FapError) throw new StagesNotRun(e, note);
+      if (note) process.stderr.write(`fap: ${note}\n`);
       throw e;
     }
     if (code !== EXIT.ok) {

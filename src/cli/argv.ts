@@ -5,6 +5,21 @@
 import type { Command } from 'commander';
 import { nearest } from '../config/schema.js';
 
+/** The program's own options, as commander gives them to every command (optsWithGlobals). */
+export interface GlobalOptions {
+  deployfile: string;
+  set: string[];
+  hosts?: string;
+  parallel: string;
+  dryRun?: boolean;
+  json?: boolean;
+  verbose?: boolean;
+  quiet?: boolean;
+  color: boolean;
+  stage?: string;
+  role?: string;
+}
+
 /** Flag (`--hosts`, `-s`) -> whether it takes a value. */
 export type Flags = ReadonlyMap<string, boolean>;
 

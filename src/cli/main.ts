@@ -7,20 +7,6 @@ import { redact } from '../redact.js';
 import { registerCommands } from './commands.js';
 import { argvSpec, keyOptionCandidates, rewriteArgv } from './argv.js';
 
-export interface GlobalOptions {
-  deployfile: string;
-  set: string[];
-  hosts?: string;
-  parallel: string;
-  dryRun?: boolean;
-  json?: boolean;
-  verbose?: boolean;
-  quiet?: boolean;
-  color: boolean;
-  stage?: string;
-  role?: string;
-}
-
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;

@@ -1,17 +1,11 @@
 // Fapistrano's %(key)s interpolation and the shell-style ${VAR} environment forms.
 
+import { InterpolationError } from '../errors.js';
+
 export type Lookup = (key: string) => unknown;
 
 const PERCENT = /%%|%\(([^)]*)\)s/g;
 
-export class InterpolationError extends Error {
-  constructor(
-    message: string,
-    readonly unknownKey?: string,
-  ) {
-    super(message);
-  }
-}
 
 /** Replace %(key)s in a string; %% is a literal %. */
 export function interpolatePercent(text: string, lookup: Lookup): string {

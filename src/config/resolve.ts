@@ -3,10 +3,10 @@
 import { posix } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import semver from 'semver';
-import { ConfigError } from '../errors.js';
+import { ConfigError, InterpolationError } from '../errors.js';
 import { addSecret, addUrlSecrets, SECRET_NAME } from '../redact.js';
 import { parseHost, type HostSpec } from './hosts.js';
-import { expandEnv, interpolatePercent, InterpolationError, type EnvResult } from './interpolate.js';
+import { expandEnv, interpolatePercent, type EnvResult } from './interpolate.js';
 import { formatPath, type LoadedFile, type SourcePos } from './load.js';
 import { canonicalName } from '../plugin/load.js';
 import { CORE_KEYS, didYouMean, distance, nearest, STRUCTURE_KEYS, type KeySpec, type RoleValues } from './schema.js';

@@ -319,8 +319,8 @@ export class Run {
   /** The one way a host's failure reaches the output: host, step, the command, its stderr, a hint. */
   reportFailure(t: Target, error: FapError, step?: string): void {
     const he = error instanceof HostError ? error : undefined;
-    if (/sudo:/.test(error.message) && !error.hint) error.hint = this.sudoHint(t);
-    this.bus.emit({ event: 'host.failed', host: t.host.name, role: t.role, step: he?.step ?? step, message: error.message, command: he?.command, stderr: he?.stderrTail || undefined, hint: error.hint });
+    const hint = error.hint ?? (/sudo:/.test(error.message) ? this.sudoHint(t) : undefined);
+    this.bus.emit({ event: 'host.failed', host: t.host.name, role: t.role, step: he?.step ?? step, message: error.message, command: he?.command, stderr: he?.stderrTail || undefined, hint });
   }
 
   /** Channels opened per connection, named user@host:port (with the settings hash only where one host has several connections). */

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import ssh2 from 'ssh2';
 import type { AnyAuthMethod, IdentityCallback, AuthenticationType, AuthHandlerMiddleware, ParsedKey } from 'ssh2';
-import { FapError, Interrupted } from '../errors.js';
+import { IdentityError, Interrupted } from '../errors.js';
 
 // ssh2 is CommonJS: only some of its exports are visible as ESM named exports
 const { OpenSSHAgent, utils } = ssh2;
@@ -18,7 +18,6 @@ const SUPPORTED = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521))$/;
 const PROMPT_ATTEMPTS = 3;
 
 /** Why an identity could not be loaded; becomes each host's connection error. */
-export class IdentityError extends FapError {}
 
 export interface LoadOptions {
   /** a passphrase may be asked on the terminal (stdin and stderr are TTYs, not --json) */

@@ -12,7 +12,8 @@ import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import type { Endpoint } from './connection.js';
 import type { SshSettings } from '../config/schema.js';
-import { DEFAULT_GLOBAL_KNOWN_HOSTS, expandSshPath, parseProxyJump, SshConfigError, type JumpSpec, type SshConfig, type SshConfigEntry } from './ssh-config.js';
+import { DEFAULT_GLOBAL_KNOWN_HOSTS, expandSshPath, parseProxyJump, type JumpSpec, type SshConfig, type SshConfigEntry } from './ssh-config.js';
+import { SshConfigError } from '../errors.js';
 
 export interface RouteInput {
   /** the host's name in output */

@@ -12,6 +12,7 @@ import { homedir, hostname as machineName, tmpdir, userInfo } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { createHash } from 'node:crypto';
 import { parseHost } from '../config/hosts.js';
+import { SshConfigError } from '../errors.js';
 
 export const UNSET_USER = '__fap_unset__';
 export const UNSET_IDENTITY = '/__fap_unset__/identity';
@@ -195,8 +196,6 @@ function localFacts(): LocalFacts {
   return { home: homedir(), user, uid, host: machineName() };
 }
 
-/** A lookup failed: ssh -G exited non-zero (a syntax error in the config, ...). */
-export class SshConfigError extends Error {}
 
 /**
  * One ssh config file, asked through `ssh -G`. Lookups are cached per (alias, user, port, fallback

@@ -1,14 +1,7 @@
 // Reporters turn the event stream into output: JSON lines for machines, plain `[host] message`
-// lines for CI logs, an ora spinner per phase on a terminal.
-import type { EventBus, StampedEvent } from '../events.js';
-
-export interface ReporterOptions {
-  json: boolean;
-  verbose: boolean;
-  quiet: boolean;
-  color: boolean;
-  tty: boolean;
-}
+// lines for CI logs (./plain.ts), an ora spinner per phase on a terminal (./tty.ts, loaded only then).
+import type { EventBus } from '../events.js';
+import { plainLine, type ReporterOptions } from './plain.js';
 
 export async function attachReporter(bus: EventBus, o: ReporterOptions): Promise<void> {
   if (o.json) {
@@ -28,76 +21,4 @@ export async function attachReporter(bus: EventBus, o: ReporterOptions): Promise
     const line = plainLine(e, o);
     if (line !== undefined) process.stderr.write(line + '\n');
   });
-}
-
-const paint = (o: ReporterOptions, code: number, s: string) => (o.color ? `\u001b[${code}m${s}\u001b[0m` : s);
-
-/**
- * Text a host sent (a script's output, an error) shown with its control characters made visible:
- * an artifact's escape sequences must not recolour, move or clear the operator's terminal, nor a
- * CR overwrite the [host] prefix (found by the attack pass). --json escapes them already.
- */
-export function visible(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => (c === '\u001b' ? '^[' : c.charCodeAt(0) < 32 ? `^${String.fromCharCode(c.charCodeAt(0) + 64)}` : `\\x${c.charCodeAt(0).toString(16)}`));
-}
-
-/** The event with each of its own strings made visible: same event, only the text changes. */
-function shown<T extends object>(e: T): T {
-  return Object.fromEntries(Object.entries(e).map(([k, v]) => [k, typeof v === 'string' ? visible(v) : v])) as T;
-}
-
-export function plainLine(raw: StampedEvent, o: ReporterOptions): string | undefined {
-  const e = shown(raw);
-  const h = 'host' in e && e.host ? `[${e.host}] ` : '';
-  switch (e.event) {
-    case 'run.started':
-      return o.quiet ? undefined : `fap ${e.command} ${e.stage}${e.role ? ' ' + e.role : ''}: ${e.hosts.length} host(s)${e.dryRun ? ' (dry run: nothing will be changed)' : ''}`;
-    case 'release.planned':
-      return o.quiet ? undefined : `release ${e.release}`;
-    case 'phase.finished':
-      return o.quiet ? undefined : `${e.phase}: ${e.ok} ok${e.failed ? `, ${paint(o, 31, e.failed + ' failed')}` : ''} (${(e.ms / 1000).toFixed(1)}s)`;
-    case 'host.connected':
-      return o.verbose ? `${h}connected (${e.ms} ms)` : undefined;
-    case 'script':
-      if (!o.verbose && !e.dryRun) return undefined;
-      return `${h}${e.phase} script:\n${indent(e.script)}`;
-    case 'host.failed': {
-      const command = e.command ? '\n' + indent(e.command.split('\n').map((l, i) => (i ? '  ' : '$ ') + l).join('\n')) : '';
-      const hint = e.hint ? '\n' + indent(`→ ${e.hint}`) : '';
-      const tail = (e.stderr ? '\n' + indent(e.stderr) : '') + command + hint;
-      const detail = stripPrefix(stripHost(e.message, e.host), e.step ? `${e.step}: ` : '');
-      return `${h}${paint(o, 31, 'FAILED')}${e.step ? ` at ${e.step}` : ''}: ${detail}${tail}`;
-    }
-    case 'warning':
-      return `${h}${paint(o, 33, 'warning')}: ${stripHost(e.message, e.host)}`;
-    case 'lock.waiting':
-      return `${h}${stripHost(e.message, e.host)}`;
-    case 'heal':
-      // a leftover of an interrupted run changes hosts before this command's own work: always said
-      return `${h}heal: ${e.action}`;
-    case 'log':
-      return o.quiet ? undefined : `${h}${e.plugin}: ${e.message}`;
-    case 'result':
-      return undefined; // the CLI prints the summary
-    default:
-      if (o.verbose && e.event.startsWith('deploy.')) return `${h}${e.event}`;
-      return undefined;
-  }
-}
-
-function indent(s: string): string {
-  return s
-    .trimEnd()
-    .split('\n')
-    .map((l) => '    ' + l)
-    .join('\n');
-}
-
-function stripPrefix(message: string, prefix: string): string {
-  return prefix && message.startsWith(prefix) ? message.slice(prefix.length) : message;
-}
-
-function stripHost(message: string, host?: string): string {
-  return host && message.startsWith(host + ': ') ? message.slice(host.length + 2) : message;
 }

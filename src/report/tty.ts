@@ -1,7 +1,7 @@
 // On a terminal: one spinner per phase with a host count, then one line per phase with its time.
 import ora, { type Ora } from 'ora';
 import type { EventBus } from '../events.js';
-import { plainLine, type ReporterOptions } from './reporter.js';
+import { plainLine, type ReporterOptions } from './plain.js';
 
 export function attachTty(bus: EventBus, o: ReporterOptions): void {
   let spinner: Ora | undefined;

@@ -1,7 +1,8 @@
 // Unit tests for src/config/interpolate.ts: %(key)s / %% and ${VAR} / ${VAR:-d} / ${VAR:?msg} / $$.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { expandEnv, hasPercentRefs, interpolatePercent, InterpolationError } from '../../src/config/interpolate.js';
+import { expandEnv, hasPercentRefs, interpolatePercent } from '../../src/config/interpolate.js';
+import { InterpolationError } from '../../src/errors.js';
 
 const table = (t: Record<string, unknown>) => (k: string) => t[k];
 

@@ -21,7 +21,7 @@ import { prepareEndSteps } from '../../src/release/scripts.js';
 import type { Connection } from '../../src/remote/connection.js';
 import { Runner } from '../../src/remote/runner.js';
 import { composeScript, type Step } from '../../src/remote/shell.js';
-import { plainLine } from '../../src/report/reporter.js';
+import { plainLine } from '../../src/report/plain.js';
 
 const base = mkdtempSync(join(tmpdir(), 'fap-redact-'));
 after(() => rmSync(base, { recursive: true, force: true }));

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { forwardFailure } from '../../src/remote/connection.js';
 import { resolveRoute, type RouteInput } from '../../src/remote/route.js';
-import { DEFAULT_GLOBAL_KNOWN_HOSTS, expandSshPath, parseProxyJump, parseSshG, SshConfig, SshConfigError, UNSET_IDENTITY, UNSET_KNOWN_HOSTS, UNSET_USER } from '../../src/remote/ssh-config.js';
+import { DEFAULT_GLOBAL_KNOWN_HOSTS, expandSshPath, parseProxyJump, parseSshG, SshConfig, UNSET_IDENTITY, UNSET_KNOWN_HOSTS, UNSET_USER } from '../../src/remote/ssh-config.js';
+import { SshConfigError } from '../../src/errors.js';
 
 const SAMPLE = `host web1
 user deploy

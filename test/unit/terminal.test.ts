@@ -94,7 +94,7 @@ describe('text a host sent reaches the terminal with its control characters made
   // found by the attack pass: an artifact's postinstall output could recolour or rewrite the
   // operator's terminal (ESC sequences, CR over the [host] prefix)
   test('no control character but newline and tab survives, and printable text is unchanged (generative)', async () => {
-    const { plainLine, visible } = await import('../../src/report/reporter.js');
+    const { plainLine, visible } = await import('../../src/report/plain.js');
     const fc = (await import('fast-check')).default;
     fc.assert(
       fc.property(fc.string({ unit: 'binary' }), (s) => {
