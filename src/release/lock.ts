@@ -89,7 +89,8 @@ export function processStart(pid: number): string | undefined {
 /** The owner record this run writes: who, and the identity that lets this machine prove it gone. */
 export function ownerRecord(run: Run): LockOwner {
   const id = localIdentity();
-  return { ...run.lockOwner(), boot_id: id.bootId, pid_ns: id.pidNs, pid_start: processStart(process.pid) };
+  const owner = run.lockOwner();
+  return { ...owner, boot_id: id.bootId, pid_ns: id.pidNs, pid_start: processStart(owner.pid) };
 }
 
 /** Is a pid alive here, and still the same process (same start time when both are known)? */

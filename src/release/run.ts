@@ -33,6 +33,11 @@ export interface RunOptions {
    * "hosts", faults injected). Called once per connection; undefined falls back to the usual way.
    */
   transport?: (t: Target) => Promise<Transport> | undefined;
+  /**
+   * The process the lock's owner record names (default: this one). Tests stand in a process they
+   * can kill, so a run of the test process can be made provably gone as a killed fap is.
+   */
+  pid?: number;
 }
 
 export type Settled<T> = { target: Target; ok: true; value: T } | { target: Target; ok: false; error: FapError };
@@ -80,7 +85,7 @@ export class Run {
   }
 
   lockOwner(): LockOwner {
-    return { user: localUser(), origin: machineName(), pid: process.pid, command: this.opts.commandLine, started_at: new Date().toISOString(), token: this.token };
+    return { user: localUser(), origin: machineName(), pid: this.opts.pid ?? process.pid, command: this.opts.commandLine, started_at: new Date().toISOString(), token: this.token };
   }
 
   markLockAttempt(t: Target): void {

@@ -1,0 +1,382 @@
+// The root-free kernel tier: the real transaction (lock, heal, journal, phases, revert, batches)
+// over several local "hosts" — deploy roots in one temporary directory, each reached through the
+// real local transport (a /bin/sh session driver, the same scripts as over SSH) — with faults
+// injected at the transport: a connection that closes mid-handshake, after step k of a script,
+// just after a script's last step, a step that fails as on a full disk (a real ENOSPC from
+// /dev/full), an old session that keeps running after fap lost it, and fap itself killed.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { ConnectError, FapError } from '../../src/errors.js';
+import { EventBus, type StampedEvent } from '../../src/events.js';
+import { deploy } from '../../src/release/deploy.js';
+import { cleanup, restart } from '../../src/release/maintenance.js';
+import { layout } from '../../src/release/paths.js';
+import { buildPlan, type Target } from '../../src/release/plan.js';
+import { rollback } from '../../src/release/rollback.js';
+import { Run } from '../../src/release/run.js';
+import type { RunResult } from '../../src/release/transaction.js';
+import { LocalTransport } from '../../src/transport/local.js';
+import type { ExecOptions, ExecResult, Transport } from '../../src/transport/transport.js';
+
+export interface Fleet {
+  dir: string;
+  hosts: string[];
+  targets: Target[];
+  root(host: string): string;
+  /** remove the fleet's directory */
+  remove(): void;
+}
+
+/**
+ * n local hosts h1..hn, one deploy root each (dir/h1, ...), no plugins: the kernel alone. role: extra
+ * role configuration (health_check, keep_releases, batch_size, linked_files, ...).
+ */
+export async function makeFleet(n: number, role: Record<string, unknown> = {}): Promise<Fleet> {
+  const dir = mkdtempSync(join(tmpdir(), 'fap-kernel-'));
+  const file = join(dir, 'deploy.yml');
+  const doc = { app_name: 'shop', path: join(dir, 'h1'), sudo_user: userInfo().username, plugins: [], keep_releases: 3, stage_role_configs: { production: { web: { hosts: ['local'], ...role } } } };
+  writeFileSync(file, stringify(doc));
+  const plan = await buildPlan({ deployfile: file, stage: 'production', command: 'deploy', needsPlugins: true, env: {} });
+  const base = plan.targets[0];
+  const hosts = Array.from({ length: n }, (_, i) => `h${i + 1}`);
+  const targets = hosts.map((h) => ({ ...base, key: h, connKey: h, host: { name: h, hostname: h }, paths: layout(join(dir, h), '') }));
+  return { dir, hosts, targets, root: (h) => join(dir, h), remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+// ---- faults ----
+
+export type FaultKind =
+  /** the n-th connection to the host fails before its session starts */
+  | 'handshake'
+  /** the n-th script runs steps 1..step, then the connection is gone */
+  | 'drop-after-step'
+  /** the n-th script runs to its end, then the connection is gone before its answer arrives */
+  | 'drop-after-last'
+  /** step `step` of the n-th script fails writing, as on a full disk (ENOSPC from /dev/full) */
+  | 'disk-full'
+  /** the connection is gone as the n-th script starts, but its session goes on running it (slowly, from step `step`) */
+  | 'old-session'
+  /** fap dies during the n-th script to the host (its steps 1..step ran): nothing it does reaches any host again */
+  | 'kill';
+
+export interface Fault {
+  host: string;
+  kind: FaultKind;
+  /** which connection ('handshake') or which script (the others) to the host in this command, from 1 */
+  at: number;
+  step?: number;
+}
+
+export interface CommandOptions {
+  faults?: Fault[];
+  batch?: string;
+  rollbackTo?: string;
+}
+
+export type Command = 'deploy' | 'rollback' | 'cleanup' | 'restart';
+
+export interface Outcome {
+  command: Command;
+  result?: RunResult;
+  error?: FapError;
+  events: StampedEvent[];
+  /** fap was killed: no result, the lock may remain (its owner process is gone) */
+  killed: boolean;
+  /** per host, the scripts sent, in order (as composed: golden files, fault positions) */
+  scripts: Map<string, string[]>;
+  /** steps an old session started after its successor's first script had ended (must stay empty) */
+  lateSteps: string[];
+}
+
+/** The step-structure of a composed script: the header, and one chunk per step (composeScript's layout). */
+export function splitSteps(script: string): { header: string; steps: string[] } {
+  const chunks = script.split(/^(?=FAP_STEP=)/m);
+  // chunk 0: set -e; chunk 1: FAP_STEP='start' and the trap
+  return { header: chunks.slice(0, 2).join(''), steps: chunks.slice(2) };
+}
+
+/** The steps' names, in order. */
+export function stepNames(script: string): string[] {
+  return splitSteps(script).steps.map((s) => /^FAP_STEP='((?:[^']|'\\'')*)'/.exec(s)?.[1].replace(/'\\''/g, "'") ?? '?');
+}
+
+/** A process standing in for fap in the lock's owner record: killing it makes the run provably gone. */
+function standIn(): ChildProcess {
+  const p = spawn('/bin/sh', ['-c', 'read fap_x'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  p.on('error', () => {});
+  return p;
+}
+
+/** State shared by one command's transports: the faults, what was sent, fap's death. */
+class Wiring {
+  killed = false;
+  readonly scripts = new Map<string, string[]>();
+  readonly connections = new Map<string, number>();
+  readonly live = new Set<FaultyTransport>();
+  readonly lateSteps: string[] = [];
+  /** per host: the trace file of an old session, and when its successor's first script ended */
+  readonly oldSessions = new Map<string, { trace: string; done: Promise<unknown>; successorEnded?: bigint }>();
+
+  constructor(
+    readonly fleet: Fleet,
+    readonly faults: Fault[],
+    readonly stand: ChildProcess,
+  ) {}
+
+  fault(host: string, kind: FaultKind | FaultKind[], at: number): Fault | undefined {
+    const kinds = Array.isArray(kind) ? kind : [kind];
+    return this.faults.find((f) => f.host === host && kinds.includes(f.kind) && f.at === at);
+  }
+
+  kill(): void {
+    this.killed = true;
+    this.stand.kill('SIGKILL');
+    for (const t of this.live) t.cut();
+  }
+
+  /** The old sessions' steps that started after their successor's first script had ended. */
+  collectLate(): void {
+    for (const [host, o] of this.oldSessions) {
+      if (o.successorEnded === undefined || !existsSync(o.trace)) continue;
+      for (const line of readFileSync(o.trace, 'utf8').split('\n').filter(Boolean)) {
+        const [ns, ...name] = line.split(' ');
+        if (BigInt(ns) > o.successorEnded) this.lateSteps.push(`${host}: ${name.join(' ')}`);
+      }
+    }
+  }
+}
+
+const nowNs = () => BigInt(Date.now()) * 1_000_000n;
+
+/** The local transport with faults: what fap sees of a host whose connection misbehaves. */
+class FaultyTransport implements Transport {
+  readonly via: string[] = [];
+  private dropped = false;
+
+  constructor(
+    private readonly inner: LocalTransport,
+    private readonly w: Wiring,
+  ) {
+    w.live.add(this);
+  }
+
+  get name() {
+    return this.inner.name;
+  }
+  get user() {
+    return this.inner.user;
+  }
+  get sudoUser() {
+    return this.inner.sudoUser;
+  }
+  get channelsOpened() {
+    return this.inner.channelsOpened;
+  }
+
+  private lost(): ConnectError {
+    return new ConnectError(this.name, 'connection lost while a command was running');
+  }
+
+  /** fap died or the connection dropped: this transport is gone (the session driver reads end-of-file) */
+  cut(): void {
+    this.dropped = true;
+    this.inner.close();
+  }
+
+  async runScript(script: string): Promise<ExecResult> {
+    const { w, name } = this;
+    if (this.dropped || w.killed) throw this.lost();
+    const sent = w.scripts.get(name) ?? [];
+    sent.push(script);
+    w.scripts.set(name, sent);
+    const n = sent.length;
+    const old = w.oldSessions.get(name);
+    const f = w.fault(name, ['drop-after-step', 'drop-after-last', 'disk-full', 'old-session', 'kill'], n);
+    const { header, steps } = splitSteps(script);
+    if (!f) {
+      const r = await this.inner.runScript(script);
+      if (old && old.successorEnded === undefined) old.successorEnded = nowNs();
+      return r;
+    }
+    const k = Math.max(0, Math.min(f.step ?? steps.length, steps.length));
+    switch (f.kind) {
+      case 'disk-full': {
+        const i = Math.max(0, Math.min(k, steps.length) - 1);
+        const [first, ...rest] = steps[i].split('\n');
+        steps[i] = [first, "printf '%s\\n' 'fap test: disk full' > /dev/full", ...rest].join('\n');
+        return this.inner.runScript(header + steps.join(''));
+      }
+      case 'drop-after-step':
+      case 'drop-after-last':
+        await this.inner.runScript(header + steps.slice(0, f.kind === 'drop-after-last' ? steps.length : k).join('')).catch(() => undefined);
+        this.cut();
+        throw this.lost();
+      case 'kill':
+        await this.inner.runScript(header + steps.slice(0, k).join('')).catch(() => undefined);
+        w.kill();
+        throw this.lost();
+      case 'old-session': {
+        // the session runs the whole script, slowly from step k, each step's start traced; fap has lost it
+        const trace = join(w.fleet.dir, `old-session.${name}.trace`);
+        const traced = steps.map((s, i) => {
+          if (i < k - 1) return s;
+          const [first, ...rest] = s.split('\n');
+          return [first, 'sleep 0.3', `printf '%s %s\\n' "$(date +%s%N)" "$FAP_STEP" >> ${trace}`, ...rest].join('\n');
+        });
+        // it ends on its own or is stopped by its successor's fence; then its driver goes
+        const done = this.inner.runScript(header + traced.join('')).catch(() => undefined).then(() => this.inner.close());
+        w.oldSessions.set(name, { trace, done });
+        this.dropped = true;
+        w.live.delete(this);
+        throw this.lost();
+      }
+    }
+    throw new Error(`unknown fault ${f.kind}`);
+  }
+
+  upload(localPath: string, remotePath: string): Promise<void> {
+    if (this.dropped || this.w.killed) return Promise.reject(this.lost());
+    return this.inner.upload(localPath, remotePath);
+  }
+
+  exec(command: string, o?: ExecOptions): Promise<ExecResult> {
+    if (this.dropped || this.w.killed) return Promise.reject(this.lost());
+    return this.inner.exec(command, o);
+  }
+
+  interactive(): Promise<{ code: number | null; signal?: string }> {
+    return Promise.reject(new Error('no terminal in the kernel tier'));
+  }
+
+  isOpen(): boolean {
+    return !this.dropped && !this.w.killed;
+  }
+
+  close(): void {
+    this.w.live.delete(this);
+    if (!this.dropped) this.inner.close();
+  }
+}
+
+/** Run one command on the fleet, through the transaction, with faults. Never throws a FapError. */
+export async function runCommand(fleet: Fleet, command: Command, o: CommandOptions = {}): Promise<Outcome> {
+  const stand = standIn();
+  const w = new Wiring(fleet, o.faults ?? [], stand);
+  const events: StampedEvent[] = [];
+  const bus = new EventBus();
+  bus.on((e) => events.push(e));
+  const run = new Run(bus, {
+    command,
+    commandLine: `fap ${command} production`,
+    parallel: 10,
+    verbose: false,
+    dryRun: false,
+    options: o.batch ? { batch: o.batch } : {},
+    lockWaitMs: 0,
+    pid: stand.pid,
+    transport: async (t) => {
+      if (w.killed) throw new ConnectError(t.host.name, 'fap is gone');
+      const c = (w.connections.get(t.host.name) ?? 0) + 1;
+      w.connections.set(t.host.name, c);
+      if (w.fault(t.host.name, 'handshake', c)) throw new ConnectError(t.host.name, 'connection closed during the handshake');
+      return new FaultyTransport(new LocalTransport(t.host.name), w);
+    },
+  });
+  const out: Outcome = { command, events, killed: false, scripts: w.scripts, lateSteps: w.lateSteps };
+  try {
+    const targets = fleet.targets;
+    out.result =
+      command === 'deploy'
+        ? await deploy(run, targets)
+        : command === 'rollback'
+          ? await rollback(run, targets, { to: o.rollbackTo })
+          : command === 'cleanup'
+            ? await cleanup(run, targets)
+            : await restart(run, targets);
+  } catch (e) {
+    if (!(e instanceof FapError)) throw e;
+    out.error = e;
+  } finally {
+    await run.close();
+    stand.kill('SIGKILL');
+    out.killed = w.killed;
+    // an old session runs on for a while: wait for it to finish or be stopped before anyone looks
+    await Promise.all([...w.oldSessions.values()].map((o) => o.done));
+    w.collectLate();
+  }
+  return out;
+}
+
+// ---- what is on a host ----
+
+export interface HostView {
+  current?: string;
+  /** current points somewhere that is not a release directory */
+  currentTarget?: string;
+  releases: string[];
+  status: Record<string, string>;
+  locked: boolean;
+  journals: string[];
+}
+
+export function view(fleet: Fleet, host: string): HostView {
+  const root = fleet.root(host);
+  const list = (d: string) => (existsSync(d) ? readdirSync(d).sort() : []);
+  let current: string | undefined;
+  let currentTarget: string | undefined;
+  try {
+    currentTarget = readlinkSync(join(root, 'current'));
+    current = currentTarget.split('/').pop();
+  } catch {
+    /* no current */
+  }
+  const status: Record<string, string> = {};
+  for (const f of list(join(root, '.fap', 'releases'))) {
+    if (f.endsWith('.status')) status[f.slice(0, -'.status'.length)] = readFileSync(join(root, '.fap', 'releases', f), 'utf8').trim();
+  }
+  return {
+    current,
+    currentTarget,
+    releases: list(join(root, 'releases')),
+    status,
+    locked: existsSync(join(root, '.fap', 'lock')),
+    journals: list(join(root, '.fap', 'journal')),
+  };
+}
+
+/** Every file under a directory with its content (symlinks as their target): to compare shared/ before and after. */
+export function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string, rel: string) => {
+    for (const name of existsSync(d) ? readdirSync(d).sort() : []) {
+      const p = join(d, name);
+      const r = rel ? `${rel}/${name}` : name;
+      const st = statSync(p, { throwIfNoEntry: false });
+      let link: string | undefined;
+      try {
+        link = readlinkSync(p);
+      } catch {
+        /* not a link */
+      }
+      if (link !== undefined) out[r] = `-> ${link}`;
+      else if (st?.isDirectory()) {
+        out[r + '/'] = '';
+        walk(p, r);
+      } else out[r] = readFileSync(p, 'utf8');
+    }
+  };
+  walk(dir, '');
+  return out;
+}
+
+/** Make a file in every host's shared/ (for linked_files). */
+export function putShared(fleet: Fleet, rel: string, content: string): void {
+  for (const h of fleet.hosts) {
+    const p = join(fleet.root(h), 'shared', rel);
+    mkdirSync(join(p, '..'), { recursive: true });
+    writeFileSync(p, content);
+  }
+}
