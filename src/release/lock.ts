@@ -15,7 +15,7 @@ import { ConnectError, LockError, OperationFailed } from '../errors.js';
 import { LOCK_HELD_CODE } from '../remote/runner.js';
 import type { Target } from './plan.js';
 import type { Run } from './run.js';
-import { breakStaleLockSteps, inspectSteps, LEASE_TTL_SEC, lockSteps, unlockSteps, type LockOwner } from './scripts.js';
+import { abandonLockSteps, breakStaleLockSteps, inspectSteps, LEASE_TTL_SEC, lockSteps, unlockSteps, type LockOwner } from './scripts.js';
 import { parseState, type HostState } from './state.js';
 import type { ScriptResult } from '../remote/runner.js';
 
@@ -163,6 +163,8 @@ async function lockEverywhere(run: Run, targets: Target[], o: LockOptions): Prom
   const states = new Map<string, LockedState>();
   // every target the lock script may have run on: released on any way out, answered or not
   const touched = new Set<Target>();
+  // targets whose lock script got no answer: it may still run there, so they are released as abandoned
+  const unanswered = new Set<Target>();
   const steps = (t: Target) => [...lockSteps(t.paths, owner, LOCK_HELD_CODE, { layout: o.layout, nothingDeployedCode: NOTHING_DEPLOYED_CODE }), ...inspectSteps(t.paths)];
   const take = (ts: Target[]) =>
     run.forEach(ts, async (t) => {
@@ -171,6 +173,7 @@ async function lockEverywhere(run: Run, targets: Target[], o: LockOptions): Prom
       return run.exec(t, 'lock', steps(t), { allowCodes: [LOCK_HELD_CODE, NOTHING_DEPLOYED_CODE] }).catch((e: unknown) => {
         // sudo refused the session: the lock script never ran, so there is no lock to give back
         if (e instanceof ConnectError && e.notStarted && !states.has(t.key)) touched.delete(t);
+        else if (e instanceof ConnectError) unanswered.add(t);
         throw e;
       });
     });
@@ -203,7 +206,7 @@ async function lockEverywhere(run: Run, targets: Target[], o: LockOptions): Prom
       if (failed.length) {
         // a target no lock script ran on holds no lock of ours: nothing to release or to warn about
         for (const t of targets) if (!touched.has(t) && !states.has(t.key)) run.markUnlocked(t);
-        const stuck = await releaseAll(run, touched);
+        const stuck = await releaseAll(run, touched, unanswered, o.layout);
         for (const f of failed) if (!f.ok) run.reportFailure(f.target, f.error, 'connect and lock');
         throw new OperationFailed(
           'stopped before changing anything: ' + failed.map((f) => (f.ok ? '' : f.error.message)).join('; ') + stuckMessage(run, stuck),
@@ -221,7 +224,7 @@ async function lockEverywhere(run: Run, targets: Target[], o: LockOptions): Prom
       const live = busy.filter((b) => !b.verdict.gone);
       if (live.length) deadline ??= Date.now() + run.opts.lockWaitMs;
       if (live.length && Date.now() >= deadline!) {
-        const stuck = await releaseAll(run, touched);
+        const stuck = await releaseAll(run, touched, unanswered, o.layout);
         const err = lockHeldError(live[0].target, live[0].owner, live[0].verdict.why);
         err.message += stuckMessage(run, stuck);
         throw err;
@@ -237,7 +240,7 @@ async function lockEverywhere(run: Run, targets: Target[], o: LockOptions): Prom
     }
   } catch (e) {
     // an interrupt or an unexpected error while locking: leave no lock of ours behind
-    if (!(e instanceof LockError) && !(e instanceof OperationFailed)) await releaseAll(run, touched).catch(() => undefined);
+    if (!(e instanceof LockError) && !(e instanceof OperationFailed)) await releaseAll(run, touched, unanswered, o.layout).catch(() => undefined);
     throw e;
   }
 }
@@ -252,8 +255,8 @@ function stuckMessage(run: Run, stuck: Target[]): string {
  * Release this run's lock on targets (a no-op where it holds none), reconnecting where the
  * connection dropped. Returns the targets where that could not be done.
  */
-async function releaseAll(run: Run, targets: Iterable<Target>): Promise<Target[]> {
-  const done = await run.forEach([...targets], (t) => run.exec(t, 'unlock', unlockSteps(t.paths, run.token)));
+async function releaseAll(run: Run, targets: Iterable<Target>, unanswered: Set<Target>, layout: LockOptions['layout']): Promise<Target[]> {
+  const done = await run.forEach([...targets], (t) => run.exec(t, 'unlock', [...(unanswered.has(t) ? abandonLockSteps(t.paths, run.token, layout) : []), ...unlockSteps(t.paths, run.token)]));
   return done.filter((r) => !r.ok).map((r) => r.target);
 }
 

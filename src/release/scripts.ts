@@ -107,8 +107,13 @@ export function lockSteps(p: Paths, owner: LockOwner, lockHeldCode: number, o: L
           ...privateState,
         ]
       : [cmd('mkdir', '-p', p.releases, p.shared, posix.dirname(p.current)), ...privateState];
+  const abandoned = quote(abandonedMark(p, owner.token));
   return [
-    { name: 'create deploy root', script: create.join('\n') },
+    {
+      name: 'create deploy root',
+      // fap gave this attempt up (its connection was lost while it ran): a session that runs on must not lock
+      script: [`if [ -e ${abandoned} ]; then echo 'fap gave this lock attempt up (its connection was lost); not locking' >&2; exit 1; fi`, ...create].join('\n'),
+    },
     {
       name: 'take deploy lock',
       script: [
@@ -129,10 +134,28 @@ export function lockSteps(p: Paths, owner: LockOwner, lockHeldCode: number, o: L
         '  fi',
         '  fap_try=$((fap_try + 1))',
         'done',
+        // given up while the lock was being taken: give it straight back (fap's release-on-exit may have run already)
+        `if [ -e ${abandoned} ]; then rm -rf ${quote(dir)}; echo 'fap gave this lock attempt up (its connection was lost); not locking' >&2; exit 1; fi`,
+        // marks of abandoned attempts are needed only while such a session could still run
+        `find ${quote(p.state)} -maxdepth 1 -name 'lock.abandoned.*' -mtime +2 -exec rm -f {} + 2>/dev/null || true`,
         renewerScript(p, owner.token, o.renewSec ?? LEASE_RENEW_SEC),
       ].join('\n'),
     },
   ];
+}
+
+const abandonedMark = (p: Paths, token: string) => posix.join(p.state, `lock.abandoned.${token.replace(/[^A-Za-z0-9]/g, '')}`);
+
+/**
+ * fap gave up a lock attempt whose script got no answer (the connection was lost while it ran):
+ * mark it abandoned, so a session that runs on (a half-open connection: the host has not noticed
+ * yet) does not take the lock after fap has left, or gives it straight back (lockSteps checks the
+ * mark before it starts and once it holds the lock). Written only where the lock script could
+ * have locked: a path it creates, or one with releases/.
+ */
+export function abandonLockSteps(p: Paths, token: string, layout: LockScriptOptions['layout'] = 'create'): Step[] {
+  const mark = `(umask 077 && ${cmd('mkdir', '-p', p.state)} && : > ${quote(abandonedMark(p, token))})`;
+  return [{ name: 'abandon lock attempt', script: layout === 'existing' ? `if [ -d ${quote(p.releases)} ]; then ${mark}; fi` : mark }];
 }
 
 /**

@@ -87,7 +87,7 @@ export interface Outcome {
   killed: boolean;
   /** per host, the scripts sent, in order (as composed: golden files, fault positions) */
   scripts: Map<string, string[]>;
-  /** steps an old session started after its successor's first script had ended (must stay empty) */
+  /** steps an old session began after its successor's first script had ended, and completed (must stay empty) */
   lateSteps: string[];
 }
 
@@ -137,17 +137,20 @@ class Wiring {
     for (const t of this.live) t.cut();
   }
 
-  /** The old sessions' steps that started after their successor's first script had ended. */
+  /** The old sessions' steps that began after their successor's first script had ended, and completed. */
   collectLate(): void {
     for (const [host, o] of this.oldSessions) {
       if (o.successorEnded === undefined || !existsSync(o.trace)) continue;
       for (const line of readFileSync(o.trace, 'utf8').split('\n').filter(Boolean)) {
         const [ns, ...name] = line.split(' ');
-        if (BigInt(ns) > o.successorEnded) this.lateSteps.push(`${host}: ${name.join(' ')}`);
+        if (BigInt(ns) > o.successorEnded && !READ_ONLY_STEPS.has(name.join(' '))) this.lateSteps.push(`${host}: ${name.join(' ')}`);
       }
     }
   }
 }
+
+/** steps that only read: an old session running them late changes nothing */
+const READ_ONLY_STEPS = new Set(['read release state']);
 
 const nowNs = () => BigInt(Date.now()) * 1_000_000n;
 
@@ -219,12 +222,15 @@ class FaultyTransport implements Transport {
         w.kill();
         throw this.lost();
       case 'old-session': {
-        // the session runs the whole script, slowly from step k, each step's start traced; fap has lost it
+        // the session runs the whole script, slowly from step k; a step that completes is traced with
+        // the time it began (one that stops itself, seeing it was superseded, leaves no trace). A step
+        // that began after the successor's first script ended must not complete: fencing's promise.
+        // fap has lost this session.
         const trace = join(w.fleet.dir, `old-session.${name}.trace`);
         const traced = steps.map((s, i) => {
           if (i < k - 1) return s;
           const [first, ...rest] = s.split('\n');
-          return [first, 'sleep 0.3', `printf '%s %s\\n' "$(date +%s%N)" "$FAP_STEP" >> ${trace}`, ...rest].join('\n');
+          return [first, 'sleep 0.3', 'fap_began=$(date +%s%N)', ...rest, `printf '%s %s\\n' "$fap_began" "$FAP_STEP" >> ${trace}`, ''].join('\n');
         });
         // it ends on its own or is stopped by its successor's fence; then its driver goes
         const done = this.inner.runScript(header + traced.join('')).catch(() => undefined).then(() => this.inner.close());

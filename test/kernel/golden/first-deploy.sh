@@ -3,6 +3,7 @@ set -e
 FAP_STEP='start'
 trap 'rc=$?; if [ $rc -ne 0 ]; then printf "\n%s%s\n" "${FAP_FM-::fap-failed-step::}" "$FAP_STEP" >&2; fi' EXIT
 FAP_STEP='create deploy root'
+if [ -e /srv/shop/h1/.fap/lock.abandoned.TOKEN1 ]; then echo 'fap gave this lock attempt up (its connection was lost); not locking' >&2; exit 1; fi
 mkdir -p /srv/shop/h1/releases /srv/shop/h1/shared /srv/shop/h1
 (umask 077 && mkdir -p /srv/shop/h1/.fap/releases /srv/shop/h1/.fap/uploads)
 chmod 700 /srv/shop/h1/.fap
@@ -28,6 +29,8 @@ while ! mv -T /srv/shop/h1/.fap/lock.new.TOKEN1 /srv/shop/h1/.fap/lock 2>/dev/nu
   fi
   fap_try=$((fap_try + 1))
 done
+if [ -e /srv/shop/h1/.fap/lock.abandoned.TOKEN1 ]; then rm -rf /srv/shop/h1/.fap/lock; echo 'fap gave this lock attempt up (its connection was lost); not locking' >&2; exit 1; fi
+find /srv/shop/h1/.fap -maxdepth 1 -name 'lock.abandoned.*' -mtime +2 -exec rm -f {} + 2>/dev/null || true
 if grep -qF '"token":"TOKEN1"' /srv/shop/h1/.fap/lock/owner 2>/dev/null && ! { [ -f /srv/shop/h1/.fap/lock/renewer.$$ ] && kill -0 "$(cat /srv/shop/h1/.fap/lock/renewer.$$ 2>/dev/null)" 2>/dev/null; }; then
   touch -c /srv/shop/h1/.fap/lock/lease 2>/dev/null || true
   fap_drv=$$
