@@ -4,10 +4,15 @@
 import type { KeySpec } from './config/schema.js';
 import type { Paths } from './release/paths.js';
 
-// the error a plugin's word splitting throws (plugins import only this module)
+// Plugins import only this module: what they need of the core is exported here.
+// the error a plugin's word splitting throws
 export { WordsError } from './errors.js';
+// secrets a plugin learns (a password in a URL) are registered, and what it sends is redacted
+export { addSecret, redact } from './redact.js';
+export type { KeySpec } from './config/schema.js';
+export type { Paths } from './release/paths.js';
 
-export const PLUGIN_API_VERSION = '1.2.0';
+export const PLUGIN_API_VERSION = '1.3.0';
 
 export type SignalName =
   | 'deploy.starting'
@@ -76,6 +81,8 @@ export interface RunSummary {
   hosts: { host: string; role: string; outcome: string; step?: string; error?: string; revision?: string }[];
   startedAt: string;
   finishedAt: string;
+  /** who ran the command: user@machine of the deploying machine (since plugin API 1.3.0) */
+  by: string;
 }
 
 export type Handler = (ctx: SignalContext) => void | Promise<void>;

@@ -1,4 +1,4 @@
-import type { KeySpec } from '../../src/config/schema.js';
+import type { KeySpec } from '../../src/signals.js';
 
 export const keys: Record<string, KeySpec> = {
   curl_url: { type: 'string', sameAcrossRoles: true, urlSecret: true, description: 'Artifact URL the hosts download (usually given as --curl-url). user:password in it is redacted.' },

@@ -9,8 +9,7 @@
 // that prints two exported shell variables (the helper holds no secret; it lives in a private
 // directory removed when the step ends). Every URL is preceded by `--`, so no value is an option.
 import { posix } from 'node:path';
-import type { Plugin, SignalContext } from '../../src/signals.js';
-import { addSecret } from '../../src/redact.js';
+import { addSecret, type Plugin, type SignalContext } from '../../src/signals.js';
 import { keys } from './keys.js';
 
 /** The repo URL without its userinfo, and the credentials it held (undefined: none, or not http). */

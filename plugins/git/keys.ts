@@ -1,4 +1,4 @@
-import type { KeySpec } from '../../src/config/schema.js';
+import type { KeySpec } from '../../src/signals.js';
 
 export const keys: Record<string, KeySpec> = {
   repo: { type: 'string', sameAcrossRoles: true, urlSecret: true, description: 'Repository the hosts clone from (git@..., https://..., or a path on the host).' },

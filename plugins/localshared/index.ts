@@ -15,8 +15,7 @@
 // Nothing follows a symlink: copies use cp -P, and a target that is a symlink is replaced, never
 // written through. fap rollback does not touch shared/ (Fapistrano's rollback did not either).
 import { posix } from 'node:path';
-import type { Plugin, SignalContext } from '../../src/signals.js';
-import type { Paths } from '../../src/release/paths.js';
+import type { Paths, Plugin, SignalContext } from '../../src/signals.js';
 import { keys } from './keys.js';
 
 type Config = Readonly<Record<string, unknown>>;

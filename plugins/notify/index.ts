@@ -2,9 +2,7 @@
 // `notify_url` from the deploying machine. Other commands (restart, cleanup, unlock, run) change
 // no release and send nothing. The URL is a secret: it is never printed, not even in the error
 // that a failing webhook becomes (fap reports that as a warning; the deploy's outcome stands).
-import { hostname } from 'node:os';
 import type { Plugin, RunSummary } from '../../src/signals.js';
-import { localUser } from '../../src/release/plan.js';
 import { httpUrl, postJson, secretUrl } from '../webhook.js';
 import { keys } from './keys.js';
 
@@ -27,7 +25,7 @@ export function notifyPayload(event: string, s: RunSummary, config: Readonly<Rec
     hosts: s.hosts.map((h) => ({ host: h.host, role: h.role, outcome: h.outcome, step: h.step, error: h.error, revision: h.revision })),
     startedAt: s.startedAt,
     finishedAt: s.finishedAt,
-    by: `${localUser()}@${hostname()}`,
+    by: s.by,
   };
 }
 

@@ -1,4 +1,4 @@
-import type { KeySpec } from '../../src/config/schema.js';
+import type { KeySpec } from '../../src/signals.js';
 
 export const keys: Record<string, KeySpec> = {
   notify_url: { type: 'string', secret: true, description: 'Webhook that receives a JSON summary when a deploy finishes or fails.' },

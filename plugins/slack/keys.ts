@@ -1,4 +1,4 @@
-import type { KeySpec } from '../../src/config/schema.js';
+import type { KeySpec } from '../../src/signals.js';
 
 // fapistrano-0.9.5 plugins/slack.py: env.slack_webhook, env.slack_channel; icon_emoji defaults to ':trollface:' (slack.py:19, :31)
 export const keys: Record<string, KeySpec> = {

@@ -1,4 +1,4 @@
-import type { KeySpec } from '../../src/config/schema.js';
+import type { KeySpec } from '../../src/signals.js';
 
 export const keys: Record<string, KeySpec> = {
   supervisor_program: { type: 'string', default: '%(app_name)s', description: 'Program (or group:*) restarted on publish and fap restart.' },

@@ -1,4 +1,4 @@
-import type { KeySpec } from '../../src/config/schema.js';
+import type { KeySpec } from '../../src/signals.js';
 
 export const keys: Record<string, KeySpec> = {
   virtualenv_requirements: { type: 'string', default: '%(release_path)s/requirements.txt', description: 'Requirements file installed into the venv (relative: to the release). The default one may be absent (install skipped); any other must exist. Empty: install nothing.' },

@@ -1,4 +1,4 @@
-import type { KeySpec } from '../../src/config/schema.js';
+import type { KeySpec } from '../../src/signals.js';
 
 export const keys: Record<string, KeySpec> = {
   virtualenvtools_strategy: {

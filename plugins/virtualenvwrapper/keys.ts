@@ -1,4 +1,4 @@
-import type { KeySpec } from '../../src/config/schema.js';
+import type { KeySpec } from '../../src/signals.js';
 
 // One venv shared by every release, changed in place on each deploy (as Fapistrano did): a rollback
 // does not take its packages back. The descriptions say so where a user reads them.

@@ -2,6 +2,7 @@
 // each builds a plan, runs it with a reporter attached, and reports the result. No remote logic
 // lives here.
 import { copyFileSync, existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { EXIT, FapError, StagesNotRun, UsageError } from '../errors.js';
@@ -19,7 +20,7 @@ import { bundledKeys } from '../plugin/load.js';
 import { redact, redactDeep } from '../redact.js';
 import { deploy } from '../release/deploy.js';
 import { releaseLocksNow, type RunResult } from '../release/transaction.js';
-import { buildPlan, type Plan, type Target } from '../release/plan.js';
+import { buildPlan, localUser, type Plan, type Target } from '../release/plan.js';
 import { formatReleasesTable, listReleases } from '../release/releases.js';
 import { isReleaseName, RELEASE_NAME_FORMS } from '../release/names.js';
 import { checkSummary, formatCheckTable, runChecks } from '../release/check.js';
@@ -245,6 +246,7 @@ async function runResultHooks(run: Run, command: string, s: Selected, p: Plan, s
     hosts: res?.hosts ?? [],
     startedAt,
     finishedAt: new Date().toISOString(),
+    by: `${localUser()}@${hostname()}`,
   };
   const done = new Set<string>();
   for (const t of p.targets) {
