@@ -87,12 +87,36 @@ export interface RunSummary {
 
 export type Handler = (ctx: SignalContext) => void | Promise<void>;
 
+/**
+ * A plugin that stands in for another one (curl for git): with `command` one of `commands` (any
+ * command when unset) and one of the `when` keys set, this plugin takes the other's place in the
+ * role's plugin list, and the other's keys stop warning that it is not enabled. Since plugin API 1.3.0.
+ */
+export interface Replaces {
+  plugin: string;
+  when: readonly string[];
+  commands?: readonly string[];
+}
+
 export interface Plugin {
   name: string;
   /** semver range of the plugin API this plugin was written for (checked at load) */
   api?: string;
   /** configuration keys this plugin reads, with defaults; they join the deploy.yml schema */
   keys?: Record<string, KeySpec>;
+  /**
+   * What the plugin runs on the host, from a role's configuration: program names or command lines
+   * as the plugin runs them. fap check finds each one's program (past sudo and env, and sudo too when
+   * the line starts with it) and reads its version. Since plugin API 1.3.0.
+   */
+  tools?(config: Readonly<Record<string, unknown>>): readonly (string | undefined)[];
+  /** See Replaces (curl: { plugin: 'git', when: ['curl_url', 'curl_artifact'], commands: ['release'] }). */
+  replaces?: Replaces;
+  /**
+   * With no plugin list in deploy.yml, setting this key enables the plugin (git: repo); Fapistrano
+   * enabled none by default. Since plugin API 1.3.0.
+   */
+  enabledBy?: string;
   /** checks a role's resolved configuration before anything is contacted */
   check?(config: Readonly<Record<string, unknown>>): { key: string; message: string } | undefined;
   on: Partial<Record<SignalName, Handler>>;
@@ -102,6 +126,4 @@ export interface Plugin {
    * failed deploy.
    */
   result?(summary: RunSummary, config: Readonly<Record<string, unknown>>): void | Promise<void>;
-  /** set by the loader for a bundled plugin whose remote steps this version does not have */
-  unavailable?: boolean;
 }

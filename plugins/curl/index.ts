@@ -40,8 +40,11 @@ export function outputProblem(name: string): string | undefined {
 
 const curl: Plugin = {
   name: 'curl',
-  api: '^1.2.0',
+  api: '^1.3.0',
   keys,
+  // fap release --curl-url / --artifact: the artifact replaces the git checkout
+  replaces: { plugin: 'git', when: ['curl_url', 'curl_artifact'], commands: ['release'] },
+  tools: () => ['curl', 'tar', 'sha256sum'],
   check(config) {
     const url = config.curl_url ? String(config.curl_url) : '';
     const artifact = config.curl_artifact ? String(config.curl_artifact) : '';

@@ -64,8 +64,11 @@ const ASKPASS = '#!/bin/sh\ncase "$1" in [Uu]sername*) printf \'%s\\n\' "$FAP_GI
 
 const git: Plugin = {
   name: 'git',
-  api: '^1.0.0',
+  api: '^1.3.0',
   keys,
+  // fap's default, as in Fapistrano's guide: a deploy.yml with a repo and no plugin list uses git
+  enabledBy: 'repo',
+  tools: () => ['git', 'tar'],
   check(config) {
     if (typeof config.repo !== 'string' || !config.repo) return { key: 'repo', message: 'the git plugin needs "repo"' };
     if (config.repo.startsWith('-')) return { key: 'repo', message: 'repo may not start with "-"' };

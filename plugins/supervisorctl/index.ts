@@ -42,8 +42,10 @@ function restartScript(ctx: SignalContext): string {
 
 const supervisorctl: Plugin = {
   name: 'supervisorctl',
-  api: '^1.0.0',
+  api: '^1.3.0',
   keys,
+  // a command line: fap check looks for its program, and for sudo when it starts with sudo
+  tools: (c) => [String(c.supervisorctl_command ?? 'supervisorctl')],
   check(config) {
     if (!String(config.supervisorctl_command ?? '').trim()) return { key: 'supervisorctl_command', message: 'supervisorctl_command is empty' };
     if (!String(config.supervisor_program ?? '').trim()) return { key: 'supervisor_program', message: 'supervisor_program is empty' };

@@ -10,7 +10,7 @@
 import { posix } from 'node:path';
 import type { Plugin } from '../../src/signals.js';
 import { keys } from './keys.js';
-import { pipOptions, pipOptionsProblem, requirementsSteps, withActivate } from '../virtualenv/python-env.js';
+import { pipOptions, pipOptionsProblem, requirementsSteps, withActivate } from '../python-env.js';
 
 const PIP = '-m pip install --disable-pip-version-check';
 
@@ -18,8 +18,10 @@ const project = (config: Readonly<Record<string, unknown>>) => posix.normalize(S
 
 const virtualenvwrapper: Plugin = {
   name: 'virtualenvwrapper',
-  api: '^1.1.0',
+  api: '^1.3.0',
   keys,
+  // mkvirtualenv is a bash function of virtualenvwrapper.sh (fapistrano-0.9.5 virtualenvwrapper.py:30 `source ... && mkvirtualenv`)
+  tools: () => ['bash'],
   check(config) {
     const p = String(config.virtualenvwrapper_project ?? '').trim();
     if (!p.startsWith('/') || project(config) === '/') return { key: 'virtualenvwrapper_project', message: `virtualenvwrapper_project must be an absolute path to the venv on the host, got "${p}"` };

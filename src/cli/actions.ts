@@ -108,15 +108,14 @@ function parallelOf(g: GlobalOptions): number {
 }
 
 /**
- * What each command asks of the plan: the release's environment (commands that write .env), plugins
- * whose remote steps exist (commands that emit signals). Plugins' own checks apply only to the
- * commands that build a release (BUILDING_COMMANDS in plan.ts).
+ * What each command asks of the plan: the release's environment (commands that write .env).
+ * Plugins' own checks apply only to the commands that build a release (BUILDING_COMMANDS in plan.ts).
  */
 export const PLAN_NEEDS = {
-  deploy: { environment: true, plugins: true },
-  release: { environment: true, plugins: true },
-  restart: { plugins: true },
-  rollback: { plugins: true },
+  deploy: { environment: true },
+  release: { environment: true },
+  restart: {},
+  rollback: {},
   run: {},
   once: {},
   shell: {},
@@ -125,14 +124,14 @@ export const PLAN_NEEDS = {
   config: {},
   releases: {},
   check: {},
-} satisfies Record<string, { environment?: boolean; plugins?: boolean }>;
+} satisfies Record<string, { environment?: boolean }>;
 
 export type PlannedCommand = keyof typeof PLAN_NEEDS;
 
 /** The plan input of a command (exported for the test that no plugin requirement blocks rollback). */
 export function planInput(command: PlannedCommand, o: { deployfile: string; stage: string; role?: string; sets?: string[]; hosts?: string[]; env?: NodeJS.ProcessEnv }): Parameters<typeof buildPlan>[0] {
-  const needs: { environment?: boolean; plugins?: boolean } = PLAN_NEEDS[command];
-  return { ...o, command, needsEnvironment: needs.environment, needsPlugins: needs.plugins };
+  const needs: { environment?: boolean } = PLAN_NEEDS[command];
+  return { ...o, command, needsEnvironment: needs.environment };
 }
 
 async function plan(s: Selected, command: PlannedCommand, sets: string[] = []): Promise<Plan> {

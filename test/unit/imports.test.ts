@@ -1,6 +1,8 @@
 // The module structure, checked: no import cycles among src/, plugins/ and bin/ (a cycle makes load
 // order matter and hides which layer owns what), and plugins know only the plugin API: a file in
 // plugins/ imports src/signals.ts, files under plugins/ and packages, nothing else of fap's core.
+// The other way round, the core reaches plugins only through the loader (src/plugin/load.ts), and
+// names no bundled plugin anywhere else: what a plugin needs or replaces, it declares.
 // The graph is read with the TypeScript compiler's parser: static imports, re-exports and dynamic
 // import() alike, type-only ones included (they couple the code as much for a reader).
 import assert from 'node:assert/strict';
@@ -113,13 +115,33 @@ export function findCycles(graph: ImportGraph): string[][] {
 /** The plugin API: the one core file plugins may import. */
 export const PLUGIN_API = 'src/signals.ts';
 
-/** Imports from plugins/ of anything but the plugin API and plugins/ itself, as "from -> to". */
+/** The one core file that may import plugins (it loads them by name). */
+export const PLUGIN_LOADER = 'src/plugin/load.ts';
+
+/**
+ * Imports across the plugin boundary other than through the plugin API, as "from -> to": from
+ * plugins/ to core beyond src/signals.ts, and from core to plugins/ beyond the loader.
+ */
 export function forbiddenPluginImports(graph: ImportGraph): string[] {
   const out: string[] = [];
   for (const [from, deps] of graph) {
-    if (!from.startsWith('plugins/')) continue;
-    for (const to of deps) if (to !== PLUGIN_API && !to.startsWith('plugins/')) out.push(`${from} -> ${to}`);
+    const plugin = from.startsWith('plugins/');
+    for (const to of deps) {
+      if (plugin ? to !== PLUGIN_API && !to.startsWith('plugins/') : to.startsWith('plugins/') && from !== PLUGIN_LOADER) out.push(`${from} -> ${to}`);
+    }
   }
+  return out;
+}
+
+/** String literals in `text` that are one of `names` (a plugin named in code), as "line: 'name'". */
+export function namedIn(fileName: string, text: string, names: readonly string[]): string[] {
+  const sf = ts.createSourceFile(fileName, text, ts.ScriptTarget.Latest, true);
+  const out: string[] = [];
+  const visit = (n: ts.Node) => {
+    if (ts.isStringLiteralLike(n) && names.includes(n.text)) out.push(`${sf.getLineAndCharacterOfPosition(n.getStart()).line + 1}: '${n.text}'`);
+    ts.forEachChild(n, visit);
+  };
+  visit(sf);
   return out;
 }
 
@@ -139,8 +161,14 @@ describe('the checks themselves', () => {
       'plugins/x/index.ts': ['src/signals.ts', 'plugins/x/keys.ts', 'plugins/shared.ts', 'src/redact.ts'],
       'plugins/shared.ts': ['src/release/plan.ts'],
       'src/plugin/load.ts': ['plugins/x/index.ts'],
+      'src/release/check.ts': ['plugins/shared.ts', 'src/signals.ts'],
     });
-    assert.deepEqual(forbiddenPluginImports(g), ['plugins/x/index.ts -> src/redact.ts', 'plugins/shared.ts -> src/release/plan.ts']);
+    assert.deepEqual(forbiddenPluginImports(g), ['plugins/x/index.ts -> src/redact.ts', 'plugins/shared.ts -> src/release/plan.ts', 'src/release/check.ts -> plugins/shared.ts']);
+  });
+
+  test('a plugin name in a string is found, in a comment or inside other text it is not', () => {
+    const text = "// git\nconst a = 'git';\nconst b = `curl`;\nconst c = 'git clone';\nconst d = { curl: 1 };\n";
+    assert.deepEqual(namedIn('x.ts', text, ['git', 'curl']), ["2: 'git'", "3: 'curl'"]);
   });
 
   test('the parser sees static, type-only, re-exported and dynamic imports; bin/ is read through dist/', () => {
@@ -164,7 +192,16 @@ describe('fap itself', () => {
     assert.deepEqual(cycles.map((c) => c.join(' -> ')), [], `import cycles:\n${cycles.map((c) => '  ' + c.join(' -> ')).join('\n')}`);
   });
 
-  test('plugins import only the plugin API (src/signals.ts), files under plugins/ and packages', () => {
+  test('plugins import only the plugin API (src/signals.ts), files under plugins/ and packages; core imports plugins only in the loader', () => {
     assert.deepEqual(forbiddenPluginImports(graph), []);
+  });
+
+  test('the core names no bundled plugin outside the loader', async () => {
+    const { BUNDLED_NAMES } = await import('../../src/plugin/load.js');
+    assert.ok(BUNDLED_NAMES.includes('git') && BUNDLED_NAMES.length >= 9, BUNDLED_NAMES.join());
+    const named = [...graph.keys()]
+      .filter((f) => f.startsWith('src/') && f !== PLUGIN_LOADER)
+      .flatMap((f) => namedIn(f, readFileSync(join(ROOT, f), 'utf8'), BUNDLED_NAMES).map((hit) => `${f}:${hit}`));
+    assert.deepEqual(named, []);
   });
 });
