@@ -8,6 +8,6 @@ export const keys: Record<string, KeySpec> = {
   supervisor_check_status: { type: 'boolean', default: false, description: 'Wait until the programs are RUNNING; a program that does not come up fails the deploy.' },
   supervisor_check_timeout: { type: 'integer', default: 30, min: 1, description: 'Seconds supervisor_check_status waits for RUNNING.' },
   supervisor_restart: { type: 'boolean', default: true, description: 'Restart the programs on publish.' },
-  supervisor_output: { type: 'boolean', default: false, description: 'Show supervisorctl output (Fapistrano).' },
+  supervisor_output: { type: 'boolean', default: false, description: 'Show what supervisorctl answers (reread, update, restart, and the status with supervisor_check_status) as supervisorctl log lines; off: only when it fails (Fapistrano).' },
   supervisorctl_command: { type: 'string', default: 'supervisorctl', description: 'The supervisorctl command; may carry sudo or -c FILE.' },
 };
