@@ -5,7 +5,7 @@
 // restart, and the status it came up with) is shown as this plugin's log lines, as Fapistrano's
 // show('output') did (fapistrano-0.9.5 supervisorctl.py:33-45); otherwise only a failure shows it.
 import { posix } from 'node:path';
-import type { Plugin, SignalContext } from '../../src/signals.js';
+import { definePlugin, type PluginConfig, type SignalContext } from '../../src/signals.js';
 import { keys } from './keys.js';
 
 /**
@@ -13,7 +13,7 @@ import { keys } from './keys.js';
  * `sh -c '<command> "$@"'`, one quoted word of this script, so whatever it holds cannot change
  * the lines around it.
  */
-function restartScript(ctx: SignalContext): string {
+function restartScript(ctx: SignalContext<PluginConfig<typeof keys>>): string {
   const q = ctx.quote;
   const c = ctx.config;
   const sc = 'fap_sc';
@@ -48,7 +48,7 @@ function restartScript(ctx: SignalContext): string {
   return lines.join('\n');
 }
 
-const supervisorctl: Plugin = {
+const supervisorctl = definePlugin({
   name: 'supervisorctl',
   api: '^1.3.0',
   keys,
@@ -85,6 +85,6 @@ const supervisorctl: Plugin = {
       if (ctx.command !== 'rollback') ctx.script('supervisorctl: restart programs', restartScript(ctx));
     },
   },
-};
+});
 
 export default supervisorctl;

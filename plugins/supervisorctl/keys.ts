@@ -1,6 +1,6 @@
 import type { KeySpec } from '../../src/signals.js';
 
-export const keys: Record<string, KeySpec> = {
+export const keys = {
   supervisor_program: { type: 'string', default: '%(app_name)s', description: 'Program (or group:*) restarted on publish and fap restart.' },
   supervisor_conf: { type: 'string', default: 'configs/supervisor_%(stage)s_%(role)s.conf', description: 'Program config, relative to the release (or absolute); linked to supervisor_target.' },
   supervisor_target: { type: 'string', default: '/etc/supervisor/conf.d/%(supervisor_program)s.conf', description: 'Where supervisord includes program configs from.' },
@@ -10,4 +10,4 @@ export const keys: Record<string, KeySpec> = {
   supervisor_restart: { type: 'boolean', default: true, description: 'Restart the programs on publish.' },
   supervisor_output: { type: 'boolean', default: false, description: 'Show what supervisorctl answers (reread, update, restart, and the status with supervisor_check_status) as supervisorctl log lines; off: only when it fails (Fapistrano).' },
   supervisorctl_command: { type: 'string', default: 'supervisorctl', description: 'The supervisorctl command; may carry sudo or -c FILE.' },
-};
+} as const satisfies Record<string, KeySpec>;

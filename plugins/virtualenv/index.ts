@@ -12,13 +12,13 @@
 // split into words here with the shell's quoting rules (so `--no-index --find-links /srv/wheels`
 // is three words) and each word is quoted (../shell-words.ts); paths fap computes are quoted.
 import { posix } from 'node:path';
-import type { Plugin } from '../../src/signals.js';
+import { definePlugin } from '../../src/signals.js';
 import { keys } from './keys.js';
 import { activateNeedsBash, commandWords, pipOptions, pipOptionsProblem, requirementsSteps, shellText, venvOutsideRelease, venvPathProblem, withActivate } from '../python-env.js';
 
 const PIP = '-m pip install --disable-pip-version-check';
 
-const virtualenv: Plugin = {
+const virtualenv = definePlugin({
   name: 'virtualenv',
   api: '^1.3.0',
   keys,
@@ -72,6 +72,6 @@ const virtualenv: Plugin = {
       ctx.script('install requirements', requirements.install);
     },
   },
-};
+});
 
 export default virtualenv;

@@ -7,11 +7,11 @@
 // directory); fap names the venv as the path argument too, so the venv at virtualenvtools_venv_path
 // is the one rewritten. reinitialize is Fapistrano's: remove bin/python*, then --reinitialize.
 import { posix } from 'node:path';
-import type { Plugin } from '../../src/signals.js';
+import { definePlugin } from '../../src/signals.js';
 import { keys } from './keys.js';
 import { commandWords, shellText, venvOutsideRelease, venvPathProblem } from '../python-env.js';
 
-const virtualenvtools: Plugin = {
+const virtualenvtools = definePlugin({
   name: 'virtualenvtools',
   api: '^1.3.0',
   keys,
@@ -54,6 +54,6 @@ const virtualenvtools: Plugin = {
       ctx.script(`relocate venv (${ctx.config.virtualenvtools_strategy === 'reinitialize' ? 'reinitialize' : 'update-path'})`, lines.join('\n'));
     },
   },
-};
+});
 
 export default virtualenvtools;

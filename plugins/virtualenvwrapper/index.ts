@@ -8,15 +8,15 @@
 // mkvirtualenv "$2"'` with the paths as arguments, WORKON_HOME set to the project's directory so
 // the venv lands exactly at virtualenvwrapper_project.
 import { posix } from 'node:path';
-import type { Plugin } from '../../src/signals.js';
+import { definePlugin, type PluginConfig } from '../../src/signals.js';
 import { keys } from './keys.js';
 import { pipOptions, pipOptionsProblem, requirementsSteps, withActivate } from '../python-env.js';
 
 const PIP = '-m pip install --disable-pip-version-check';
 
-const project = (config: Readonly<Record<string, unknown>>) => posix.normalize(String(config.virtualenvwrapper_project ?? '').trim()).replace(/\/+$/, '');
+const project = (config: PluginConfig<typeof keys>) => posix.normalize(String(config.virtualenvwrapper_project ?? '').trim()).replace(/\/+$/, '');
 
-const virtualenvwrapper: Plugin = {
+const virtualenvwrapper = definePlugin({
   name: 'virtualenvwrapper',
   api: '^1.3.0',
   keys,
@@ -59,6 +59,6 @@ const virtualenvwrapper: Plugin = {
       ctx.script('install requirements', requirements.install);
     },
   },
-};
+});
 
 export default virtualenvwrapper;
