@@ -4,10 +4,10 @@
 import type { ConfigOf, CoreConfig, KeySpec } from './config/schema.js';
 import type { Paths } from './release/paths.js';
 
-// Plugins import only this module: what they need of the core is exported here.
-// the error a plugin's word splitting throws
+// Plugins import only this module (test/unit/imports.test.ts): what they need of the core is here.
+// The error a plugin's word splitting throws; secrets a plugin learns (a password in a URL) are
+// registered with addSecret, and what it sends off the machine goes through redact.
 export { WordsError } from './errors.js';
-// secrets a plugin learns (a password in a URL) are registered, and what it sends is redacted
 export { addSecret, redact } from './redact.js';
 export type { KeySpec } from './config/schema.js';
 export type { Paths } from './release/paths.js';
