@@ -1,7 +1,7 @@
 // A JSON POST from the deploying machine to a webhook (notify, slack). The URL is a secret (its
 // path is often the token): every form of it is registered as one, and no error names it. The
 // payload is redacted too, so secrets in host errors never leave the machine.
-import { addSecret, redact } from '../src/redact.js';
+import { addSecret, redact } from '../src/signals.js';
 
 /** The URL when it is an http(s) URL, else undefined (for check(): never echo the value). */
 export function httpUrl(raw: string): URL | undefined {

@@ -1,13 +1,18 @@
 // The signal pipeline and the plugin API. Phases emit signals per target (a host in a role);
 // plugins subscribe and contribute remote script steps, which the phase sends to the host as one
 // script in one round trip. Plugins never touch SSH themselves.
-import type { KeySpec } from './config/schema.js';
+import type { ConfigOf, CoreConfig, KeySpec } from './config/schema.js';
 import type { Paths } from './release/paths.js';
 
-// the error a plugin's word splitting throws (plugins import only this module)
+// Plugins import only this module (test/unit/imports.test.ts): what they need of the core is here.
+// The error a plugin's word splitting throws; secrets a plugin learns (a password in a URL) are
+// registered with addSecret, and what it sends off the machine goes through redact.
 export { WordsError } from './errors.js';
+export { addSecret, redact } from './redact.js';
+export type { KeySpec } from './config/schema.js';
+export type { Paths } from './release/paths.js';
 
-export const PLUGIN_API_VERSION = '1.2.0';
+export const PLUGIN_API_VERSION = '1.3.0';
 
 export type SignalName =
   | 'deploy.starting'
@@ -25,7 +30,13 @@ export type SignalName =
   | 'deploy.restarted'
   | 'deploy.failed';
 
-export interface SignalContext {
+/** The configuration a plugin reads: fap's core keys and the plugin's own, typed as declared. */
+export type PluginConfig<Keys> = CoreConfig & ConfigOf<Keys>;
+
+/** What a plugin reads as configuration when its keys are not declared with definePlugin. */
+export type AnyConfig = Readonly<Record<string, unknown>>;
+
+export interface SignalContext<Config = AnyConfig> {
   signal: SignalName;
   /** deploy, release, rollback, ... */
   command: string;
@@ -36,8 +47,8 @@ export interface SignalContext {
   /** this run's release name */
   release: string;
   paths: Paths;
-  /** this role's resolved configuration */
-  config: Readonly<Record<string, unknown>>;
+  /** this role's resolved configuration (validated: each key holds its declared type, or is unset) */
+  config: Config;
   /** command-line options of this run (e.g. curl_url) */
   options: Readonly<Record<string, unknown>>;
   dryRun: boolean;
@@ -76,25 +87,60 @@ export interface RunSummary {
   hosts: { host: string; role: string; outcome: string; step?: string; error?: string; revision?: string }[];
   startedAt: string;
   finishedAt: string;
+  /** who ran the command: user@machine of the deploying machine (since plugin API 1.3.0) */
+  by: string;
 }
 
-export type Handler = (ctx: SignalContext) => void | Promise<void>;
+export type Handler<Config = AnyConfig> = (ctx: SignalContext<Config>) => void | Promise<void>;
 
-export interface Plugin {
+/**
+ * A plugin that stands in for another one (curl for git): with `command` one of `commands` (any
+ * command when unset) and one of the `when` keys set, this plugin takes the other's place in the
+ * role's plugin list, and the other's keys stop warning that it is not enabled. Since plugin API 1.3.0.
+ */
+export interface Replaces<Key extends string = string> {
+  plugin: string;
+  when: readonly Key[];
+  commands?: readonly string[];
+}
+
+export interface Plugin<Keys extends Readonly<Record<string, KeySpec>> = Record<string, KeySpec>, Config = AnyConfig> {
   name: string;
   /** semver range of the plugin API this plugin was written for (checked at load) */
   api?: string;
   /** configuration keys this plugin reads, with defaults; they join the deploy.yml schema */
-  keys?: Record<string, KeySpec>;
+  keys?: Keys;
+  /**
+   * What the plugin runs on the host, from a role's configuration: program names or command lines
+   * as the plugin runs them. fap check finds each one's program (past sudo and env, and sudo too when
+   * the line starts with it) and reads its version. Since plugin API 1.3.0.
+   */
+  tools?(config: Config): readonly (string | undefined)[];
+  /** See Replaces (curl: { plugin: 'git', when: ['curl_url', 'curl_artifact'], commands: ['release'] }). */
+  replaces?: Replaces<keyof Keys & string>;
+  /**
+   * With no plugin list in deploy.yml, setting this key enables the plugin (git: repo); Fapistrano
+   * enabled none by default. Since plugin API 1.3.0.
+   */
+  enabledBy?: keyof Keys & string;
   /** checks a role's resolved configuration before anything is contacted */
-  check?(config: Readonly<Record<string, unknown>>): { key: string; message: string } | undefined;
-  on: Partial<Record<SignalName, Handler>>;
+  check?(config: Config): { key: string; message: string } | undefined;
+  on: Partial<Record<SignalName, Handler<Config>>>;
   /**
    * Runs on the deploying machine once the command is over, once per distinct configuration of the
    * roles that enable the plugin (e.g. to notify a webhook). Its failure is a warning, never a
    * failed deploy.
    */
-  result?(summary: RunSummary, config: Readonly<Record<string, unknown>>): void | Promise<void>;
-  /** set by the loader for a bundled plugin whose remote steps this version does not have */
-  unavailable?: boolean;
+  result?(summary: RunSummary, config: Config): void | Promise<void>;
+}
+
+/**
+ * A plugin whose handlers read its configuration typed from its key specs: `keys` is declared
+ * `as const satisfies Record<string, KeySpec>` (or written in place), and a key name that is not
+ * declared (core or the plugin's) is a compile error in every hook. Since plugin API 1.3.0.
+ */
+export function definePlugin<const Keys extends Readonly<Record<string, KeySpec>>>(plugin: Plugin<Keys, PluginConfig<Keys>> & { keys: Keys }): Plugin {
+  // the resolver validated every key against these specs before any hook runs (config/resolve.ts
+  // validateTypes), so the hooks' typed view of the configuration holds at run time
+  return plugin as unknown as Plugin;
 }

@@ -5,7 +5,7 @@
 // value could end), and their values are registered as secrets. curl_options is split into words
 // here and each word quoted (see ../shell-words.ts).
 import { basename, posix } from 'node:path';
-import type { Plugin, SignalContext } from '../../src/signals.js';
+import { definePlugin, type PluginConfig, type SignalContext } from '../../src/signals.js';
 import { keys } from './keys.js';
 import { shellWords, WordsError } from '../shell-words.js';
 
@@ -15,7 +15,9 @@ function curlString(s: string): string {
   return '"' + s.replace(/[\\"\n\r\t\v]/g, (c) => esc[c]) + '"';
 }
 
-function archiveKind(config: Readonly<Record<string, unknown>>, name: string): 'tgz' | 'tar' | undefined {
+type Config = PluginConfig<typeof keys>;
+
+function archiveKind(config: Config, name: string): 'tgz' | 'tar' | undefined {
   if (config.curl_extract_tgz) return 'tgz';
   if (config.curl_extract_tar) return 'tar';
   // a file given its own name (curl_output) is kept as it is
@@ -25,7 +27,7 @@ function archiveKind(config: Readonly<Record<string, unknown>>, name: string): '
   return undefined;
 }
 
-const output = (config: Readonly<Record<string, unknown>>) => String(config.curl_output ?? '').trim();
+const output = (config: Config) => String(config.curl_output ?? '').trim();
 
 /** Why curl_output cannot name the file in the release, or undefined (fapistrano-0.9.5 curl.py:54 `-o %(curl_output)s`, run in the release). */
 export function outputProblem(name: string): string | undefined {
@@ -38,10 +40,13 @@ export function outputProblem(name: string): string | undefined {
   return undefined;
 }
 
-const curl: Plugin = {
+const curl = definePlugin({
   name: 'curl',
-  api: '^1.2.0',
+  api: '^1.3.0',
   keys,
+  // fap release --curl-url / --artifact: the artifact replaces the git checkout
+  replaces: { plugin: 'git', when: ['curl_url', 'curl_artifact'], commands: ['release'] },
+  tools: () => ['curl', 'tar', 'sha256sum'],
   check(config) {
     const url = config.curl_url ? String(config.curl_url) : '';
     const artifact = config.curl_artifact ? String(config.curl_artifact) : '';
@@ -112,9 +117,9 @@ const curl: Plugin = {
       ctx.script('curl: record revision', [`rm -f ${q(tmp)}`, `printf '%s\\n' "$fap_sha" > ${q(tmp)}`, `mv -fT ${q(tmp)} ${q(revision)}`].join('\n'));
     },
   },
-};
+});
 
-function postinstall(ctx: SignalContext, release: string, post: string, show: boolean): void {
+function postinstall(ctx: SignalContext<Config>, release: string, post: string, show: boolean): void {
   const q = ctx.quote;
   if (!post) return;
   if (!show) {

@@ -1,6 +1,6 @@
-import type { KeySpec } from '../../src/config/schema.js';
+import type { KeySpec } from '../../src/signals.js';
 
-export const keys: Record<string, KeySpec> = {
+export const keys = {
   curl_url: { type: 'string', sameAcrossRoles: true, urlSecret: true, description: 'Artifact URL the hosts download (usually given as --curl-url). user:password in it is redacted.' },
   curl_artifact: { type: 'string', sameAcrossRoles: true, description: 'A local artifact file uploaded to every host over SFTP (usually given as --artifact).' },
   curl_sha256: { type: 'string', sameAcrossRoles: true, description: 'Expected sha256 of the artifact; a mismatch fails before publish (also --curl-sha256).' },
@@ -18,4 +18,4 @@ export const keys: Record<string, KeySpec> = {
   curl_postinstall_output: { type: 'boolean', default: true, description: 'Show the postinstall script output.' },
   curl_retries: { type: 'integer', default: 3, min: 0, description: 'Download retries on transient errors.' },
   curl_timeout: { type: 'integer', default: 300, min: 1, description: 'Seconds a download may take.' },
-};
+} as const satisfies Record<string, KeySpec>;

@@ -9,8 +9,7 @@
 // that prints two exported shell variables (the helper holds no secret; it lives in a private
 // directory removed when the step ends). Every URL is preceded by `--`, so no value is an option.
 import { posix } from 'node:path';
-import type { Plugin, SignalContext } from '../../src/signals.js';
-import { addSecret } from '../../src/redact.js';
+import { addSecret, definePlugin, type PluginConfig, type SignalContext } from '../../src/signals.js';
 import { keys } from './keys.js';
 
 /** The repo URL without its userinfo, and the credentials it held (undefined: none, or not http). */
@@ -37,7 +36,7 @@ export function isLocalPath(repo: string): boolean {
 }
 
 /** Where the mirror lives: repo_path (Fapistrano), by default <path>/repo. */
-function mirrorPath(ctx: Pick<SignalContext, 'config' | 'paths'>): string {
+function mirrorPath(ctx: Pick<SignalContext<PluginConfig<typeof keys>>, 'config' | 'paths'>): string {
   const p = String(ctx.config.repo_path ?? '').trim();
   return p ? posix.normalize(p).replace(/\/+$/, '') : ctx.paths.repo;
 }
@@ -63,10 +62,13 @@ export function repoPathProblem(repoPath: string, root: string, places: Record<s
 /** The askpass helper: git calls it with "Username for ..." or "Password for ...". */
 const ASKPASS = '#!/bin/sh\ncase "$1" in [Uu]sername*) printf \'%s\\n\' "$FAP_GIT_USERNAME" ;; *) printf \'%s\\n\' "$FAP_GIT_PASSWORD" ;; esac\n';
 
-const git: Plugin = {
+const git = definePlugin({
   name: 'git',
-  api: '^1.0.0',
+  api: '^1.3.0',
   keys,
+  // fap's default, as in Fapistrano's guide: a deploy.yml with a repo and no plugin list uses git
+  enabledBy: 'repo',
+  tools: () => ['git', 'tar'],
   check(config) {
     if (typeof config.repo !== 'string' || !config.repo) return { key: 'repo', message: 'the git plugin needs "repo"' };
     if (config.repo.startsWith('-')) return { key: 'repo', message: 'repo may not start with "-"' };
@@ -174,6 +176,6 @@ const git: Plugin = {
       );
     },
   },
-};
+});
 
 export default git;

@@ -1,6 +1,6 @@
-import type { KeySpec } from '../../src/config/schema.js';
+import type { KeySpec } from '../../src/signals.js';
 
-export const keys: Record<string, KeySpec> = {
+export const keys = {
   repo: { type: 'string', sameAcrossRoles: true, urlSecret: true, description: 'Repository the hosts clone from (git@..., https://..., or a path on the host).' },
   branch: {
     type: 'string',
@@ -20,4 +20,4 @@ export const keys: Record<string, KeySpec> = {
   },
   repo_path: { type: 'string', default: '%(path)s/repo', sameAcrossRoles: true, description: 'Where the mirror of repo lives on the host (Fapistrano). Outside the default, fap never deletes a directory there that is not a git mirror.' },
   git_archive_tree: { type: 'string', sameAcrossRoles: true, description: 'Deploy only this subdirectory of the repository (Fapistrano).' },
-};
+} as const satisfies Record<string, KeySpec>;

@@ -15,11 +15,10 @@
 // Nothing follows a symlink: copies use cp -P, and a target that is a symlink is replaced, never
 // written through. fap rollback does not touch shared/ (Fapistrano's rollback did not either).
 import { posix } from 'node:path';
-import type { Plugin, SignalContext } from '../../src/signals.js';
-import type { Paths } from '../../src/release/paths.js';
+import { definePlugin, type Paths, type PluginConfig, type SignalContext } from '../../src/signals.js';
 import { keys } from './keys.js';
 
-type Config = Readonly<Record<string, unknown>>;
+type Config = PluginConfig<typeof keys>;
 const source = (config: Config) => String(config.localshared_source ?? '').trim();
 
 export const stagingRoot = (p: Paths) => posix.join(p.state, 'localshared');
@@ -147,15 +146,15 @@ export function publishScript(p: Paths, release: string, q: (w: string) => strin
   ].join('\n');
 }
 
-const enabled = (ctx: SignalContext) => {
+const enabled = (ctx: SignalContext<Config>) => {
   const src = source(ctx.config);
   const files = (ctx.config.linked_files as string[] | undefined) ?? [];
   const dirs = (ctx.config.linked_dirs as string[] | undefined) ?? [];
   return src && (files.length || dirs.length) ? { src, files, dirs } : undefined;
 };
-const building = (ctx: SignalContext) => ctx.command === 'deploy' || ctx.command === 'release';
+const building = (ctx: SignalContext<Config>) => ctx.command === 'deploy' || ctx.command === 'release';
 
-const localshared: Plugin = {
+const localshared = definePlugin({
   name: 'localshared',
   api: '^1.0.0',
   keys,
@@ -191,6 +190,6 @@ const localshared: Plugin = {
       ctx.script('remove staged shared files', `rm -rf ${ctx.quote(stagingRoot(ctx.paths))}`);
     },
   },
-};
+});
 
 export default localshared;

@@ -2,9 +2,7 @@
 // `notify_url` from the deploying machine. Other commands (restart, cleanup, unlock, run) change
 // no release and send nothing. The URL is a secret: it is never printed, not even in the error
 // that a failing webhook becomes (fap reports that as a warning; the deploy's outcome stands).
-import { hostname } from 'node:os';
-import type { Plugin, RunSummary } from '../../src/signals.js';
-import { localUser } from '../../src/release/plan.js';
+import { definePlugin, type PluginConfig, type RunSummary } from '../../src/signals.js';
 import { httpUrl, postJson, secretUrl } from '../webhook.js';
 import { keys } from './keys.js';
 
@@ -14,7 +12,7 @@ export function notifyEvent(command: string, ok: boolean): string | undefined {
   return kind && `${kind}.${ok ? 'finished' : 'failed'}`;
 }
 
-export function notifyPayload(event: string, s: RunSummary, config: Readonly<Record<string, unknown>>): Record<string, unknown> {
+export function notifyPayload(event: string, s: RunSummary, config: Pick<PluginConfig<typeof keys>, 'app_name'>): Record<string, unknown> {
   return {
     event,
     command: s.command,
@@ -27,11 +25,11 @@ export function notifyPayload(event: string, s: RunSummary, config: Readonly<Rec
     hosts: s.hosts.map((h) => ({ host: h.host, role: h.role, outcome: h.outcome, step: h.step, error: h.error, revision: h.revision })),
     startedAt: s.startedAt,
     finishedAt: s.finishedAt,
-    by: `${localUser()}@${hostname()}`,
+    by: s.by,
   };
 }
 
-const notify: Plugin = {
+const notify = definePlugin({
   name: 'notify',
   api: '^1.0.0',
   keys,
@@ -52,6 +50,6 @@ const notify: Plugin = {
     if (!target) return; // check() refused it already
     await postJson(target, notifyPayload(event, summary, config), { label: event, answerer: 'the webhook', timeoutKey: 'notify_timeout', timeoutSec: Number(config.notify_timeout ?? 10), userAgent: 'fap-notify' });
   },
-};
+});
 
 export default notify;

@@ -4,11 +4,12 @@
 // happened, in git2slack's words ("[app-stage] Rollback to ..."). The webhook URL carries a token
 // in its path: it is a secret, never printed, not even in the warning a failed post becomes (the
 // deploy's outcome stands).
-import type { Plugin, RunSummary } from '../../src/signals.js';
+import { definePlugin, type PluginConfig, type RunSummary } from '../../src/signals.js';
 import { httpUrl, postJson, secretUrl } from '../webhook.js';
 import { keys } from './keys.js';
 
-type Config = Readonly<Record<string, unknown>>;
+/** what the message is made of */
+type Config = Pick<PluginConfig<typeof keys>, 'app_name' | 'slack_channel' | 'slack_icon_emoji'>;
 
 /** fapistrano-0.9.5 plugins/git2slack.py:47 _format_target: '{app_name}-{env}' (env: the stage) */
 const target = (s: RunSummary, config: Config) => `[${String(config.app_name ?? '')}-${s.stage}]`;
@@ -49,7 +50,7 @@ export function slackPayload(text: string, config: Config): Record<string, unkno
   return payload;
 }
 
-const slack: Plugin = {
+const slack = definePlugin({
   name: 'slack',
   api: '^1.0.0',
   keys,
@@ -68,6 +69,6 @@ const slack: Plugin = {
     if (!url) throw new Error('slack_webhook is not an http(s) URL; nothing was posted');
     await postJson(url, slackPayload(text, config), { label: 'message', answerer: 'Slack', timeoutKey: 'slack_timeout', timeoutSec: Number(config.slack_timeout ?? 10), userAgent: 'fap-slack' });
   },
-};
+});
 
 export default slack;

@@ -1,7 +1,7 @@
 // virtualenv (Fapistrano's fapistrano.virtualenv): on deploy.updated, build the venv
 // (virtualenv_venv_path, <release>/venv) unless the code brought one, with `<virtualenv_executable>
 // -m venv <venv>` or Fapistrano's `<virtualenv_executive> <venv>`, optionally upgrade pip, and
-// install the requirements file, each pip command after virtualenv_activate (./python-env.ts).
+// install the requirements file, each pip command after virtualenv_activate (../python-env.ts).
 // This runs in the prepare phase, before anything is switched: a failure here (a missing file,
 // pip unable to resolve or build a requirement) fails the deploy on that host, and the transaction
 // removes the unpublished release everywhere.
@@ -12,16 +12,22 @@
 // split into words here with the shell's quoting rules (so `--no-index --find-links /srv/wheels`
 // is three words) and each word is quoted (../shell-words.ts); paths fap computes are quoted.
 import { posix } from 'node:path';
-import type { Plugin } from '../../src/signals.js';
+import { definePlugin } from '../../src/signals.js';
 import { keys } from './keys.js';
-import { commandWords, pipOptions, pipOptionsProblem, requirementsSteps, shellText, venvOutsideRelease, venvPathProblem, withActivate } from './python-env.js';
+import { activateNeedsBash, commandWords, pipOptions, pipOptionsProblem, requirementsSteps, shellText, venvOutsideRelease, venvPathProblem, withActivate } from '../python-env.js';
 
 const PIP = '-m pip install --disable-pip-version-check';
 
-const virtualenv: Plugin = {
+const virtualenv = definePlugin({
   name: 'virtualenv',
-  api: '^1.1.0',
+  api: '^1.3.0',
   keys,
+  // fapistrano-0.9.5 virtualenv.py:29 `%(virtualenv_executive)s <venv>` (e.g. /usr/bin/env virtualenv), else fap's
+  // <python> -m venv; an activate other than `source FILE` runs under bash
+  tools: (c) => [
+    String(c.virtualenv_executive ?? c.virtualenv_executable ?? 'python3'),
+    activateNeedsBash(c.virtualenv_activate, c.virtualenv_venv_path ? [`${String(c.virtualenv_venv_path)}/bin/activate`, posix.join(String(c.virtualenv_venv_path), 'bin', 'activate')] : []) ? 'bash' : undefined,
+  ],
   check(config) {
     const executive = config.virtualenv_executive;
     if (executive !== undefined && executive !== null) {
@@ -66,6 +72,6 @@ const virtualenv: Plugin = {
       ctx.script('install requirements', requirements.install);
     },
   },
-};
+});
 
 export default virtualenv;

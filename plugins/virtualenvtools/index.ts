@@ -7,14 +7,16 @@
 // directory); fap names the venv as the path argument too, so the venv at virtualenvtools_venv_path
 // is the one rewritten. reinitialize is Fapistrano's: remove bin/python*, then --reinitialize.
 import { posix } from 'node:path';
-import type { Plugin } from '../../src/signals.js';
+import { definePlugin } from '../../src/signals.js';
 import { keys } from './keys.js';
-import { commandWords, shellText, venvOutsideRelease, venvPathProblem } from '../virtualenv/python-env.js';
+import { commandWords, shellText, venvOutsideRelease, venvPathProblem } from '../python-env.js';
 
-const virtualenvtools: Plugin = {
+const virtualenvtools = definePlugin({
   name: 'virtualenvtools',
-  api: '^1.1.0',
+  api: '^1.3.0',
   keys,
+  // fapistrano-0.9.5 virtualenvtools.py:9 virtualenvtools_executable, run at :17 and :20
+  tools: (c) => [String(c.virtualenvtools_executable ?? 'virtualenv-tools')],
   check(config) {
     // checked here, not as a schema enum: only a deploy needs it (rollback and the rest never refuse)
     const strategy = String(config.virtualenvtools_strategy ?? '');
@@ -52,6 +54,6 @@ const virtualenvtools: Plugin = {
       ctx.script(`relocate venv (${ctx.config.virtualenvtools_strategy === 'reinitialize' ? 'reinitialize' : 'update-path'})`, lines.join('\n'));
     },
   },
-};
+});
 
 export default virtualenvtools;

@@ -1,6 +1,6 @@
-import type { KeySpec } from '../../src/config/schema.js';
+import type { KeySpec } from '../../src/signals.js';
 
-export const keys: Record<string, KeySpec> = {
+export const keys = {
   virtualenvtools_strategy: {
     type: 'string',
     default: 'update-path',
@@ -8,4 +8,4 @@ export const keys: Record<string, KeySpec> = {
   },
   virtualenvtools_executable: { type: 'string', default: 'virtualenv-tools', description: 'The virtualenv-tools command on the host (one word, or a command line such as /opt/tools/bin/python -m virtualenv_tools).' },
   virtualenvtools_venv_path: { type: 'string', default: '%(release_path)s/venv', description: 'The venv inside the release to relocate; must be inside the release.' },
-};
+} as const satisfies Record<string, KeySpec>;

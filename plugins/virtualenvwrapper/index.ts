@@ -8,18 +8,20 @@
 // mkvirtualenv "$2"'` with the paths as arguments, WORKON_HOME set to the project's directory so
 // the venv lands exactly at virtualenvwrapper_project.
 import { posix } from 'node:path';
-import type { Plugin } from '../../src/signals.js';
+import { definePlugin, type PluginConfig } from '../../src/signals.js';
 import { keys } from './keys.js';
-import { pipOptions, pipOptionsProblem, requirementsSteps, withActivate } from '../virtualenv/python-env.js';
+import { pipOptions, pipOptionsProblem, requirementsSteps, withActivate } from '../python-env.js';
 
 const PIP = '-m pip install --disable-pip-version-check';
 
-const project = (config: Readonly<Record<string, unknown>>) => posix.normalize(String(config.virtualenvwrapper_project ?? '').trim()).replace(/\/+$/, '');
+const project = (config: PluginConfig<typeof keys>) => posix.normalize(String(config.virtualenvwrapper_project ?? '').trim()).replace(/\/+$/, '');
 
-const virtualenvwrapper: Plugin = {
+const virtualenvwrapper = definePlugin({
   name: 'virtualenvwrapper',
-  api: '^1.1.0',
+  api: '^1.3.0',
   keys,
+  // mkvirtualenv is a bash function of virtualenvwrapper.sh (fapistrano-0.9.5 virtualenvwrapper.py:30 `source ... && mkvirtualenv`)
+  tools: () => ['bash'],
   check(config) {
     const p = String(config.virtualenvwrapper_project ?? '').trim();
     if (!p.startsWith('/') || project(config) === '/') return { key: 'virtualenvwrapper_project', message: `virtualenvwrapper_project must be an absolute path to the venv on the host, got "${p}"` };
@@ -57,6 +59,6 @@ const virtualenvwrapper: Plugin = {
       ctx.script('install requirements', requirements.install);
     },
   },
-};
+});
 
 export default virtualenvwrapper;

@@ -1,8 +1,8 @@
-import type { KeySpec } from '../../src/config/schema.js';
+import type { KeySpec } from '../../src/signals.js';
 
 // One venv shared by every release, changed in place on each deploy (as Fapistrano did): a rollback
 // does not take its packages back. The descriptions say so where a user reads them.
-export const keys: Record<string, KeySpec> = {
+export const keys = {
   virtualenvwrapper_source: { type: 'string', default: '/usr/local/bin/virtualenvwrapper.sh', description: "virtualenvwrapper.sh on the host, sourced (in bash) to run mkvirtualenv. Debian's package has it at /usr/share/virtualenvwrapper/virtualenvwrapper.sh." },
   virtualenvwrapper_home: { type: 'string', default: '/home/%(user)s/.virtualenvs', description: "virtualenvwrapper's WORKON_HOME: where the project's venv lives by default." },
   virtualenvwrapper_project: {
@@ -23,4 +23,4 @@ export const keys: Record<string, KeySpec> = {
     description: 'Shell run before each pip command: `source FILE` runs as POSIX `. FILE`; anything else under bash. Empty: none.',
   },
   virtualenvwrapper_pip_options: { type: 'string', default: '', description: 'Extra pip install options (fap), as shell text split into words (e.g. --no-index --find-links /srv/wheels).' },
-};
+} as const satisfies Record<string, KeySpec>;

@@ -2,6 +2,7 @@
 // each builds a plan, runs it with a reporter attached, and reports the result. No remote logic
 // lives here.
 import { copyFileSync, existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { EXIT, FapError, StagesNotRun, UsageError } from '../errors.js';
@@ -19,7 +20,7 @@ import { bundledKeys } from '../plugin/load.js';
 import { redact, redactDeep } from '../redact.js';
 import { deploy } from '../release/deploy.js';
 import { releaseLocksNow, type RunResult } from '../release/transaction.js';
-import { buildPlan, type Plan, type Target } from '../release/plan.js';
+import { buildPlan, localUser, type Plan, type Target } from '../release/plan.js';
 import { formatReleasesTable, listReleases } from '../release/releases.js';
 import { isReleaseName, RELEASE_NAME_FORMS } from '../release/names.js';
 import { checkSummary, formatCheckTable, runChecks } from '../release/check.js';
@@ -107,15 +108,14 @@ function parallelOf(g: GlobalOptions): number {
 }
 
 /**
- * What each command asks of the plan: the release's environment (commands that write .env), plugins
- * whose remote steps exist (commands that emit signals). Plugins' own checks apply only to the
- * commands that build a release (BUILDING_COMMANDS in plan.ts).
+ * What each command asks of the plan: the release's environment (commands that write .env).
+ * Plugins' own checks apply only to the commands that build a release (BUILDING_COMMANDS in plan.ts).
  */
 export const PLAN_NEEDS = {
-  deploy: { environment: true, plugins: true },
-  release: { environment: true, plugins: true },
-  restart: { plugins: true },
-  rollback: { plugins: true },
+  deploy: { environment: true },
+  release: { environment: true },
+  restart: {},
+  rollback: {},
   run: {},
   once: {},
   shell: {},
@@ -124,14 +124,14 @@ export const PLAN_NEEDS = {
   config: {},
   releases: {},
   check: {},
-} satisfies Record<string, { environment?: boolean; plugins?: boolean }>;
+} satisfies Record<string, { environment?: boolean }>;
 
 export type PlannedCommand = keyof typeof PLAN_NEEDS;
 
 /** The plan input of a command (exported for the test that no plugin requirement blocks rollback). */
 export function planInput(command: PlannedCommand, o: { deployfile: string; stage: string; role?: string; sets?: string[]; hosts?: string[]; env?: NodeJS.ProcessEnv }): Parameters<typeof buildPlan>[0] {
-  const needs: { environment?: boolean; plugins?: boolean } = PLAN_NEEDS[command];
-  return { ...o, command, needsEnvironment: needs.environment, needsPlugins: needs.plugins };
+  const needs: { environment?: boolean } = PLAN_NEEDS[command];
+  return { ...o, command, needsEnvironment: needs.environment };
 }
 
 async function plan(s: Selected, command: PlannedCommand, sets: string[] = []): Promise<Plan> {
@@ -245,6 +245,7 @@ async function runResultHooks(run: Run, command: string, s: Selected, p: Plan, s
     hosts: res?.hosts ?? [],
     startedAt,
     finishedAt: new Date().toISOString(),
+    by: `${localUser()}@${hostname()}`,
   };
   const done = new Set<string>();
   for (const t of p.targets) {

@@ -9,6 +9,7 @@ import { parseHost, type HostSpec } from './hosts.js';
 import { expandEnv, interpolatePercent, type EnvResult } from './interpolate.js';
 import { formatPath, type LoadedFile, type SourcePos } from './load.js';
 import { canonicalName } from '../plugin/load.js';
+import type { Plugin } from '../signals.js';
 import { CORE_KEYS, didYouMean, distance, nearest, STRUCTURE_KEYS, type KeySpec, type RoleValues } from './schema.js';
 import { parseSudoPrefix } from '../remote/shell.js';
 import { isWithin } from '../release/paths.js';
@@ -62,6 +63,11 @@ export interface ResolveInput {
   env?: NodeJS.ProcessEnv;
   /** keys declared by loaded plugins (with their plugin name) */
   pluginKeys?: Record<string, KeySpec>;
+  /**
+   * The plugins a role may enable, bundled and loaded, by the name deploy.yml gives them: what
+   * enables one without a plugin list (Plugin.enabledBy) and what one stands in for (Plugin.replaces).
+   */
+  plugins?: ReadonlyMap<string, Plugin>;
   /** the command being run: <command>_plugins, when set, replaces plugins */
   command?: string;
 }
@@ -226,8 +232,6 @@ export function pluginRefs(loaded: LoadedFile, stage: string): Map<string, (stri
   const lists = (m: Record<string, unknown>, base: (string | number)[]) => {
     for (const key of ['plugins', ...COMMAND_PLUGIN_LISTS.map((c) => `${c}_plugins`)]) add(typeof m[key] === 'string' ? [m[key]] : m[key], [...base, key]);
   };
-  // git, the default when repo is set: loaded up front (curl, its --curl-url stand-in, on demand)
-  if (loaded.data.plugins === undefined || loaded.data.plugins === null) add(['git']);
   lists(loaded.data, []);
   const st = (loaded.data.stage_role_configs as Record<string, Record<string, unknown>> | undefined)?.[stage];
   if (st && typeof st === 'object') {
@@ -324,17 +328,21 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
   // 2. The plugins this role enables decide which plugin defaults apply.
   const last = (key: string) => [...entries].reverse().find((e) => e.key === key && !e.variable);
   const pluginsEntry = commandListKeys(input.command).map(last).find(Boolean) || last('plugins');
-  // fapistrano-0.9.5 configuration.py:109: no plugins unless listed; fap adds git when repo is set
-  let pluginList: unknown = pluginsEntry ? pluginsEntry.value : last('repo')?.value ? ['git'] : [];
-  // fap release --curl-url / --artifact: the artifact replaces the git checkout
-  const artifact = input.command === 'release' && entries.some((e) => (e.key === 'curl_url' || e.key === 'curl_artifact') && e.value);
-  if (artifact && Array.isArray(pluginList)) {
+  // fapistrano-0.9.5 configuration.py:109: no plugins unless listed; fap adds a plugin whose
+  // enabling key is set (git: repo)
+  const known = [...(input.plugins ?? new Map<string, Plugin>())];
+  let pluginList: unknown = pluginsEntry ? pluginsEntry.value : known.filter(([, p]) => p.enabledBy && last(p.enabledBy)?.value).map(([name]) => name);
+  // a plugin standing in for another (curl for git, given an artifact): it takes the other's place,
+  // and the other's keys stay quiet
+  const quiet = new Set<string>();
+  for (const [name, { replaces: r }] of known) {
+    if (!r || (r.commands && !r.commands.includes(input.command ?? '')) || !entries.some((e) => r.when.includes(e.key) && e.value)) continue;
+    quiet.add(r.plugin);
+    if (!Array.isArray(pluginList)) continue;
     const names = pluginList.map((n) => canonicalName(String(n)));
-    pluginList = names.includes('curl') ? names.filter((n) => n !== 'git') : names.map((n) => (n === 'git' ? 'curl' : n));
-    if (!(pluginList as string[]).includes('curl')) pluginList = ['curl', ...(pluginList as string[])];
+    pluginList = names.includes(name) ? names.filter((n) => n !== r.plugin) : names.map((n) => (n === r.plugin ? name : n));
+    if (!(pluginList as string[]).includes(name)) pluginList = [name, ...(pluginList as string[])];
   }
-  // git's keys stay quiet while an artifact stands in for it
-  const quiet = new Set(artifact ? ['git'] : []);
   const enabled = new Set(Array.isArray(pluginList) ? pluginList.map((n) => canonicalName(String(n))) : []);
 
   const apply = (layer: Layer, key: string, value: unknown, path?: (string | number)[]) => {

@@ -174,12 +174,15 @@ type WithDefault<Specs> = { [K in keyof Specs]: Specs[K] extends { default: unkn
  */
 export type ConfigOf<Specs> = { readonly [K in WithDefault<Specs>]: ValueOf<Specs[K]> } & { readonly [K in Exclude<keyof Specs, WithDefault<Specs>>]?: ValueOf<Specs[K]> };
 
-/** Places deploy.yml may move (Fapistrano's layout keys: absolute, normalized by the resolver). */
-export interface Places {
+/**
+ * Places deploy.yml may move (Fapistrano's layout keys: absolute, normalized by the resolver). A type,
+ * not an interface, so a configuration type built on it is still a record of its keys.
+ */
+export type Places = {
   readonly current_path?: string;
   readonly releases_path?: string;
   readonly shared_path?: string;
-}
+};
 
 /** A role's core configuration, as fap's own code reads it (plugins read their keys through the plugin API). */
 export type CoreConfig = ConfigOf<typeof CORE_KEYS> & Places;

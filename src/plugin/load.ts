@@ -1,8 +1,8 @@
 // Plugins load by bundled name (git, or Fapistrano's fapistrano.git / fapistrano.plugins.git),
 // ./relative path from the deploy file, or npm package name. A plugin that cannot load is a
 // configuration error; for Fapistrano's plugins fap does not port (fis, git2slack) and for Python
-// module paths it says what to do instead. Bundled plugins keep their keys in keys.ts, so validation knows every
-// bundled key without importing any plugin's code.
+// module paths it says what to do instead. Every bundled plugin is known to validation (its keys)
+// and to the resolver (what it replaces, what enables it) whether deploy.yml names it or not.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isAbsolute, resolve } from 'node:path';
@@ -12,23 +12,16 @@ import { ConfigError } from '../errors.js';
 import { didYouMean, type KeySpec } from '../config/schema.js';
 import { PLUGIN_API_VERSION, type Plugin } from '../signals.js';
 
-type KeysModule = Promise<{ keys: Record<string, KeySpec> }>;
-
-interface Bundled {
-  keys: () => KeysModule;
-  plugin?: () => Promise<{ default: Plugin }>;
-}
-
-const BUNDLED: Record<string, Bundled> = {
-  git: { keys: () => import('../../plugins/git/keys.js'), plugin: () => import('../../plugins/git/index.js') },
-  curl: { keys: () => import('../../plugins/curl/keys.js'), plugin: () => import('../../plugins/curl/index.js') },
-  virtualenv: { keys: () => import('../../plugins/virtualenv/keys.js'), plugin: () => import('../../plugins/virtualenv/index.js') },
-  supervisorctl: { keys: () => import('../../plugins/supervisorctl/keys.js'), plugin: () => import('../../plugins/supervisorctl/index.js') },
-  localshared: { keys: () => import('../../plugins/localshared/keys.js'), plugin: () => import('../../plugins/localshared/index.js') },
-  notify: { keys: () => import('../../plugins/notify/keys.js'), plugin: () => import('../../plugins/notify/index.js') },
-  virtualenvwrapper: { keys: () => import('../../plugins/virtualenvwrapper/keys.js'), plugin: () => import('../../plugins/virtualenvwrapper/index.js') },
-  virtualenvtools: { keys: () => import('../../plugins/virtualenvtools/keys.js'), plugin: () => import('../../plugins/virtualenvtools/index.js') },
-  slack: { keys: () => import('../../plugins/slack/keys.js'), plugin: () => import('../../plugins/slack/index.js') },
+const BUNDLED: Record<string, () => Promise<{ default: Plugin }>> = {
+  git: () => import('../../plugins/git/index.js'),
+  curl: () => import('../../plugins/curl/index.js'),
+  virtualenv: () => import('../../plugins/virtualenv/index.js'),
+  supervisorctl: () => import('../../plugins/supervisorctl/index.js'),
+  localshared: () => import('../../plugins/localshared/index.js'),
+  notify: () => import('../../plugins/notify/index.js'),
+  virtualenvwrapper: () => import('../../plugins/virtualenvwrapper/index.js'),
+  virtualenvtools: () => import('../../plugins/virtualenvtools/index.js'),
+  slack: () => import('../../plugins/slack/index.js'),
 };
 
 const GUIDE = 'see the README, "Writing a plugin"';
@@ -63,27 +56,20 @@ export function canonicalName(name: string): string {
   return m && BUNDLED[m[1]] ? m[1] : name;
 }
 
+/** Every bundled plugin, by name. */
+export async function bundledPlugins(): Promise<Map<string, Plugin>> {
+  return new Map(await Promise.all(Object.entries(BUNDLED).map(async ([name, load]) => [name, (await load()).default] as const)));
+}
+
 /** Every bundled plugin's keys, each marked with its plugin (for schema, warnings and docs). */
 export async function bundledKeys(): Promise<Record<string, KeySpec>> {
-  const out: Record<string, KeySpec> = {};
-  for (const [name, b] of Object.entries(BUNDLED)) {
-    for (const [k, spec] of Object.entries((await b.keys()).keys)) out[k] = { ...spec, plugin: name };
-  }
-  return out;
+  return pluginKeys(await bundledPlugins());
 }
 
 export async function loadPlugin(name: string, baseDir: string): Promise<Plugin> {
   const canon = canonicalName(name);
   const bundled = BUNDLED[canon];
-  if (bundled) {
-    const keys = (await bundled.keys()).keys;
-    if (!bundled.plugin) {
-      // Known and configurable (fap config works), but its remote steps are not in this version.
-      return { name: canon, keys, on: {}, unavailable: true };
-    }
-    const plugin = (await bundled.plugin()).default;
-    return { ...plugin, keys };
-  }
+  if (bundled) return (await bundled()).default;
   let mod: { default?: unknown };
   const local = canon.startsWith('./') || canon.startsWith('../') || isAbsolute(canon);
   if (local && !existsSync(resolve(baseDir, canon))) {
@@ -122,17 +108,11 @@ export async function loadPlugin(name: string, baseDir: string): Promise<Plugin>
   return plugin;
 }
 
-export async function loadPlugins(names: string[], baseDir: string): Promise<Map<string, Plugin>> {
-  const out = new Map<string, Plugin>();
-  for (const n of names) out.set(canonicalName(n), await loadPlugin(n, baseDir));
-  return out;
-}
-
 /**
  * The schema entries plugins add, each marked with the name the deploy file uses for its plugin
  * (an npm package's name may differ from the plugin's own), so "is it enabled" compares like with like.
  */
-export function pluginKeys(plugins: Map<string, Plugin>): Record<string, KeySpec> {
+export function pluginKeys(plugins: ReadonlyMap<string, Plugin>): Record<string, KeySpec> {
   const keys: Record<string, KeySpec> = {};
   for (const [ref, p] of plugins) for (const [k, spec] of Object.entries(p.keys ?? {})) keys[k] = { ...spec, plugin: ref };
   return keys;

@@ -5,9 +5,8 @@
 // answers into rows of checks is pure (evaluateCheck) and unit-tested.
 import { posix } from 'node:path';
 import semver from 'semver';
-import { activateNeedsBash } from '../../plugins/virtualenv/python-env.js';
-import { canonicalName } from '../plugin/load.js';
 import { emitOutput, quote, type Step } from '../remote/shell.js';
+import type { Plugin } from '../signals.js';
 import type { Paths } from './paths.js';
 import type { Target } from './plan.js';
 import type { Run } from './run.js';
@@ -72,39 +71,14 @@ export function commandProgram(line: unknown): { program?: string; sudo: boolean
   return { program: w[i], sudo };
 }
 
-const program = (line: unknown) => commandProgram(line).program;
-/** The venv's activate script, as the plugins name it (the default activate text sources it). */
-const activateScripts = (venv: unknown) => (venv ? [`${String(venv)}/bin/activate`, posix.join(String(venv), 'bin', 'activate')] : []);
-
 /**
- * The programs each bundled plugin runs on the host, from its configuration (for now here: issue 14
- * moves each row into its plugin).
+ * The tools a target needs: fap's core ones are separate (CORE_TOOLS); here, what its plugins
+ * declare (Plugin.tools: every plugin any command of the role runs, so check answers for deploy,
+ * release, rollback and restart alike) and what `requires` lists (a range there applies to the
+ * plugin's tool too). Several roles deploying to one host and path: every role's needs, ranges
+ * combined (all must hold).
  */
-const PLUGIN_TOOLS: Record<string, (c: Record<string, unknown>) => (string | undefined)[]> = {
-  git: () => ['git', 'tar'],
-  curl: () => ['curl', 'tar', 'sha256sum'],
-  // fapistrano-0.9.5 virtualenv.py:29 `%(virtualenv_executive)s <venv>` (e.g. /usr/bin/env virtualenv), else fap's <python> -m venv;
-  // an activate other than `source FILE` runs under bash
-  virtualenv: (c) => [
-    program(c.virtualenv_executive ?? c.virtualenv_executable ?? 'python3'),
-    activateNeedsBash(c.virtualenv_activate, activateScripts(c.virtualenv_venv_path)) ? 'bash' : undefined,
-  ],
-  // mkvirtualenv is a bash function of virtualenvwrapper.sh (fapistrano-0.9.5 virtualenvwrapper.py:30 `source ... && mkvirtualenv`)
-  virtualenvwrapper: () => ['bash'],
-  // fapistrano-0.9.5 virtualenvtools.py:9 virtualenvtools_executable, run at :17 and :20
-  virtualenvtools: (c) => [program(c.virtualenvtools_executable ?? 'virtualenv-tools')],
-  supervisorctl: (c) => {
-    const s = commandProgram(c.supervisorctl_command ?? 'supervisorctl');
-    return [s.sudo ? 'sudo' : undefined, s.program];
-  },
-};
-
-/**
- * The tools a target needs: fap's core ones are separate (CORE_TOOLS); here, what enabled plugins
- * imply and what `requires` lists (a range there applies to the plugin's tool too). Several roles
- * deploying to one host and path: every role's needs, ranges combined (all must hold).
- */
-export function requiredTools(roles: { config: Record<string, unknown>; plugins: string[] }[]): ToolNeed[] {
+export function requiredTools(roles: { config: Readonly<Record<string, unknown>>; plugins: readonly Plugin[] }[]): ToolNeed[] {
   const needs = new Map<string, ToolNeed>();
   const add = (name: string | undefined, range: string, why: string) => {
     if (!name) return;
@@ -114,12 +88,14 @@ export function requiredTools(roles: { config: Record<string, unknown>; plugins:
     if (range !== '*') n.range = n.range === '*' ? range : n.range.split(' ').includes(range) ? n.range : `${n.range} ${range}`;
   };
   for (const { config, plugins } of roles) {
-    // every command's plugins: check answers for deploy, release, rollback and restart alike
-    const names = new Set(plugins.map(canonicalName));
-    for (const k of ['deploy_plugins', 'release_plugins', 'rollback_plugins', 'restart_plugins']) {
-      if (Array.isArray(config[k])) for (const n of config[k] as unknown[]) names.add(canonicalName(String(n)));
+    for (const p of plugins) {
+      for (const line of p.tools?.(config) ?? []) {
+        // a command line: its program, and sudo when it runs through sudo
+        const { program, sudo } = commandProgram(line);
+        if (sudo) add('sudo', '*', `${p.name} plugin`);
+        add(program, '*', `${p.name} plugin`);
+      }
     }
-    for (const p of names) for (const tool of PLUGIN_TOOLS[p]?.(config) ?? []) add(tool, '*', `${p} plugin`);
     const req = config.requires;
     if (req && typeof req === 'object' && !Array.isArray(req)) {
       for (const [name, range] of Object.entries(req as Record<string, unknown>)) {
@@ -344,7 +320,7 @@ export async function runChecks(run: Run, targets: Target[]): Promise<HostChecks
   run.bus.emit({ event: 'phase.started', phase: 'check', hosts: targets.length });
   const results = await run.forEach(targets, async (t): Promise<HostChecks> => {
     const ssh = t.config.ssh;
-    const tools = requiredTools(t.roles.map((r) => ({ config: r.config, plugins: r.plugins.map((p) => p.name) })));
+    const tools = requiredTools(t.roles.map((r) => ({ config: r.config, plugins: r.allPlugins })));
     const linkedFiles = t.config.linked_files;
     const steps = checkSteps(t.paths, linkedFiles, probedTools(tools));
     const base = { host: t.host.name, role: t.role, path: t.paths.root };

@@ -7,7 +7,7 @@ import { ConfigError } from '../errors.js';
 import type { HostSpec } from '../config/hosts.js';
 import { loadDeployFile, type LoadedFile } from '../config/load.js';
 import { allKeys, bindRelease, PLACE_KEYS, pluginRefs, resolveRole, selectRoles, type RoleConfig } from '../config/resolve.js';
-import { bundledKeys, canonicalName, loadPlugin, pluginKeys } from '../plugin/load.js';
+import { bundledPlugins, canonicalName, loadPlugin, pluginKeys } from '../plugin/load.js';
 import type { CoreConfig, KeySpec, RoleValues } from '../config/schema.js';
 import type { Plugin } from '../signals.js';
 import { isWithin, layout, withReleaseName, type Paths, type Places } from './paths.js';
@@ -18,7 +18,10 @@ export interface RoleWork {
   role: string;
   /** the role's configuration: core keys typed, plugin keys as the plugins declare them */
   config: RoleValues;
+  /** the plugins this command runs */
   plugins: Plugin[];
+  /** the plugins any command of the role runs (plugins, deploy_plugins, ...): fap check looks for all their tools */
+  allPlugins: Plugin[];
 }
 
 export interface Target {
@@ -42,6 +45,9 @@ export interface Target {
   paths: Paths;
 }
 
+/** The per-command plugin lists whose plugins' tools fap check looks for, beside plugins. */
+const CHECKED_PLUGIN_LISTS = ['deploy_plugins', 'release_plugins', 'rollback_plugins', 'restart_plugins'];
+
 /** The commands that build a new release; plugins' check() applies to these alone. */
 export const BUILDING_COMMANDS: ReadonlySet<string> = new Set(['deploy', 'release']);
 
@@ -54,8 +60,6 @@ export interface PlanInput {
   env?: NodeJS.ProcessEnv;
   /** commands that write the release's environment need every ${VAR} set */
   needsEnvironment?: boolean;
-  /** commands that run plugin steps need every plugin's remote steps */
-  needsPlugins?: boolean;
   /** the command (deploy, release, ...): picks <command>_plugins */
   command?: string;
 }
@@ -90,37 +94,46 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
       throw e;
     }
   }
-  const keys = { ...(await bundledKeys()), ...pluginKeys(plugins) };
+  const bundled = await bundledPlugins();
+  const keys = { ...pluginKeys(bundled), ...pluginKeys(plugins) };
+  const known = new Map([...bundled, ...plugins]);
   const roleNames = selectRoles(loaded, input.stage, input.role, allKeys(keys));
-  const roles = roleNames.map((r) => resolveRole({ loaded, stage: input.stage, role: r, sets: input.sets, env: input.env, pluginKeys: keys, command: input.command }, r));
+  const roles = roleNames.map((r) => resolveRole({ loaded, stage: input.stage, role: r, sets: input.sets, env: input.env, pluginKeys: keys, plugins: known, command: input.command }, r));
 
   const targets: Target[] = [];
   const rcOf = new Map<Target, RoleConfig>();
   const byKey = new Map<string, Target>();
   for (const rc of roles) {
     if (input.needsEnvironment && rc.envProblems.length) throw rc.envProblems[0].where;
-    const rolePlugins: Plugin[] = [];
-    for (const n of rc.values.plugins ?? []) {
+    const pluginNamed = async (n: string, key: string): Promise<Plugin> => {
       let p = plugins.get(canonicalName(n));
       if (!p) {
-        // named only by --set plugins=[...]
+        // named only by --set plugins=[...], or enabled by a key (git) or standing in (curl)
         try {
           p = await loadPlugin(n, dirname(input.deployfile));
         } catch (e) {
-          if (e instanceof ConfigError) throw originError(loaded, rc, 'plugins', e.detail);
+          if (e instanceof ConfigError) throw originError(loaded, rc, key, e.detail);
           throw e;
         }
         plugins.set(canonicalName(n), p);
       }
-      rolePlugins.push(p);
+      return p;
+    };
+    const rolePlugins: Plugin[] = [];
+    for (const n of rc.values.plugins ?? []) rolePlugins.push(await pluginNamed(n, 'plugins'));
+    const allPlugins = [...rolePlugins];
+    for (const key of CHECKED_PLUGIN_LISTS) {
+      const list = rc.values[key];
+      if (!Array.isArray(list)) continue;
+      for (const n of list) {
+        const p = await pluginNamed(String(n), key);
+        if (!allPlugins.includes(p)) allPlugins.push(p);
+      }
     }
     // a bad deploy root is named as such, before any plugin's check of a path derived from it
     const rootProblem = pathProblem(rc.values.path);
     if (rootProblem) throw originError(loaded, rc, 'path', rootProblem);
     for (const p of rolePlugins) {
-      if (input.needsPlugins && p.unavailable) {
-        throw originError(loaded, rc, 'plugins', `the ${p.name} plugin's keys are understood, but its remote steps are not in this version of fap; remove it from plugins to deploy`);
-      }
       // a plugin's own checks are requirements of building a release (curl's artifact, git's repo):
       // rollback, restart, run and the read-only commands act on what is deployed and never refuse
       const problem = input.command !== undefined && BUILDING_COMMANDS.has(input.command) ? p.check?.(rc.values) : undefined;
@@ -143,7 +156,7 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
       const bad = pathProblem(root);
       if (bad) throw originError(loaded, rc, 'path', bad);
       const key = `${user}@${host.hostname}:${port}:${root}`;
-      const work: RoleWork = { role: rc.role, config: rc.values, plugins: rolePlugins };
+      const work: RoleWork = { role: rc.role, config: rc.values, plugins: rolePlugins, allPlugins };
       const prev = byKey.get(key);
       if (prev) {
         // Two roles on the same host and deploy root share one release: both roles' plugins run.

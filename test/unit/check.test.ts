@@ -26,7 +26,12 @@ import {
   type ToolNeed,
 } from '../../src/release/check.js';
 import { layout } from '../../src/release/paths.js';
+import { buildPlan } from '../../src/release/plan.js';
+import { bundledPlugins, pluginKeys } from '../../src/plugin/load.js';
+import type { Plugin } from '../../src/signals.js';
 import { composeScript, parseFailedStep, parseOutputs } from '../../src/remote/shell.js';
+
+const bundled = await bundledPlugins();
 
 const base = mkdtempSync(join(tmpdir(), 'fap-unit-check-'));
 after(() => rmSync(base, { recursive: true, force: true }));
@@ -76,10 +81,9 @@ function healthy(tools: ToolNeed[], extra: Record<string, string[]> = {}): Map<s
 describe('the tools a configuration needs', () => {
   /** The tools of a role as fap resolves it from deploy.yml (the plugins' defaults included). */
   const toolsOf = async (yml: string) => {
-    const { bundledKeys } = await import('../../src/plugin/load.js');
     const text = `app_name: shop\npath: /srv/my shop\nuser: deploy\nsudo_user: deploy\n${yml}stage_role_configs:\n  production:\n    web:\n      hosts: [a]\n`;
-    const rc = resolveRole({ loaded: parseDeployText(text, 'deploy.yml'), stage: 'production', env: {}, pluginKeys: await bundledKeys() }, 'web');
-    return requiredTools([{ config: rc.values, plugins: rc.enabledPlugins }]).map((n) => n.name).sort();
+    const rc = resolveRole({ loaded: parseDeployText(text, 'deploy.yml'), stage: 'production', env: {}, pluginKeys: pluginKeys(bundled), plugins: bundled }, 'web');
+    return requiredTools([{ config: rc.values, plugins: rc.enabledPlugins.map((n) => bundled.get(n)!) }]).map((n) => n.name).sort();
   };
 
   test('the Python plugins: the program that makes the venv, bash where an activate or mkvirtualenv needs it, virtualenv-tools', async () => {
@@ -102,7 +106,7 @@ describe('the tools a configuration needs', () => {
     const needs = requiredTools([
       {
         config: { requires: { git: '>=2.20', python3: '>=3.8', 'no-such-tool': null }, virtualenv_executable: '/usr/bin/env python3.12', supervisorctl_command: 'sudo -n -u root supervisorctl -c /etc/s.conf' },
-        plugins: ['git', 'fapistrano.virtualenv', 'supervisorctl'],
+        plugins: ['git', 'virtualenv', 'supervisorctl'].map((n) => bundled.get(n)!),
       },
     ]);
     const by = Object.fromEntries(needs.map((n) => [n.name, n]));
@@ -114,14 +118,37 @@ describe('the tools a configuration needs', () => {
     assert.deepEqual(by.sudo.why, ['supervisorctl plugin']);
   });
 
-  test('curl, the per-command plugin lists, and roles sharing a host', () => {
+  test('roles sharing a host: every role’s plugins and ranges', () => {
     const needs = requiredTools([
-      { config: { release_plugins: ['curl'], requires: { tar: '>=1.30' } }, plugins: [] },
-      { config: { requires: { tar: '<2' } }, plugins: ['curl'] },
+      { config: { requires: { tar: '>=1.30' } }, plugins: [] },
+      { config: { requires: { tar: '<2' } }, plugins: [bundled.get('curl')!] },
     ]);
     const by = Object.fromEntries(needs.map((n) => [n.name, n]));
     assert.deepEqual(Object.keys(by).sort(), ['curl', 'sha256sum', 'tar']);
     assert.equal(by.tar.range, '>=1.30 <2', 'both roles’ ranges must hold');
+  });
+
+  test('the plugins of every command are checked (release_plugins, Fapistrano’s dotted names)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fap-check-lists-'));
+    const file = join(dir, 'deploy.yml');
+    writeFileSync(file, 'app_name: shop\npath: /srv/shop\nplugins: [fapistrano.virtualenv]\nrelease_plugins: [curl]\nrollback_plugins: [fapistrano.plugins.supervisorctl]\nstage_role_configs:\n  production:\n    web:\n      hosts: [a]\n');
+    const plan = await buildPlan({ deployfile: file, stage: 'production', env: {}, command: 'check' });
+    const work = plan.targets[0].roles[0];
+    assert.deepEqual(work.plugins.map((p) => p.name), ['virtualenv']);
+    assert.deepEqual(work.allPlugins.map((p) => p.name), ['virtualenv', 'curl', 'supervisorctl']);
+    assert.deepEqual(requiredTools([{ config: work.config, plugins: work.allPlugins }]).map((n) => n.name), ['python3', 'curl', 'tar', 'sha256sum', 'supervisorctl']);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a plugin’s declared tools are what is checked: command lines give their program, and sudo', () => {
+    const own: Plugin = { name: 'own', on: {}, tools: (c) => [String(c.own_command), undefined, 'rsync'] };
+    const needs = requiredTools([{ config: { own_command: 'sudo -u app /usr/bin/env LANG=C /opt/bin/reload --all' }, plugins: [own] }]);
+    assert.deepEqual(needs, [
+      { name: 'sudo', range: '*', why: ['own plugin'] },
+      { name: '/opt/bin/reload', range: '*', why: ['own plugin'] },
+      { name: 'rsync', range: '*', why: ['own plugin'] },
+    ]);
+    assert.deepEqual(requiredTools([{ config: {}, plugins: [{ name: 'quiet', on: {} }] }]), [], 'a plugin that declares no tools adds none');
   });
 
   test('commandProgram skips sudo, its options and env', () => {

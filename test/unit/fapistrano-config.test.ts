@@ -12,15 +12,16 @@ import { parseDeployText } from '../../src/config/load.js';
 import { bindRelease, resolveRole, type ResolveInput } from '../../src/config/resolve.js';
 import { CORE_KEYS, distance, nearest, STRUCTURE_KEYS, type KeySpec } from '../../src/config/schema.js';
 import { formatConfig } from '../../src/config/show.js';
-import { bundledKeys } from '../../src/plugin/load.js';
+import { bundledPlugins, pluginKeys as keysOf } from '../../src/plugin/load.js';
 import { buildPlan } from '../../src/release/plan.js';
 import { asUser, effectiveSudo, octalEscape, parseSudoPrefix } from '../../src/remote/shell.js';
 
-const pluginKeys = await bundledKeys();
+const bundled = await bundledPlugins();
+const pluginKeys = keysOf(bundled);
 const KNOWN = [...Object.keys(CORE_KEYS), ...Object.keys(pluginKeys), ...Object.values({ ...CORE_KEYS, ...pluginKeys } as Record<string, KeySpec>).flatMap((s) => s.aliases ?? [])];
 
 function resolve(text: string, o: { sets?: string[]; command?: string; role?: string } = {}) {
-  const input: ResolveInput = { loaded: parseDeployText(text, 'deploy.yml'), stage: 'production', sets: o.sets, env: {}, pluginKeys, command: o.command };
+  const input: ResolveInput = { loaded: parseDeployText(text, 'deploy.yml'), stage: 'production', sets: o.sets, env: {}, pluginKeys, plugins: bundled, command: o.command };
   return resolveRole(input, o.role ?? 'web');
 }
 
@@ -67,7 +68,7 @@ describe("Fapistrano's defaults", () => {
     const f = join(mkdtempSync(join(tmpdir(), 'fap-fapcfg-')), 'deploy.yml');
     writeFileSync(f, SMALLEST);
     for (const command of ['release', 'rollback', 'deploy']) {
-      const p = await buildPlan({ deployfile: f, stage: 'production', env: {}, command, needsPlugins: true });
+      const p = await buildPlan({ deployfile: f, stage: 'production', env: {}, command });
       assert.deepEqual(p.targets[0].roles[0].plugins, [], command);
     }
   });

@@ -79,7 +79,7 @@ test('real npm packages with such names load: no misfire', async () => {
   assert.deepEqual(plan.targets[0].roles[0].plugins.map((p) => p.name), ['fis', 'git2slack', 'my_plugin', 'mycorp.fap']);
 });
 
-const summary = (o: Partial<RunSummary>): RunSummary => ({ command: 'deploy', stage: 'production', ok: true, release: '20261124100000', summary: 'deployed', hosts: [], startedAt: '', finishedAt: '', ...o });
+const summary = (o: Partial<RunSummary>): RunSummary => ({ command: 'deploy', stage: 'production', ok: true, release: '20261124100000', summary: 'deployed', hosts: [], startedAt: '', finishedAt: '', by: 'me@here', ...o });
 const config = { app_name: 'shop', slack_icon_emoji: ':trollface:' };
 
 test('slack messages: deploy finished, failed (hosts and first error line), rollback; other commands none', () => {

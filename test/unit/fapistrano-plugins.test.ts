@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { outputProblem } from '../../plugins/curl/index.js';
 import { isLocalPath, repoPathProblem } from '../../plugins/git/index.js';
-import { activateNeedsBash, venvPathProblem, withActivate } from '../../plugins/virtualenv/python-env.js';
+import { activateNeedsBash, venvPathProblem, withActivate } from '../../plugins/python-env.js';
 import { EventBus } from '../../src/events.js';
 import { ConfigError } from '../../src/errors.js';
 import { buildPlan, withRelease } from '../../src/release/plan.js';
@@ -26,7 +26,7 @@ let n = 0;
 async function steps(config: Record<string, unknown>, signals: SignalName[] = ['deploy.updating', 'deploy.updated']): Promise<Map<string, string>> {
   const file = join(dir, `deploy-${n++}.yml`);
   writeFileSync(file, stringify({ app_name: 'shop', path: '/srv/shop', user: 'deploy', sudo_user: 'deploy', ...config, stage_role_configs: { production: { web: { hosts: ['h1'] } } } }));
-  const plan = await buildPlan({ deployfile: file, stage: 'production', env: {}, command: 'deploy', needsPlugins: true });
+  const plan = await buildPlan({ deployfile: file, stage: 'production', env: {}, command: 'deploy' });
   const run = new Run(new EventBus(), { command: 'deploy', commandLine: 'fap deploy production', parallel: 1, verbose: false, dryRun: false, options: {}, lockWaitMs: 0 });
   const out = await run.signalSteps(withRelease(plan.targets[0], RELEASE), RELEASE, signals);
   return new Map(out.map((s) => [s.name, s.script]));

@@ -73,7 +73,7 @@ after(async () => {
 async function deployOnce(dir: string, release: string): Promise<{ code: number; stderr: string; argv: string; trace: string }> {
   const file = join(dir, 'deploy.yml');
   writeFileSync(file, stringify({ app_name: 'shop', path: join(dir, 'www'), plugins: ['git'], repo: `http://${USER}:${TOKEN}@127.0.0.1:${port}/app.git`, stage_role_configs: { production: { web: { hosts: ['h1'] } } } }));
-  const plan = await buildPlan({ deployfile: file, stage: 'production', env: {}, needsPlugins: true, command: 'deploy' });
+  const plan = await buildPlan({ deployfile: file, stage: 'production', env: {}, command: 'deploy' });
   const t = withRelease(plan.targets[0], release);
   const run = new Run(new EventBus(), { command: 'deploy', commandLine: 'fap deploy', parallel: 1, verbose: false, dryRun: false, options: {}, lockWaitMs: 0 });
   mkdirSync(join(t.paths.state, 'releases'), { recursive: true });

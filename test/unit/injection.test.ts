@@ -200,7 +200,7 @@ async function phases(t: Target, withCheck: boolean): Promise<Step[][]> {
     // restart, revert and rollback steps that equal the publish ones are run once (signalSteps drops repeats)
     fenced([...flipSteps(p, RELEASE), ...(await sig(['deploy.publishing', 'deploy.published', 'deploy.finishing', 'deploy.finished', 'deploy.restarting', 'deploy.restarted', 'deploy.reverting', 'deploy.reverted', 'deploy.finishing_rollback', 'deploy.failed']))]),
     fenced(discardReleaseSteps(p, RELEASE, run.token)),
-    ...(withCheck ? [checkSteps(p, linkedFiles, probedTools(requiredTools(t.roles.map((r) => ({ config: r.config, plugins: r.plugins.map((x) => x.name) })))))] : []),
+    ...(withCheck ? [checkSteps(p, linkedFiles, probedTools(requiredTools(t.roles.map((r) => ({ config: r.config, plugins: r.allPlugins })))))] : []),
     fenced([...journalSteps(p, { ...journal, phase: 'done' }), ...unlockSteps(p, run.token)]),
   ];
 }
@@ -238,7 +238,7 @@ async function attempt(key?: string, value?: string): Promise<{ scripts: string[
   const c = newCase();
   let plan;
   try {
-    plan = await buildPlan({ deployfile: deployFile(c, key, value), stage: 'production', env: {}, needsEnvironment: true, needsPlugins: true, command: 'deploy' });
+    plan = await buildPlan({ deployfile: deployFile(c, key, value), stage: 'production', env: {}, needsEnvironment: true, command: 'deploy' });
   } catch (e) {
     assert.ok(e instanceof ConfigError, `${key}=${JSON.stringify(value)}: not a ConfigError: ${(e as Error)?.stack}`);
     rmSync(c.dir, { recursive: true, force: true });

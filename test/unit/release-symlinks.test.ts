@@ -96,5 +96,5 @@ test('path: /, //, /., empty or with .. is a configuration error at its line, na
 });
 
 test('repo starting with "-" is a configuration error (it would be read as a git option)', async () => {
-  await assert.rejects(buildPlan({ deployfile: deployFile({ repo: '--upload-pack=touch /tmp/x' }), stage: 'production', env: {}, needsPlugins: true, command: 'deploy' }), (e: unknown) => e instanceof ConfigError && /repo may not start with "-"/.test(e.message));
+  await assert.rejects(buildPlan({ deployfile: deployFile({ repo: '--upload-pack=touch /tmp/x' }), stage: 'production', env: {}, command: 'deploy' }), (e: unknown) => e instanceof ConfigError && /repo may not start with "-"/.test(e.message));
 });

@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConfigError } from '../../src/errors.js';
 import { parseDeployText } from '../../src/config/load.js';
+import { pluginKeys } from '../../src/plugin/load.js';
+import type { Plugin } from '../../src/signals.js';
 import { allKeys, bindRelease, pluginNamesFor, RELEASE_TOKEN, resolveRole, selectRoles, type ResolveInput } from '../../src/config/resolve.js';
 
 const FILE = 'deploy.yml';
@@ -355,9 +357,40 @@ stage_role_configs:
   });
 });
 
+describe('what plugins declare: enabledBy and replaces', () => {
+  // two plugins the core knows nothing of: what they declare is all that decides
+  const base: Plugin = { name: 'base', on: {}, enabledBy: 'base_repo', keys: { base_repo: { type: 'string', description: 'x' }, base_branch: { type: 'string', description: 'x' } } };
+  const stand: Plugin = { name: 'stand', on: {}, replaces: { plugin: 'base', when: ['stand_url'], commands: ['release'] }, keys: { stand_url: { type: 'string', description: 'x' } } };
+  const plugins = new Map([
+    ['base', base],
+    ['stand', stand],
+  ]);
+  const run = (text: string, command: string, sets: string[] = []) =>
+    resolveRole({ loaded: load(`app_name: a\n${text}stage_role_configs:\n  production:\n    web:\n      hosts: [a]\n`), stage: 'production', env: {}, sets, command, plugins, pluginKeys: pluginKeys(plugins) }, 'web');
+
+  test('a plugin enabled by a key is the default plugin list while that key is set', () => {
+    assert.deepEqual(run('base_repo: r\n', 'deploy').values.plugins, ['base']);
+    assert.deepEqual(run('', 'deploy').values.plugins, []);
+    assert.deepEqual(run('base_repo: r\nplugins: []\n', 'deploy').values.plugins, [], 'a plugin list is the list');
+  });
+
+  test('a stand-in takes the other’s place for its commands when one of its keys is set, and the other’s keys stay quiet', () => {
+    const swapped = run('base_repo: r\nbase_branch: main\n', 'release', ['stand_url=u']);
+    assert.deepEqual(swapped.values.plugins, ['stand']);
+    assert.deepEqual(swapped.warnings, []);
+    assert.deepEqual(run('plugins: [x, base]\n', 'release', ['stand_url=u']).values.plugins, ['x', 'stand']);
+    assert.deepEqual(run('plugins: [stand, base]\n', 'release', ['stand_url=u']).values.plugins, ['stand']);
+    assert.deepEqual(run('plugins: [x]\n', 'release', ['stand_url=u']).values.plugins, ['stand', 'x']);
+    // another command, or no key of the stand-in set: nothing changes
+    assert.deepEqual(run('base_repo: r\n', 'deploy', ['stand_url=u']).values.plugins, ['base']);
+    assert.deepEqual(run('base_repo: r\n', 'release').values.plugins, ['base']);
+    assert.match(run('base_repo: r\nplugins: []\n', 'deploy').warnings.join('\n'), /base_repo belongs to the base plugin, which is not enabled/);
+  });
+});
+
 describe('pluginNamesFor', () => {
-  test('default plugins, plus those named by the stage and its roles', () => {
-    assert.deepEqual(pluginNamesFor(load(BASIC), 'production'), ['git']);
+  test('the plugins named by the file, the stage and its roles (a plugin enabled by a key loads on demand)', () => {
+    assert.deepEqual(pluginNamesFor(load(BASIC), 'production'), []);
     const l = load('app_name: a\nplugins: [git, ./x.js]\nstage_role_configs:\n  production:\n    plugins: [stagep]\n    web:\n      plugins: [rolep, git]\n      hosts: [a]\n  other:\n    web:\n      plugins: [otherp]\n');
     assert.deepEqual(pluginNamesFor(l, 'production'), ['git', './x.js', 'stagep', 'rolep']);
   });

@@ -4,8 +4,8 @@
 // scripts: the plain form `source FILE` / `. FILE` becomes POSIX `. FILE` (no bash needed); any
 // other activate text is shell written for bash, as Fapistrano ran it, and runs under `bash -c`.
 import { posix } from 'node:path';
-import type { SignalContext } from '../../src/signals.js';
-import { shellWords, WordsError } from '../shell-words.js';
+import type { SignalContext } from '../src/signals.js';
+import { shellWords, WordsError } from './shell-words.js';
 
 /** User shell text on one line (a newline would end the command it belongs to). */
 export function shellText(v: unknown): string {
