@@ -39,7 +39,7 @@ export async function makeFleet(n: number, role: Record<string, unknown> = {}): 
   const file = join(dir, 'deploy.yml');
   const doc = { app_name: 'shop', path: join(dir, 'h1'), sudo_user: userInfo().username, plugins: [], keep_releases: 3, stage_role_configs: { production: { web: { hosts: ['local'], ...role } } } };
   writeFileSync(file, stringify(doc));
-  const plan = await buildPlan({ deployfile: file, stage: 'production', command: 'deploy', needsPlugins: true, env: {} });
+  const plan = await buildPlan({ deployfile: file, stage: 'production', command: 'deploy', env: {} });
   const base = plan.targets[0];
   const hosts = Array.from({ length: n }, (_, i) => `h${i + 1}`);
   const targets = hosts.map((h) => ({ ...base, key: h, connKey: h, host: { name: h, hostname: h }, paths: layout(join(dir, h), '') }));
