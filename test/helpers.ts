@@ -92,7 +92,8 @@ export function fap(args: string[], o: { env?: NodeJS.ProcessEnv; cwd?: string; 
 }
 
 /** A running fap with --json: each event is passed to onEvent as it arrives; kill() is SIGKILL. */
-export function fapLive(args: string[], onEvent: (e: Record<string, unknown>, kill: () => void) => void, o: { env?: NodeJS.ProcessEnv } = {}): Promise<FapResult & { killed: boolean }> {
+/** fap --json with each event seen as it comes; kill() sends o.signal (default SIGKILL) once. */
+export function fapLive(args: string[], onEvent: (e: Record<string, unknown>, kill: () => void) => void, o: { env?: NodeJS.ProcessEnv; signal?: NodeJS.Signals } = {}): Promise<FapResult & { killed: boolean }> {
   return new Promise((resolvePromise) => {
     const child = spawn(process.execPath, [FAP, '--json', ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', SSH_AUTH_SOCK: '', ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -100,8 +101,9 @@ export function fapLive(args: string[], onEvent: (e: Record<string, unknown>, ki
     let buffered = '';
     let killed = false;
     const kill = () => {
+      if (killed) return;
       killed = true;
-      child.kill('SIGKILL');
+      child.kill(o.signal ?? 'SIGKILL');
     };
     child.stdout.on('data', (d) => {
       stdout += d;
@@ -110,7 +112,7 @@ export function fapLive(args: string[], onEvent: (e: Record<string, unknown>, ki
       while ((nl = buffered.indexOf('\n')) >= 0) {
         const line = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 1);
-        if (line && !killed) onEvent(JSON.parse(line) as Record<string, unknown>, kill);
+        if (line && (!killed || o.signal)) onEvent(JSON.parse(line) as Record<string, unknown>, kill);
       }
     });
     child.stderr.on('data', (d) => (stderr += d));

@@ -1,7 +1,7 @@
 // The commands' handlers, loaded only when a command runs (fap --version and --help stay light):
 // each builds a plan, runs it with a reporter attached, and reports the result. No remote logic
 // lives here.
-import { copyFileSync, existsSync } from 'node:fs';
+import { accessSync, constants, copyFileSync, existsSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -302,6 +302,12 @@ export async function releaseAction(stage: string | undefined, role: string | un
   if (o.artifact !== undefined) {
     const local = resolve(o.artifact);
     if (!existsSync(local)) throw new UsageError(`--artifact: no such file ${local}`);
+    if (!statSync(local).isFile()) throw new UsageError(`--artifact: ${local} is not a file (give the built archive, e.g. build.tgz)`);
+    try {
+      accessSync(local, constants.R_OK);
+    } catch {
+      throw new UsageError(`--artifact: ${local} cannot be read by ${localUser()}`);
+    }
     if (o.curlUrl !== undefined) throw new UsageError('give either --curl-url or --artifact, not both');
     sets.push(`curl_artifact=${JSON.stringify(local)}`);
   }

@@ -31,6 +31,8 @@ export function installInterrupts(): void {
   installed = true;
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
+  // the terminal went away (ssh to a jump box dropped, the window closed): as SIGTERM, not death mid-phase
+  process.on('SIGHUP', () => onSignal('SIGHUP'));
   guard(process.stdout, 'standard output');
   guard(process.stderr, 'standard error');
 }

@@ -336,7 +336,10 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
   // and the other's keys stay quiet
   const quiet = new Set<string>();
   for (const [name, { replaces: r }] of known) {
-    if (!r || (r.commands && !r.commands.includes(input.command ?? '')) || !entries.some((e) => r.when.includes(e.key) && e.value)) continue;
+    if (!r || !entries.some((e) => r.when.includes(e.key) && e.value)) continue;
+    // its keys are set for the commands it stands in for (fap release): they do not warn in the others
+    quiet.add(name);
+    if (r.commands && !r.commands.includes(input.command ?? '')) continue;
     quiet.add(r.plugin);
     if (!Array.isArray(pluginList)) continue;
     const names = pluginList.map((n) => canonicalName(String(n)));

@@ -130,6 +130,12 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
         if (!allPlugins.includes(p)) allPlugins.push(p);
       }
     }
+    // a plugin standing in for one of these in some command, its keys set (curl for git in fap
+    // release, given curl_url), runs there too: fap check looks for its tools as well
+    for (const p of known.values()) {
+      const r = p.replaces;
+      if (r && !allPlugins.includes(p) && allPlugins.some((q) => canonicalName(q.name) === canonicalName(r.plugin)) && r.when.some((k) => rc.values[k as keyof typeof rc.values])) allPlugins.push(p);
+    }
     // a bad deploy root is named as such, before any plugin's check of a path derived from it
     const rootProblem = pathProblem(rc.values.path);
     if (rootProblem) throw originError(loaded, rc, 'path', rootProblem);

@@ -240,9 +240,11 @@ export class Run {
       conn = await this.connection(t);
       reconnected = true;
     }
+    // a file a plugin asked to send goes before the first script that names it; a failed upload
+    // fails that script only (a later discard or unlock names no upload, so it still runs)
     for (const [local, remote] of this.uploads.get(t.key) ?? []) {
       const id = `${t.connKey}\0${remote}`;
-      if (this.uploaded.has(id)) continue;
+      if (this.uploaded.has(id) || !steps.some((s) => s.script.includes(posix.basename(remote)))) continue;
       this.bus.emit({ event: 'upload', host: t.host.name, local, remote });
       await conn.upload(local, remote);
       this.uploaded.add(id);

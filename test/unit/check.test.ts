@@ -140,6 +140,19 @@ describe('the tools a configuration needs', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  test('curl_url set beside git: fap release runs curl, so check looks for its tools and its keys do not warn (found by the attack pass)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fap-check-replaces-'));
+    const file = join(dir, 'deploy.yml');
+    writeFileSync(file, 'app_name: shop\npath: /srv/shop\nrepo: /srv/repo.git\ncurl_url: https://ci.example/build.tgz\nstage_role_configs:\n  production:\n    web:\n      hosts: [a]\n');
+    const plan = await buildPlan({ deployfile: file, stage: 'production', env: {}, command: 'check' });
+    const work = plan.targets[0].roles[0];
+    assert.deepEqual(work.plugins.map((p) => p.name), ['git']);
+    assert.deepEqual(work.allPlugins.map((p) => p.name), ['git', 'curl']);
+    assert.deepEqual(requiredTools([{ config: work.config, plugins: work.allPlugins }]).map((n) => n.name), ['git', 'tar', 'curl', 'sha256sum']);
+    assert.deepEqual(plan.warnings, []);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   test('a plugin’s declared tools are what is checked: command lines give their program, and sudo', () => {
     const own: Plugin = { name: 'own', on: {}, tools: (c) => [String(c.own_command), undefined, 'rsync'] };
     const needs = requiredTools([{ config: { own_command: 'sudo -u app /usr/bin/env LANG=C /opt/bin/reload --all' }, plugins: [own] }]);

@@ -98,6 +98,30 @@ describe('hosts: [local]', () => {
     assert.ok(noLock(s.root));
   });
 
+  test('SIGHUP (the terminal went away) mid-publish: the run stops at the phase boundary, puts every host back and unlocks (found by the attack pass)', async () => {
+    const s = setup({ health_check: 'sleep 2', health_check_timeout: 60 });
+    const ok = await fap(['-f', s.file, 'deploy', 'production']);
+    assert.equal(ok.code, 0, ok.stderr);
+    const [r1] = releasesOf(s.root);
+    const hup = await fapLive(['-f', s.file, 'deploy', 'production'], (e, kill) => {
+      if (e.event === 'phase.started' && e.phase === 'publish') setTimeout(kill, 300);
+    }, { signal: 'SIGHUP' });
+    assert.equal(hup.code, 1, hup.stderr);
+    const result = jsonEvents(hup.stdout).find((e) => e.event === 'result')!;
+    assert.deepEqual((result.hosts as { outcome: string }[]).map((h) => h.outcome), ['reverted']);
+    assert.match(hup.stderr + hup.stdout, /SIGHUP/);
+    assert.equal(current(s.root), r1);
+    assert.ok(noLock(s.root));
+  });
+
+  test('--artifact that is a directory: a usage error before anything is locked (found by the attack pass: it left the lock)', async () => {
+    const s = setup();
+    const out = await fap(['-f', s.file, 'release', 'production', '--artifact', s.dir]);
+    assert.equal(out.code, 2, out.stderr);
+    assert.match(out.stderr, /--artifact: .* is not a file/);
+    assert.ok(!existsSync(s.root), 'nothing was created on the host');
+  });
+
   test('local takes no user or port: a config error naming file:line:col', async () => {
     const s = setup();
     writeFileSync(s.file, readFileSync(s.file, 'utf8').replace('- local', '- deploy@local'));
