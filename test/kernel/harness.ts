@@ -153,6 +153,8 @@ export interface Outcome {
   scripts: Map<string, string[]>;
   /** steps an old session began after its successor's first script had ended, and completed (must stay empty) */
   lateSteps: string[];
+  /** the run's token (its lock's owner record carries it) */
+  token: string;
 }
 
 /** The step-structure of a composed script: the header, and one chunk per step (composeScript's layout). */
@@ -389,7 +391,7 @@ export async function runCommand(fleet: Fleet, command: Command, o: CommandOptio
       return new FaultyTransport(new LocalTransport(t.host.name), w);
     },
   });
-  const out: Outcome = { command, events, killed: false, scripts: w.scripts, lateSteps: w.lateSteps };
+  const out: Outcome = { command, events, killed: false, scripts: w.scripts, lateSteps: w.lateSteps, token: run.token };
   try {
     const targets = fleet.targets;
     out.result =

@@ -37,11 +37,20 @@ export function currentComplete(fleet: Fleet, host: string): string[] {
   return problems.map((p) => `${host}: ${p}`);
 }
 
+function lockOwner(fleet: Fleet, host: string): string {
+  try {
+    return fleet.files.read(join(fleet.root(host), '.fap', 'lock', 'owner'));
+  } catch {
+    return '';
+  }
+}
+
 export function check(fleet: Fleet, out: Outcome, before: Before): string[] {
   const problems: string[] = [];
   const views = new Map(fleet.hosts.map((h) => [h, view(fleet, h)]));
   for (const h of fleet.hosts) problems.push(...currentComplete(fleet, h));
-  if (!out.killed) for (const [h, v] of views) if (v.locked) problems.push(`${h}: the deploy lock remains after ${out.command} ended`);
+  // (a lock a killed run left stays until a command takes it over: one that stopped before reaching it does not)
+  if (!out.killed) for (const [h, v] of views) if (v.locked && lockOwner(fleet, h).includes(`"token":"${out.token}"`)) problems.push(`${h}: the deploy lock remains after ${out.command} ended`);
   const ok = !!out.result?.ok && !out.error && !out.killed;
   if (ok && (out.command === 'deploy' || out.command === 'rollback')) {
     const currents = new Set([...views.values()].map((v) => v.current));

@@ -8,7 +8,7 @@
 //   FAP_MODEL_SEED=1234 node --test dist/test/kernel/model.test.js   replay one schedule
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { makeFleet, runCommand, type Command, type Fault, type FaultKind, type Fleet } from './harness.js';
+import { makeFleet, makeSimFleet, runCommand, type Command, type Fault, type FaultKind, type Fleet } from './harness.js';
 import { check, observe, settled } from './invariants.js';
 
 /** mulberry32: a small seeded generator, so a schedule is a function of its seed alone */
@@ -50,7 +50,10 @@ export function schedule(seed: number): Schedule {
     if (rnd() < 0.6) {
       const kind = pick(KINDS);
       // scripts per host: lock, then 1-3 phases (and a revert's); connections: the first, and a reconnect
-      faults.push({ host: pick(names), kind, at: kind === 'handshake' ? 1 + Math.floor(rnd() * 2) : 1 + Math.floor(rnd() * 5), step: 1 + Math.floor(rnd() * 12) });
+      const f: Fault = { host: pick(names), kind, at: kind === 'handshake' ? 1 + Math.floor(rnd() * 2) : 1 + Math.floor(rnd() * 5), step: 1 + Math.floor(rnd() * 12) };
+      // simulated hosts: where among its successor's steps the old session goes on (real ones: their own timing)
+      if (kind === 'old-session') f.resume = Math.floor(rnd() * 16);
+      faults.push(f);
     }
     steps.push({ command, faults });
   }
@@ -58,12 +61,12 @@ export function schedule(seed: number): Schedule {
 }
 
 function describe(s: Schedule): string {
-  return `${s.hosts} hosts: ` + s.steps.map((p) => p.command + p.faults.map((f) => ` [${f.kind} on ${f.host} at script/connection ${f.at}${f.step ? `, step ${f.step}` : ''}]`).join('')).join(' → ');
+  return `${s.hosts} hosts: ` + s.steps.map((p) => p.command + p.faults.map((f) => ` [${f.kind} on ${f.host} at script/connection ${f.at}${f.step ? `, step ${f.step}` : ''}${f.resume !== undefined ? `, resumes after ${f.resume}` : ''}]`).join('')).join(' → ');
 }
 
-/** Run a schedule on fresh hosts; returns the first broken invariant, in words, or undefined. */
-export async function play(s: Schedule): Promise<string | undefined> {
-  const fleet: Fleet = await makeFleet(s.hosts);
+/** Run a schedule on fresh hosts (local or simulated); returns the first broken invariant, in words, or undefined. */
+export async function play(s: Schedule, hosts: 'local' | 'sim' = 'local'): Promise<string | undefined> {
+  const fleet: Fleet = hosts === 'sim' ? await makeSimFleet(s.hosts) : await makeFleet(s.hosts);
   try {
     for (const [i, p] of s.steps.entries()) {
       const before = observe(fleet);

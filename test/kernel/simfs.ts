@@ -19,14 +19,29 @@ export class ShellError extends Error {
 
 export class SimFs {
   private readonly nodes = new Map<string, SimNode>([['/', { kind: 'dir', children: new Set(), mtime: 0 }]]);
+  /** where the symlinks are: a path with none of them on its way resolves to itself (the fast path) */
+  private readonly links = new Set<string>();
   private seq = 0;
+  /** changes made so far (a step that changes nothing leaves it as it was) */
+  changes = 0;
 
   private tick(): number {
+    this.changes++;
     return ++this.seq;
+  }
+
+  private viaLink(path: string): boolean {
+    for (const l of this.links) if (path === l || path.startsWith(l + '/')) return true;
+    return false;
   }
 
   /** The physical path of `path` (symlinks resolved; the last one too when follow), or undefined when a component is missing. */
   resolve(path: string, follow = true): string | undefined {
+    const n = posix.normalize(path);
+    if (!this.viaLink(n)) {
+      if (n === '/') return n;
+      return this.nodes.get(posix.dirname(n))?.kind === 'dir' ? n : undefined;
+    }
     let parts = posix.normalize(path).split('/').filter(Boolean);
     let at = '/';
     for (let i = 0, hops = 0; i < parts.length; i++) {
@@ -88,6 +103,7 @@ export class SimFs {
     parent.children.add(posix.basename(path));
     parent.mtime = this.tick();
     this.nodes.set(path, node);
+    if (node.kind === 'link') this.links.add(path);
   }
 
   /** Detach an entry from its directory and forget its subtree. */
@@ -97,8 +113,10 @@ export class SimFs {
     const forget = (p: string) => {
       const n = this.nodes.get(p);
       if (n?.kind === 'dir') for (const c of n.children) forget(posix.join(p, c));
+      if (n?.kind === 'link') this.links.delete(p);
       this.nodes.delete(p);
     };
+    this.changes++;
     forget(path);
   }
 
@@ -187,9 +205,17 @@ export class SimFs {
     if (d.startsWith(s + '/')) throw new ShellError(`mv: cannot move '${src}' to a subdirectory of itself`);
     // move the subtree
     const moved: [string, SimNode][] = [];
-    for (const [k, v] of this.nodes) if (k === s || k.startsWith(s + '/')) moved.push([d + k.slice(s.length), v]);
+    const collect = (k: string) => {
+      const v = this.nodes.get(k)!;
+      moved.push([d + k.slice(s.length), v]);
+      if (v.kind === 'dir') for (const c of v.children) collect(posix.join(k, c));
+    };
+    collect(s);
     this.drop(s);
-    for (const [k, v] of moved) this.nodes.set(k, v);
+    for (const [k, v] of moved) {
+      this.nodes.set(k, v);
+      if (v.kind === 'link') this.links.add(k);
+    }
     const parent = this.nodes.get(posix.dirname(d));
     if (parent?.kind === 'dir') {
       parent.children.add(posix.basename(d));
