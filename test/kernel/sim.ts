@@ -688,6 +688,8 @@ export class SimTransport implements Transport {
   private session?: SimSession;
   private readonly key = randomBytes(18).toString('hex');
   private readonly vars = new Map<string, string>();
+  /** a script was sent and has not answered */
+  private inFlight = false;
 
   constructor(
     readonly name: string,
@@ -704,17 +706,14 @@ export class SimTransport implements Transport {
   }
 
   async runScript(script: string): Promise<ExecResult> {
+    if (this.closed) throw this.lost();
+    let steps: SimStep[];
     try {
-      return this.run(script);
+      steps = parseScript(script);
     } catch (e) {
       if (e instanceof SimError) this.world.errors.push(e);
       throw e;
     }
-  }
-
-  private run(script: string): ExecResult {
-    if (this.closed) throw this.lost();
-    const steps = parseScript(script);
     const fault = this.faultFor(script);
     if (!this.session?.alive) {
       this.session = this.world.openSession();
@@ -722,6 +721,23 @@ export class SimTransport implements Transport {
       this.channelsOpened++;
     }
     const session = this.session;
+    this.inFlight = true;
+    // sent: the scripts of a phase all reach their hosts before any answers (as over pipes), and a
+    // connection cut meanwhile (fap killed on another host) does not stop one already running
+    await new Promise((r) => setImmediate(r));
+    try {
+      return this.run(steps, fault, session);
+    } catch (e) {
+      if (e instanceof SimError) this.world.errors.push(e);
+      throw e;
+    } finally {
+      this.inFlight = false;
+      // a cut session ends after its script; an old session fap lost runs on
+      if (this.closed && this.world.pending.get(this.name)?.session !== session) session.alive = false;
+    }
+  }
+
+  private run(steps: SimStep[], fault: SimFault | undefined, session: SimSession): ExecResult {
     const old = this.world.pending.get(this.name);
     // an old session of this host runs on between this session's steps, from a seeded point
     const before = old
@@ -742,9 +758,9 @@ export class SimTransport implements Transport {
     if (fault.kind === 'old-session') {
       const r = runSteps(this.world, this.p, session, this.vars, this.key, steps.slice(0, fault.steps), { before });
       this.closed = true;
-      if (r.failed === undefined && fault.steps < steps.length) {
+      if (r.failed === undefined && !r.killed && fault.steps < steps.length) {
         this.world.pending.set(this.name, { session, steps: steps.slice(fault.steps), vars: this.vars, resumeAfter: fault.resumeAfter, seen: 0, successorEnded: false });
-      } else session.alive = false;
+      }
       throw this.lost();
     }
     runSteps(this.world, this.p, session, this.vars, this.key, steps.slice(0, fault.steps), { before });
@@ -753,10 +769,10 @@ export class SimTransport implements Transport {
     throw this.lost();
   }
 
-  /** the connection is gone: its session ends (it was between scripts) */
+  /** the connection is gone: its session ends (after the script it runs, if any) */
   cut(): void {
     this.closed = true;
-    if (this.session) this.session.alive = false;
+    if (!this.inFlight && this.session) this.session.alive = false;
   }
 
   upload(): Promise<void> {
