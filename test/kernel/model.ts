@@ -1,6 +1,7 @@
 // Seeded schedules of commands and faults for the model-based test (model.test.ts) and the
 // differential test (sim.test.ts): a schedule is a function of its seed alone; play() runs one on
 // fresh local or simulated hosts and checks the invariants after every command.
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { makeFleet, makeSimFleet, runCommand, type Command, type Fault, type FaultKind, type Fleet } from './harness.js';
 import { check, observe, settled } from './invariants.js';
 
@@ -78,3 +79,50 @@ export async function play(s: Schedule, hosts: 'local' | 'sim' = 'local'): Promi
   }
 }
 
+
+/** A seed's schedule played; the broken invariant (or what threw), in words, or undefined. */
+export async function playSeed(seed: number, hosts: 'local' | 'sim'): Promise<string | undefined> {
+  try {
+    return await play(schedule(seed), hosts);
+  } catch (e) {
+    return `threw ${(e as Error).stack ?? e}`;
+  }
+}
+
+export interface Broken {
+  seed: number;
+  broken: string;
+}
+
+/** Play seeds on simulated hosts; the broken ones. */
+export async function playAll(seeds: number[]): Promise<Broken[]> {
+  const out: Broken[] = [];
+  for (const seed of seeds) {
+    const broken = await playSeed(seed, 'sim');
+    if (broken) out.push({ seed, broken });
+  }
+  return out;
+}
+
+/** Play seeds on simulated hosts in `workers` worker threads (each its share of the seeds, in order). */
+export async function playInWorkers(seeds: number[], workers: number): Promise<Broken[]> {
+  if (workers <= 1) return playAll(seeds);
+  const shares = Array.from({ length: workers }, (_, w) => seeds.filter((_, i) => i % workers === w));
+  const done = await Promise.all(
+    shares.map(
+      (share) =>
+        new Promise<Broken[]>((resolve, reject) => {
+          const w = new Worker(new URL(import.meta.url), { workerData: { fapModelSeeds: share } });
+          w.once('message', resolve);
+          w.once('error', reject);
+          w.once('exit', (code) => code !== 0 && reject(new Error(`a model worker exited with ${code}`)));
+        }),
+    ),
+  );
+  return done.flat().sort((a, b) => a.seed - b.seed);
+}
+
+// a worker of playInWorkers (as a plain module, e.g. under node --test, this does nothing)
+if (!isMainThread && Array.isArray(workerData?.fapModelSeeds)) {
+  playAll(workerData.fapModelSeeds as number[]).then((b) => parentPort!.postMessage(b));
+}

@@ -37,10 +37,12 @@ export class SimFs {
 
   /** The physical path of `path` (symlinks resolved; the last one too when follow), or undefined when a component is missing. */
   resolve(path: string, follow = true): string | undefined {
-    const n = posix.normalize(path);
+    // paths the scripts name are absolute and clean: normalised only when they might not be
+    const n = path.length > 1 && path[0] === '/' && !path.endsWith('/') && !/\/\.|\/\//.test(path) ? path : posix.normalize(path);
     if (!this.viaLink(n)) {
       if (n === '/') return n;
-      return this.nodes.get(posix.dirname(n))?.kind === 'dir' ? n : undefined;
+      const cut = n.lastIndexOf('/');
+      return this.nodes.get(cut === 0 ? '/' : n.slice(0, cut))?.kind === 'dir' ? n : undefined;
     }
     let parts = posix.normalize(path).split('/').filter(Boolean);
     let at = '/';
