@@ -150,7 +150,7 @@ interface Pending {
 
 /** The simulated machines of a fleet: one filesystem (hosts are directories in it), their sessions. */
 export class SimWorld {
-  readonly fs = new SimFs();
+  fs = new SimFs();
   private sids = 1000;
   readonly sessions = new Map<number, SimSession>();
   /** old sessions per host name */

@@ -25,6 +25,17 @@ export class SimFs {
   /** changes made so far (a step that changes nothing leaves it as it was) */
   changes = 0;
 
+  /** A copy to go back to (the differential test tries an old session's other interleavings from it). */
+  copy(): SimFs {
+    const c = new SimFs();
+    c.nodes.clear();
+    for (const [k, v] of this.nodes) c.nodes.set(k, v.kind === 'dir' ? { ...v, children: new Set(v.children) } : { ...v });
+    for (const l of this.links) c.links.add(l);
+    c.seq = this.seq;
+    c.changes = this.changes;
+    return c;
+  }
+
   private tick(): number {
     this.changes++;
     return ++this.seq;
