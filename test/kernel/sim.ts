@@ -13,7 +13,6 @@
 // expires and a breaker's claim is always fresh), file modes and owners, plugin steps, health
 // checks other than `true` and `false`.
 import { posix } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { ConnectError } from '../../src/errors.js';
 import { composeScript, sessionMarks, type Step } from '../../src/remote/shell.js';
@@ -678,6 +677,7 @@ export type SimFault =
   | { kind: 'old-session'; steps: number; resumeAfter: number };
 
 const USER = userInfo().username;
+let keys = 0;
 
 /** A connection to a simulated host: one session, opened on its first script. */
 export class SimTransport implements Transport {
@@ -686,7 +686,8 @@ export class SimTransport implements Transport {
   channelsOpened = 0;
   private closed = false;
   private session?: SimSession;
-  private readonly key = randomBytes(18).toString('hex');
+  /** the session key its marks carry (any unique text: no program on a simulated host could read it) */
+  private readonly key = `simkey${++keys}`;
   private readonly vars = new Map<string, string>();
   /** a script was sent and has not answered */
   private inFlight = false;
