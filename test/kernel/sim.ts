@@ -815,11 +815,12 @@ export function runPending(world: SimWorld, host: string, p: Paths, n: number): 
 function runOld(world: SimWorld, host: string, p: Paths, n: number, o: Pending): void {
   while (n-- > 0 && o.session.alive && o.steps.length) {
     const s = o.steps.shift()!;
-    const before = world.fs.changes;
+    const before = o.successorEnded ? world.fs.tree(p.root) : '';
     const r = runSteps(world, p, o.session, o.vars, 'old', [s]);
     if (r.failed !== undefined) o.steps = [];
-    // exactly the issue's promise: nothing changed (the real tier can only trace which steps completed)
-    else if (o.successorEnded && world.fs.changes !== before) world.late.push(`${host}: ${s.name}`);
+    // exactly the issue's promise: the host is as it was (the real tier can only trace which steps
+    // completed; a breaker's claim made and given back inside the lock leaves nothing)
+    if (o.successorEnded && world.fs.tree(p.root) !== before) world.late.push(`${host}: ${s.name}${r.failed ? ' (failed, after changing something)' : ''}`);
   }
   if (!o.session.alive || !o.steps.length) {
     o.session.alive = false;

@@ -25,6 +25,19 @@ export class SimFs {
   /** changes made so far (a step that changes nothing leaves it as it was) */
   changes = 0;
 
+  /** Everything under a directory (paths, kinds, contents, link targets) as one text: to tell whether something changed. */
+  tree(dir: string): string {
+    const out: string[] = [];
+    const walk = (p: string) => {
+      const n = this.nodes.get(p);
+      if (!n) return;
+      out.push(`${p} ${n.kind === 'file' ? JSON.stringify(n.data) : n.kind === 'link' ? '-> ' + n.target : '/'}`);
+      if (n.kind === 'dir') for (const c of [...n.children].sort()) walk(posix.join(p, c));
+    };
+    walk(dir);
+    return out.join('\n');
+  }
+
   /** A copy to go back to (the differential test tries an old session's other interleavings from it). */
   copy(): SimFs {
     const c = new SimFs();
