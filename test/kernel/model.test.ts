@@ -8,7 +8,7 @@
 //
 //   FAP_MODEL_RUNS=5000 node --test dist/test/kernel/model.test.js   more schedules
 //   FAP_MODEL_SEED=1234 node --test dist/test/kernel/model.test.js   replay one schedule (both kinds of hosts)
-//   FAP_MODEL_BASE=1    node --test dist/test/kernel/model.test.js   seeds from 1
+//   FAP_MODEL_BASE=random FAP_MODEL_RUNS=10000 ...                     explore (simulated hosts run seeds 1..1000 by default)
 //   FAP_MODEL_HOSTS=sim|local                                         one kind of host only
 //   FAP_MODEL_WORKERS=1                                               no worker threads
 import assert from 'node:assert/strict';
@@ -18,10 +18,16 @@ import { describe, playInWorkers, playSeed, schedule } from './model.js';
 
 const replay = process.env.FAP_MODEL_SEED;
 const kinds = (process.env.FAP_MODEL_HOSTS ? [process.env.FAP_MODEL_HOSTS] : ['sim', 'local']) as ('sim' | 'local')[];
-const base = Number(process.env.FAP_MODEL_BASE ?? Math.floor(Math.random() * 1e9));
+// simulated hosts: seeds 1..1000 by default, the same every run (a red run is a regression, not luck);
+// FAP_MODEL_BASE=random explores. Real local hosts: a few random seeds each run, as before.
+const baseFor = (kind: 'sim' | 'local') => {
+  const b = process.env.FAP_MODEL_BASE ?? (kind === 'sim' ? '1' : 'random');
+  return b === 'random' ? Math.floor(Math.random() * 1e9) : Number(b);
+};
 const seedsFor = (kind: 'sim' | 'local') => {
   if (replay !== undefined) return [Number(replay)];
   const runs = Number(process.env.FAP_MODEL_RUNS ?? (kind === 'sim' ? 1000 : 4));
+  const base = baseFor(kind);
   return Array.from({ length: runs }, (_, i) => base + i);
 };
 const workers = Number(process.env.FAP_MODEL_WORKERS ?? Math.min(2, availableParallelism()));
