@@ -76,6 +76,12 @@ export async function makeFleet(n: number, role: Record<string, unknown> = {}): 
   return { kind: 'local', dir, hosts, targets, root: (h) => join(dir, h), files: realFiles, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** A bare connection to a simulated host of a fleet (no faults): for tests of the simulation itself. */
+export function SimTransportFor(fleet: Fleet, host: string): SimTransport {
+  const t = fleet.targets.find((x) => x.host.name === host)!;
+  return new SimTransport(host, fleet.world!, t.paths, () => undefined, () => {});
+}
+
 /** plans of simulated fleets, by role configuration: built once (buildPlan reads a deploy.yml) */
 const simPlans = new Map<string, Target>();
 

@@ -11,7 +11,9 @@
 // (tried from the same state: after all of the successor's steps, then after 0, 1, 2, ... of them).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { makeFleet, makeSimFleet, runCommand, snapshot, type Fleet, type Outcome } from './harness.js';
+import { composeScript } from '../../src/remote/shell.js';
+import { setStatusSteps } from '../../src/release/scripts.js';
+import { makeFleet, makeSimFleet, putShared, runCommand, snapshot, SimTransportFor, type Fleet, type Outcome } from './harness.js';
 import { schedule, type Schedule } from './model.js';
 
 /** Seeds whose schedules cover every fault kind (checked below), and some without faults. */
@@ -28,7 +30,7 @@ function tree(f: Fleet, host: string, seen: Seen): Record<string, string> {
   for (const k of Object.keys(raw)) for (const m of k.matchAll(/\b\d{14}\b/g)) seen.releases.add(m[0]);
   const names = [...seen.releases].sort();
   const norm = (s: string) => {
-    let out = s;
+    let out = s.split(f.dir).join('<fleet>');
     seen.tokens.forEach((t, i) => (out = out.split(t).join(`T${i + 1}`)));
     return out
       .replace(/\b\d{14}\b/g, (r) => `R${names.indexOf(r) + 1}`)
@@ -74,9 +76,10 @@ function compare(sim: Fleet, real: Fleet, a: Outcome, b: Outcome, seen: { sim: S
 }
 
 /** Run the schedule on both kinds of hosts in step; the first difference, in words, or undefined. */
-export async function differ(s: Schedule): Promise<string | undefined> {
-  const sim = await makeSimFleet(s.hosts);
-  const real = await makeFleet(s.hosts);
+export async function differ(s: Schedule, role: Record<string, unknown> = {}, shared: Record<string, string> = {}): Promise<string | undefined> {
+  const sim = await makeSimFleet(s.hosts, role);
+  const real = await makeFleet(s.hosts, role);
+  for (const [rel, content] of Object.entries(shared)) for (const f of [sim, real]) putShared(f, rel, content);
   const seen = { sim: { tokens: [], releases: new Set() } as Seen, real: { tokens: [], releases: new Set() } as Seen };
   try {
     for (const [i, p] of s.steps.entries()) {
@@ -117,3 +120,24 @@ for (const seed of SEEDS) {
     assert.equal(broken, undefined, `schedule ${seed}: ${broken}\nreplay it: npm run build && FAP_DIFF_SEEDS=${seed} node --test dist/test/kernel/sim.test.js`);
   });
 }
+
+test('simulated hosts with linked files and dirs, an environment and keep_releases 1 do what real ones do', { timeout: 120_000 }, async () => {
+  const role = { linked_files: ['config.json', 'conf/app.ini'], linked_dirs: ['storage'], environment: { APP_ENV: 'production', NOTE: "it's \"quoted\"" }, keep_releases: 1 };
+  const shared = { 'config.json': '{}\n', 'conf/app.ini': 'x=1\n' };
+  const s: Schedule = { seed: 0, hosts: 2, steps: [{ command: 'deploy', faults: [] }, { command: 'deploy', faults: [{ host: 'h2', kind: 'drop-after-last', at: 3 }] }, { command: 'deploy', faults: [] }, { command: 'rollback', faults: [] }, { command: 'cleanup', faults: [] }] };
+  assert.equal(await differ(s, role, shared), undefined);
+  // a linked file missing from shared/: the deploy fails at the same step on both
+  const missing: Schedule = { seed: 0, hosts: 2, steps: [{ command: 'deploy', faults: [] }] };
+  assert.equal(await differ(missing, role, { 'config.json': '{}\n' }), undefined);
+});
+
+test('the simulation refuses what it does not know: an unknown step, text its builder would not write', async () => {
+  const f = await makeSimFleet(1);
+  const t = SimTransportFor(f, 'h1');
+  const unknown = composeScript([{ name: 'frobnicate', script: 'true' }]);
+  await assert.rejects(t.runScript(unknown), /a step it does not know: "frobnicate"/);
+  const p = f.targets[0].paths;
+  const [mark] = setStatusSteps(p, '20260101000000', 'ok');
+  await assert.rejects(t.runScript(composeScript([{ ...mark, script: mark.script.replace('>', '>>') }])), /is not what its builder makes/);
+  assert.notEqual((await t.runScript(composeScript([mark]))).code, 0, 'no .fap/releases yet: the write fails as in the shell');
+});

@@ -435,7 +435,9 @@ class Interpreter {
         const q = withReleaseName(p, posix.basename(posix.dirname(file)));
         const lines = words(match(t, /printf '%s\\n'(.*) > \S+\)$/m, '.env lines')[1]);
         const format = lines.length && lines.every((l) => l.startsWith('export ')) ? 'export' : undefined;
-        const environment = Object.fromEntries(lines.map((l) => l.replace(/^export /, '')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+        // each line is KEY=<the value, quoted>
+        const pairs = lines.map((l) => l.replace(/^export /, '')).map((l) => [l.slice(0, l.indexOf('=')), unquote(l.slice(l.indexOf('=') + 1))]);
+        const environment = Object.fromEntries(pairs);
         same(s, prepareEndSteps(q, { environment, linkedFiles: [], linkedDirs: [], environmentFormat: format }));
         fs.rmF(file);
         fs.write(file, lines.length ? lines.map((l) => l + '\n').join('') : '\n');
