@@ -20,12 +20,42 @@ import { Run } from '../../src/release/run.js';
 import type { RunResult } from '../../src/release/transaction.js';
 import { LocalTransport } from '../../src/transport/local.js';
 import type { ExecOptions, ExecResult, Transport } from '../../src/transport/transport.js';
+import { runPending, SimTransport, SimWorld, type SimFault } from './sim.js';
+
+/** What the checks read of the hosts' files: the real filesystem, or a simulated one. */
+export interface Files {
+  exists(path: string): boolean;
+  isDir(path: string): boolean;
+  /** names in a directory, sorted */
+  list(path: string): string[];
+  readlink(path: string): string | undefined;
+  read(path: string): string;
+}
+
+const realFiles: Files = {
+  exists: (p) => existsSync(p),
+  isDir: (p) => !!statSync(p, { throwIfNoEntry: false })?.isDirectory(),
+  list: (d) => (existsSync(d) ? readdirSync(d).sort() : []),
+  readlink: (p) => {
+    try {
+      return readlinkSync(p);
+    } catch {
+      return undefined;
+    }
+  },
+  read: (p) => readFileSync(p, 'utf8'),
+};
 
 export interface Fleet {
+  /** local: deploy roots in a temporary directory, reached through the real local transport; sim: simulated hosts (sim.ts) */
+  kind: 'local' | 'sim';
   dir: string;
   hosts: string[];
   targets: Target[];
   root(host: string): string;
+  files: Files;
+  /** the simulated machines (kind sim) */
+  world?: SimWorld;
   /** remove the fleet's directory */
   remove(): void;
 }
@@ -43,7 +73,45 @@ export async function makeFleet(n: number, role: Record<string, unknown> = {}): 
   const base = plan.targets[0];
   const hosts = Array.from({ length: n }, (_, i) => `h${i + 1}`);
   const targets = hosts.map((h) => ({ ...base, key: h, connKey: h, host: { name: h, hostname: h }, paths: layout(join(dir, h), '') }));
-  return { dir, hosts, targets, root: (h) => join(dir, h), remove: () => rmSync(dir, { recursive: true, force: true }) };
+  return { kind: 'local', dir, hosts, targets, root: (h) => join(dir, h), files: realFiles, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A bare connection to a simulated host of a fleet (no faults): for tests of the simulation itself. */
+export function SimTransportFor(fleet: Fleet, host: string): SimTransport {
+  const t = fleet.targets.find((x) => x.host.name === host)!;
+  return new SimTransport(host, fleet.world!, t.paths, () => undefined, () => {});
+}
+
+/** plans of simulated fleets, by role configuration: built once (buildPlan reads a deploy.yml) */
+const simPlans = new Map<string, Target>();
+
+/** n simulated hosts h1..hn (sim.ts): the same targets as makeFleet's, their roots in one in-memory filesystem. */
+export async function makeSimFleet(n: number, role: Record<string, unknown> = {}): Promise<Fleet> {
+  const id = JSON.stringify(role);
+  let base = simPlans.get(id);
+  if (!base) {
+    const real = await makeFleet(1, role);
+    real.remove();
+    base = real.targets[0];
+    simPlans.set(id, base);
+  }
+  const dir = '/sim/shop';
+  const world = new SimWorld();
+  world.fs.mkdirP(dir);
+  const hosts = Array.from({ length: n }, (_, i) => `h${i + 1}`);
+  const targets = hosts.map((h) => ({ ...base, key: h, connKey: h, host: { name: h, hostname: h }, paths: layout(`${dir}/${h}`, '') }));
+  const files: Files = {
+    exists: (p) => world.fs.exists(p),
+    isDir: (p) => world.fs.isDir(p),
+    list: (d) => world.fs.list(d),
+    readlink: (p) => world.fs.readlink(p),
+    read: (p) => {
+      const data = world.fs.read(p);
+      if (data === undefined) throw new Error(`sim: no file ${p}`);
+      return data;
+    },
+  };
+  return { kind: 'sim', dir, hosts, targets, root: (h) => `${dir}/${h}`, files, world, remove: () => {} };
 }
 
 // ---- faults ----
@@ -68,6 +136,8 @@ export interface Fault {
   /** which connection ('handshake') or which script (the others) to the host in this command, from 1 */
   at: number;
   step?: number;
+  /** old-session on simulated hosts: the successor's steps on the host before the old session goes on (the real one runs on its own time) */
+  resume?: number;
 }
 
 export interface CommandOptions {
@@ -89,6 +159,8 @@ export interface Outcome {
   scripts: Map<string, string[]>;
   /** steps an old session began after its successor's first script had ended, and completed (must stay empty) */
   lateSteps: string[];
+  /** the run's token (its lock's owner record carries it) */
+  token: string;
 }
 
 /** The step-structure of a composed script: the header, and one chunk per step (composeScript's layout). */
@@ -115,7 +187,7 @@ class Wiring {
   killed = false;
   readonly scripts = new Map<string, string[]>();
   readonly connections = new Map<string, number>();
-  readonly live = new Set<FaultyTransport>();
+  readonly live = new Set<{ cut(): void }>();
   readonly lateSteps: string[] = [];
   /** per host: the trace file of an old session, and when its successor's first script ended */
   readonly oldSessions = new Map<string, { trace: string; done: Promise<unknown>; successorEnded?: bigint }>();
@@ -123,7 +195,7 @@ class Wiring {
   constructor(
     readonly fleet: Fleet,
     readonly faults: Fault[],
-    readonly stand: ChildProcess,
+    readonly stand?: ChildProcess,
   ) {}
 
   fault(host: string, kind: FaultKind | FaultKind[], at: number): Fault | undefined {
@@ -133,8 +205,33 @@ class Wiring {
 
   kill(): void {
     this.killed = true;
-    this.stand.kill('SIGKILL');
+    this.stand?.kill('SIGKILL');
     for (const t of this.live) t.cut();
+  }
+
+  /** A simulated host's n-th script: recorded as sent, and its fault as the simulation applies it (as FaultyTransport does). */
+  simFault(host: string, script: string): SimFault | undefined {
+    const sent = this.scripts.get(host) ?? [];
+    sent.push(script);
+    this.scripts.set(host, sent);
+    const f = this.fault(host, ['drop-after-step', 'drop-after-last', 'disk-full', 'old-session', 'kill'], sent.length);
+    if (!f) return undefined;
+    const len = splitSteps(script).steps.length;
+    const k = Math.max(0, Math.min(f.step ?? len, len));
+    switch (f.kind) {
+      case 'disk-full':
+        return { kind: 'disk-full', step: Math.max(0, Math.min(k, len) - 1) };
+      case 'drop-after-step':
+        return { kind: 'drop', steps: k };
+      case 'drop-after-last':
+        return { kind: 'drop', steps: len };
+      case 'kill':
+        return { kind: 'kill', steps: k };
+      case 'old-session':
+        // as FaultyTransport: steps before k at once, the rest on its own time
+        return { kind: 'old-session', steps: Math.max(0, k - 1), resumeAfter: f.resume ?? 0 };
+    }
+    return undefined;
   }
 
   /** The old sessions' steps that began after their successor's first script had ended, and completed. */
@@ -267,9 +364,13 @@ class FaultyTransport implements Transport {
   }
 }
 
-/** Run one command on the fleet, through the transaction, with faults. Never throws a FapError. */
+/** A pid no process has (above pid_max): the owner of a simulated run's lock is provably gone once the run is over, as a killed stand-in is. */
+const NO_PID = 4_194_305;
+
+/** Run one command on the fleet (local or simulated hosts), through the transaction, with faults. Never throws a FapError. */
 export async function runCommand(fleet: Fleet, command: Command, o: CommandOptions = {}): Promise<Outcome> {
-  const stand = standIn();
+  const sim = fleet.world;
+  const stand = sim ? undefined : standIn();
   const w = new Wiring(fleet, o.faults ?? [], stand);
   const events: StampedEvent[] = [];
   const bus = new EventBus();
@@ -282,16 +383,21 @@ export async function runCommand(fleet: Fleet, command: Command, o: CommandOptio
     dryRun: false,
     options: o.batch ? { batch: o.batch } : {},
     lockWaitMs: 0,
-    pid: stand.pid,
+    pid: stand?.pid ?? NO_PID,
     transport: async (t) => {
       if (w.killed) throw new ConnectError(t.host.name, 'fap is gone');
       const c = (w.connections.get(t.host.name) ?? 0) + 1;
       w.connections.set(t.host.name, c);
       if (w.fault(t.host.name, 'handshake', c)) throw new ConnectError(t.host.name, 'connection closed during the handshake');
+      if (sim) {
+        const st = new SimTransport(t.host.name, sim, t.paths, (script) => w.simFault(t.host.name, script), () => w.kill());
+        w.live.add(st);
+        return st;
+      }
       return new FaultyTransport(new LocalTransport(t.host.name), w);
     },
   });
-  const out: Outcome = { command, events, killed: false, scripts: w.scripts, lateSteps: w.lateSteps };
+  const out: Outcome = { command, events, killed: false, scripts: w.scripts, lateSteps: w.lateSteps, token: run.token };
   try {
     const targets = fleet.targets;
     out.result =
@@ -307,12 +413,18 @@ export async function runCommand(fleet: Fleet, command: Command, o: CommandOptio
     out.error = e;
   } finally {
     await run.close();
-    stand.kill('SIGKILL');
+    stand?.kill('SIGKILL');
     out.killed = w.killed;
     // an old session runs on for a while: wait for it to finish or be stopped before anyone looks
     await Promise.all([...w.oldSessions.values()].map((o) => o.done));
     w.collectLate();
+    if (sim) {
+      for (const t of fleet.targets) runPending(sim, t.host.name, t.paths, Infinity);
+      w.lateSteps.push(...sim.late.splice(0));
+    }
   }
+  // a step the simulation could not interpret is a bug in the test, never a host's failure
+  if (sim?.errors.length) throw sim.errors[0];
   return out;
 }
 
@@ -330,48 +442,37 @@ export interface HostView {
 
 export function view(fleet: Fleet, host: string): HostView {
   const root = fleet.root(host);
-  const list = (d: string) => (existsSync(d) ? readdirSync(d).sort() : []);
-  let current: string | undefined;
-  let currentTarget: string | undefined;
-  try {
-    currentTarget = readlinkSync(join(root, 'current'));
-    current = currentTarget.split('/').pop();
-  } catch {
-    /* no current */
-  }
+  const fs = fleet.files;
+  const currentTarget = fs.readlink(join(root, 'current'));
+  const current = currentTarget?.split('/').pop();
   const status: Record<string, string> = {};
-  for (const f of list(join(root, '.fap', 'releases'))) {
-    if (f.endsWith('.status')) status[f.slice(0, -'.status'.length)] = readFileSync(join(root, '.fap', 'releases', f), 'utf8').trim();
+  for (const f of fs.list(join(root, '.fap', 'releases'))) {
+    if (f.endsWith('.status')) status[f.slice(0, -'.status'.length)] = fs.read(join(root, '.fap', 'releases', f)).trim();
   }
   return {
     current,
     currentTarget,
-    releases: list(join(root, 'releases')),
+    releases: fs.list(join(root, 'releases')),
     status,
-    locked: existsSync(join(root, '.fap', 'lock')),
-    journals: list(join(root, '.fap', 'journal')),
+    locked: fs.exists(join(root, '.fap', 'lock')),
+    journals: fs.list(join(root, '.fap', 'journal')),
   };
 }
 
-/** Every file under a directory with its content (symlinks as their target): to compare shared/ before and after. */
-export function snapshot(dir: string): Record<string, string> {
+/** Every file under a directory of a host with its content (symlinks as their target): to compare shared/ before and after. */
+export function snapshot(fleet: Fleet, dir: string): Record<string, string> {
+  const fs = fleet.files;
   const out: Record<string, string> = {};
   const walk = (d: string, rel: string) => {
-    for (const name of existsSync(d) ? readdirSync(d).sort() : []) {
+    for (const name of fs.list(d)) {
       const p = join(d, name);
       const r = rel ? `${rel}/${name}` : name;
-      const st = statSync(p, { throwIfNoEntry: false });
-      let link: string | undefined;
-      try {
-        link = readlinkSync(p);
-      } catch {
-        /* not a link */
-      }
+      const link = fs.readlink(p);
       if (link !== undefined) out[r] = `-> ${link}`;
-      else if (st?.isDirectory()) {
+      else if (fs.isDir(p)) {
         out[r + '/'] = '';
         walk(p, r);
-      } else out[r] = readFileSync(p, 'utf8');
+      } else out[r] = fs.read(p);
     }
   };
   walk(dir, '');
@@ -382,6 +483,11 @@ export function snapshot(dir: string): Record<string, string> {
 export function putShared(fleet: Fleet, rel: string, content: string): void {
   for (const h of fleet.hosts) {
     const p = join(fleet.root(h), 'shared', rel);
+    if (fleet.world) {
+      fleet.world.fs.mkdirP(join(p, '..'));
+      fleet.world.fs.write(p, content);
+      continue;
+    }
     mkdirSync(join(p, '..'), { recursive: true });
     writeFileSync(p, content);
   }

@@ -3,7 +3,6 @@
 // was killed); hosts that finished a run agree on `current`; rollback never lands on a failed or
 // rolled-back release; a failed run never changes shared/; no step of a superseded attempt starts
 // after its successor took over. Each check returns what is wrong, in words, for the test to print.
-import { existsSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { join, resolve } from 'node:path';
 import { snapshot, view, type Fleet, type HostView, type Outcome } from './harness.js';
@@ -16,7 +15,7 @@ export interface Before {
 export function observe(fleet: Fleet): Before {
   return {
     views: new Map(fleet.hosts.map((h) => [h, view(fleet, h)])),
-    shared: new Map(fleet.hosts.map((h) => [h, snapshot(join(fleet.root(h), 'shared'))])),
+    shared: new Map(fleet.hosts.map((h) => [h, snapshot(fleet, join(fleet.root(h), 'shared'))])),
   };
 }
 
@@ -30,19 +29,28 @@ export function currentComplete(fleet: Fleet, host: string): string[] {
   // current is a relative link (releases/NAME) where it lives beside releases/
   const target = resolve(root, v.currentTarget);
   if (target !== join(root, 'releases', name)) problems.push(`current -> ${v.currentTarget}, not a release of ${root}`);
-  else if (!existsSync(target)) problems.push(`current -> ${name}, which does not exist`);
+  else if (!fleet.files.exists(target)) problems.push(`current -> ${name}, which does not exist`);
   else {
-    if (!existsSync(join(target, 'REVISION'))) problems.push(`current release ${name} has no REVISION (not fully built)`);
-    if (!existsSync(join(root, '.fap', 'releases', `${name}.meta`))) problems.push(`current release ${name} was never recorded`);
+    if (!fleet.files.exists(join(target, 'REVISION'))) problems.push(`current release ${name} has no REVISION (not fully built)`);
+    if (!fleet.files.exists(join(root, '.fap', 'releases', `${name}.meta`))) problems.push(`current release ${name} was never recorded`);
   }
   return problems.map((p) => `${host}: ${p}`);
+}
+
+function lockOwner(fleet: Fleet, host: string): string {
+  try {
+    return fleet.files.read(join(fleet.root(host), '.fap', 'lock', 'owner'));
+  } catch {
+    return '';
+  }
 }
 
 export function check(fleet: Fleet, out: Outcome, before: Before): string[] {
   const problems: string[] = [];
   const views = new Map(fleet.hosts.map((h) => [h, view(fleet, h)]));
   for (const h of fleet.hosts) problems.push(...currentComplete(fleet, h));
-  if (!out.killed) for (const [h, v] of views) if (v.locked) problems.push(`${h}: the deploy lock remains after ${out.command} ended`);
+  // (a lock a killed run left stays until a command takes it over: one that stopped before reaching it does not)
+  if (!out.killed) for (const [h, v] of views) if (v.locked && lockOwner(fleet, h).includes(`"token":"${out.token}"`)) problems.push(`${h}: the deploy lock remains after ${out.command} ended`);
   const ok = !!out.result?.ok && !out.error && !out.killed;
   if (ok && (out.command === 'deploy' || out.command === 'rollback')) {
     const currents = new Set([...views.values()].map((v) => v.current));
@@ -57,7 +65,7 @@ export function check(fleet: Fleet, out: Outcome, before: Before): string[] {
   }
   if (!ok && !out.killed) {
     for (const h of fleet.hosts) {
-      if (!isDeepStrictEqual(snapshot(join(fleet.root(h), 'shared')), before.shared.get(h))) problems.push(`${h}: the failed ${out.command} changed shared/`);
+      if (!isDeepStrictEqual(snapshot(fleet, join(fleet.root(h), 'shared')), before.shared.get(h))) problems.push(`${h}: the failed ${out.command} changed shared/`);
     }
   }
   for (const s of out.lateSteps) problems.push(`a superseded session ran a step after its successor took over: ${s}`);

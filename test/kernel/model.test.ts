@@ -1,96 +1,58 @@
 // Model-based fault test: seeded random schedules of commands (deploy, rollback, cleanup) and
 // faults (a connection closing mid-handshake, after step k, just after a script's last step; a
-// step failing on a full disk; an old session running on; fap killed) over 2-3 local hosts, with
-// the invariants (invariants.ts) checked after every command, and after a last clean deploy every
-// host agreeing, unlocked. A failing schedule prints its seed and the command that replays it.
+// step failing on a full disk; an old session running on; fap killed) over 2-3 hosts, with the
+// invariants (invariants.ts) checked after every command, and after a last clean deploy every host
+// agreeing, unlocked. By default 1,000 schedules on simulated hosts (sim.ts, kept honest by
+// sim.test.ts), in worker threads, and a few on real local hosts. A failing schedule prints its
+// seed and the command that replays it.
 //
-//   FAP_MODEL_RUNS=200 node --test dist/test/kernel/model.test.js    more schedules
-//   FAP_MODEL_SEED=1234 node --test dist/test/kernel/model.test.js   replay one schedule
+//   FAP_MODEL_RUNS=5000 node --test dist/test/kernel/model.test.js   more schedules
+//   FAP_MODEL_SEED=1234 node --test dist/test/kernel/model.test.js   replay one schedule (both kinds of hosts)
+//   FAP_MODEL_BASE=random FAP_MODEL_RUNS=10000 ...                     explore (simulated hosts run seeds 1..1000 by default)
+//   FAP_MODEL_HOSTS=sim|local                                         one kind of host only
+//   FAP_MODEL_WORKERS=1                                               no worker threads
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { makeFleet, runCommand, type Command, type Fault, type FaultKind, type Fleet } from './harness.js';
-import { check, observe, settled } from './invariants.js';
-
-/** mulberry32: a small seeded generator, so a schedule is a function of its seed alone */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export interface Planned {
-  command: Command;
-  faults: Fault[];
-}
-
-export interface Schedule {
-  seed: number;
-  hosts: number;
-  steps: Planned[];
-}
-
-const KINDS: FaultKind[] = ['handshake', 'drop-after-step', 'drop-after-last', 'disk-full', 'old-session', 'kill'];
-
-/** The schedule a seed stands for: 2-3 hosts, a first deploy, then 1-3 commands, about half of them with a fault. */
-export function schedule(seed: number): Schedule {
-  const rnd = random(seed);
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
-  const hosts = 2 + Math.floor(rnd() * 2);
-  const names = Array.from({ length: hosts }, (_, i) => `h${i + 1}`);
-  const steps: Planned[] = [{ command: 'deploy', faults: [] }];
-  const n = 1 + Math.floor(rnd() * 3);
-  for (let i = 0; i < n; i++) {
-    const command = pick<Command>(['deploy', 'deploy', 'deploy', 'rollback', 'rollback', 'cleanup']);
-    const faults: Fault[] = [];
-    if (rnd() < 0.6) {
-      const kind = pick(KINDS);
-      // scripts per host: lock, then 1-3 phases (and a revert's); connections: the first, and a reconnect
-      faults.push({ host: pick(names), kind, at: kind === 'handshake' ? 1 + Math.floor(rnd() * 2) : 1 + Math.floor(rnd() * 5), step: 1 + Math.floor(rnd() * 12) });
-    }
-    steps.push({ command, faults });
-  }
-  return { seed, hosts, steps };
-}
-
-function describe(s: Schedule): string {
-  return `${s.hosts} hosts: ` + s.steps.map((p) => p.command + p.faults.map((f) => ` [${f.kind} on ${f.host} at script/connection ${f.at}${f.step ? `, step ${f.step}` : ''}]`).join('')).join(' → ');
-}
-
-/** Run a schedule on fresh hosts; returns the first broken invariant, in words, or undefined. */
-export async function play(s: Schedule): Promise<string | undefined> {
-  const fleet: Fleet = await makeFleet(s.hosts);
-  try {
-    for (const [i, p] of s.steps.entries()) {
-      const before = observe(fleet);
-      const out = await runCommand(fleet, p.command, { faults: p.faults });
-      const problems = check(fleet, out, before);
-      if (problems.length) return `after step ${i + 1} (${p.command}: ${out.killed ? 'fap killed' : (out.result?.summary ?? out.error?.message)}): ${problems.join('; ')}`;
-    }
-    // whatever the faults left, one clean deploy heals it and brings every host together
-    const last = await runCommand(fleet, 'deploy');
-    if (!last.result?.ok) return `the clean deploy at the end failed: ${last.result?.summary ?? last.error?.message}`;
-    const problems = settled(fleet);
-    if (problems.length) return `after the clean deploy at the end: ${problems.join('; ')}`;
-    return undefined;
-  } finally {
-    fleet.remove();
-  }
-}
+import { availableParallelism } from 'node:os';
+import { describe, playInWorkers, playSeed, schedule } from './model.js';
 
 const replay = process.env.FAP_MODEL_SEED;
-const runs = Number(process.env.FAP_MODEL_RUNS ?? 4);
-const base = Number(process.env.FAP_MODEL_BASE ?? Math.floor(Math.random() * 1e9));
-const seeds = replay !== undefined ? [Number(replay)] : Array.from({ length: runs }, (_, i) => base + i);
+const kinds = (process.env.FAP_MODEL_HOSTS ? [process.env.FAP_MODEL_HOSTS] : ['sim', 'local']) as ('sim' | 'local')[];
+// simulated hosts: seeds 1..1000 by default, the same every run (a red run is a regression, not luck);
+// FAP_MODEL_BASE=random explores. Real local hosts: a few random seeds each run, as before.
+const baseFor = (kind: 'sim' | 'local') => {
+  const b = process.env.FAP_MODEL_BASE ?? (kind === 'sim' ? '1' : 'random');
+  return b === 'random' ? Math.floor(Math.random() * 1e9) : Number(b);
+};
+const seedsFor = (kind: 'sim' | 'local') => {
+  if (replay !== undefined) return [Number(replay)];
+  const runs = Number(process.env.FAP_MODEL_RUNS ?? (kind === 'sim' ? 1000 : 4));
+  const base = baseFor(kind);
+  return Array.from({ length: runs }, (_, i) => base + i);
+};
+const workers = Number(process.env.FAP_MODEL_WORKERS ?? Math.min(2, availableParallelism()));
+const unbounded = !!(replay || process.env.FAP_MODEL_RUNS);
 
-test(`model: ${seeds.length} seeded schedule(s) of commands and faults on local hosts`, { timeout: replay || process.env.FAP_MODEL_RUNS ? Infinity : 300_000 }, async () => {
-  for (const seed of seeds) {
-    const s = schedule(seed);
-    const broken = await play(s);
-    assert.equal(broken, undefined, `schedule ${seed} (${describe(s)}) broke an invariant ${broken}\nreplay it: npm run build && FAP_MODEL_SEED=${seed} node --test dist/test/kernel/model.test.js`);
-  }
-});
+const explain = (seed: number, broken: string, kind: string) =>
+  `schedule ${seed} on ${kind} hosts (${describe(schedule(seed))}) broke an invariant ${broken}\nreplay it: npm run build && FAP_MODEL_SEED=${seed} FAP_MODEL_HOSTS=${kind} node --test dist/test/kernel/model.test.js`;
+
+if (kinds.includes('sim')) {
+  const seeds = seedsFor('sim');
+  test(`model: ${seeds.length} seeded schedule(s) of commands and faults on simulated hosts`, { timeout: unbounded ? Infinity : 120_000 }, async (t) => {
+    const started = Date.now();
+    const broken = await playInWorkers(seeds, replay ? 1 : workers);
+    const s = (Date.now() - started) / 1000;
+    t.diagnostic(`${seeds.length} schedules in ${s.toFixed(1)} s (${(seeds.length / s).toFixed(0)} per second, ${workers} worker(s)), seeds ${seeds[0]}..${seeds[seeds.length - 1]}`);
+    if (broken.length) assert.fail(`${broken.length} schedule(s) broke an invariant; the first: ${explain(broken[0].seed, broken[0].broken, 'sim')}\nall: ${broken.map((b) => b.seed).join(', ')}`);
+  });
+}
+
+if (kinds.includes('local')) {
+  const seeds = seedsFor('local');
+  test(`model: ${seeds.length} seeded schedule(s) of commands and faults on local hosts`, { timeout: unbounded ? Infinity : 300_000 }, async () => {
+    for (const seed of seeds) {
+      const broken = await playSeed(seed, 'local');
+      assert.equal(broken, undefined, explain(seed, broken ?? '', 'local'));
+    }
+  });
+}
