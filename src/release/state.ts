@@ -170,8 +170,10 @@ export function decideRun(states: Map<string, HostState>, j: Journal): 'keep' | 
     // A participant in view without a record of the run: the run never reached it, so it never
     // passed the prepare barrier and nothing was published anywhere. Unless some host had started
     // publishing: then that record was lost and the outcome cannot be known.
+    // A rollback has no prepare barrier: its script on a host journals before it moves current, so
+    // a participant without a record was never moved, and the hosts that were are put back.
     const lacking = participants.filter((h) => !journalOf(h));
-    return present.every((o) => o.phase === 'prepare') ? 'revert' : { missing: lacking };
+    return j.command === 'rollback' || present.every((o) => o.phase === 'prepare') ? 'revert' : { missing: lacking };
   }
   return present.every((o) => o.phase === 'published') ? 'keep' : 'revert';
 }

@@ -174,3 +174,19 @@ describe('chooseRollback', () => {
     assert.deepEqual([...forced.choice.keys()], [key(0)], 'the host already on A stays');
   });
 });
+
+test('a rollback interrupted before it reached one host: the hosts it moved are put back (found by the model test, seed 1000375)', () => {
+  const hosts = [key(1), key(2)];
+  // a rollback from REL to PREV: h2 journaled and switched to PREV; h1 was never reached (no record)
+  const rolled: Journal = { token: 'run2', command: 'rollback', release: PREV, prev: REL, phase: 'published', at: '2024-01-03T00:00:00Z', hosts };
+  const states = new Map<string, HostState>([
+    [key(1), { current: REL, releases: [{ name: PREV, status: 'ok' }, { name: REL, status: 'ok' }], journals: [] }],
+    [key(2), { current: PREV, releases: [{ name: PREV, status: 'ok' }, { name: REL, status: 'rolled-back' }], journals: [rolled] }],
+  ]);
+  const { heals, healed, problems } = planHeal(states);
+  assert.deepEqual(problems, []);
+  assert.equal(heals.get(key(2))?.flipBackTo, REL);
+  assert.equal(healed.get(key(1))?.current, REL);
+  assert.equal(healed.get(key(2))?.current, REL);
+  assert.equal(healed.get(key(2))?.releases.find((r) => r.name === REL)?.status, 'ok');
+});
