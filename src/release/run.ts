@@ -57,6 +57,8 @@ export class Run {
   private readonly lockMaybe = new Set<string>();
   /** targets where this run holds the lock: its scripts are fenced (scripts.ts fenceSteps) */
   private readonly lockHeld = new Set<string>();
+  /** connections opened per host (connKey) in this run: a script's attempt number in the lock's fence */
+  private readonly attempts = new Map<string, number>();
   /** connections that were ever open (connKey) */
   private readonly reached = new Set<string>();
   /** the user each connection logged in as (the host string's, the ssh config's, or user) */
@@ -110,6 +112,7 @@ export class Run {
   connection(t: Target): Promise<Transport> {
     let c = this.conns.get(t.connKey);
     if (!c) {
+      this.attempts.set(t.connKey, (this.attempts.get(t.connKey) ?? 0) + 1);
       const started = Date.now();
       c = (this.opts.transport?.(t) ?? (t.host.local ? this.openLocal(t) : this.openSsh(t))).then((conn) => {
         this.reached.add(t.connKey);
@@ -256,7 +259,7 @@ export class Run {
     const giveBack = unlocks && steps.length === 1;
     // after a reconnect the old session's lease renewer is gone (or reaped): this session renews
     const keep = reconnected && locked && !giveBack ? keepLeaseSteps(t.paths, this.token) : [];
-    const pre = !locked ? keep : giveBack ? reapSupersededSteps(t.paths, this.token) : [...fenceSteps(t.paths, this.token), ...keep];
+    const pre = !locked ? keep : giveBack ? reapSupersededSteps(t.paths, this.token) : [...fenceSteps(t.paths, this.token, this.attempts.get(t.connKey)), ...keep];
     const r = await this.runner.run(conn, t.host.name, phase, [...pre, ...steps], opts);
     if (unlocks && r.code === 0) this.markUnlocked(t);
     return r;

@@ -293,24 +293,43 @@ export const REAP_FUNCTION = [
 
 /**
  * Fencing. Every script a locked run sends first proves the run still holds the lock, then makes
- * its session (the remote driver's pid, `$$` in the script) the lock's fence. Steps that move
- * `current` or write the journal re-check the fence, so a script of a superseded session of this
- * run (its connection dropped, fap reconnected) stops before it can act. The superseded session is
- * then stopped and reaped before this script goes on: a revert never runs beside the script it
- * replaces.
+ * its session (the remote driver's pid, `$$` in the script) the lock's fence: TOKEN.ATTEMPT.PID,
+ * where ATTEMPT counts the run's connections to the host (a reconnect is a newer attempt). Steps
+ * that move `current` or write the journal re-check the fence, so a script of a superseded session
+ * of this run (its connection dropped, fap reconnected) stops before it can act. The superseded
+ * session is then stopped and reaped before this script goes on: a revert never runs beside the
+ * script it replaces. An older attempt's script that reaches the host late (it was still in
+ * flight) finds a newer attempt's fence and stops, instead of taking the fence back and reaping
+ * its successor; if it wrote its fence in the instant between, the newer one sees that after
+ * reaping, reaps it too and writes its own again.
  */
-export function fenceSteps(p: Paths, token: string, reapWaitSec = 10): Step[] {
+export function fenceSteps(p: Paths, token: string, attempt = 1, reapWaitSec = 10): Step[] {
   const fence = fenceFile(p);
   const tmp = `${quote(fence + '.')}$$`;
+  const n = Math.max(1, Math.floor(attempt));
+  const superseded = `if [ "$fap_a" -gt ${n} ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; exit 1; fi`;
+  const write = `printf '%s\n' "$fap_fence" > ${tmp} && mv -f ${tmp} ${quote(fence)}`;
   return [
     {
       name: 'check deploy lock',
       script: [
         `if ! grep -qF ${quote(`"token":"${token}"`)} ${quote(posix.join(lockDir(p), 'owner'))} 2>/dev/null; then echo ${quote(`this run no longer holds the deploy lock on ${p.root} (removed with fap unlock, or taken over)`)} >&2; exit 1; fi`,
+        // fap_att FENCE: the attempt a fence of this run names, in $fap_a (0: none, or another run's)
+        `fap_att() { fap_a=0; case "$1" in ${quote(token + '.')}*.*) fap_a="\${1#${quote(token + '.')}}"; fap_a="\${fap_a%%.*}" ;; esac; case "$fap_a" in ''|*[!0-9]*) fap_a=0 ;; esac; }`,
         `fap_prev_fence="$(cat ${quote(fence)} 2>/dev/null || true)"`,
-        `fap_fence=${quote(token + '.')}$$`,
-        `printf '%s\\n' "$fap_fence" > ${tmp} && mv -f ${tmp} ${quote(fence)}`,
+        'fap_att "$fap_prev_fence"',
+        superseded,
+        `fap_fence=${quote(`${token}.${n}.`)}$$`,
+        write,
         reapText(token, reapWaitSec),
+        `fap_now="$(cat ${quote(fence)} 2>/dev/null || true)"`,
+        'if [ "$fap_now" != "$fap_fence" ]; then',
+        '  fap_att "$fap_now"',
+        `  ${superseded}`,
+        '  fap_prev_fence="$fap_now"',
+        reapText(token, reapWaitSec).replace(/^/gm, '  '),
+        `  ${write}`,
+        'fi',
       ].join('\n'),
     },
   ];
@@ -324,12 +343,12 @@ export function reapSupersededSteps(p: Paths, token: string, reapWaitSec = 10): 
   return [{ name: 'stop superseded session', script: [`fap_prev_fence="$(cat ${quote(fenceFile(p))} 2>/dev/null || true)"`, reapText(token, reapWaitSec)].join('\n') }];
 }
 
-/** Reap the session named by $fap_prev_fence when it is another session of this run. */
+/** Reap the session named by $fap_prev_fence (TOKEN.ATTEMPT.PID) when it is another session of this run. */
 function reapText(token: string, waitSec: number): string {
   const mine = quote(token + '.');
   return [
     REAP_FUNCTION,
-    `case "$fap_prev_fence" in ${mine}*) fap_old="\${fap_prev_fence#${mine}}" ;; *) fap_old='' ;; esac`,
+    `case "$fap_prev_fence" in ${mine}*) fap_old="\${fap_prev_fence##*.}" ;; *) fap_old='' ;; esac`,
     `if [ -n "$fap_old" ] && [ "$fap_old" != "$$" ]; then fap_reap "$fap_old" ${Math.max(1, Math.floor(waitSec))}; fi`,
   ].join('\n');
 }

@@ -37,7 +37,7 @@ function tree(f: Fleet, host: string, seen: Seen): Record<string, string> {
       .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/g, '<time>')
       .replace(/renewer\.\d+/g, 'renewer.<pid>')
       // a session's $$ (the fence names it)
-      .replace(/\b(T\d+)\.\d+\b/g, '$1.<pid>');
+      .replace(/\b(T\d+)\.(\d+)\.\d+\b/g, "$1.$2.<pid>");
   };
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(raw)) {

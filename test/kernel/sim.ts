@@ -224,7 +224,8 @@ class Interpreter {
   /** fap_reap: stop a superseded session of this run named by the previous fence. */
   private reap(prevFence: string, token: string): void {
     if (!prevFence.startsWith(token + '.')) return;
-    const old = Number(prevFence.slice(token.length + 1));
+    // TOKEN.ATTEMPT.PID: the session is the last part
+    const old = Number(prevFence.slice(prevFence.lastIndexOf('.') + 1));
     if (String(old) === this.$$) return;
     const s = this.world.sessions.get(old);
     if (s) s.alive = false;
@@ -356,10 +357,14 @@ class Interpreter {
       }
       case 'check deploy lock': {
         const token = tokenIn(t);
-        same(s, fenceSteps(p, token, num(t, /fap_reap "\$fap_old" (\d+); fi/, 'reap wait')));
+        const attempt = num(t, /^fap_fence='?[A-Za-z0-9]+\.(\d+)\.'?\$\$$/m, 'attempt');
+        same(s, fenceSteps(p, token, attempt, num(t, /fap_reap "\$fap_old" (\d+); fi/, 'reap wait')));
         if (!this.ownerHas(lockDir, token)) this.fail(`this run no longer holds the deploy lock on ${p.root} (removed with fap unlock, or taken over)`);
         const prev = (fs.read(this.fenceFile()) ?? '').replace(/\n+$/, '');
-        const fence = `${token}.${this.$$}`;
+        // a newer attempt's fence: this script reached the host late, and stops
+        const prevAttempt = prev.startsWith(`${token}.`) ? Number(prev.split('.')[1]) || 0 : 0;
+        if (prevAttempt > attempt) this.fail('superseded by a newer attempt of this run; stopping');
+        const fence = `${token}.${attempt}.${this.$$}`;
         this.vars.set('fap_fence', fence);
         fs.write(`${this.fenceFile()}.${this.$$}`, fence + '\n');
         fs.rename(`${this.fenceFile()}.${this.$$}`, this.fenceFile());

@@ -3,7 +3,7 @@
 // own run made.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -93,7 +93,7 @@ describe('fencing', () => {
   });
 
   for (const [name, steps] of [
-    ['a new attempt', (p: Paths) => fenceSteps(p, 'tok1', 2)],
+    ['a new attempt', (p: Paths) => fenceSteps(p, 'tok1', 2, 2)],
     ['the final unlock', (p: Paths) => reapSupersededSteps(p, 'tok1', 2)],
   ] as const) {
     test(`${name} stops the superseded session (its whole process group) before going on`, async () => {
@@ -101,7 +101,7 @@ describe('fencing', () => {
       // a stand-in for the old session's driver: argv[0] fap-session, leading its own process group
       const old = spawn('/bin/sh', ['-c', 'sleep 60 & wait', 'fap-session'], { detached: true, stdio: 'ignore' });
       await new Promise((r) => setTimeout(r, 200));
-      writeFileSync(join(p.state, 'lock', 'fence'), `tok1.${old.pid}\n`);
+      writeFileSync(join(p.state, 'lock', 'fence'), `tok1.1.${old.pid}\n`);
       const exited = new Promise((r) => old.on('exit', r));
       const r = run(steps(p));
       assert.equal(r.status, 0, r.stderr);
@@ -112,10 +112,25 @@ describe('fencing', () => {
     });
   }
 
+  test('an older attempt whose script reaches the host late stops: it neither takes the fence back nor stops its successor (found by the simulated model, seed 1002722)', async () => {
+    const p = fresh();
+    const newer = spawn('/bin/sh', ['-c', 'sleep 60 & wait', 'fap-session'], { detached: true, stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 200));
+    const fence = join(p.state, 'lock', 'fence');
+    writeFileSync(fence, `tok1.2.${newer.pid}\n`);
+    const late = run([...fenceSteps(p, 'tok1', 1, 1), { name: 'canary', script: `touch ${JSON.stringify(join(p.root, 'ran'))}` }]);
+    assert.notEqual(late.status, 0);
+    assert.match(late.stderr, /superseded by a newer attempt/);
+    assert.equal(readFileSync(fence, 'utf8'), `tok1.2.${newer.pid}\n`);
+    assert.ok(!existsSync(join(p.root, 'ran')));
+    assert.ok(spawnSync('kill', ['-0', String(newer.pid)]).status === 0, 'the newer session lives');
+    process.kill(-newer.pid!, 'SIGKILL');
+  });
+
   test('a pid that is not a fap session (a reused pid) is never killed', async () => {
     const p = fresh();
     const other = spawn('/bin/sh', ['-c', 'sleep 60'], { detached: true, stdio: 'ignore' });
-    writeFileSync(join(p.state, 'lock', 'fence'), `tok1.${other.pid}\n`);
+    writeFileSync(join(p.state, 'lock', 'fence'), `tok1.1.${other.pid}\n`);
     assert.equal(run(fenceSteps(p, 'tok1', 1)).status, 0);
     assert.ok(spawnSync('kill', ['-0', String(other.pid)]).status === 0, 'still alive');
     process.kill(-other.pid!, 'SIGKILL');

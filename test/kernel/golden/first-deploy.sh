@@ -58,9 +58,13 @@ FAP_STEP='start'
 trap 'rc=$?; if [ $rc -ne 0 ]; then printf "\n%s%s\n" "${FAP_FM-::fap-failed-step::}" "$FAP_STEP" >&2; fi' EXIT
 FAP_STEP='check deploy lock'
 if ! grep -qF '"token":"TOKEN1"' /srv/shop/h1/.fap/lock/owner 2>/dev/null; then echo 'this run no longer holds the deploy lock on /srv/shop/h1 (removed with fap unlock, or taken over)' >&2; exit 1; fi
+fap_att() { fap_a=0; case "$1" in TOKEN1.*.*) fap_a="${1#TOKEN1.}"; fap_a="${fap_a%%.*}" ;; esac; case "$fap_a" in ''|*[!0-9]*) fap_a=0 ;; esac; }
 fap_prev_fence="$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null || true)"
-fap_fence=TOKEN1.$$
-printf '%s\n' "$fap_fence" > /srv/shop/h1/.fap/lock/fence.$$ && mv -f /srv/shop/h1/.fap/lock/fence.$$ /srv/shop/h1/.fap/lock/fence
+fap_att "$fap_prev_fence"
+if [ "$fap_a" -gt 1 ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; exit 1; fi
+fap_fence=TOKEN1.1.$$
+printf '%s
+' "$fap_fence" > /srv/shop/h1/.fap/lock/fence.$$ && mv -f /srv/shop/h1/.fap/lock/fence.$$ /srv/shop/h1/.fap/lock/fence
 fap_alive() { grep -qa fap-session "/proc/$1/cmdline" 2>/dev/null; }
 fap_reap() {
   fap_alive "$1" || return 0
@@ -73,8 +77,30 @@ fap_reap() {
     sleep 0.1 2>/dev/null || sleep 1
   done
 }
-case "$fap_prev_fence" in TOKEN1.*) fap_old="${fap_prev_fence#TOKEN1.}" ;; *) fap_old='' ;; esac
+case "$fap_prev_fence" in TOKEN1.*) fap_old="${fap_prev_fence##*.}" ;; *) fap_old='' ;; esac
 if [ -n "$fap_old" ] && [ "$fap_old" != "$$" ]; then fap_reap "$fap_old" 10; fi
+fap_now="$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null || true)"
+if [ "$fap_now" != "$fap_fence" ]; then
+  fap_att "$fap_now"
+  if [ "$fap_a" -gt 1 ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; exit 1; fi
+  fap_prev_fence="$fap_now"
+  fap_alive() { grep -qa fap-session "/proc/$1/cmdline" 2>/dev/null; }
+  fap_reap() {
+    fap_alive "$1" || return 0
+    kill -TERM "-$1" 2>/dev/null || kill -TERM "$1" 2>/dev/null || true
+    fap_n=0
+    while fap_alive "$1"; do
+      fap_n=$((fap_n + 1))
+      if [ "$fap_n" -eq $(($2 * 10)) ]; then kill -KILL "-$1" 2>/dev/null || kill -KILL "$1" 2>/dev/null || true; fi
+      if [ "$fap_n" -gt $(($2 * 10 + 50)) ]; then echo "a superseded session of this run (pid $1) cannot be stopped" >&2; return 1; fi
+      sleep 0.1 2>/dev/null || sleep 1
+    done
+  }
+  case "$fap_prev_fence" in TOKEN1.*) fap_old="${fap_prev_fence##*.}" ;; *) fap_old='' ;; esac
+  if [ -n "$fap_old" ] && [ "$fap_old" != "$$" ]; then fap_reap "$fap_old" 10; fi
+  printf '%s
+' "$fap_fence" > /srv/shop/h1/.fap/lock/fence.$$ && mv -f /srv/shop/h1/.fap/lock/fence.$$ /srv/shop/h1/.fap/lock/fence
+fi
 FAP_STEP='journal prepare'
 if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; exit 1; fi
 (umask 077 && mkdir -p /srv/shop/h1/.fap/journal)
@@ -122,9 +148,13 @@ FAP_STEP='start'
 trap 'rc=$?; if [ $rc -ne 0 ]; then printf "\n%s%s\n" "${FAP_FM-::fap-failed-step::}" "$FAP_STEP" >&2; fi' EXIT
 FAP_STEP='check deploy lock'
 if ! grep -qF '"token":"TOKEN1"' /srv/shop/h1/.fap/lock/owner 2>/dev/null; then echo 'this run no longer holds the deploy lock on /srv/shop/h1 (removed with fap unlock, or taken over)' >&2; exit 1; fi
+fap_att() { fap_a=0; case "$1" in TOKEN1.*.*) fap_a="${1#TOKEN1.}"; fap_a="${fap_a%%.*}" ;; esac; case "$fap_a" in ''|*[!0-9]*) fap_a=0 ;; esac; }
 fap_prev_fence="$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null || true)"
-fap_fence=TOKEN1.$$
-printf '%s\n' "$fap_fence" > /srv/shop/h1/.fap/lock/fence.$$ && mv -f /srv/shop/h1/.fap/lock/fence.$$ /srv/shop/h1/.fap/lock/fence
+fap_att "$fap_prev_fence"
+if [ "$fap_a" -gt 1 ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; exit 1; fi
+fap_fence=TOKEN1.1.$$
+printf '%s
+' "$fap_fence" > /srv/shop/h1/.fap/lock/fence.$$ && mv -f /srv/shop/h1/.fap/lock/fence.$$ /srv/shop/h1/.fap/lock/fence
 fap_alive() { grep -qa fap-session "/proc/$1/cmdline" 2>/dev/null; }
 fap_reap() {
   fap_alive "$1" || return 0
@@ -137,8 +167,30 @@ fap_reap() {
     sleep 0.1 2>/dev/null || sleep 1
   done
 }
-case "$fap_prev_fence" in TOKEN1.*) fap_old="${fap_prev_fence#TOKEN1.}" ;; *) fap_old='' ;; esac
+case "$fap_prev_fence" in TOKEN1.*) fap_old="${fap_prev_fence##*.}" ;; *) fap_old='' ;; esac
 if [ -n "$fap_old" ] && [ "$fap_old" != "$$" ]; then fap_reap "$fap_old" 10; fi
+fap_now="$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null || true)"
+if [ "$fap_now" != "$fap_fence" ]; then
+  fap_att "$fap_now"
+  if [ "$fap_a" -gt 1 ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; exit 1; fi
+  fap_prev_fence="$fap_now"
+  fap_alive() { grep -qa fap-session "/proc/$1/cmdline" 2>/dev/null; }
+  fap_reap() {
+    fap_alive "$1" || return 0
+    kill -TERM "-$1" 2>/dev/null || kill -TERM "$1" 2>/dev/null || true
+    fap_n=0
+    while fap_alive "$1"; do
+      fap_n=$((fap_n + 1))
+      if [ "$fap_n" -eq $(($2 * 10)) ]; then kill -KILL "-$1" 2>/dev/null || kill -KILL "$1" 2>/dev/null || true; fi
+      if [ "$fap_n" -gt $(($2 * 10 + 50)) ]; then echo "a superseded session of this run (pid $1) cannot be stopped" >&2; return 1; fi
+      sleep 0.1 2>/dev/null || sleep 1
+    done
+  }
+  case "$fap_prev_fence" in TOKEN1.*) fap_old="${fap_prev_fence##*.}" ;; *) fap_old='' ;; esac
+  if [ -n "$fap_old" ] && [ "$fap_old" != "$$" ]; then fap_reap "$fap_old" 10; fi
+  printf '%s
+' "$fap_fence" > /srv/shop/h1/.fap/lock/fence.$$ && mv -f /srv/shop/h1/.fap/lock/fence.$$ /srv/shop/h1/.fap/lock/fence
+fi
 FAP_STEP='journal publish'
 if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; exit 1; fi
 (umask 077 && mkdir -p /srv/shop/h1/.fap/journal)
@@ -181,9 +233,13 @@ FAP_STEP='start'
 trap 'rc=$?; if [ $rc -ne 0 ]; then printf "\n%s%s\n" "${FAP_FM-::fap-failed-step::}" "$FAP_STEP" >&2; fi' EXIT
 FAP_STEP='check deploy lock'
 if ! grep -qF '"token":"TOKEN1"' /srv/shop/h1/.fap/lock/owner 2>/dev/null; then echo 'this run no longer holds the deploy lock on /srv/shop/h1 (removed with fap unlock, or taken over)' >&2; exit 1; fi
+fap_att() { fap_a=0; case "$1" in TOKEN1.*.*) fap_a="${1#TOKEN1.}"; fap_a="${fap_a%%.*}" ;; esac; case "$fap_a" in ''|*[!0-9]*) fap_a=0 ;; esac; }
 fap_prev_fence="$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null || true)"
-fap_fence=TOKEN1.$$
-printf '%s\n' "$fap_fence" > /srv/shop/h1/.fap/lock/fence.$$ && mv -f /srv/shop/h1/.fap/lock/fence.$$ /srv/shop/h1/.fap/lock/fence
+fap_att "$fap_prev_fence"
+if [ "$fap_a" -gt 1 ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; exit 1; fi
+fap_fence=TOKEN1.1.$$
+printf '%s
+' "$fap_fence" > /srv/shop/h1/.fap/lock/fence.$$ && mv -f /srv/shop/h1/.fap/lock/fence.$$ /srv/shop/h1/.fap/lock/fence
 fap_alive() { grep -qa fap-session "/proc/$1/cmdline" 2>/dev/null; }
 fap_reap() {
   fap_alive "$1" || return 0
@@ -196,8 +252,30 @@ fap_reap() {
     sleep 0.1 2>/dev/null || sleep 1
   done
 }
-case "$fap_prev_fence" in TOKEN1.*) fap_old="${fap_prev_fence#TOKEN1.}" ;; *) fap_old='' ;; esac
+case "$fap_prev_fence" in TOKEN1.*) fap_old="${fap_prev_fence##*.}" ;; *) fap_old='' ;; esac
 if [ -n "$fap_old" ] && [ "$fap_old" != "$$" ]; then fap_reap "$fap_old" 10; fi
+fap_now="$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null || true)"
+if [ "$fap_now" != "$fap_fence" ]; then
+  fap_att "$fap_now"
+  if [ "$fap_a" -gt 1 ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; exit 1; fi
+  fap_prev_fence="$fap_now"
+  fap_alive() { grep -qa fap-session "/proc/$1/cmdline" 2>/dev/null; }
+  fap_reap() {
+    fap_alive "$1" || return 0
+    kill -TERM "-$1" 2>/dev/null || kill -TERM "$1" 2>/dev/null || true
+    fap_n=0
+    while fap_alive "$1"; do
+      fap_n=$((fap_n + 1))
+      if [ "$fap_n" -eq $(($2 * 10)) ]; then kill -KILL "-$1" 2>/dev/null || kill -KILL "$1" 2>/dev/null || true; fi
+      if [ "$fap_n" -gt $(($2 * 10 + 50)) ]; then echo "a superseded session of this run (pid $1) cannot be stopped" >&2; return 1; fi
+      sleep 0.1 2>/dev/null || sleep 1
+    done
+  }
+  case "$fap_prev_fence" in TOKEN1.*) fap_old="${fap_prev_fence##*.}" ;; *) fap_old='' ;; esac
+  if [ -n "$fap_old" ] && [ "$fap_old" != "$$" ]; then fap_reap "$fap_old" 10; fi
+  printf '%s
+' "$fap_fence" > /srv/shop/h1/.fap/lock/fence.$$ && mv -f /srv/shop/h1/.fap/lock/fence.$$ /srv/shop/h1/.fap/lock/fence
+fi
 FAP_STEP='journal done'
 if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; exit 1; fi
 (umask 077 && mkdir -p /srv/shop/h1/.fap/journal)
