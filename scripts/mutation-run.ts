@@ -16,7 +16,7 @@ export const TESTS_OF: Record<string, string[]> = {
   'src/release/state.ts': ['release-decisions', 'heal', 'state'],
   'src/release/scripts.ts': ['scripts', 'kernel-scripts', 'lock'],
   'src/remote/shell.ts': ['shell', 'session'],
-  'src/redact.ts': ['redact'],
+  'src/redact.ts': ['redact-forms', 'redact'],
   'src/config/interpolate.ts': ['interpolate'],
   'src/release/lock.ts': ['lock'],
 };
