@@ -18,7 +18,7 @@ export const TESTS_OF: Record<string, string[]> = {
   'src/remote/shell.ts': ['shell', 'session'],
   'src/redact.ts': ['redact-forms', 'redact'],
   'src/config/interpolate.ts': ['interpolate'],
-  'src/release/lock.ts': ['lock'],
+  'src/release/lock.ts': ['judge-holder', 'lock'],
 };
 
 /** Seconds one test file may take under a mutant before it counts as failed (an endless loop). */
