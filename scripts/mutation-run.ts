@@ -15,7 +15,7 @@ import { join } from 'node:path';
 export const TESTS_OF: Record<string, string[]> = {
   'src/release/state.ts': ['release-decisions', 'heal', 'state'],
   'src/release/scripts.ts': ['scripts', 'kernel-scripts', 'lock'],
-  'src/remote/shell.ts': ['shell', 'session'],
+  'src/remote/shell.ts': ['shell-literal', 'shell', 'session'],
   'src/redact.ts': ['redact-forms', 'redact'],
   'src/config/interpolate.ts': ['interpolate'],
   'src/release/lock.ts': ['judge-holder', 'lock'],
