@@ -42,6 +42,18 @@ describe('addSecret and redact', () => {
     assert.equal(redact('xabcx'), 'x***x');
   });
 
+  test('a value too short to be a secret is not registered: values stay the very same objects', () => {
+    addSecret('ab');
+    const v = { a: ['x'] };
+    assert.equal(redactDeep(v), v);
+  });
+
+  test('occurrences of a shorter secret before a longer one are each masked', () => {
+    addSecret('aaaa');
+    addSecret('bbb');
+    assert.equal(redact('bbb aaaa bbb'), '*** *** ***');
+  });
+
   test('every occurrence, and overlapping or adjacent ones as one ***', () => {
     addSecret('aaa');
     assert.equal(redact('aaaa-aaa-aa'), '***-***-aa');
@@ -154,6 +166,25 @@ describe('LineMasker', () => {
     assert.deepEqual(stream(['x hunt', 'er2\ny\nz'], '[hunter2] '), ['[***] x ***\n[***] y\n', '[***] z\n']);
   });
 
+  test('a line as long as the bound still waits for its newline; one longer goes out at once', () => {
+    const out: string[] = [];
+    const m = new LineMasker((t) => out.push(t), '', 4);
+    m.write('abcd');
+    assert.deepEqual(out, []);
+    m.write('e');
+    assert.deepEqual(out, ['abcde']);
+  });
+
+  test('with a prefix, a whole line that ends in the start of a secret waits whole', () => {
+    addSecret('abc\ndef');
+    const out: string[] = [];
+    const m = new LineMasker((t) => out.push(t), '> ');
+    m.write('x abc\n');
+    assert.deepEqual(out, []);
+    m.write('def y\n');
+    assert.deepEqual(out, ['> x *** y\n']);
+  });
+
   test('a line longer than the bound goes out in pieces, never cutting a secret', () => {
     addSecret('hunter2');
     assert.deepEqual(stream(['abcdefhunter2xyz'], '', 4), ['abcdef***xyz']);
@@ -187,6 +218,11 @@ describe('addUrlSecrets', () => {
     addUrlSecrets('https://example.com/a@b');
     addUrlSecrets('not a url://user:pw1@x');
     assert.equal(redact('ghp_token123 tok2 git example.com a@b pw1'), '*** *** git example.com a@b pw1');
+  });
+
+  test('an empty user before the colon: the password is still secret', () => {
+    addUrlSecrets('ssh://:secretpw@example.com/x');
+    assert.equal(redact('secretpw'), '***');
   });
 
   test('a password that is not %-encoding is taken as it is', () => {
