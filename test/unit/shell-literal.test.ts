@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { asUser, composeScript, effectiveSudo, emitOutput, logLines, logOutput, octalEscape, outputLines, parseFailedStep, parseOutputs, quote, sessionMarks, LOG_OUTPUT_PREFIX } from '../../src/remote/shell.js';
+import { asUser, composeScript, effectiveSudo, emitOutput, guardedCommand, logLines, logOutput, octalEscape, outputLines, parseFailedStep, parseOutputs, quote, sessionCommand, sessionMarks, LOG_OUTPUT_PREFIX } from '../../src/remote/shell.js';
 
 const sh = (script: string, env: NodeJS.ProcessEnv = {}) => spawnSync('/bin/sh', ['-c', script], { encoding: 'utf8', env: { PATH: process.env.PATH, ...env } });
 
@@ -119,5 +119,23 @@ describe('output and log lines', () => {
   test('parseFailedStep: the text before the mark loses one newline; the step ends at its line', () => {
     assert.deepEqual(parseFailedStep('out\n\n::m::step\nmore'), { stderr: 'out\n\n::m::step\nmore' });
     assert.deepEqual(parseFailedStep('out\n\n::m::step\nmore', '::m::'), { step: 'step', stderr: 'out\n' });
+  });
+});
+
+describe('the session and fap run command lines, exactly', () => {
+  // what every host runs first: a change to the launcher, the watchdog or the driver shows here as
+  // a text diff (session.test.ts and shell.test.ts run them)
+  test('sessionCommand', () => {
+    assert.equal(
+      sessionCommand('N'),
+      "/bin/sh -c 'fap_p=$(sed -n '\\''s/^.*) . [0-9-]* \\([0-9-]*\\) .*$/\\1/p'\\'' /proc/$$/stat 2>/dev/null); if [ \"$fap_p\" = \"$$\" ]; then exec /bin/sh -c \"$2\" \"$0\" \"$1\"; elif [ -n \"$fap_p\" ] && command -v setsid >/dev/null 2>&1; then exec setsid /bin/sh -c \"$2\" \"$0\" \"$1\"; elif command -v perl >/dev/null 2>&1; then exec perl -e '\\''setpgrp(0, 0); exec @ARGV or exit 127'\\'' /bin/sh -c \"$2\" \"$0\" \"$1\"; else exec /bin/sh -c \"$2\" \"$0\" \"$1\"; fi' fap-session \"${FAP_SSHD:-$PPID}\" 'fap_sshd=${1:-$PPID}; fap_pg=$(sed -n '\\''s/^.*) . [0-9-]* \\([0-9-]*\\) .*$/\\1/p'\\'' /proc/$$/stat 2>/dev/null); fap_pg=${fap_pg:-$$}; (trap \"\" TERM; while kill -0 $$ 2>/dev/null; do if ! kill -0 \"$fap_sshd\" 2>/dev/null && [ ! -d \"/proc/$fap_sshd\" ]; then kill -TERM -\"$fap_pg\" 2>/dev/null || kill -TERM $$; sleep 2; kill -KILL -\"$fap_pg\" 2>/dev/null || kill -KILL $$; break; fi; sleep 1; done) </dev/null >/dev/null 2>&1 &\nfap_end=::fap-run::N;\nIFS= read -r fap_key || exit 0;\nFAP_OM=\"::fap-out::$fap_key:\"; FAP_FM=\"::fap-failed-step::$fap_key:\";\nwhile :; do\nfap_chunk='\\'''\\''; fap_eof=1;\nwhile IFS= read -r fap_line; do\nif [ \"$fap_line\" = \"$fap_end\" ]; then fap_eof=0; break; fi;\nfap_chunk=\"$fap_chunk$fap_line\n\";\ndone;\nif [ \"$fap_eof\" = 1 ]; then exit 0; fi;\n(eval \"$fap_chunk\") </dev/null;\nfap_rc=$?;\nprintf '\\''\\n%s%s:%s\\n'\\'' '\\''::fap-done::'\\'' \"$fap_key\" \"$fap_rc\";\nprintf '\\''\\n%s%s:%s\\n'\\'' '\\''::fap-done::'\\'' \"$fap_key\" \"$fap_rc\" >&2;\ndone'",
+    );
+  });
+
+  test('guardedCommand under sudo_user', () => {
+    assert.equal(
+      guardedCommand('echo hi', { user: 'app', flags: ['-H'] }),
+      "sudo -n -H -u app -- /bin/sh -c 'fap_p=$(sed -n '\\''s/^.*) . [0-9-]* \\([0-9-]*\\) .*$/\\1/p'\\'' /proc/$$/stat 2>/dev/null); if [ \"$fap_p\" = \"$$\" ]; then exec /bin/sh -c \"$2\" \"$0\" \"$1\"; elif [ -n \"$fap_p\" ] && command -v setsid >/dev/null 2>&1; then exec setsid /bin/sh -c \"$2\" \"$0\" \"$1\"; elif command -v perl >/dev/null 2>&1; then exec perl -e '\\''setpgrp(0, 0); exec @ARGV or exit 127'\\'' /bin/sh -c \"$2\" \"$0\" \"$1\"; else exec /bin/sh -c \"$2\" \"$0\" \"$1\"; fi' fap-run \"${FAP_SSHD:-$PPID}\" 'fap_sshd=${1:-$PPID}; fap_pg=$(sed -n '\\''s/^.*) . [0-9-]* \\([0-9-]*\\) .*$/\\1/p'\\'' /proc/$$/stat 2>/dev/null); fap_pg=${fap_pg:-$$}; (trap \"\" TERM; while kill -0 $$ 2>/dev/null; do if ! kill -0 \"$fap_sshd\" 2>/dev/null && [ ! -d \"/proc/$fap_sshd\" ]; then kill -TERM -\"$fap_pg\" 2>/dev/null || kill -TERM $$; sleep 2; kill -KILL -\"$fap_pg\" 2>/dev/null || kill -KILL $$; break; fi; sleep 1; done) </dev/null >/dev/null 2>&1 &\n/bin/sh -c '\\''echo hi'\\'''",
+    );
   });
 });
