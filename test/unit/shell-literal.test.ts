@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { asUser, composeScript, effectiveSudo, emitOutput, guardedCommand, logLines, logOutput, octalEscape, outputLines, parseFailedStep, parseOutputs, quote, sessionCommand, sessionMarks, LOG_OUTPUT_PREFIX } from '../../src/remote/shell.js';
+import { asUser, composeScript, effectiveSudo, parseSudoPrefix, emitOutput, guardedCommand, logLines, logOutput, octalEscape, outputLines, parseFailedStep, parseOutputs, quote, sessionCommand, sessionMarks, LOG_OUTPUT_PREFIX } from '../../src/remote/shell.js';
 
 const sh = (script: string, env: NodeJS.ProcessEnv = {}) => spawnSync('/bin/sh', ['-c', script], { encoding: 'utf8', env: { PATH: process.env.PATH, ...env } });
 
@@ -137,5 +137,41 @@ describe('the session and fap run command lines, exactly', () => {
       guardedCommand('echo hi', { user: 'app', flags: ['-H'] }),
       "sudo -n -H -u app -- /bin/sh -c 'fap_p=$(sed -n '\\''s/^.*) . [0-9-]* \\([0-9-]*\\) .*$/\\1/p'\\'' /proc/$$/stat 2>/dev/null); if [ \"$fap_p\" = \"$$\" ]; then exec /bin/sh -c \"$2\" \"$0\" \"$1\"; elif [ -n \"$fap_p\" ] && command -v setsid >/dev/null 2>&1; then exec setsid /bin/sh -c \"$2\" \"$0\" \"$1\"; elif command -v perl >/dev/null 2>&1; then exec perl -e '\\''setpgrp(0, 0); exec @ARGV or exit 127'\\'' /bin/sh -c \"$2\" \"$0\" \"$1\"; else exec /bin/sh -c \"$2\" \"$0\" \"$1\"; fi' fap-run \"${FAP_SSHD:-$PPID}\" 'fap_sshd=${1:-$PPID}; fap_pg=$(sed -n '\\''s/^.*) . [0-9-]* \\([0-9-]*\\) .*$/\\1/p'\\'' /proc/$$/stat 2>/dev/null); fap_pg=${fap_pg:-$$}; (trap \"\" TERM; while kill -0 $$ 2>/dev/null; do if ! kill -0 \"$fap_sshd\" 2>/dev/null && [ ! -d \"/proc/$fap_sshd\" ]; then kill -TERM -\"$fap_pg\" 2>/dev/null || kill -TERM $$; sleep 2; kill -KILL -\"$fap_pg\" 2>/dev/null || kill -KILL $$; break; fi; sleep 1; done) </dev/null >/dev/null 2>&1 &\n/bin/sh -c '\\''echo hi'\\'''",
     );
+  });
+});
+
+describe('parseSudoPrefix', () => {
+  test('sudo or a path to it, then short, bundled or long flags: -i, -H, -E; -n is fap\'s own', () => {
+    assert.deepEqual(parseSudoPrefix('sudo'), []);
+    assert.deepEqual(parseSudoPrefix('  /usr/bin/sudo   -i  '), ['-i']);
+    assert.deepEqual(parseSudoPrefix('sudo -iHE -n'), ['-i', '-H', '-E']);
+    assert.deepEqual(parseSudoPrefix('sudo --login --set-home --preserve-env --non-interactive -i'), ['-i', '-H', '-E']);
+  });
+
+  test('anything else is refused in one line naming the word', () => {
+    const notSudo = [['doas -i', 'doas -i'], ['xsudo', 'xsudo'], ['sudox', 'sudox'], ['/usr/bin/ sudo', '/usr/bin/ sudo'], ['', '']];
+    for (const [prefix, shown] of notSudo) assert.throws(() => parseSudoPrefix(prefix), { message: `sudo_prefix must start with sudo, got "${shown}"` }, prefix);
+    for (const w of ['-S', '-iS', '--user', '--', '-', 'i', '-i1', 'x-i', '--login-x', '-u']) {
+      assert.throws(() => parseSudoPrefix(`sudo ${w}`), { message: `sudo_prefix: "${w}" is not supported (fap runs sudo -n -u sudo_user and accepts -i, -H, -E)` }, w);
+    }
+  });
+});
+
+describe('quote and parseOutputs, the edges', () => {
+  test('an empty word is two quotes; numbers as digits', () => {
+    assert.equal(quote(''), "''");
+    assert.equal(quote(0), '0');
+    assert.equal(quote(-1), '-1');
+  });
+
+  test('parseOutputs: keys and values at the first =, lines in order, other lines kept', () => {
+    const { outputs, rest } = parseOutputs('a\n::fap-out::k=v=w\n::fap-out::=x\n::fap-out::flag\nb', '::fap-out::');
+    assert.deepEqual([...outputs], [['k', ['v=w']], ['', ['x']], ['flag', ['']]]);
+    assert.equal(rest, 'a\nb');
+  });
+
+  test('parseFailedStep: no mark, nothing taken', () => {
+    assert.deepEqual(parseFailedStep('::fap-failed-step::'), { step: '', stderr: '' });
+    assert.deepEqual(parseFailedStep('x\n::fap-failed-step::s'), { step: 's', stderr: 'x' });
   });
 });
