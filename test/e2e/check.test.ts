@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from '../suite.js';
 import { fleetUnsupportedReason, startFleet, type Fleet } from '../fleet/fleet.js';
 import { fap, jsonEvents, writeDeployFile } from '../helpers.js';
 

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from '../suite.js';
 import { writeFaultPlugin } from '../fault-plugin.js';
 import { fleetUnsupportedReason, startFleet, type Fleet } from '../fleet/fleet.js';
 import { fap, fapLive, jsonEvents, makeRepo, writeDeployFile, type Repo } from '../helpers.js';
@@ -78,27 +78,32 @@ describe('kill -9 at any moment', { skip }, () => {
     await pause(2500);
     const leftover = spawnSync('pgrep', ['-f', `^${SLEEP}$`], { encoding: 'utf8' }).stdout.trim();
     assert.equal(leftover, '', 'the watchdog ended the remote scripts of the killed run');
-    assertCompleteGood(app);
+    const afterKill = assertCompleteGood(app);
     const next = await fap(['-f', file, '--json', '--set', 'fault_signal=none', 'deploy', 'production']);
     assert.equal(next.code, 0, next.stderr + next.stdout);
     const events = jsonEvents(next.stdout);
     const release = String(events.pop()!.release);
     assertConsistent(app, release);
-    return { seen, events };
+    return { seen, events, afterKill };
   }
 
   const count = (seen: Record<string, unknown>[], name: string) => seen.filter((e) => e.event === name).length;
 
   test('while connecting and locking', async () => {
-    const { file } = await setup('crash-lock');
-    const { events } = await killAndHeal('crash-lock', file, ['deploy', 'production'], (e) => (e.event === 'host.connected' ? 0 : undefined));
-    assert.ok(events.length > 0);
+    const { file, first } = await setup('crash-lock');
+    const { afterKill } = await killAndHeal('crash-lock', file, ['deploy', 'production'], (e) => (e.event === 'host.connected' ? 0 : undefined));
+    assert.deepEqual(afterKill, [first, first, first], 'nothing switched before the kill');
   });
 
   test('during prepare (plugins building on every host)', async () => {
     const { file, first } = await setup('crash-prepare');
-    await killAndHeal('crash-prepare', file, ['--set', 'fault_signal=deploy.updated', 'deploy', 'production'], (e, seen) => (e.event === 'deploy.updated' && count(seen, 'deploy.updated') === 3 ? 400 : undefined));
-    assert.ok(first);
+    const { events, afterKill } = await killAndHeal('crash-prepare', file, ['--set', 'fault_signal=deploy.updated', 'deploy', 'production'], (e, seen) =>
+      e.event === 'deploy.updated' && count(seen, 'deploy.updated') === 3 ? 400 : undefined,
+    );
+    assert.deepEqual(afterKill, [first, first, first], 'nothing switched during prepare');
+    const heals = events.filter((e) => e.event === 'heal');
+    assert.equal(heals.length, 3, 'every host healed');
+    for (const h of heals) assert.match(String(h.action), /interrupted deploy of \d+ \(prepare\): current unchanged, unfinished release removed$/);
   });
 
   test('during publish, before any flip', async () => {
@@ -206,8 +211,8 @@ describe('kill -9 at any moment', { skip }, () => {
     assert.equal(again.code, 0, again.stderr);
     const events = jsonEvents(again.stdout);
     assert.equal(events.filter((e) => e.event === 'heal').length, 3);
+    for (const h of events.filter((e) => e.event === 'heal')) assert.match(String(h.action), new RegExp(`interrupted rollback of ${first} \\(\\w+\\): current back to ${b}$`));
     for (let i = 0; i < 3; i++) assert.equal(readlinkSync(onHost(i, app, 'current')), `releases/${first}`, 'healed back to b, then rolled back to a');
-    assert.ok(b);
   });
 
   test('a dropped SSH connection to one host during prepare', async () => {

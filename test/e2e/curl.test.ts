@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlink
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from '../suite.js';
 import { fleetUnsupportedReason, startFleet, type Fleet } from '../fleet/fleet.js';
 import { fap, jsonEvents, writeDeployFile } from '../helpers.js';
 

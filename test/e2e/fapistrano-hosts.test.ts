@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from '../suite.js';
 import { fleetUnsupportedReason, startFleet, type Fleet } from '../fleet/fleet.js';
 import { fap, jsonEvents, makeRepo, writeDeployFile, type Repo } from '../helpers.js';
 

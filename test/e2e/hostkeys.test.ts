@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from '../suite.js';
 import { freePort, fleetUnsupportedReason, startFleet, type Fleet } from '../fleet/fleet.js';
 import { fap, fapLive, makeRepo, writeDeployFile } from '../helpers.js';
 

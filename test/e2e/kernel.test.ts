@@ -8,7 +8,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from '../suite.js';
 import { writeFaultPlugin } from '../fault-plugin.js';
 import { fleetUnsupportedReason, startFleet, type Fleet } from '../fleet/fleet.js';
 import { FAP, fap, jsonEvents, makeRepo, ROOT, writeDeployFile, type Repo } from '../helpers.js';

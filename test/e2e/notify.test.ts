@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from '../suite.js';
 import { writeFaultPlugin } from '../fault-plugin.js';
 import { fleetUnsupportedReason, startFleet, type Fleet } from '../fleet/fleet.js';
 import { fap, jsonEvents, makeRepo, writeDeployFile, type Repo } from '../helpers.js';

@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSy
 import { createServer, type Server } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from '../suite.js';
 import { stringify } from 'yaml';
 import { fleetUnsupportedReason, freePort, SSHD, sshdConfig, waitForPort } from '../fleet/fleet.js';
 import { fap, jsonEvents, makeRepo, type Repo } from '../helpers.js';

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, readlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from '../suite.js';
 import { writeFaultPlugin } from '../fault-plugin.js';
 import { fleetUnsupportedReason, startFleet, type Fleet } from '../fleet/fleet.js';
 import { FAP, ROOT, fap, jsonEvents, makeRepo, writeDeployFile, type Repo } from '../helpers.js';

@@ -206,9 +206,36 @@ describe('sudo_prefix and the effective sudo user', () => {
     configError(() => resolve(`app_name: foo\nsudo_prefix: sudo -S\n${HOSTS}`), /^deploy\.yml:2:1: sudo_prefix: sudo_prefix: "-S" is not supported/);
   });
 
-  test('whatever the text, only -i, -H and -E reach the host', () => {
+  /** Words sudo_prefix accepts, each with the flags it stands for (-n is fap's own, so none). */
+  const SUDO_WORDS: Record<string, string[]> = {
+    '-i': ['-i'],
+    '-H': ['-H'],
+    '-E': ['-E'],
+    '-n': [],
+    '--login': ['-i'],
+    '--set-home': ['-H'],
+    '--preserve-env': ['-E'],
+    '--non-interactive': [],
+    '-iH': ['-i', '-H'],
+    '-EHi': ['-E', '-H', '-i'],
+    '-nE': ['-E'],
+  };
+  const wellFormedPrefix = fc.tuple(fc.constantFrom('sudo', '/usr/bin/sudo', ' sudo'), fc.array(fc.constantFrom(...Object.keys(SUDO_WORDS)), { maxLength: 4 }), fc.constantFrom(' ', '  ', '\t'));
+
+  test('every well-formed sudo_prefix is accepted with the flags it names, each once, in order', () => {
     fc.assert(
-      fc.property(fc.string(), (s) => {
+      fc.property(wellFormedPrefix, ([sudo, words, gap]) => {
+        const expected = [...new Set(words.flatMap((w) => SUDO_WORDS[w]))];
+        assert.deepEqual(parseSudoPrefix([sudo, ...words].join(gap) + gap), expected);
+      }),
+    );
+  });
+
+  test('whatever the text, only -i, -H and -E reach the host', () => {
+    let accepted = 0;
+    const anyText = fc.oneof(fc.string(), wellFormedPrefix.map(([sudo, words, gap]) => [sudo, ...words].join(gap)), fc.array(fc.constantFrom('sudo', '-i', '-S', '-u', 'root', '--login', ';', '-iS', '--user=x'), { maxLength: 4 }).map((w) => w.join(' ')));
+    fc.assert(
+      fc.property(anyText, (s) => {
         let flags: string[];
         try {
           flags = parseSudoPrefix(s);
@@ -218,8 +245,10 @@ describe('sudo_prefix and the effective sudo user', () => {
         assert.ok(flags.every((f) => ['-i', '-H', '-E'].includes(f)), JSON.stringify(flags));
         const line = asUser('true', { user: 'app', flags });
         assert.match(line, /^sudo -n (-[iHE] )*-u app -- /);
+        accepted++;
       }),
     );
+    assert.ok(accepted > 10, `${accepted} of 100 accepted`); // a third of the texts are well formed
   });
 
   test('no sudo when sudo_user is the user logged in as', () => {
@@ -300,6 +329,7 @@ describe("Fapistrano's layout keys", () => {
   test('any place set for the three keys is apart from the others and the lock, or refused (generative)', () => {
     const seg = fc.constantFrom('a', 'b', 'releases', 'shared', 'current', '.fap', 'revisions.log', 'repo', 'x y', 'deploy', 'www', 'foo');
     const place = fc.array(seg, { minLength: 0, maxLength: 4 }).map((p) => '/home/deploy/' + p.join('/'));
+    let accepted = 0;
     fc.assert(
       fc.property(fc.constantFrom('current_path', 'releases_path', 'shared_path'), place, (key, where) => {
         let r;
@@ -310,12 +340,15 @@ describe("Fapistrano's layout keys", () => {
           assert.equal((e as ConfigError).where?.line, 2);
           return;
         }
+        accepted++;
+        assert.equal(r.values[key], where, 'the place set is the place used');
         const within = (a: string, b: string) => a === b || a.startsWith(b + '/');
         const p = [String(r.values.current_path ?? '/home/deploy/www/foo/current'), String(r.values.releases_path ?? '/home/deploy/www/foo/releases'), String(r.values.shared_path ?? '/home/deploy/www/foo/shared'), '/home/deploy/www/foo/.fap', '/home/deploy/www/foo/revisions.log', '/home/deploy/www/foo/repo'];
         for (const [i, a] of p.entries()) for (const b of p.slice(i + 1)) assert.ok(!within(a, b) && !within(b, a), `${a} / ${b}`);
         assert.ok(!within('/home/deploy/www/foo', p[0]) && !within('/home/deploy/www/foo', p[1]) && !within('/home/deploy/www/foo', p[2]));
       }),
     );
+    assert.ok(accepted > 30, `${accepted} of 100 places accepted`); // most places are apart from the others
   });
   test('roles on one host: one deploy root agrees on its places; two roots never share one', async () => {
     const plan = (yml: string) => {

@@ -52,7 +52,28 @@ test('.env: any environment value sources back literally and runs nothing (200 c
   );
 });
 
+/** Well-formed host strings and the parts they were made of (user@host:port, [v6]:port). */
+const validHost = fc.oneof(
+  fc.record({
+    user: fc.option(fc.stringMatching(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,7}$/), { nil: undefined }),
+    hostname: fc.stringMatching(/^[A-Za-z0-9_.-]{1,12}$/).filter((h) => h !== 'local'),
+    port: fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }),
+  }),
+  fc.record({ user: fc.constant(undefined), hostname: fc.constantFrom('::1', 'fe80::1', '2001:db8::42', 'fe80::1%eth0'), port: fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }) }),
+).map((h) => ({ ...h, text: `${h.user ? h.user + '@' : ''}${h.hostname.includes(':') ? `[${h.hostname}]` : h.hostname}${h.port ? ':' + h.port : ''}` }));
+
+test('host strings: every well-formed one is accepted as the parts it was made of (500 cases)', () => {
+  fc.assert(
+    fc.property(validHost, ({ text, user, hostname, port }) => {
+      assert.deepEqual(parseHost(text), { name: text, hostname, user, port });
+      assert.deepEqual(parseHost({ host: hostname.includes(':') ? `[${hostname}]` : hostname, ...(user ? { user } : {}), ...(port ? { port } : {}) }), { name: text, hostname, user, port });
+    }),
+    { numRuns: 500 },
+  );
+});
+
 test('host strings: parsed or refused with an Error, and a parsed host round-trips (1000 cases)', () => {
+  let parsed = 0;
   fc.assert(
     fc.property(fc.oneof(hostile, fc.stringMatching(/^([a-z]{1,5}@)?[a-z0-9.-]{1,12}(:[0-9]{1,6})?$/), fc.stringMatching(/^\[[0-9a-f:]{2,20}\](:[0-9]{1,5})?$/)), (s) => {
       let spec;
@@ -64,13 +85,56 @@ test('host strings: parsed or refused with an Error, and a parsed host round-tri
       }
       assert.match(spec.hostname, /^[A-Za-z0-9_.:%-]+$/, 'a parsed host name carries no shell syntax');
       assert.deepEqual(parseHost(formatHost(spec)), spec);
+      parsed++;
     }),
     { numRuns: 1000 },
+  );
+  // two of the three generators make mostly well-formed hosts: a parser that refused all would show here
+  assert.ok(parsed > 300, `${parsed} of 1000 parsed`);
+});
+
+test('deploy.yml: well-formed values resolve to exactly what was written (200 cases)', () => {
+  const word = fc.stringMatching(/^[a-z][a-z0-9_-]{0,10}$/);
+  const value = fc.string({ maxLength: 30 }).filter((v) => !/[%$]/.test(v)); // % and $ interpolate
+  fc.assert(
+    fc.property(
+      fc.record({
+        app: word,
+        keep: fc.integer({ min: 1, max: 99 }),
+        path: word.map((w) => `/srv/${w}`),
+        environment: fc.dictionary(fc.stringMatching(/^[A-Z][A-Z0-9_]{0,8}$/), value, { minKeys: 1, maxKeys: 4 }),
+        hosts: fc.uniqueArray(validHost, { minLength: 1, maxLength: 3, selector: (h) => `${h.hostname}:${h.port ?? 22}` }),
+      }),
+      ({ app, keep, path, environment, hosts }) => {
+        const text = [
+          `app_name: ${JSON.stringify(app)}`,
+          `keep_releases: ${keep}`,
+          'environment:',
+          ...Object.entries(environment).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`),
+          'stage_role_configs:',
+          '  production:',
+          '    web:',
+          `      path: ${JSON.stringify(path)}`,
+          `      hosts: ${JSON.stringify(hosts.map((h) => h.text))}`,
+        ].join('\n');
+        const r = resolveRole({ loaded: parseDeployText(text, 'deploy.yml'), stage: 'production', env: {} }, 'web');
+        assert.equal(r.values.app_name, app);
+        assert.equal(r.values.keep_releases, keep);
+        assert.equal(r.values.path, path);
+        assert.deepEqual(r.values.environment, { ...environment });
+        assert.deepEqual(
+          r.hosts.map((h) => h.name),
+          hosts.map((h) => h.text),
+        );
+      },
+    ),
+    { numRuns: 200 },
   );
 });
 
 test('deploy.yml: any text is a configuration or a ConfigError, never a crash (500 cases)', () => {
   const keys = ['app_name', 'path', 'keep_releases', 'linked_files', 'environment', 'hosts', 'branch', 'x-a'];
+  let resolved = 0;
   fc.assert(
     fc.property(
       fc.oneof(
@@ -81,6 +145,7 @@ test('deploy.yml: any text is a configuration or a ConfigError, never a crash (5
         try {
           const loaded = parseDeployText(text, 'deploy.yml');
           resolveRole({ loaded, stage: 'production', env: {} }, 'web');
+          resolved++;
         } catch (e) {
           assert.ok(e instanceof ConfigError, `not a ConfigError: ${(e as Error).stack}`);
           assert.match(e.message, /^deploy\.yml|^--set|app_name/);
@@ -89,4 +154,6 @@ test('deploy.yml: any text is a configuration or a ConfigError, never a crash (5
     ),
     { numRuns: 500 },
   );
+  // about a fifth are configurations (the structured half, with values a key accepts)
+  assert.ok(resolved > 25, `${resolved} of 500 resolved`);
 });

@@ -1,4 +1,5 @@
 // Unit tests for src/remote/shell.ts: quoting checked by real shells, script composition run for real.
+// The marks (::fap-out:: and the others) are written out literally: they are the protocol with the host.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -7,14 +8,10 @@ import {
   cmd,
   composeScript,
   emitOutput,
-  FAILED_STEP_MARK,
-  OUTPUT_MARK,
   parseFailedStep,
   parseOutputs,
   quote,
   sessionCommand,
-  RUN_MARK,
-  DONE_MARK,
 } from '../../src/remote/shell.js';
 
 const TRICKY: string[] = [
@@ -160,14 +157,14 @@ describe('cmd', () => {
 
 describe('the session driver', () => {
   const run = (login: string, scripts: string[], nonce = 'n') =>
-    spawnSync(login, ['-c', sessionCommand(nonce)], { encoding: 'utf8', input: 'k\n' + scripts.map((s) => `${s}${RUN_MARK}${nonce}\n`).join(''), maxBuffer: 1 << 26 });
+    spawnSync(login, ['-c', sessionCommand(nonce)], { encoding: 'utf8', input: 'k\n' + scripts.map((s) => `${s}::fap-run::${nonce}\n`).join(''), maxBuffer: 1 << 26 });
 
   test('runs each script with /bin/sh, literally, whatever the login shell', () => {
     const script = `printf '%s|' "it's" '$(no)' "$0"\n`;
     for (const login of ['/bin/bash', '/bin/sh']) {
       const r = run(login, [script]);
       assert.equal(r.status, 0, r.stderr);
-      assert.equal(r.stdout, `it's|$(no)|fap-session|\n${DONE_MARK}k:0\n`);
+      assert.equal(r.stdout, `it's|$(no)|fap-session|\n::fap-done::k:0\n`);
     }
   });
 
@@ -175,7 +172,7 @@ describe('the session driver', () => {
     const big = Array.from({ length: 6000 }, (_, i) => `: ${'x'.repeat(40)} ${i}`).join('\n') + '\necho done\nexit 7\n';
     assert.ok(big.length > 200_000);
     const r = run('/bin/sh', [big]);
-    assert.equal(r.stdout, `done\n\n${DONE_MARK}k:7\n`);
+    assert.equal(r.stdout, `done\n\n::fap-done::k:7\n`);
   });
 });
 
@@ -222,7 +219,7 @@ describe('composeScript', () => {
       const r = sh(shell, composeScript([{ name: 'a', script: 'echo a' }, { name: 'b', script: 'echo b >&2' }]));
       assert.equal(r.status, 0);
       assert.equal(r.stdout, 'a\n');
-      assert.ok(!r.stderr.includes(FAILED_STEP_MARK));
+      assert.ok(!r.stderr.includes('::fap-failed-step::'));
       assert.deepEqual(parseFailedStep(r.stderr), { stderr: 'b\n' });
     });
   }
@@ -242,16 +239,16 @@ describe('parseFailedStep', () => {
   });
 
   test('takes the last mark and strips it from stderr', () => {
-    const err = `x\n${FAILED_STEP_MARK}old\nmore\n\n${FAILED_STEP_MARK}new step\n`;
+    const err = `x\n::fap-failed-step::old\nmore\n\n::fap-failed-step::new step\n`;
     const p = parseFailedStep(err);
     assert.equal(p.step, 'new step');
-    assert.equal(p.stderr, `x\n${FAILED_STEP_MARK}old\nmore\n`);
+    assert.equal(p.stderr, `x\n::fap-failed-step::old\nmore\n`);
   });
 });
 
 describe('parseOutputs', () => {
   test('collects marked lines by key, in order, and keeps the rest', () => {
-    const out = `hello\n${OUTPUT_MARK}rel=1\nmid\n${OUTPUT_MARK}rel=2\n${OUTPUT_MARK}current=releases/x\n`;
+    const out = `hello\n::fap-out::rel=1\nmid\n::fap-out::rel=2\n::fap-out::current=releases/x\n`;
     const { outputs, rest } = parseOutputs(out);
     assert.deepEqual(outputs.get('rel'), ['1', '2']);
     assert.deepEqual(outputs.get('current'), ['releases/x']);
@@ -260,16 +257,16 @@ describe('parseOutputs', () => {
   });
 
   test('value keeps further = signs; missing = gives an empty value', () => {
-    const { outputs } = parseOutputs(`${OUTPUT_MARK}k=a=b==\n${OUTPUT_MARK}flag\n${OUTPUT_MARK}empty=`);
+    const { outputs } = parseOutputs(`::fap-out::k=a=b==\n::fap-out::flag\n::fap-out::empty=`);
     assert.deepEqual(outputs.get('k'), ['a=b==']);
     assert.deepEqual(outputs.get('flag'), ['']);
     assert.deepEqual(outputs.get('empty'), ['']);
   });
 
   test('a mark not at the start of a line is not an output', () => {
-    const { outputs, rest } = parseOutputs(`x${OUTPUT_MARK}k=v`);
+    const { outputs, rest } = parseOutputs(`x::fap-out::k=v`);
     assert.equal(outputs.size, 0);
-    assert.equal(rest, `x${OUTPUT_MARK}k=v`);
+    assert.equal(rest, `x::fap-out::k=v`);
   });
 
   test('empty stdout', () => {
@@ -306,14 +303,14 @@ describe('sessionCommand', () => {
     const scripts = [
       'echo one\necho err-one >&2\n',
       // a script whose line looks like the run mark without the nonce does not end early
-      `printf '%s\\n' '${RUN_MARK}'\nexit 3\n`,
+      `printf '%s\\n' '::fap-run::'\nexit 3\n`,
       'cat\necho after-cat\n',
     ];
-    const input = 'sessionkey\n' + scripts.map((s) => `${s}${RUN_MARK}${nonce}\n`).join('');
+    const input = 'sessionkey\n' + scripts.map((s) => `${s}::fap-run::${nonce}\n`).join('');
     const r = spawnSync('/bin/bash', ['-c', sessionCommand(nonce)], { encoding: 'utf8', input });
     assert.equal(r.status, 0, r.stderr);
-    const done = (code: number) => `\n${DONE_MARK}sessionkey:${code}\n`;
-    assert.equal(r.stdout, `one\n${done(0)}${RUN_MARK}\n${done(3)}after-cat\n${done(0)}`);
+    const done = (code: number) => `\n::fap-done::sessionkey:${code}\n`;
+    assert.equal(r.stdout, `one\n${done(0)}::fap-run::\n${done(3)}after-cat\n${done(0)}`);
     assert.equal(r.stderr, `err-one\n${done(0)}${done(3)}${done(0)}`);
   });
 });

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, describe, test } from '../suite.js';
 import { forwardFailure } from '../../src/remote/connection.js';
 import { resolveRoute, type RouteInput } from '../../src/remote/route.js';
 import { DEFAULT_GLOBAL_KNOWN_HOSTS, expandSshPath, parseProxyJump, parseSshG, SshConfig, UNSET_IDENTITY, UNSET_KNOWN_HOSTS, UNSET_USER } from '../../src/remote/ssh-config.js';
