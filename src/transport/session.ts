@@ -50,8 +50,9 @@ export class Session {
       // the session ended on its own (sudo refused, the shell died) or the connection went away
       const said = this.err.trim().split('\n').filter(Boolean).pop();
       this.ended = said ? `the remote session ended: ${said}` : 'connection lost while a command was running';
-      // sudo speaks only when it refuses to start the driver; once the driver answered, sudo is past
-      this.notStarted = !this.answered && /^sudo: /.test(said ?? '');
+      // sudo speaks only when it refuses to start the driver; once the driver answered, sudo is past.
+      // No sudo on the host at all (the shell says "sudo: not found"): nothing started either.
+      this.notStarted = !this.answered && /^sudo: |\bsudo: (command )?not found$/.test(said ?? '');
       this.pending?.reject(new ConnectError(host, this.ended, this.notStarted));
       this.pending = undefined;
     });

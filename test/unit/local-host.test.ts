@@ -2,7 +2,7 @@
 // transaction as over SSH: deploy, rollback, releases, check, run; a kill -9 mid-publish is ended by
 // the driver's watchdog and healed by the next run; a bad local host spec is a config error.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -112,6 +112,22 @@ describe('hosts: [local]', () => {
     assert.match(hup.stderr + hup.stdout, /SIGHUP/);
     assert.equal(current(s.root), r1);
     assert.ok(noLock(s.root));
+  });
+
+  test('no sudo on the host: stopped before changing anything, and no claim of a lock left behind (found by the attack pass)', async () => {
+    const s = setup();
+    // a PATH with the usual tools but no sudo
+    const bin = join(s.dir, 'bin');
+    mkdirSync(bin);
+    for (const dir of (process.env.PATH ?? '').split(':')) {
+      for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+        if (name !== 'sudo' && !existsSync(join(bin, name))) symlinkSync(join(dir, name), join(bin, name));
+      }
+    }
+    const out = await fap(['-f', s.file, 'deploy', 'production', '--set', 'sudo_user=nobody-here'], { env: { PATH: bin } });
+    assert.equal(out.code, 1, out.stderr);
+    assert.match(out.stderr, /sudo: not found/);
+    assert.doesNotMatch(out.stderr, /could not be released|could not release/);
   });
 
   test('--artifact that is a directory: a usage error before anything is locked (found by the attack pass: it left the lock)', async () => {
