@@ -14,7 +14,7 @@ import { join } from 'node:path';
 /** The unit test files (dist/test/unit/<name>.test.js) that test each mutated source, fastest first. */
 export const TESTS_OF: Record<string, string[]> = {
   'src/release/state.ts': ['release-decisions', 'heal', 'state'],
-  'src/release/scripts.ts': ['scripts', 'kernel-scripts', 'lock'],
+  'src/release/scripts.ts': ['scripts-golden', 'scripts', 'kernel-scripts', 'lock'],
   'src/remote/shell.ts': ['shell-literal', 'shell', 'session'],
   'src/redact.ts': ['redact-forms', 'redact'],
   'src/config/interpolate.ts': ['interpolate'],
