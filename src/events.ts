@@ -255,6 +255,17 @@ export interface RunCommand {
   command: string;
 }
 
+/** fap run with --json: a line the command wrote (stdout carries only JSON lines), secrets shown as ***. */
+export interface RunOutput {
+  event: 'run.output';
+  /** the host */
+  host: string;
+  /** which of the command's streams */
+  stream: 'stdout' | 'stderr';
+  /** the line, without its newline */
+  line: string;
+}
+
 /** fap run / fap shell: the command ended on a host. */
 export interface RunExit {
   event: 'run.exit';
@@ -399,6 +410,7 @@ export type FapEvent =
   | HostDone
   | LogEvent
   | RunCommand
+  | RunOutput
   | RunExit
   | ResultEvent
   | ConfigEvent;

@@ -179,6 +179,7 @@ async function startRun(command: string, s: Selected, p: Plan, flags: RunFlags =
     options,
     lockWaitMs: lockWaitMs(flags, p.targets),
     interactive: !s.g.json && !!process.stdin.isTTY && !!process.stderr.isTTY,
+    json: !!s.g.json,
   });
   await run.unlockIdentities(p.targets);
   bus.emit({ event: 'run.started', command, stage: s.stage, role: s.role, hosts: p.targets.map((t) => t.host.name), dryRun: !!s.g.dryRun });

@@ -92,9 +92,17 @@ export async function runCommand(run: Run, targets: Target[], command: string[] 
     const conn = await run.connection(t);
     // masked whole lines at a time: a secret split across output chunks is still found
     const prefix = o.prefix ? `[${t.host.name}] ` : '';
+    // --json: each line an event (a command's own output must not pass for one of fap's JSON lines)
+    const partial = { stdout: '', stderr: '' };
+    const toEvents = (stream: 'stdout' | 'stderr') => (text: string) => {
+      const parts = (partial[stream] + text).split('\n');
+      partial[stream] = parts.pop()!;
+      for (const l of parts) run.bus.emit({ event: 'run.output', host: t.host.name, stream, line: l });
+    };
+    const sink = (stream: 'stdout' | 'stderr') => (run.opts.json ? toEvents(stream) : (text: string) => void process[stream].write(text));
     const maskers = {
-      stdout: new LineMasker((text) => process.stdout.write(text), prefix),
-      stderr: new LineMasker((text) => process.stderr.write(text), prefix),
+      stdout: new LineMasker(sink('stdout'), run.opts.json ? '' : prefix),
+      stderr: new LineMasker(sink('stderr'), run.opts.json ? '' : prefix),
     };
     let errTail = '';
     const r = await conn.exec(guardedCommand(line, conn.sudoUser), {
@@ -105,6 +113,8 @@ export async function runCommand(run: Run, targets: Target[], command: string[] 
     }).finally(() => {
       maskers.stdout.end();
       maskers.stderr.end();
+      // a last line without its newline
+      for (const stream of ['stdout', 'stderr'] as const) if (partial[stream]) run.bus.emit({ event: 'run.output', host: t.host.name, stream, line: partial[stream] });
     });
     // sudo refused to start the command (its own last word is sudo's): say what would let it
     const hint = conn.sudoUser && r.code !== 0 && /(^|\n)sudo: [^\n]*\n?$/.test(errTail) ? run.sudoHint(t) : undefined;

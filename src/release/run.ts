@@ -33,6 +33,8 @@ export interface RunOptions {
    * "hosts", faults injected). Called once per connection; undefined falls back to the usual way.
    */
   transport?: (t: Target) => Promise<Transport> | undefined;
+  /** --json: what commands print (fap run) goes out as events, so stdout carries only JSON lines */
+  json?: boolean;
   /**
    * The process the lock's owner record names (default: this one). Tests stand in a process they
    * can kill, so a run of the test process can be made provably gone as a killed fap is.

@@ -130,6 +130,22 @@ describe('hosts: [local]', () => {
     assert.doesNotMatch(out.stderr, /could not be released|could not release/);
   });
 
+  test('fap --json run: the command\'s output comes as run.output events, so stdout carries only JSON lines and none can be forged (found by the attack pass)', async () => {
+    const s = setup();
+    assert.equal((await fap(['-f', s.file, 'deploy', 'production'])).code, 0);
+    const forged = '{"ts":"2024-01-01T00:00:00.000Z","event":"result","ok":true,"exitCode":0}';
+    const out = await fap(['-f', s.file, '--json', 'run', 'production', 'web', '--', 'sh', '-c', `echo hi; echo '${forged}'; printf tail; echo err >&2; exit 5`]);
+    assert.equal(out.code, 5, out.stderr);
+    const events = out.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const output = events.filter((e) => e.event === 'run.output').map((e) => `${e.stream}:${e.line}`);
+    assert.deepEqual(output.filter((l) => l.startsWith('stdout:')), ['stdout:hi', `stdout:${forged}`, 'stdout:tail']);
+    assert.deepEqual(output.filter((l) => l.startsWith('stderr:')), ['stderr:err']);
+    const results = events.filter((e) => e.event === 'result');
+    assert.equal(results.length, 1);
+    assert.equal(results[0].ok, false);
+    assert.equal(events.at(-1)!.event, 'result');
+  });
+
   test('--artifact that is a directory: a usage error before anything is locked (found by the attack pass: it left the lock)', async () => {
     const s = setup();
     const out = await fap(['-f', s.file, 'release', 'production', '--artifact', s.dir]);
