@@ -537,6 +537,12 @@ function validateTypes(values: Record<string, unknown>, origins: Record<string, 
   for (const [key, value] of Object.entries(values)) {
     const spec = keys[key];
     if (!spec) continue;
+    // `~` (null) for a key with a default is the default, as if unset: never a null the code would
+    // read as 0 or "null" (keep_releases: ~ pruned all but one release; found by the attack pass)
+    if (value === null && spec.default !== undefined) {
+      values[key] = structuredClone(spec.default);
+      continue;
+    }
     checkValue(spec, value, (m, sub) => fail(key, sub, m), key);
     values[key] = normalise(spec, value);
   }

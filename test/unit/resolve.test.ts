@@ -415,3 +415,19 @@ describe('fixes found by review', () => {
     assert.throws(() => resolveRole({ loaded, stage: 'production', env: {} }, 'web'), /app_name is required/);
   });
 });
+
+describe('~ (null) for a key with a default', () => {
+  // found by the attack pass: keep_releases: ~ was used as null and pruned all but one release
+  test('every core key with a default resolves to that default, written in the file or with --set', () => {
+    // (hosts: the role below sets it)
+    const withDefault = Object.entries(allKeys()).filter(([k, s]) => s.default !== undefined && !s.plugin && k !== 'hosts');
+    assert.ok(withDefault.length > 10);
+    for (const [key, spec] of withDefault) {
+      const base = [key !== 'app_name' ? 'app_name: shop' : '', key !== 'path' ? 'path: /srv/shop' : ''].filter(Boolean).join('\n');
+      const inFile = resolve(`${base}\n${key}: ~\nstage_role_configs:\n  production:\n    web:\n      hosts: [a]\n`);
+      assert.deepEqual(inFile.values[key as keyof typeof inFile.values], spec.default, `${key}: ~ in the file`);
+      const set = resolve('app_name: shop\npath: /srv/shop\nstage_role_configs:\n  production:\n    web:\n      hosts: [a]\n', { sets: [`${key}=~`] });
+      assert.deepEqual(set.values[key as keyof typeof set.values], spec.default, `--set ${key}=~`);
+    }
+  });
+});
