@@ -797,9 +797,15 @@ const valid: ValidCase[] = [
   },
   {
     name: 'a key of a bundled plugin that is not enabled is a warning',
+    yaml: lines('app_name: shop', 'repo: /nowhere', 'supervisor_program: shop-web', 'stage_role_configs:', '  production:', '    web:', HOSTS),
+    warning: /^warning: .*deploy\.yml:3: supervisor_program belongs to the supervisorctl plugin, which is not enabled for production\/web \(plugins: git\)$/,
+    stdout: [/^supervisor_program: shop-web # top .* {2}\[supervisorctl\]$/m, /^# warning: .*supervisorctl plugin/m],
+  },
+  {
+    // fap release uses curl in git's place when curl_url is set: its keys are in use, not stray
+    name: 'curl_url beside git is no warning (curl stands in for git in fap release)',
     yaml: lines('app_name: shop', 'repo: /nowhere', 'curl_url: https://example.com/shop.tgz', 'stage_role_configs:', '  production:', '    web:', HOSTS),
-    warning: /^warning: .*deploy\.yml:3: curl_url belongs to the curl plugin, which is not enabled for production\/web \(plugins: git\)$/,
-    stdout: [/^curl_url: https:\/\/example\.com\/shop\.tgz # top .* {2}\[curl\]$/m, /^# warning: .*curl plugin/m],
+    stdout: [/^curl_url: https:\/\/example\.com\/shop\.tgz # top .* {2}\[curl\]$/m],
   },
   {
     name: 'secrets are shown as *** and never printed',
