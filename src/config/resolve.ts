@@ -331,7 +331,7 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
   // fapistrano-0.9.5 configuration.py:109: no plugins unless listed; fap adds a plugin whose
   // enabling key is set (git: repo)
   const known = [...(input.plugins ?? new Map<string, Plugin>())];
-  let pluginList: unknown = pluginsEntry ? pluginsEntry.value : known.filter(([, p]) => p.enabledBy && last(p.enabledBy)?.value).map(([name]) => name);
+  let pluginList: unknown = pluginsEntry && pluginsEntry.value !== null ? pluginsEntry.value : known.filter(([, p]) => p.enabledBy && last(p.enabledBy)?.value).map(([name]) => name);
   // a plugin standing in for another (curl for git, given an artifact): it takes the other's place,
   // and the other's keys stay quiet
   const quiet = new Set<string>();
@@ -348,9 +348,25 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
   }
   const enabled = new Set(Array.isArray(pluginList) ? pluginList.map((n) => canonicalName(String(n))) : []);
 
+  // `~` (null) resets a key, or a sub-key of a map with declared keys, to its default (unset when
+  // it has none) at the layer that writes it: never a null read as 0, "null" or "no plugins", and
+  // interpolated like any default (found by the attack pass: keep_releases: ~ pruned to one release)
+  const defaultOf = (spec: KeySpec | undefined): unknown =>
+    spec?.type === 'map' && spec.keys ? Object.fromEntries(Object.entries(spec.keys).filter(([, s]) => s.default !== undefined).map(([k, s]) => [k, structuredClone(s.default)])) : structuredClone(spec?.default);
   const apply = (layer: Layer, key: string, value: unknown, path?: (string | number)[]) => {
     const spec = keys[key];
     const origin: Origin = { layer, path, pos: path ? loaded.pos(path) : undefined };
+    if (value === null && spec) {
+      const d = defaultOf(spec);
+      if (d === undefined) delete values[key];
+      else values[key] = d;
+      origins[key] = { layer: 'default' };
+      return;
+    }
+    if (spec?.type === 'map' && spec.keys && isPlainMap(value)) {
+      const subs = spec.keys;
+      value = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, v === null && subs[k] ? defaultOf(subs[k]) : v]).filter(([, v]) => v !== undefined));
+    }
     if ((spec?.type === 'map' || spec?.type === 'env') && isPlainMap(value)) {
       const merged = isPlainMap(values[key]) ? { ...(values[key] as object) } : {};
       values[key] = mergeDotted(merged, value);
@@ -537,12 +553,6 @@ function validateTypes(values: Record<string, unknown>, origins: Record<string, 
   for (const [key, value] of Object.entries(values)) {
     const spec = keys[key];
     if (!spec) continue;
-    // `~` (null) for a key with a default is the default, as if unset: never a null the code would
-    // read as 0 or "null" (keep_releases: ~ pruned all but one release; found by the attack pass)
-    if (value === null && spec.default !== undefined) {
-      values[key] = structuredClone(spec.default);
-      continue;
-    }
     checkValue(spec, value, (m, sub) => fail(key, sub, m), key);
     values[key] = normalise(spec, value);
   }

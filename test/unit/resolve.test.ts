@@ -422,12 +422,41 @@ describe('~ (null) for a key with a default', () => {
     // (hosts: the role below sets it)
     const withDefault = Object.entries(allKeys()).filter(([k, s]) => s.default !== undefined && !s.plugin && k !== 'hosts');
     assert.ok(withDefault.length > 10);
-    for (const [key, spec] of withDefault) {
+    for (const [key] of withDefault) {
       const base = [key !== 'app_name' ? 'app_name: shop' : '', key !== 'path' ? 'path: /srv/shop' : ''].filter(Boolean).join('\n');
       const inFile = resolve(`${base}\n${key}: ~\nstage_role_configs:\n  production:\n    web:\n      hosts: [a]\n`);
-      assert.deepEqual(inFile.values[key as keyof typeof inFile.values], spec.default, `${key}: ~ in the file`);
+      // the default, resolved (interpolated) as when the key is not written at all
+      const unset = resolve(`${base}\nstage_role_configs:\n  production:\n    web:\n      hosts: [a]\n`).values[key as keyof typeof inFile.values];
+      assert.notEqual(unset, null, key);
+      assert.deepEqual(inFile.values[key as keyof typeof inFile.values], unset, `${key}: ~ in the file`);
       const set = resolve('app_name: shop\npath: /srv/shop\nstage_role_configs:\n  production:\n    web:\n      hosts: [a]\n', { sets: [`${key}=~`] });
-      assert.deepEqual(set.values[key as keyof typeof set.values], spec.default, `--set ${key}=~`);
+      assert.deepEqual(set.values[key as keyof typeof set.values], unset, `--set ${key}=~`);
     }
+  });
+});
+
+describe('~ (null) resets at the layer that writes it (found by the second attack pass)', () => {
+  const doc = (extra: string) => `app_name: shop\npath: /srv/shop\nrepo: /srv/repo.git\n${extra}stage_role_configs:\n  production:\n    web:\n      hosts: [a]\n`;
+  test('a default that refers to another key is interpolated as any default', () => {
+    const r = resolve(doc('project_name: ~\n'));
+    assert.equal(r.values.project_name, 'shop');
+  });
+  test('a map sub-key: its own default, the others kept', () => {
+    const r = resolve(doc('ssh: {connect_retries: ~, connect_timeout: 5}\n'));
+    assert.equal(r.values.ssh.connect_retries, 2);
+    assert.equal(r.values.ssh.connect_timeout, 5);
+    const whole = resolve(doc('ssh: {connect_timeout: 5}\n'), { sets: ['ssh=~'] });
+    assert.equal(whole.values.ssh.connect_timeout, 20);
+    assert.equal(whole.values.ssh.host_key_checking, 'strict');
+  });
+  test('a key without a default is unset, never the string "null"; a role unsets what the top level set', () => {
+    const r = resolve(doc('lock_wait: ~\nhealth_check: curl -f localhost\n').replace('hosts: [a]', 'hosts: [a]\n      health_check: ~'));
+    assert.equal(r.values.lock_wait, undefined);
+    assert.equal(r.values.health_check, undefined);
+  });
+  test('plugins: ~ is the default list (as if not written), not none', () => {
+    const r = resolve(doc('plugins: ~\n'));
+    assert.deepEqual(r.values.plugins, resolve(doc('')).values.plugins);
+    assert.notEqual(r.values.plugins, null);
   });
 });
