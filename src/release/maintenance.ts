@@ -117,7 +117,8 @@ export async function runCommand(run: Run, targets: Target[], command: string[] 
       for (const stream of ['stdout', 'stderr'] as const) if (partial[stream]) run.bus.emit({ event: 'run.output', host: t.host.name, stream, line: partial[stream] });
     });
     // sudo refused to start the command (its own last word is sudo's): say what would let it
-    const hint = conn.sudoUser && r.code !== 0 && /(^|\n)sudo: [^\n]*\n?$/.test(errTail) ? run.sudoHint(t) : undefined;
+    // (or the host has no sudo: the shell's "sh: 1: sudo: not found")
+    const hint = conn.sudoUser && r.code !== 0 && /(^|\n)(sudo: |[^\n]*: sudo: (command )?not found)[^\n]*\n?$/.test(errTail) ? run.sudoHint(t) : undefined;
     if (hint) run.bus.emit({ event: 'warning', host: t.host.name, message: hint });
     run.bus.emit({ event: 'run.exit', host: t.host.name, code: r.code });
     return r.code;

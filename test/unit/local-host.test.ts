@@ -128,6 +128,10 @@ describe('hosts: [local]', () => {
     assert.equal(out.code, 1, out.stderr);
     assert.match(out.stderr, /sudo: not found/);
     assert.doesNotMatch(out.stderr, /could not be released|could not release/);
+    // fap run says why too, not just the shell's exit 127 (found by the second attack pass)
+    const run = await fap(['-f', s.file, 'run', 'production', 'web', '--set', 'sudo_user=nobody-here', '--', 'true'], { env: { PATH: bin } });
+    assert.equal(run.code, 127, run.stderr);
+    assert.match(run.stderr, /warning: .*sudo_user/);
   });
 
   test('fap --json run: the command\'s output comes as run.output events, so stdout carries only JSON lines and none can be forged (found by the attack pass)', async () => {
