@@ -2,7 +2,7 @@
 import { constants } from 'node:os';
 import { ConnectError, HostError } from '../errors.js';
 import { LineMasker, redact } from '../redact.js';
-import { asUser, cmd, guardedCommand, quote } from '../remote/shell.js';
+import { asUser, cmd, guardedCommand, quote, SUDO_DID_NOT_START } from '../remote/shell.js';
 import type { AttachTerminal } from '../transport/transport.js';
 import { Transaction, type RunResult } from './transaction.js';
 import { describeOwner, parseOwner } from './lock.js';
@@ -118,7 +118,7 @@ export async function runCommand(run: Run, targets: Target[], command: string[] 
     });
     // sudo refused to start the command (its own last word is sudo's): say what would let it
     // (or the host has no sudo: the shell's "sh: 1: sudo: not found")
-    const hint = conn.sudoUser && r.code !== 0 && /(^|\n)(sudo: |[^\n]*: sudo: (command )?not found)[^\n]*\n?$/.test(errTail) ? run.sudoHint(t) : undefined;
+    const hint = conn.sudoUser && r.code !== 0 && SUDO_DID_NOT_START.test(errTail) ? run.sudoHint(t) : undefined;
     if (hint) run.bus.emit({ event: 'warning', host: t.host.name, message: hint });
     run.bus.emit({ event: 'run.exit', host: t.host.name, code: r.code });
     return r.code;

@@ -250,3 +250,9 @@ export function outputLines(key: string): string {
 export function emitOutput(key: string, valueExpr: string): string {
   return `printf '%s\\n' "\${FAP_OM-${OUTPUT_MARK}}"${quote(key + '=')}${valueExpr}`;
 }
+
+/**
+ * A last stderr line that says sudo did not start what it was asked to: sudo's own refusal, or the
+ * shell's "sudo: not found" on a host without sudo. Nothing behind it ever ran.
+ */
+export const SUDO_DID_NOT_START = /(^|\n)(sudo: |[^\n]*: sudo: (command )?not found)[^\n]*\n?$/;

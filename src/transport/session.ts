@@ -3,7 +3,7 @@
 // stderr. The same driver runs behind an SSH exec channel and behind a local child process.
 import { StringDecoder } from 'node:string_decoder';
 import { ConnectError } from '../errors.js';
-import { RUN_MARK, sessionMarks } from '../remote/shell.js';
+import { RUN_MARK, sessionMarks, SUDO_DID_NOT_START } from '../remote/shell.js';
 import type { ExecResult } from './transport.js';
 
 /** The driver process's pipes, whatever carries them. */
@@ -52,7 +52,7 @@ export class Session {
       this.ended = said ? `the remote session ended: ${said}` : 'connection lost while a command was running';
       // sudo speaks only when it refuses to start the driver; once the driver answered, sudo is past.
       // No sudo on the host at all (the shell says "sudo: not found"): nothing started either.
-      this.notStarted = !this.answered && /^sudo: |\bsudo: (command )?not found$/.test(said ?? '');
+      this.notStarted = !this.answered && SUDO_DID_NOT_START.test(said ?? '');
       this.pending?.reject(new ConnectError(host, this.ended, this.notStarted));
       this.pending = undefined;
     });
