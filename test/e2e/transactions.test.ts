@@ -1,7 +1,7 @@
 // Transactions on a real 3-host sshd fleet: barriers, reverts, locks, rollback --to and drift,
 // rolling deploys with health checks, thousands of releases.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from '../suite.js';
@@ -108,18 +108,31 @@ describe('transactions on a 3-host fleet', { skip }, () => {
 
   test('two runs at once: one proceeds, the other exits 3 naming the holder', async () => {
     const app = 'tx-race';
-    const file = setup(app, { fault_signal: 'deploy.updated', fault_action: 'sleep 2' });
-    await deployOk(file);
-    for (let round = 0; round < 2; round++) {
-      const [x, y] = await Promise.all([fap(['-f', file, 'deploy', 'production']), fap(['-f', file, 'deploy', 'production'])]);
-      assert.deepEqual([x.code, y.code].sort(), [0, 3], x.stderr + y.stderr);
-      const loser = x.code === 3 ? x : y;
-      assert.match(loser.stderr, /is locked by \S+@\S+ \(pid \d+, "fap deploy production"\) since /);
+    // the winner waits at deploy.updated until the test opens the gate, after every loser has
+    // answered: the outcome cannot depend on how fast a loaded machine starts the processes
+    const file = setup(app, { fault_signal: 'deploy.updated', fault_action: 'fap_i=0; while [ ! -e {root}/gate ] && [ "$fap_i" -lt 900 ]; do sleep 0.1; fap_i=$((fap_i + 1)); done' });
+    const gate = (open: boolean) => [0, 1, 2].forEach((i) => (open ? writeFileSync(onHost(i, app, 'gate'), '') : rmSync(onHost(i, app, 'gate'), { force: true })));
+    await deployOk(file, '--set', 'fault_signal=none');
+    /** n runs at once; once n - 1 have exited (or 60 s passed) the gate opens for the one left */
+    async function race(n: number) {
+      const runs = Array.from({ length: n }, () => fap(['-f', file, 'deploy', 'production']));
+      let exited = 0;
+      runs.forEach((r) => void r.then(() => exited++));
+      for (let waited = 0; exited < n - 1 && waited < 60_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
+      const early = exited;
+      gate(true);
+      const results = await Promise.all(runs);
+      gate(false);
+      return { results, early };
     }
-    const five = await Promise.all(Array.from({ length: 5 }, () => fap(['-f', file, 'deploy', 'production'])));
-    assert.deepEqual(five.map((r) => r.code).sort(), [0, 3, 3, 3, 3]);
-    const cur = currents(app);
-    assert.equal(new Set(cur).size, 1);
+    for (const n of [2, 2, 5]) {
+      const { results, early } = await race(n);
+      const codes = results.map((r) => r.code).sort();
+      assert.deepEqual(codes, [0, ...Array(n - 1).fill(3)], results.map((r) => r.stderr).join('\n'));
+      assert.equal(early, n - 1, 'every loser gave up while the winner held the lock');
+      for (const loser of results.filter((r) => r.code === 3)) assert.match(loser.stderr, /is locked by \S+@\S+ \(pid \d+, "fap deploy production"\) since /);
+      assert.equal(new Set(currents(app)).size, 1);
+    }
   });
 
   test('--lock-wait waits for the other run instead of failing', async () => {

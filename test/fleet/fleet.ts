@@ -124,6 +124,15 @@ export async function startFleet(n: number, opts: { sshdExtra?: string[]; user?:
   chmodSync(dir, 0o755);
   const knownLines: string[] = [];
   const hosts: FleetHost[] = [];
+  const user = opts.user ?? userInfo().username;
+  // A host is a plain server, not this machine: bash under sshd reads the login user's ~/.bashrc
+  // for every command, and a developer's (pyenv init, ...) costs ~0.6 s a command here and puts
+  // another python3 first. Each host sees an empty one instead (a home given in binds is empty already).
+  const home = spawnSync('getent', ['passwd', user], { encoding: 'utf8' }).stdout.split(':')[5];
+  const bashrc = home ? join(home, '.bashrc') : undefined;
+  const boundAway = (p: string) => (opts.binds ?? []).some((b) => p === b || p.startsWith(b + '/'));
+  const cleanRc = bashrc && existsSync(bashrc) && !boundAway(bashrc) ? join(dir, 'empty-bashrc') : undefined;
+  if (cleanRc) writeFileSync(cleanRc, '', { mode: 0o644 });
   try {
     for (let i = 0; i < n; i++) {
       const hdir = join(dir, `host${i}`);
@@ -143,6 +152,7 @@ export async function startFleet(n: number, opts: { sshdExtra?: string[]; user?:
         mkdirSync(target, { recursive: true });
         return `mount --bind ${shq(backing)} ${shq(target)} && `;
       });
+      if (cleanRc) binds.push(`mount --bind ${shq(cleanRc)} ${shq(bashrc!)} && `);
       const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', `mount --bind "$1" "$2" && ${binds.join('')}exec "$3" -D -e -f "$4"`, 'sh', root, deployDir, SSHD!, cfg], {
         stdio: ['ignore', 'ignore', 'pipe'],
       });
@@ -169,7 +179,7 @@ export async function startFleet(n: number, opts: { sshdExtra?: string[]; user?:
     hosts,
     knownHosts,
     identityFile,
-    user: opts.user ?? userInfo().username,
+    user,
     hostPath: (i, remotePath) => {
       if (!remotePath.startsWith(deployDir)) throw new Error(`${remotePath} is not under ${deployDir}`);
       return join(hosts[i].root, remotePath.slice(deployDir.length));
