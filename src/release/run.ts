@@ -6,7 +6,8 @@ import { basename, posix } from 'node:path';
 import pLimit from 'p-limit';
 import { ConnectError, FapError, HostError, Interrupted } from '../errors.js';
 import type { EventBus } from '../events.js';
-import { existsSync } from 'node:fs';
+import { existsSync, type Stats } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import type { ConnectOptions } from '../remote/connection.js';
 import type { Transport } from '../transport/transport.js';
 import type { SshConfig } from '../remote/ssh-config.js';
@@ -54,6 +55,8 @@ export class Run {
   /** files plugins asked to send, per target, before its next script; and those already sent */
   private readonly uploads = new Map<string, Map<string, string>>();
   private readonly uploaded = new Set<string>();
+  /** each file sent, as it was when its first upload began: every host gets those bytes or fails */
+  private readonly sent = new Map<string, Stats>();
   private aborted?: string;
   /** targets where this run's lock may exist (the lock script was sent), until an unlock succeeds */
   private readonly lockMaybe = new Set<string>();
@@ -228,6 +231,25 @@ export class Run {
   }
 
   /**
+   * Send a file and prove the host got it whole: a file still being written (a CI artifact copied
+   * while fap started, a build racing the deploy) would otherwise be published cut short, or differ
+   * between hosts. It must not change from the first upload's start to each upload's end, and the
+   * size that landed must be its size.
+   */
+  private async send(t: Target, conn: Transport, local: string, remote: string): Promise<void> {
+    const look = () => stat(local).catch((e: Error) => Promise.reject(new HostError(t.host.name, 'upload', `cannot read ${local}: ${e.message}`)));
+    const before = this.sent.get(local) ?? (await look());
+    this.sent.set(local, before);
+    const landed = await conn.upload(local, remote);
+    const after = await look();
+    const same = after.size === before.size && after.mtimeMs === before.mtimeMs && after.ino === before.ino;
+    if (!same || landed !== before.size) {
+      const what = !same ? `it changed while fap was sending it (${before.size} bytes when the first upload began, ${after.size} now)` : `${landed} of its ${before.size} bytes arrived`;
+      throw new HostError(t.host.name, 'upload', `${local}: ${what}: deploy a finished file`);
+    }
+  }
+
+  /**
    * Run steps on a target's host. With --dry-run the script is only printed — unless the steps are
    * read-only (they write nothing on the host), which run for real so the plan is exact.
    */
@@ -251,7 +273,7 @@ export class Run {
       const id = `${t.connKey}\0${remote}`;
       if (this.uploaded.has(id) || !steps.some((s) => s.script.includes(posix.basename(remote)))) continue;
       this.bus.emit({ event: 'upload', host: t.host.name, local, remote });
-      await conn.upload(local, remote);
+      await this.send(t, conn, local, remote);
       this.uploaded.add(id);
     }
     const unlocks = steps.some((s) => s.name === UNLOCK_STEP);

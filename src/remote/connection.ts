@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { Client, type ConnectConfig, type ExecOptions } from 'ssh2';
 import { authPlan, type AuthPlan } from './auth.js';
-import { asUser, effectiveSudo, quote, sessionCommand, type SudoAs } from './shell.js';
+import { asUser, effectiveSudo, quote, sessionCommand, UPLOAD_SCRIPT, type SudoAs } from './shell.js';
 import { ConnectError, IdentityError } from '../errors.js';
 import { Session } from '../transport/session.js';
 import type { AttachTerminal, ExecResult, Pty, PtyChannel, Transport } from '../transport/transport.js';
@@ -225,23 +225,24 @@ export class Connection implements Transport {
    * bytes are streamed into a file sudo_user creates (umask 077), so they never sit where another
    * user could read them; otherwise SFTP writes it as the SSH user, mode 0600.
    */
-  upload(localPath: string, remotePath: string): Promise<void> {
+  upload(localPath: string, remotePath: string): Promise<number> {
     const failed = (m: string) => new ConnectError(this.name, `upload of ${localPath} to ${remotePath} failed: ${m}`);
     if (this.sudoUser) {
-      const line = asUser(`/bin/sh -c ${quote('umask 077 && mkdir -p -- "$(dirname -- "$1")" && cat > "$1"')} fap-upload ${quote(remotePath)}`, this.sudoUser);
+      const line = asUser(`/bin/sh -c ${quote(UPLOAD_SCRIPT)} fap-upload ${quote(remotePath)}`, this.sudoUser);
       return this.limit(
         () =>
-          new Promise<void>((resolve, reject) => {
+          new Promise<number>((resolve, reject) => {
             if (this.closed) return reject(new ConnectError(this.name, 'connection closed'));
             this.channelsOpened++;
             this.client.exec(line, this.execOptions, (err, stream) => {
               if (err) return reject(new ConnectError(this.name, `cannot open a channel: ${err.message}`));
               let stderr = '';
+              let stdout = '';
               let code: number | null = null;
               stream.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-              stream.on('data', () => {});
+              stream.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
               stream.on('exit', (c: number | null) => (code = c ?? 255));
-              stream.on('close', () => (code === 0 ? resolve() : reject(failed(stderr.trim().split('\n').pop() || (code === null ? 'connection lost' : `exit code ${code}`)))));
+              stream.on('close', () => (code === 0 ? resolve(Number(stdout.trim())) : reject(failed(stderr.trim().split('\n').pop() || (code === null ? 'connection lost' : `exit code ${code}`)))));
               const file = createReadStream(localPath);
               file.on('error', (e) => {
                 stream.close();
@@ -254,15 +255,21 @@ export class Connection implements Transport {
     }
     return this.limit(
       () =>
-        new Promise<void>((resolve, reject) => {
+        new Promise<number>((resolve, reject) => {
           if (this.closed) return reject(new ConnectError(this.name, 'connection closed'));
           this.channelsOpened++;
           this.client.sftp((err, sftp) => {
             if (err) return reject(new ConnectError(this.name, `cannot open SFTP: ${err.message}`));
             sftp.fastPut(localPath, remotePath, { mode: 0o600 }, (e) => {
-              sftp.end();
-              if (e) reject(failed(e.message));
-              else resolve();
+              if (e) {
+                sftp.end();
+                return reject(failed(e.message));
+              }
+              sftp.stat(remotePath, (se, st) => {
+                sftp.end();
+                if (se) reject(failed(se.message));
+                else resolve(st.size);
+              });
             });
           });
         }),

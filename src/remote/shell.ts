@@ -252,6 +252,12 @@ export function emitOutput(key: string, valueExpr: string): string {
 }
 
 /**
+ * The upload as sudo_user (\$1: the path on the host): the file is created under umask 077 by
+ * that user, from stdin, and its size as it landed is printed (the caller compares it).
+ */
+export const UPLOAD_SCRIPT = 'umask 077 && mkdir -p -- "$(dirname -- "$1")" && cat > "$1" && wc -c < "$1"';
+
+/**
  * A last stderr line that says sudo did not start what it was asked to: sudo's own refusal, or the
  * shell's "sudo: not found" on a host without sudo. Nothing behind it ever ran.
  */

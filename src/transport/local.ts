@@ -5,12 +5,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod } from 'node:fs/promises';
+import { chmod, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
 import { pipeline } from 'node:stream/promises';
 import { ConnectError } from '../errors.js';
-import { asUser, effectiveSudo, quote, sessionCommand, type SudoAs } from '../remote/shell.js';
+import { asUser, effectiveSudo, quote, sessionCommand, UPLOAD_SCRIPT, type SudoAs } from '../remote/shell.js';
 import { LOCAL_HOST } from '../config/hosts.js';
 import { Session } from './session.js';
 import type { AttachTerminal, ExecOptions, ExecResult, Transport } from './transport.js';
@@ -99,22 +99,23 @@ export class LocalTransport implements Transport {
    * Copy a file, readable by its owner only: created with mode 0600 by the user running fap, or,
    * with a sudo_user, streamed into a file sudo_user creates under umask 077 (as over SSH).
    */
-  async upload(localPath: string, remotePath: string): Promise<void> {
+  async upload(localPath: string, remotePath: string): Promise<number> {
     const failed = (m: string) => new ConnectError(this.name, `upload of ${localPath} to ${remotePath} failed: ${m}`);
     if (this.closed) throw new ConnectError(this.name, 'connection closed');
     if (!this.sudoUser) {
       try {
         await pipeline(createReadStream(localPath), createWriteStream(remotePath, { mode: 0o600 }));
         await chmod(remotePath, 0o600);
+        return (await stat(remotePath)).size;
       } catch (e) {
         throw failed((e as Error).message);
       }
-      return;
     }
-    const child = this.start(asUser(`/bin/sh -c ${quote('umask 077 && mkdir -p -- "$(dirname -- "$1")" && cat > "$1"')} fap-upload ${quote(remotePath)}`, this.sudoUser));
+    const child = this.start(asUser(`/bin/sh -c ${quote(UPLOAD_SCRIPT)} fap-upload ${quote(remotePath)}`, this.sudoUser));
     let stderr = '';
+    let stdout = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    child.stdout!.resume();
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
     const code = await new Promise<number | null>((resolve) => {
       child.on('close', (c) => resolve(c));
       const file = createReadStream(localPath);
@@ -125,6 +126,7 @@ export class LocalTransport implements Transport {
       file.pipe(child.stdin!);
     });
     if (code !== 0) throw failed(stderr.trim().split('\n').pop() || `exit code ${code}`);
+    return Number(stdout.trim());
   }
 
   /** fap shell on this machine: the command on fap's own terminal (no pseudo-terminal to relay). */

@@ -54,8 +54,11 @@ export interface Transport {
   readonly channelsOpened: number;
   /** Run a phase script in the host's long-lived session (opened on first use). */
   runScript(script: string): Promise<ExecResult>;
-  /** Copy a local file to the host, readable by its owner only (written as sudo_user when there is one). */
-  upload(localPath: string, remotePath: string): Promise<void>;
+  /**
+   * Copy a local file to the host, readable by its owner only (written as sudo_user when there is
+   * one). Resolves to the size of the file that landed on the host, as the host reports it.
+   */
+  upload(localPath: string, remotePath: string): Promise<number>;
   /** Run one command line (already wrapped for sudo by the caller) and wait for it. */
   exec(command: string, o?: ExecOptions): Promise<ExecResult>;
   /** Run a command line on a terminal (fap shell), wired to the local one by attach. */

@@ -144,6 +144,11 @@ export interface CommandOptions {
   faults?: Fault[];
   batch?: string;
   rollbackTo?: string;
+  /**
+   * Called as each upload to a host has landed (before fap looks at it): may change the local file,
+   * as a build still writing it would; returns the size the host reports (the real one: landed).
+   */
+  onUpload?: (host: string, local: string, landed: number) => number;
 }
 
 export type Command = 'deploy' | 'rollback' | 'cleanup' | 'restart';
@@ -196,6 +201,7 @@ class Wiring {
     readonly fleet: Fleet,
     readonly faults: Fault[],
     readonly stand?: ChildProcess,
+    readonly onUpload?: CommandOptions['onUpload'],
   ) {}
 
   fault(host: string, kind: FaultKind | FaultKind[], at: number): Fault | undefined {
@@ -340,9 +346,10 @@ class FaultyTransport implements Transport {
     throw new Error(`unknown fault ${f.kind}`);
   }
 
-  upload(localPath: string, remotePath: string): Promise<void> {
-    if (this.dropped || this.w.killed) return Promise.reject(this.lost());
-    return this.inner.upload(localPath, remotePath);
+  async upload(localPath: string, remotePath: string): Promise<number> {
+    if (this.dropped || this.w.killed) throw this.lost();
+    const landed = await this.inner.upload(localPath, remotePath);
+    return this.w.onUpload ? this.w.onUpload(this.name, localPath, landed) : landed;
   }
 
   exec(command: string, o?: ExecOptions): Promise<ExecResult> {
@@ -371,7 +378,7 @@ const NO_PID = 4_194_305;
 export async function runCommand(fleet: Fleet, command: Command, o: CommandOptions = {}): Promise<Outcome> {
   const sim = fleet.world;
   const stand = sim ? undefined : standIn();
-  const w = new Wiring(fleet, o.faults ?? [], stand);
+  const w = new Wiring(fleet, o.faults ?? [], stand, o.onUpload);
   const events: StampedEvent[] = [];
   const bus = new EventBus();
   bus.on((e) => events.push(e));

@@ -2,7 +2,9 @@
 // on three local hosts through the real local transport, with faults injected (harness.ts), and
 // the invariants (invariants.ts) checked after every command.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { makeFleet, runCommand, stepNames, view, type Command, type CommandOptions, type Fleet, type Outcome } from './harness.js';
@@ -179,5 +181,37 @@ describe('kernel: transactions on local hosts', () => {
     assert.deepEqual(currents(f), [r1, r1, r1]);
     assert.equal(out.result!.hosts.find((h) => h.host === 'h3')!.step, 'health check');
     assert.ok(existsSync(join(f.root('h1'), 'releases', out.result!.release!)), 'the failed release stays for inspection');
+  });
+
+  describe('an artifact that is not finished when fap sends it is never published', () => {
+    /** a fleet deploying a local artifact (the curl plugin's --artifact) with one file in it */
+    async function artifactFleet(): Promise<{ f: Fleet; file: string }> {
+      const dir = mkdtempSync(join(tmpdir(), 'fap-artifact-'));
+      const file = join(dir, 'build.tar');
+      writeFileSync(join(dir, 'app.txt'), 'v1\n'.repeat(1000));
+      execFileSync('tar', ['-cf', file, '-C', dir, 'app.txt']);
+      const f = await fleet({ plugins: ['curl'], curl_artifact: file, curl_extract_tar: true });
+      after(() => rmSync(dir, { recursive: true, force: true }));
+      return { f, file };
+    }
+
+    const cases: { name: string; onUpload: (file: string) => NonNullable<CommandOptions['onUpload']>; says: RegExp }[] = [
+      { name: 'appended to while h2 receives it', onUpload: (file) => (host, _l, n) => (host === 'h2' && appendFileSync(file, 'more'), n), says: /changed while fap was sending it/ },
+      { name: 'truncated while h1 receives it', onUpload: (file) => (host, _l, n) => (host === 'h1' && truncateSync(file, 100), n), says: /changed while fap was sending it \(\d+ bytes when the first upload began, 100 now\)/ },
+      { name: 'cut short on the way to h3', onUpload: () => (host, _l, n) => (host === 'h3' ? n - 512 : n), says: /\d+ of its \d+ bytes arrived/ },
+    ];
+    for (const c of cases) {
+      test(c.name, async () => {
+        const { f, file } = await artifactFleet();
+        const r1 = (await step_(f, 'deploy')).result!.release!;
+        assert.ok(r1, 'the finished artifact deploys');
+        const out = await step_(f, 'deploy', { onUpload: c.onUpload(file) });
+        assert.equal(out.result?.ok ?? false, false, 'the deploy fails');
+        const failed = out.result?.hosts.filter((h) => h.outcome === 'failed') ?? [];
+        assert.ok(failed.some((h) => c.says.test(h.error ?? '')), JSON.stringify(out.result?.hosts ?? out.error?.message));
+        assert.deepEqual(currents(f), [r1, r1, r1], 'no host switched');
+        for (const h of f.hosts) assert.deepEqual(view(f, h).releases, [r1], `${h} keeps only ${r1}`);
+      });
+    }
   });
 });

@@ -783,7 +783,7 @@ export class SimTransport implements Transport {
     if (!this.inFlight && this.session) this.session.alive = false;
   }
 
-  upload(): Promise<void> {
+  upload(): Promise<number> {
     return Promise.reject(new SimError('sim: uploads are not modelled'));
   }
 
