@@ -130,11 +130,12 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
         if (!allPlugins.includes(p)) allPlugins.push(p);
       }
     }
-    // a plugin standing in for one of these in some command, its keys set (curl for git in fap
-    // release, given curl_url), runs there too: fap check looks for its tools as well
+    // a plugin that some command runs because its keys are set (curl in fap release, given
+    // curl_url: in git's place, or first when there is no git) runs there too: fap check looks
+    // for its tools as well (the resolver's rule: config/resolve.ts, Plugin.replaces)
     for (const p of known.values()) {
       const r = p.replaces;
-      if (r && !allPlugins.includes(p) && allPlugins.some((q) => canonicalName(q.name) === canonicalName(r.plugin)) && r.when.some((k) => rc.values[k as keyof typeof rc.values])) allPlugins.push(p);
+      if (r && !allPlugins.includes(p) && r.when.some((k) => rc.values[k as keyof typeof rc.values])) allPlugins.push(p);
     }
     // a bad deploy root is named as such, before any plugin's check of a path derived from it
     const rootProblem = pathProblem(rc.values.path);

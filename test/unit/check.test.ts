@@ -2,6 +2,7 @@
 // for real by /bin/sh in a temporary root (read-only, never failing), and the pure evaluation of its
 // answers into rows. Plus the `requires` schema in resolve.
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -150,6 +151,42 @@ describe('the tools a configuration needs', () => {
     assert.deepEqual(work.allPlugins.map((p) => p.name), ['git', 'curl']);
     assert.deepEqual(requiredTools([{ config: work.config, plugins: work.allPlugins }]).map((n) => n.name), ['git', 'tar', 'curl', 'sha256sum']);
     assert.deepEqual(plan.warnings, []);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('every plugin a command runs is one fap check looks at, for any plugin lists and artifact keys (generative; found by the attack pass: curl_url without git)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fap-check-agree-'));
+    const file = join(dir, 'deploy.yml');
+    const names = ['git', 'curl', 'virtualenv', 'supervisorctl', 'fapistrano.plugins.git', 'fapistrano.curl'];
+    const list = fc.option(fc.uniqueArray(fc.constantFrom(...names), { maxLength: 3 }), { nil: undefined });
+    let compared = 0;
+    await fc.assert(
+      fc.asyncProperty(list, list, fc.boolean(), fc.boolean(), fc.boolean(), async (plugins, releasePlugins, repo, url, artifact) => {
+        const doc = [
+          'app_name: shop',
+          'path: /srv/shop',
+          plugins ? `plugins: [${plugins.join(', ')}]` : '',
+          releasePlugins ? `release_plugins: [${releasePlugins.join(', ')}]` : '',
+          repo ? 'repo: /srv/repo.git' : '',
+          url ? 'curl_url: https://ci.example/build.tgz' : '',
+          artifact ? `curl_artifact: ${file}` : '',
+          'stage_role_configs: {production: {web: {hosts: [a]}}}',
+        ];
+        writeFileSync(file, doc.filter(Boolean).join('\n') + '\n');
+        const planFor = (command: string) => buildPlan({ deployfile: file, stage: 'production', env: {}, command }).catch((e: unknown) => (e instanceof ConfigError ? undefined : Promise.reject(e)));
+        const check = await planFor('check');
+        if (!check) return;
+        const checked = new Set(check.targets[0].roles[0].allPlugins.map((p) => p.name));
+        for (const command of ['deploy', 'release', 'rollback', 'restart']) {
+          const plan = await planFor(command);
+          if (!plan) continue;
+          compared++;
+          for (const p of plan.targets[0].roles[0].plugins) assert.ok(checked.has(p.name), `fap ${command} runs ${p.name}, fap check does not look at it:\n${doc.filter(Boolean).join('\n')}`);
+        }
+      }),
+      { numRuns: 150 },
+    );
+    assert.ok(compared > 100, `only ${compared} command plans were compared`);
     rmSync(dir, { recursive: true, force: true });
   });
 
