@@ -9,10 +9,12 @@ import type { Paths } from './release/paths.js';
 // registered with addSecret, and what it sends off the machine goes through redact.
 export { WordsError } from './errors.js';
 export { addSecret, redact } from './redact.js';
+/** Since plugin API 1.4.0: what is wrong with a local file a plugin will upload (undefined: nothing). */
+export { localFileProblem } from './local-file.js';
 export type { KeySpec } from './config/schema.js';
 export type { Paths } from './release/paths.js';
 
-export const PLUGIN_API_VERSION = '1.3.0';
+export const PLUGIN_API_VERSION = '1.4.0';
 
 export type SignalName =
   | 'deploy.starting'

@@ -5,7 +5,7 @@
 // value could end), and their values are registered as secrets. curl_options is split into words
 // here and each word quoted (see ../shell-words.ts).
 import { basename, posix } from 'node:path';
-import { definePlugin, type PluginConfig, type SignalContext } from '../../src/signals.js';
+import { definePlugin, localFileProblem, type PluginConfig, type SignalContext } from '../../src/signals.js';
 import { keys } from './keys.js';
 import { shellWords, WordsError } from '../shell-words.js';
 
@@ -42,7 +42,7 @@ export function outputProblem(name: string): string | undefined {
 
 const curl = definePlugin({
   name: 'curl',
-  api: '^1.3.0',
+  api: '^1.4.0',
   keys,
   // fap release --curl-url / --artifact: the artifact replaces the git checkout
   replaces: { plugin: 'git', when: ['curl_url', 'curl_artifact'], commands: ['release'] },
@@ -51,6 +51,8 @@ const curl = definePlugin({
     const url = config.curl_url ? String(config.curl_url) : '';
     const artifact = config.curl_artifact ? String(config.curl_artifact) : '';
     if (!url && !artifact) return { key: 'curl_url', message: 'the curl plugin needs an artifact: fap release <stage> --curl-url URL (or curl_url:, or --artifact FILE)' };
+    const unreadable = artifact ? localFileProblem(artifact) : undefined;
+    if (unreadable) return { key: 'curl_artifact', message: `curl_artifact: ${unreadable}` };
     if (url && (!/^(https?|ftp|file):\/\//i.test(url) || /\s/.test(url))) return { key: 'curl_url', message: `"${url.replace(/\/\/[^@/]*@/, '//***@')}" is not a URL curl can download (http, https, ftp or file, no spaces)` };
     const out = output(config);
     const bad = outputProblem(out);

@@ -1,9 +1,10 @@
 // The commands' handlers, loaded only when a command runs (fap --version and --help stay light):
 // each builds a plan, runs it with a reporter attached, and reports the result. No remote logic
 // lives here.
-import { accessSync, constants, copyFileSync, existsSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { localFileProblem } from '../local-file.js';
 import type { Command } from 'commander';
 import { EXIT, FapError, StagesNotRun, UsageError } from '../errors.js';
 import { parseDuration } from '../duration.js';
@@ -301,14 +302,9 @@ export async function releaseAction(stage: string | undefined, role: string | un
     sets.push(`curl_sha256=${JSON.stringify(o.curlSha256.toLowerCase())}`);
   }
   if (o.artifact !== undefined) {
+    const problem = localFileProblem(o.artifact);
+    if (problem) throw new UsageError(`--artifact: ${problem}`);
     const local = resolve(o.artifact);
-    if (!existsSync(local)) throw new UsageError(`--artifact: no such file ${local}`);
-    if (!statSync(local).isFile()) throw new UsageError(`--artifact: ${local} is not a file (give the built archive, e.g. build.tgz)`);
-    try {
-      accessSync(local, constants.R_OK);
-    } catch {
-      throw new UsageError(`--artifact: ${local} cannot be read by ${localUser()}`);
-    }
     if (o.curlUrl !== undefined) throw new UsageError('give either --curl-url or --artifact, not both');
     sets.push(`curl_artifact=${JSON.stringify(local)}`);
   }

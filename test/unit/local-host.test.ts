@@ -2,6 +2,7 @@
 // transaction as over SSH: deploy, rollback, releases, check, run; a kill -9 mid-publish is ended by
 // the driver's watchdog and healed by the next run; a bad local host spec is a config error.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -150,12 +151,37 @@ describe('hosts: [local]', () => {
     assert.equal(events.at(-1)!.event, 'result');
   });
 
-  test('--artifact that is a directory: a usage error before anything is locked (found by the attack pass: it left the lock)', async () => {
+  // Every way to name an artifact that is not one readable regular file, given as --artifact and
+  // as curl_artifact in deploy.yml: a configuration error before any host is touched (found by the
+  // attack passes: a directory left the lock; in deploy.yml it failed only at the upload; "file/"
+  // was accepted; '' named the current directory)
+  test('an artifact that is not one readable file: exit 2 naming it, before anything is locked, from --artifact or deploy.yml', async () => {
     const s = setup();
-    const out = await fap(['-f', s.file, 'release', 'production', '--artifact', s.dir]);
-    assert.equal(out.code, 2, out.stderr);
-    assert.match(out.stderr, /--artifact: .* is not a file/);
-    assert.ok(!existsSync(s.root), 'nothing was created on the host');
+    const tgz = join(s.dir, 'build.tgz');
+    writeFileSync(tgz, 'x');
+    const fifo = join(s.dir, 'pipe.tgz');
+    spawnSync('mkfifo', [fifo]);
+    const cases: [string, RegExp, RegExp?][] = [
+      [s.dir, /is a directory: give the built archive/],
+      [`${tgz}/`, /ends with "\/", so it names a directory/],
+      // in deploy.yml an empty string is no artifact at all
+      ['', /is empty: give the path of a file/, /curl_url: the curl plugin needs an artifact/],
+      ['   ', /is empty: give the path of a file/],
+      [join(s.dir, 'missing.tgz'), /no such file .*missing\.tgz/],
+      [fifo, /is not a regular file/],
+    ];
+    for (const [artifact, says, fileSays] of cases) {
+      const flag = await fap(['-f', s.file, 'release', 'production', '--artifact', artifact]);
+      assert.equal(flag.code, 2, `--artifact ${JSON.stringify(artifact)}: ${flag.stderr}`);
+      assert.match(flag.stderr, new RegExp(`^fap: --artifact: (.* )?${says.source}`, 'm'));
+      const file = join(s.dir, 'deploy-artifact.yml');
+      writeFileSync(file, readFileSync(s.file, 'utf8').replace('plugins:\n  - git', `curl_artifact: ${JSON.stringify(artifact)}\nplugins:\n  - curl`));
+      const inFile = await fap(['-f', file, 'deploy', 'production']);
+      assert.equal(inFile.code, 2, `curl_artifact: ${JSON.stringify(artifact)}: ${inFile.stderr}`);
+      assert.match(inFile.stderr, fileSays ?? new RegExp(`deploy-artifact\\.yml:\\d+:\\d+: curl_artifact: (.* )?${says.source}`));
+      for (const out of [flag, inFile]) assert.doesNotMatch(out.stderr, /\n\s+at /, 'no stack trace');
+      assert.ok(!existsSync(s.root), 'nothing was created on the host');
+    }
   });
 
   test('local takes no user or port: a config error naming file:line:col', async () => {
