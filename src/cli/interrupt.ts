@@ -25,10 +25,37 @@ let signals = 0;
 let quitting = false;
 let outputClosed = false;
 let hostsContacted = false;
+/** --json: writes the `result` line when fap exits before its command wrote one (set by main) */
+let lastWords: ((exitCode: number, error: string) => void) | undefined;
+
+export function setLastWords(fn: (exitCode: number, error: string) => void): void {
+  lastWords = fn;
+}
+
+function exit(code: number, why: string): never {
+  try {
+    lastWords?.(code, why);
+  } catch {
+    /* stdout is gone */
+  }
+  process.exit(code);
+}
+
+/** --json among fap's own arguments (before a `--` that starts a remote command) */
+export function jsonWanted(argv: string[]): boolean {
+  const own = argv.slice(2);
+  const end = own.indexOf('--');
+  return (end < 0 ? own : own.slice(0, end)).includes('--json');
+}
 
 export function installInterrupts(): void {
   if (installed) return;
   installed = true;
+  // a signal before the commands have loaded: the stream's one line is still a result (main sets
+  // the full version, which knows the command and whether a result was written, once loaded)
+  if (jsonWanted(process.argv)) {
+    lastWords = (exitCode, error) => process.stdout.write(JSON.stringify({ ts: new Date().toISOString(), event: 'result', ok: false, command: 'fap', exitCode, hosts: [], error }) + '\n');
+  }
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   // the terminal went away (ssh to a jump box dropped, the window closed): as SIGTERM, not death mid-phase
@@ -71,24 +98,26 @@ function say(line: string): void {
 function onSignal(sig: NodeJS.Signals): void {
   signals++;
   if (!active) {
-    say(hostsContacted ? `fap: interrupted by ${sig}` : `fap: interrupted by ${sig} before any host was contacted: nothing was changed`);
-    process.exit(EXIT_INTERRUPTED);
+    const line = hostsContacted ? `interrupted by ${sig}` : `interrupted by ${sig} before any host was contacted: nothing was changed`;
+    say(`fap: ${line}`);
+    exit(EXIT_INTERRUPTED, line);
   }
   if (signals === 1) {
     say(`\nfap: ${sig}: stopping at the next phase boundary and cleaning up (again to quit at once)`);
     active.stop(`interrupted by ${sig}`);
     return;
   }
-  if (quitting) process.exit(EXIT_INTERRUPTED);
+  const why = `${sig} again: quit at once; the next run heals what was left`;
+  if (quitting) exit(EXIT_INTERRUPTED, why);
   quitting = true;
   say(`fap: ${sig} again: releasing this run's locks and quitting (the next run heals what was left)`);
-  const timer = setTimeout(() => process.exit(EXIT_INTERRUPTED), QUIT_CLEANUP_MS);
+  const timer = setTimeout(() => exit(EXIT_INTERRUPTED, why), QUIT_CLEANUP_MS);
   active
     .quit()
     .catch(() => {})
     .finally(() => {
       clearTimeout(timer);
-      process.exit(EXIT_INTERRUPTED);
+      exit(EXIT_INTERRUPTED, why);
     });
 }
 
@@ -102,7 +131,7 @@ function guard(stream: NodeJS.WriteStream, name: string): void {
     stream.write = noWrite as typeof stream.write;
     outputClosed = true;
     if (stream !== process.stderr) say(`fap: ${name} closed: stopping`);
-    if (!active) process.exit(EXIT_OUTPUT_CLOSED);
+    if (!active) exit(EXIT_OUTPUT_CLOSED, `${name} closed`);
     active.stop(`${name} closed`);
   });
 }

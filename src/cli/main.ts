@@ -5,6 +5,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { EXIT, FapError } from '../errors.js';
 import { redact } from '../redact.js';
 import { registerCommands } from './commands.js';
+import { jsonWanted, setLastWords } from './interrupt.js';
+import { finalJsonResult } from '../report/reporter.js';
 import { argvSpec, keyOptionCandidates, rewriteArgv } from './argv.js';
 
 function version(): string {
@@ -55,12 +57,29 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  // --json: whatever ends fap (an error before any run, a signal), the last line is a result
+  const json = jsonWanted(argv);
+  const command = commandWord(program, argv);
+  if (json) setLastWords((code, why) => finalJsonResult(command, code, why));
   try {
     await program.parseAsync(await fapistranoArgv(program, argv));
-    return Number(process.exitCode ?? 0);
+    const code = Number(process.exitCode ?? 0);
+    // a command whose stream has no result of its own (fap config)
+    if (json && command !== 'fap') finalJsonResult(command, code);
+    return code;
   } catch (e) {
-    return handleError(e);
+    const code = handleError(e);
+    // --help and --version print text, not a stream
+    if (json && code !== EXIT.ok) finalJsonResult(command, code, e instanceof CommanderError ? e.message.replace(/^error: /, '') : ((e as Error)?.message ?? String(e)));
+    return code;
   }
+}
+
+/** the command named on the command line (for a result written before commander ran it) */
+function commandWord(program: Command, argv: string[]): string {
+  const names = new Set(program.commands.flatMap((c) => [c.name(), ...c.aliases()]));
+  const word = argv.slice(2).find((a) => names.has(a));
+  return program.commands.find((c) => c.name() === word || c.aliases().includes(word ?? ''))?.name() ?? 'fap';
 }
 
 /**

@@ -1,14 +1,31 @@
 // Reporters turn the event stream into output: JSON lines for machines, plain `[host] message`
 // lines for CI logs (./plain.ts), an ora spinner per phase on a terminal (./tty.ts, loaded only then).
-import type { EventBus } from '../events.js';
+import { EventBus, type StampedEvent } from '../events.js';
 import { plainLine, type ReporterOptions } from './plain.js';
+
+/** --json: a `result` line has been written (the stream's last line) */
+let resultWritten = false;
+
+function writeJson(e: StampedEvent): void {
+  if (e.event === 'script' && !e.verbose) return;
+  if (e.event === 'result') resultWritten = true;
+  process.stdout.write(JSON.stringify(e) + '\n');
+}
+
+/**
+ * --json: the `result` line of a fap that ends before its command wrote one (a configuration or
+ * usage error, a signal before or during a run): the stream's last line is always a result.
+ */
+export function finalJsonResult(command: string, exitCode: number, error?: string): void {
+  if (resultWritten) return;
+  const bus = new EventBus();
+  bus.on(writeJson);
+  bus.emit({ event: 'result', ok: exitCode === 0, command, exitCode, hosts: [], error: error || undefined });
+}
 
 export async function attachReporter(bus: EventBus, o: ReporterOptions): Promise<void> {
   if (o.json) {
-    bus.on((e) => {
-      if (e.event === 'script' && !e.verbose) return;
-      process.stdout.write(JSON.stringify(e) + '\n');
-    });
+    bus.on(writeJson);
     return;
   }
   // a terminal that reports no width (some pseudo-terminals) gets plain lines: spinners need columns

@@ -2,13 +2,13 @@
 // transaction as over SSH: deploy, rollback, releases, check, run; a kill -9 mid-publish is ended by
 // the driver's watchdog and healed by the next run; a bad local host spec is a config error.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { stringify } from 'yaml';
-import { fap, fapLive, jsonEvents, makeRepo } from '../helpers.js';
+import { FAP, fap, fapLive, jsonEvents, makeRepo } from '../helpers.js';
 
 const me = userInfo().username;
 
@@ -182,6 +182,68 @@ describe('hosts: [local]', () => {
       for (const out of [flag, inFile]) assert.doesNotMatch(out.stderr, /\n\s+at /, 'no stack trace');
       assert.ok(!existsSync(s.root), 'nothing was created on the host');
     }
+  });
+
+  // README: with --json the last line is always a result (found by the attack pass: a second Ctrl-C,
+  // a configuration error and a usage error ended the stream without one)
+  test('--json: the last line is always a result, whatever ends fap', async () => {
+    const s = setup();
+    const lastResult = (stdout: string, exitCode: number, command: string) => {
+      const events = jsonEvents(stdout);
+      const last = events.at(-1);
+      assert.equal(last?.event, 'result', stdout);
+      assert.equal(last?.exitCode, exitCode, stdout);
+      assert.equal(last?.command, command, stdout);
+      assert.equal(events.filter((e) => e.event === 'result').length, 1, stdout);
+      return last!;
+    };
+    writeFileSync(join(s.dir, 'bad.yml'), readFileSync(s.file, 'utf8').replace(/^repo: .*$/m, 'repo: ${FAP_TEST_UNSET_VAR:?set it}'));
+    const config = await fap(['-f', join(s.dir, 'bad.yml'), '--json', 'deploy', 'production']);
+    assert.match(String(lastResult(config.stdout, 2, 'deploy').error), /bad\.yml:\d+:\d+: repo: set it/);
+    const usage = await fap(['-f', s.file, '--json', 'deploy', 'production', '--no-such-option']);
+    assert.match(String(lastResult(usage.stdout, 2, 'deploy').error), /unknown option '--no-such-option'/);
+    const unknown = await fap(['-f', s.file, '--json', 'deploy', 'nostage']);
+    assert.match(String(lastResult(unknown.stdout, 2, 'deploy').error), /unknown stage "nostage"/);
+    lastResult((await fap(['-f', s.file, '--json', 'config', 'production'])).stdout, 0, 'config');
+    assert.equal((await fap(['-f', s.file, 'deploy', 'production'])).code, 0);
+
+    // Ctrl-C twice during a deploy: quit at once, locks given back, and a result line last
+    const quit = await new Promise<{ code: number | null; stdout: string }>((done) => {
+      const child = spawn(process.execPath, [FAP, '-f', s.file, '--json', '--set', 'health_check=sleep 30', 'deploy', 'production'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        if (/"phase":"publish"/.test(stdout) && !child.killed) {
+          child.kill('SIGINT');
+          setTimeout(() => child.kill('SIGINT'), 300);
+        }
+      });
+      child.stderr.resume();
+      child.on('close', (code) => done({ code, stdout }));
+    });
+    assert.equal(quit.code, 130, quit.stdout);
+    assert.match(String(lastResult(quit.stdout, 130, 'deploy').error), /SIGINT again/);
+    assert.ok(noLock(s.root), 'the second Ctrl-C gave the lock back');
+    const next = await fap(['-f', s.file, 'deploy', 'production']);
+    assert.equal(next.code, 0, next.stderr);
+
+    // a signal while fap starts (before or while its commands load): still a result last
+    let interrupted = 0;
+    for (const ms of [80, 150, 300, 600]) {
+      const early = await new Promise<{ code: number | null; stdout: string }>((done) => {
+        const child = spawn(process.execPath, [FAP, '-f', s.file, '--json', 'deploy', 'production'], { stdio: ['ignore', 'pipe', 'ignore'] });
+        let stdout = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        setTimeout(() => child.kill('SIGINT'), ms);
+        child.on('close', (code) => done({ code, stdout }));
+      });
+      if (early.code !== 130) continue;
+      interrupted++;
+      assert.equal(jsonEvents(early.stdout).at(-1)?.event, 'result', early.stdout);
+      assert.equal(jsonEvents(early.stdout).at(-1)?.exitCode, 130, early.stdout);
+    }
+    assert.ok(interrupted > 0, 'no start-up was interrupted');
+    assert.ok(noLock(s.root));
   });
 
   test('local takes no user or port: a config error naming file:line:col', async () => {
