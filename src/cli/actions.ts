@@ -182,6 +182,7 @@ async function startRun(command: string, s: Selected, p: Plan, flags: RunFlags =
     interactive: !s.g.json && !!process.stdin.isTTY && !!process.stderr.isTTY,
     json: !!s.g.json,
   });
+  await run.refuseShadowedLocal(p.targets);
   await run.unlockIdentities(p.targets);
   bus.emit({ event: 'run.started', command, stage: s.stage, role: s.role, hosts: p.targets.map((t) => t.host.name), dryRun: !!s.g.dryRun });
   if (s.g.json) for (const w of p.warnings) bus.emit({ event: 'warning', message: w });

@@ -15,6 +15,11 @@ export interface LoadedFile {
   pos(path: (string | number)[]): SourcePos | undefined;
   /** a ConfigError pointing at a path */
   error(path: (string | number)[], message: string): ConfigError;
+  /**
+   * The text written for a number at a path when the number does not read back as it (1.10 is 1.1,
+   * 2.0 is 2): where a string is meant (branch: 1.10, a version) that text is the value.
+   */
+  numberText(path: (string | number)[]): string | undefined;
 }
 
 export function loadDeployFile(file: string): LoadedFile {
@@ -66,6 +71,10 @@ export function parseDeployText(text: string, file: string): LoadedFile {
     error: (path, message) => {
       const p = pos(path);
       return new ConfigError(message, { file, line: p?.line, col: p?.col, keyPath: formatPath(path) });
+    },
+    numberText: (path) => {
+      const { node } = nodeAt(doc, path);
+      return isScalar(node) && typeof node.value === 'number' && node.source !== undefined && node.source !== String(node.value) ? node.source : undefined;
     },
   };
 }
@@ -160,23 +169,29 @@ function yamlMessage(code: string, msg: string): string {
 
 /** Find the node for a path; for a map entry, point at its key. */
 function positionOf(doc: Document, lc: LineCounter, path: (string | number)[]): SourcePos | undefined {
+  const { at } = nodeAt(doc, path);
+  const offset = at?.range?.[0];
+  if (offset === undefined) return undefined;
+  const lp = lc.linePos(offset);
+  return { line: lp.line, col: lp.col };
+}
+
+/** The value node at a path (node; undefined when the path is not written as such) and where to point for it (at: its key, for a map entry). */
+function nodeAt(doc: Document, path: (string | number)[]): { node: unknown; at: Node | undefined } {
   let node: unknown = doc.contents;
   let at: Node | undefined = doc.contents ?? undefined;
   for (const seg of path) {
     if (isMap(node)) {
       const pair = node.items.find((it) => isPair(it) && isScalar(it.key) && String(it.key.value) === String(seg));
-      if (!pair) break;
+      if (!pair) return { node: undefined, at };
       at = (pair.key as Node) ?? at;
       node = pair.value;
     } else if (isSeq(node) && typeof seg === 'number') {
       const item = node.items[seg];
-      if (!item) break;
+      if (!item) return { node: undefined, at };
       at = item as Node;
       node = item;
-    } else break;
+    } else return { node: undefined, at };
   }
-  const offset = at?.range?.[0];
-  if (offset === undefined) return undefined;
-  const lp = lc.linePos(offset);
-  return { line: lp.line, col: lp.col };
+  return { node, at };
 }

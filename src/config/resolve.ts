@@ -312,7 +312,7 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
         for (const v of r.fromVariables) addSecret(v);
         for (const p of r.missing) envProblems.push({ key, message: p.message, where: loaded.error(at, p.message) });
       });
-      entries.push({ layer, key, value: expanded, path, variable });
+      entries.push({ layer, key, value: asWritten(keys[key], expanded, (sub) => loaded.numberText([...path, ...sub])), path, variable });
     }
   }
   for (const set of input.sets ?? []) entries.push(parseSet(set, keys, aliases));
@@ -454,6 +454,24 @@ function expandValue(v: unknown, env: NodeJS.ProcessEnv, path: (string | number)
   return v;
 }
 
+
+/**
+ * A value as written where a string is meant: YAML reads `branch: 1.10` as the number 1.1 and
+ * `2.0` as 2; a string key (or a string inside a list, env or map, or a user variable, which is
+ * only ever interpolated) takes the text written instead. textAt(sub): the text written for a
+ * number at that path under the key, when it does not read back as the number.
+ */
+function asWritten(spec: KeySpec | undefined, value: unknown, textAt: (sub: (string | number)[]) => string | undefined, sub: (string | number)[] = []): unknown {
+  if (typeof value === 'number') return !spec || spec.type === 'string' ? (textAt(sub) ?? String(value)) : value;
+  if (Array.isArray(value) && (!spec || spec.type === 'list')) return value.map((v, i) => asWritten(undefined, v, textAt, [...sub, i]));
+  if (isPlainMap(value) && (!spec || spec.type === 'env' || spec.type === 'map')) {
+    const subSpec = (k: string): KeySpec | undefined => (spec?.type === 'map' && spec.keys ? (spec.keys[k] ?? STRING) : spec?.type === 'env' ? STRING : undefined);
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, asWritten(subSpec(k), v, textAt, [...sub, k])]));
+  }
+  return value;
+}
+
+const STRING: KeySpec = { type: 'string', description: '' };
 function parseSet(set: string, keys: Record<string, KeySpec>, aliases: Map<string, string>): { layer: Layer; key: string; value: unknown; variable?: boolean } {
   const eq = set.indexOf('=');
   if (eq <= 0) throw new ConfigError(`--set ${set}: expected KEY=VALUE`);
@@ -466,12 +484,16 @@ function parseSet(set: string, keys: Record<string, KeySpec>, aliases: Map<strin
     if (near || dotted.length > 1) throw new ConfigError(`--set ${set}: unknown key "${dotted[0]}"${near ? ` (did you mean "${near}"?)` : ''}`);
   }
   let value: unknown;
+  const text = set.slice(eq + 1);
   try {
-    value = parseYaml(set.slice(eq + 1));
+    value = parseYaml(text);
   } catch {
-    value = set.slice(eq + 1);
+    value = text;
   }
-  if (value === null && set.slice(eq + 1) === '') value = '';
+  if (value === null && text === '') value = '';
+  // --set branch=1.10: the text given, not the number YAML reads (1.1), where a string is meant
+  const spec = dotted.slice(1).reduce<KeySpec | undefined>((s, seg) => (s?.type === 'map' ? s.keys?.[seg] : s?.type === 'env' ? { type: 'string', description: '' } : undefined), keys[key]);
+  if (typeof value === 'number' && (!spec || spec.type === 'string')) value = text.trim();
   if (!keys[key]) return { layer: '--set', key, value, variable: true };
   for (const seg of dotted.slice(1).reverse()) value = { [seg]: value };
   if (dotted.length > 1 && keys[key].type !== 'map' && keys[key].type !== 'env') {

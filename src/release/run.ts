@@ -4,7 +4,7 @@ import { hostname as machineName } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { basename, posix } from 'node:path';
 import pLimit from 'p-limit';
-import { ConnectError, FapError, HostError, Interrupted } from '../errors.js';
+import { ConfigError, ConnectError, FapError, HostError, Interrupted } from '../errors.js';
 import type { EventBus } from '../events.js';
 import { existsSync, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -17,6 +17,9 @@ import type { SignalContext, SignalName } from '../signals.js';
 import type { Target } from './plan.js';
 import { fenceSteps, keepLeaseSteps, reapSupersededSteps, UNLOCK_STEP, type LockOwner } from './scripts.js';
 import { localUser } from './plan.js';
+
+/** names an ssh config alias may give this machine */
+const THIS_MACHINE = new Set(['local', 'localhost', '127.0.0.1', '::1', 'ip6-localhost']);
 
 export interface RunOptions {
   command: string;
@@ -129,6 +132,24 @@ export class Run {
       this.conns.set(t.connKey, c);
     }
     return c;
+  }
+
+  /**
+   * `local` is this machine, reached without SSH. An ssh config that makes "local" an alias of
+   * another machine (Fapistrano reached hosts through ssh, so `hosts: [local]` meant that alias) is
+   * refused before anything starts, never silently shadowed: a deploy must not land on the wrong
+   * machine. An alias of this machine (localhost, 127.0.0.1, its name) is the same host.
+   */
+  async refuseShadowedLocal(targets: Target[]): Promise<void> {
+    for (const t of targets) {
+      if (!t.host.local) continue;
+      const cfg = await this.sshConfig(t, () => {});
+      const alias = await cfg?.lookup('local').catch(() => undefined);
+      if (!alias || THIS_MACHINE.has(alias.hostname.toLowerCase()) || alias.hostname === machineName()) continue;
+      throw new ConfigError(
+        `hosts: "local" is fap's name for this machine (no SSH), but ${cfg!.file} makes "local" an alias of ${alias.hostname}; to deploy there write ${alias.hostname} in hosts, to deploy here rename that Host entry (or set use_ssh_config: false)`,
+      );
+    }
   }
 
   /** `local`: this machine, no SSH. */

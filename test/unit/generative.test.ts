@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { formatHost, parseHost } from '../../src/config/hosts.js';
 import { parseDeployText } from '../../src/config/load.js';
 import { resolveRole } from '../../src/config/resolve.js';
+import { bundledKeys } from '../../src/plugin/load.js';
 import { ConfigError } from '../../src/errors.js';
 import { layout } from '../../src/release/paths.js';
 import { prepareEndSteps } from '../../src/release/scripts.js';
@@ -156,4 +157,54 @@ test('deploy.yml: any text is a configuration or a ConfigError, never a crash (5
   );
   // about a fifth are configurations (the structured half, with values a key accepts)
   assert.ok(resolved > 25, `${resolved} of 500 resolved`);
+});
+
+// YAML reads `branch: 1.10` as the number 1.1 and `2.0` as 2: where a string is meant, fap keeps
+// the text written, in deploy.yml and in --set (found by the attack pass: --set branch=1.10
+// deployed branch 1.1). Integer keys still read numbers.
+test('a number written where a string is meant keeps its text: string keys, env values, map entries, variables, lists; file and --set (generative)', async () => {
+  const pluginKeys = await bundledKeys();
+  const digits = fc.stringMatching(/^[0-9]{1,4}$/);
+  const numberish = fc.oneof(
+    fc.tuple(digits, digits).map(([a, b]) => `${a}.${b}0`),
+    digits.map((a) => `${a}.0`),
+    fc.tuple(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 0, max: 20 })).map(([a, e]) => `${a}e${e}`),
+    fc.integer({ min: 0, max: 4095 }).map((n) => `0x${n.toString(16).toUpperCase()}`),
+    fc.integer({ min: 0, max: 511 }).map((n) => `0o${n.toString(8)}`),
+    digits.map((d) => `0${d}`),
+    digits.map((d) => `+${d}`),
+    digits.map((d) => `.${d}5`),
+    digits,
+  );
+  fc.assert(
+    fc.property(numberish, fc.integer({ min: 1, max: 50 }), (text, keep) => {
+      const file = [
+        'app_name: shop',
+        'path: /srv/shop',
+        `branch: ${text}`,
+        `health_check: ${text}`,
+        `version: ${text}`,
+        `environment: {V: ${text}}`,
+        `linked_files: [${text}]`,
+        `keep_releases: ${keep}`,
+        'stage_role_configs: {production: {web: {hosts: [a]}}}',
+      ].join('\n');
+      const inFile = resolveRole({ loaded: parseDeployText(file, 'deploy.yml'), stage: 'production', env: {}, pluginKeys }, 'web');
+      assert.equal(inFile.values.branch, text);
+      assert.equal(inFile.values.health_check, text);
+      assert.equal(inFile.variables.version, text);
+      assert.deepEqual(inFile.values.environment, { V: text });
+      assert.deepEqual(inFile.values.linked_files, [text]);
+      assert.equal(inFile.values.keep_releases, keep, 'an integer key reads a number');
+      const bare = 'app_name: shop\npath: /srv/shop\nstage_role_configs: {production: {web: {hosts: [a]}}}';
+      const sets = [`branch=${text}`, `health_check=${text}`, `version=${text}`, `environment.V=${text}`, `keep_releases=${keep}`];
+      const bySet = resolveRole({ loaded: parseDeployText(bare, 'deploy.yml'), stage: 'production', env: {}, sets, pluginKeys }, 'web');
+      assert.equal(bySet.values.branch, text);
+      assert.equal(bySet.values.health_check, text);
+      assert.equal(bySet.variables.version, text);
+      assert.deepEqual(bySet.values.environment, { V: text });
+      assert.equal(bySet.values.keep_releases, keep);
+    }),
+    { numRuns: 300 },
+  );
 });

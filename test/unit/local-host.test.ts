@@ -246,6 +246,24 @@ describe('hosts: [local]', () => {
     assert.ok(noLock(s.root));
   });
 
+  test('an ssh config alias named "local" for another machine is refused, not shadowed; one for this machine is fine (found by the attack pass)', { skip: spawnSync('ssh', ['-V']).error ? 'no OpenSSH client (ssh -G reads the config)' : false }, async () => {
+    const s = setup();
+    const cfg = join(s.dir, 'ssh_config');
+    writeFileSync(cfg, 'Host local\n  HostName 192.0.2.7\n');
+    for (const command of [['deploy', 'production'], ['check', 'production'], ['--dry-run', 'deploy', 'production']]) {
+      const r = await fap(['-f', s.file, '--set', `ssh.config_file=${cfg}`, ...command]);
+      assert.equal(r.code, 2, `${command.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /^fap: hosts: "local" is fap's name for this machine \(no SSH\), but .*ssh_config makes "local" an alias of 192\.0\.2\.7; to deploy there write 192\.0\.2\.7 in hosts/m);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.ok(!existsSync(s.root), 'nothing was created');
+    }
+    const off = await fap(['-f', s.file, '--set', `ssh.config_file=${cfg}`, '--set', 'use_ssh_config=false', 'deploy', 'production']);
+    assert.equal(off.code, 0, off.stderr);
+    writeFileSync(cfg, 'Host local\n  HostName localhost\n');
+    const same = await fap(['-f', s.file, '--set', `ssh.config_file=${cfg}`, 'deploy', 'production']);
+    assert.equal(same.code, 0, same.stderr);
+  });
+
   test('local takes no user or port: a config error naming file:line:col', async () => {
     const s = setup();
     writeFileSync(s.file, readFileSync(s.file, 'utf8').replace('- local', '- deploy@local'));
