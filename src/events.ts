@@ -302,7 +302,7 @@ export interface ConfigOrigin {
   col?: number;
 }
 
-/** Last line, always: how the command ended. Which `hosts[]` fields a host has depends on the command. */
+/** Last line, always: how the command ended (also for an error before any run, a signal, or `fap config`; `command` is `fap` when fap was stopped before it read its command). Which `hosts[]` fields a host has depends on the command. */
 export interface ResultEvent {
   event: 'result';
   /** true when the command succeeded */

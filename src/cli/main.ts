@@ -2,7 +2,8 @@
 // exit code of CONTRACT.md; anything else is a bug and shows its stack.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { EXIT, FapError } from '../errors.js';
+import { ConfigError, EXIT, FapError, UsageError } from '../errors.js';
+import { visible } from '../report/plain.js';
 import { redact } from '../redact.js';
 import { registerCommands } from './commands.js';
 import { jsonWanted, setLastWords } from './interrupt.js';
@@ -104,14 +105,23 @@ async function fapistranoArgv(program: Command, argv: string[]): Promise<string[
   return [...argv.slice(0, 2), ...r.args];
 }
 
+/**
+ * A configuration or usage error as fap prints it: one line (a value's line break shows as \n,
+ * other control characters made visible: a value cannot forge lines or move the cursor), then
+ * the hint on its own line.
+ */
+export function errorText(e: FapError): string {
+  const oneLine = (s: string) => (e instanceof ConfigError || e instanceof UsageError ? visible(s.replace(/\r\n|\n|\r/g, '\\n')) : s);
+  return `fap: ${oneLine(e.message)}\n` + (e.hint ? `  ${oneLine(e.hint)}\n` : '');
+}
+
 export function handleError(e: unknown): number {
   if (e instanceof CommanderError) {
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.ok;
     return EXIT.usage; // commander already printed the message and the help hint
   }
   if (e instanceof FapError) {
-    process.stderr.write(redact(`fap: ${e.message}\n`));
-    if (e.hint) process.stderr.write(redact(`  ${e.hint}\n`));
+    process.stderr.write(redact(errorText(e)));
     return e.exitCode;
   }
   process.stderr.write(redact(`fap: internal error (please report it): ${(e as Error)?.stack ?? String(e)}\n`));

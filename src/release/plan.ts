@@ -291,7 +291,9 @@ function validateLinkedPaths(loaded: LoadedFile, rc: RoleConfig): void {
       const bad = !p || p.startsWith('/') || p.split('/').some((seg) => seg === '..' || seg === '.' || seg === '') || /[\n\r\0]/.test(p);
       if (bad) {
         const o = rc.origins[k];
-        const msg = `"${p}" must be a relative path inside shared/ (no leading /, no . or .. segments, no empty segments)`;
+        const msg = /[\n\r\0]/.test(p)
+          ? `${JSON.stringify(p)} holds a line break or NUL byte: a linked path is one line`
+          : `"${p}" must be a relative path inside shared/ (no leading /, no . or .. segments, no empty segments)`;
         if (o?.path) throw loaded.error([...o.path, i], msg);
         throw new ConfigError(msg, { file: o?.layer === '--set' ? '--set' : loaded.file, keyPath: `${k}[${i}]` });
       }
@@ -301,9 +303,11 @@ function validateLinkedPaths(loaded: LoadedFile, rc: RoleConfig): void {
 
 /** Why a deploy root is refused: fap creates, prunes and links under it, so never / or a path with .. */
 function pathProblem(root: string): string | undefined {
+  // JSON.stringify: a line break in the value shows as \n, and the message stays one line
+  if (/[\n\r\0]/.test(root)) return `path holds a line break or NUL byte, got ${JSON.stringify(root)}`;
   if (!root.startsWith('/')) return `path must be absolute, got "${root}"`;
   if (root.split('/').includes('..')) return `path may not contain "..", got "${root}"`;
-  if (posix.normalize(root).replace(/\/+$/, '') === '' || /[\n\r\0]/.test(root)) return `path must be a directory below /, got "${root.replace(/[\n\r\0]/g, ' ')}"`;
+  if (posix.normalize(root).replace(/\/+$/, '') === '') return `path must be a directory below /, got "${root}"`;
   return undefined;
 }
 

@@ -1,6 +1,6 @@
 // The --json stream of real fap processes, every line type-checked against the FapEvent union
 // (test/events-check.ts): root-free, against a host whose port refuses connections, so every
-// command runs its failure path to its `result` (or, for fap config, its config lines).
+// command runs its failure path to its `result` (fap config: its config lines, then a result).
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,11 +20,11 @@ test('every --json line of every command fits the event union (unreachable host)
     const r = await fap(['-f', file, '--json', ...args]);
     assert.ok(r.stdout.trim(), `${args.join(' ')}: no events (${r.stderr})`);
     const out = r.stdout.trim().split('\n');
-    assert.equal(JSON.parse(out.at(-1)!).event, args[0] === 'config' ? 'config' : 'result', `${args.join(' ')} ends with its result`);
+    assert.equal(JSON.parse(out.at(-1)!).event, 'result', `${args.join(' ')} ends with its result`);
     lines.push(...out);
   }
   const errors = eventErrors(lines);
   assert.deepEqual(badLines(errors), [], errors.map((e) => e.message).join('\n'));
   const results = lines.map((l) => JSON.parse(l)).filter((e) => e.event === 'result');
-  assert.deepEqual(results.map((e) => e.command), ['deploy', 'deploy', 'check', 'releases', 'run', 'rollback', 'unlock']);
+  assert.deepEqual(results.map((e) => e.command), ['deploy', 'deploy', 'check', 'releases', 'run', 'rollback', 'unlock', 'config']);
 });

@@ -11,7 +11,8 @@ import { formatHost, parseHost } from '../../src/config/hosts.js';
 import { parseDeployText } from '../../src/config/load.js';
 import { resolveRole } from '../../src/config/resolve.js';
 import { bundledKeys } from '../../src/plugin/load.js';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError, UsageError } from '../../src/errors.js';
+import { errorText } from '../../src/cli/main.js';
 import { layout } from '../../src/release/paths.js';
 import { prepareEndSteps } from '../../src/release/scripts.js';
 import { composeScript, quote } from '../../src/remote/shell.js';
@@ -206,5 +207,24 @@ test('a number written where a string is meant keeps its text: string keys, env 
       assert.equal(bySet.values.keep_releases, keep);
     }),
     { numRuns: 300 },
+  );
+});
+
+// A configuration or usage error is one line whatever the value it quotes holds (found by the
+// attack pass: a path with a newline printed a message broken over two lines).
+test('a configuration or usage error prints as one line plus its hint, whatever text it quotes (generative)', () => {
+  fc.assert(
+    fc.property(fc.string({ unit: 'binary' }), fc.option(fc.string({ unit: 'binary' }), { nil: undefined }), fc.boolean(), (value, hint, usage) => {
+      const e = usage ? new UsageError(`--x: "${value}" is wrong`, hint) : new ConfigError(`path: got "${value}"`, { file: 'deploy.yml', line: 2, col: 1 });
+      if (!usage && hint !== undefined) (e as { hint?: string }).hint = hint;
+      const text = errorText(e);
+      const lines = text.split('\n');
+      assert.equal(lines.pop(), '', 'ends with a newline');
+      assert.equal(lines.length, e.hint ? 2 : 1, JSON.stringify(text));
+      assert.ok(lines[0].startsWith('fap: '));
+      // eslint-disable-next-line no-control-regex
+      assert.doesNotMatch(text.slice(0, -1).replace(/\n  /, ''), /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/, 'no control character but tab reaches the terminal');
+    }),
+    { numRuns: 500 },
   );
 });
