@@ -264,6 +264,25 @@ describe('hosts: [local]', () => {
     assert.equal(same.code, 0, same.stderr);
   });
 
+  test('fap unlock while a deploy runs: the deploy stops saying its lock was removed, not that a newer attempt superseded it; the next deploy heals (found by the attack pass)', async () => {
+    const s = setup();
+    assert.equal((await fap(['-f', s.file, 'deploy', 'production'])).code, 0);
+    let unlocked: Promise<unknown> | undefined;
+    const run = await fapLive(['-f', s.file, '--set', 'health_check=sleep 2', 'deploy', 'production'], (e) => {
+      if (e.event === 'phase.started' && e.phase === 'publish' && !unlocked) unlocked = new Promise((r) => setTimeout(r, 800)).then(() => fap(['-f', s.file, 'unlock', 'production']));
+    });
+    const u = (await unlocked) as { code: number; stderr: string };
+    assert.equal(u.code, 0, u.stderr);
+    assert.equal(run.code, 1, run.stderr);
+    const reasons = jsonEvents(run.stdout).filter((e) => e.event === 'host.failed').map((e) => String(e.stderr));
+    assert.ok(reasons.length > 0, run.stdout);
+    for (const r of reasons) assert.match(r, /^this run no longer holds the deploy lock on .* \(removed with fap unlock, or taken over\)/);
+    const next = await fap(['-f', s.file, 'deploy', 'production']);
+    assert.equal(next.code, 0, next.stderr);
+    assert.ok(noLock(s.root));
+    assert.ok(existsSync(join(s.root, 'current', 'app.py')), 'current is a complete release');
+  });
+
   test('local takes no user or port: a config error naming file:line:col', async () => {
     const s = setup();
     writeFileSync(s.file, readFileSync(s.file, 'utf8').replace('- local', '- deploy@local'));
