@@ -143,7 +143,7 @@ class Deploy {
         ...(await this.signals(t, 'deploy.publishing')),
         ...flipSteps(t.paths, release),
         ...setStatusSteps(t.paths, release, 'ok'),
-        ...appendLogSteps(t.paths, revisionsLogLine({ at: tx.at, action: 'deploy', release, revision: tx.report(t).revision, by: tx.by })),
+        ...appendLogSteps(t.paths, revisionsLogLine({ at: new Date().toISOString(), action: 'deploy', release, revision: tx.report(t).revision, by: tx.by })),
         ...(await this.signals(t, 'deploy.published')),
         ...(t.config.health_check ? healthCheckSteps(t.paths, t.config.health_check, t.config.health_check_timeout, t.config.health_check_interval) : []),
         ...this.journal(t, 'published'),

@@ -104,7 +104,7 @@ class Rollback {
         ...flipSteps(t.paths, dest),
         ...setStatusSteps(t.paths, dest, 'ok'),
         ...(from ? setStatusSteps(t.paths, from, 'rolled-back') : []),
-        ...appendLogSteps(t.paths, revisionsLogLine({ at: tx.at, action: 'rollback', release: dest, revision: rev, by: tx.by, extra: from ? `from=${from}` : '' })),
+        ...appendLogSteps(t.paths, revisionsLogLine({ at: new Date().toISOString(), action: 'rollback', release: dest, revision: rev, by: tx.by, extra: from ? `from=${from}` : '' })),
         ...(await run.signalSteps(t, dest, ['deploy.published'])),
         ...this.journal(t, 'published'),
       ];

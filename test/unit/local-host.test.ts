@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { FAP, fap, fapLive, jsonEvents, makeRepo } from '../helpers.js';
+import { writeFaultPlugin } from '../fault-plugin.js';
 
 const me = userInfo().username;
 
@@ -281,6 +282,19 @@ describe('hosts: [local]', () => {
     assert.equal(next.code, 0, next.stderr);
     assert.ok(noLock(s.root));
     assert.ok(existsSync(join(s.root, 'current', 'app.py')), 'current is a complete release');
+  });
+
+  test('revisions.log: a deploy is logged at the time current was switched, not when the run started (found by the attack pass)', async () => {
+    const s = setup();
+    const plugin = writeFaultPlugin(s.dir);
+    writeFileSync(s.file, readFileSync(s.file, 'utf8').replace('plugins:\n  - git', `plugins:\n  - git\n  - ${plugin}`));
+    const r = await fap(['-f', s.file, '--json', '--set', 'fault_signal=deploy.updated', '--set', 'fault_action=sleep 1.5', 'deploy', 'production']);
+    assert.equal(r.code, 0, r.stderr);
+    const started = Date.parse(String(jsonEvents(r.stdout).find((e) => e.event === 'run.started')!.ts));
+    const line = readFileSync(join(s.root, 'revisions.log'), 'utf8').trim().split('\n').pop()!;
+    assert.match(line, / deploy release=\d{14} /);
+    const at = Date.parse(line.split(' ')[0]);
+    assert.ok(at - started >= 1400, `logged ${at - started} ms after the run started: ${line}`);
   });
 
   test('local takes no user or port: a config error naming file:line:col', async () => {
