@@ -219,7 +219,8 @@ export function connectionKey(host: HostSpec, user: string, config: Record<strin
     ssh: config.ssh ?? {},
     explicit: [...sshExplicit].sort(),
   });
-  const base = `${user}@${host.hostname}:${host.port ?? 22}`;
+  // the local host has no port: it is shown as user@local (result.channels, the bench)
+  const base = host.local ? `${user}@${host.hostname}` : `${user}@${host.hostname}:${host.port ?? 22}`;
   return `${base}#${createHash('sha256').update(settings).digest('hex').slice(0, 12)}`;
 }
 

@@ -47,6 +47,8 @@ describe('hosts: [local]', () => {
     const v2 = s.repo.commit({ 'app.py': 'print("v2")\n' });
     const second = await fap(['-f', s.file, '--json', 'deploy', 'production']);
     assert.equal(second.code, 0, second.stderr);
+    // the local host has no port: user@local, not user@local:22
+    assert.deepEqual(Object.keys(jsonEvents(second.stdout).at(-1)!.channels as object), [`${me}@local`]);
     const [r1, r2] = releasesOf(s.root);
     assert.equal(current(s.root), r2);
     assert.equal(readFileSync(join(s.root, 'current', 'app.py'), 'utf8'), 'print("v2")\n');
