@@ -123,12 +123,21 @@ export function redactDeep<T>(value: T): T {
 export class LineMasker {
   private buf = '';
 
-  /** `out` receives masked text; with `prefix`, each line is written as prefix + line + newline. */
+  /**
+   * `out` receives masked text; with `prefix` (or `aligned`), whole lines only, each written as
+   * prefix + line + newline (a last line without one gets it at end()).
+   */
   constructor(
     private readonly out: (text: string) => void,
     private readonly prefix = '',
     private readonly bound = 64 * 1024,
+    private readonly aligned = prefix !== '',
   ) {}
+
+  /** Masked lines one at a time, without their newline (fap --json run: one event per line). */
+  static lines(onLine: (line: string) => void, bound?: number): LineMasker {
+    return new LineMasker((text) => text.split('\n').slice(0, -1).forEach(onLine), '', bound, true);
+  }
 
   write(chunk: string): void {
     this.buf += chunk;
@@ -136,7 +145,7 @@ export class LineMasker {
     const long = this.buf.length - lineEnd > this.bound;
     let cut = this.safeCut(long ? this.buf.length : lineEnd);
     // prefixed output is whole lines, unless one line outgrew the bound
-    if (this.prefix && !long) cut = this.buf.lastIndexOf('\n', cut - 1) + 1;
+    if (this.aligned && !long) cut = this.buf.lastIndexOf('\n', cut - 1) + 1;
     if (cut <= 0) return;
     this.emit(this.buf.slice(0, cut));
     this.buf = this.buf.slice(cut);
@@ -175,7 +184,7 @@ export class LineMasker {
 
   private emit(text: string): void {
     const masked = redact(text);
-    if (!this.prefix) return void this.out(masked);
+    if (!this.aligned) return void this.out(masked);
     const lines = masked.split('\n');
     if (lines[lines.length - 1] === '') lines.pop();
     const prefix = redact(this.prefix);

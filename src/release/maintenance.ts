@@ -93,17 +93,9 @@ export async function runCommand(run: Run, targets: Target[], command: string[] 
     // masked whole lines at a time: a secret split across output chunks is still found
     const prefix = o.prefix ? `[${t.host.name}] ` : '';
     // --json: each line an event (a command's own output must not pass for one of fap's JSON lines)
-    const partial = { stdout: '', stderr: '' };
-    const toEvents = (stream: 'stdout' | 'stderr') => (text: string) => {
-      const parts = (partial[stream] + text).split('\n');
-      partial[stream] = parts.pop()!;
-      for (const l of parts) run.bus.emit({ event: 'run.output', host: t.host.name, stream, line: l });
-    };
-    const sink = (stream: 'stdout' | 'stderr') => (run.opts.json ? toEvents(stream) : (text: string) => void process[stream].write(text));
-    const maskers = {
-      stdout: new LineMasker(sink('stdout'), run.opts.json ? '' : prefix),
-      stderr: new LineMasker(sink('stderr'), run.opts.json ? '' : prefix),
-    };
+    const masker = (stream: 'stdout' | 'stderr') =>
+      run.opts.json ? LineMasker.lines((line) => run.bus.emit({ event: 'run.output', host: t.host.name, stream, line })) : new LineMasker((text) => void process[stream].write(text), prefix);
+    const maskers = { stdout: masker('stdout'), stderr: masker('stderr') };
     let errTail = '';
     const r = await conn.exec(guardedCommand(line, conn.sudoUser), {
       onData: (stream, chunk) => {
@@ -113,8 +105,6 @@ export async function runCommand(run: Run, targets: Target[], command: string[] 
     }).finally(() => {
       maskers.stdout.end();
       maskers.stderr.end();
-      // a last line without its newline
-      for (const stream of ['stdout', 'stderr'] as const) if (partial[stream]) run.bus.emit({ event: 'run.output', host: t.host.name, stream, line: partial[stream] });
     });
     // sudo refused to start the command (its own last word is sudo's): say what would let it
     // (or the host has no sudo: the shell's "sh: 1: sudo: not found")

@@ -108,11 +108,12 @@ export function lockSteps(p: Paths, owner: LockOwner, lockHeldCode: number, o: L
         ]
       : [cmd('mkdir', '-p', p.releases, p.shared, posix.dirname(p.current)), ...privateState];
   const abandoned = quote(abandonedMark(p, owner.token));
+  const givenUp = `echo 'fap gave this lock attempt up (its connection was lost); not locking' >&2`;
   return [
     {
       name: 'create deploy root',
       // fap gave this attempt up (its connection was lost while it ran): a session that runs on must not lock
-      script: [`if [ -e ${abandoned} ]; then echo 'fap gave this lock attempt up (its connection was lost); not locking' >&2; exit 1; fi`, ...create].join('\n'),
+      script: [`if [ -e ${abandoned} ]; then ${givenUp}; exit 1; fi`, ...create].join('\n'),
     },
     {
       name: 'take deploy lock',
@@ -135,7 +136,7 @@ export function lockSteps(p: Paths, owner: LockOwner, lockHeldCode: number, o: L
         '  fap_try=$((fap_try + 1))',
         'done',
         // given up while the lock was being taken: give it straight back (fap's release-on-exit may have run already)
-        `if [ -e ${abandoned} ]; then rm -rf ${quote(dir)}; echo 'fap gave this lock attempt up (its connection was lost); not locking' >&2; exit 1; fi`,
+        `if [ -e ${abandoned} ]; then rm -rf ${quote(dir)}; ${givenUp}; exit 1; fi`,
         // marks of abandoned attempts are needed only while such a session could still run
         `find ${quote(p.state)} -maxdepth 1 -name 'lock.abandoned.*' -mtime +2 -exec rm -f {} + 2>/dev/null || true`,
         renewerScript(p, owner.token, o.renewSec ?? LEASE_RENEW_SEC),

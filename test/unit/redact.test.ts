@@ -191,7 +191,7 @@ stage_role_configs:
         secretArb,
         fc.string({ maxLength: 20 }),
         fc.array(fc.nat(), { maxLength: 12 }),
-        fc.constantFrom('', '[web1] '),
+        fc.constantFrom('', '[web1] ', 'lines'),
         fc.constantFrom(8, 64, 65536),
         (s, noise, cuts, prefix, bound) => {
           clearSecrets();
@@ -199,7 +199,8 @@ stage_role_configs:
           const text = `${noise}${s}${noise}\n${shellEscape(s)}=${jsonInner(s)} ${noise}${s}`;
           const points = [...new Set(cuts.map((c) => c % (text.length + 1)))].sort((a, b) => a - b);
           let out = '';
-          const m = new LineMasker((t) => (out += t), prefix, bound);
+          // 'lines': fap --json run, one event per line
+          const m = prefix === 'lines' ? LineMasker.lines((l) => (out += JSON.stringify(l) + '\n'), bound) : new LineMasker((t) => (out += t), prefix, bound);
           let at = 0;
           for (const c of [...points, text.length]) {
             m.write(text.slice(at, c));
@@ -218,14 +219,22 @@ stage_role_configs:
       fc.property(fc.string({ maxLength: 200 }), fc.array(fc.nat(), { maxLength: 10 }), fc.constantFrom(4, 65536), (text, cuts, bound) => {
         clearSecrets();
         let out = '';
+        const lines: string[] = [];
         const m = new LineMasker((t) => (out += t), '', bound);
+        const l = LineMasker.lines((x) => lines.push(x), 65536);
         let at = 0;
         for (const c of [...cuts.map((x) => x % (text.length + 1)).sort((a, b) => a - b), text.length]) {
           m.write(text.slice(at, Math.max(at, c)));
+          l.write(text.slice(at, Math.max(at, c)));
           at = Math.max(at, c);
         }
         m.end();
+        l.end();
         assert.equal(out, text);
+        // by line: the same lines, the last one whether or not it ends with a newline
+        const expected = text.split('\n');
+        if (expected.at(-1) === '') expected.pop();
+        assert.deepEqual(lines, expected);
       }),
     );
     clearSecrets();
