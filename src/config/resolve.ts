@@ -24,6 +24,8 @@ export interface Origin {
   /** key path in the file, for messages */
   path?: (string | number)[];
   pos?: SourcePos;
+  /** a default because this layer wrote ~ (null) for the key */
+  resetBy?: Omit<Origin, 'resetBy'>;
 }
 
 export interface EnvProblem {
@@ -360,7 +362,7 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
       const d = defaultOf(spec);
       if (d === undefined) delete values[key];
       else values[key] = d;
-      origins[key] = { layer: 'default' };
+      origins[key] = { layer: 'default', resetBy: origin };
       return;
     }
     if (spec?.type === 'map' && spec.keys && isPlainMap(value)) {

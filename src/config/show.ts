@@ -12,6 +12,8 @@ export { MASK };
 function originText(o: Origin | undefined, file: string, variable = false): string {
   if (!o) return '';
   if (variable) return ` user variable (${o.layer})${o.pos ? ` (${file}:${o.pos.line}:${o.pos.col})` : ''}`;
+  const r = o.resetBy;
+  if (r) return ` default (reset by ~ ${r.pos ? `at ${file}:${r.pos.line}:${r.pos.col}` : `in ${r.layer}`})`;
   if (o.layer === 'default' || o.layer === '--set') return ` ${o.layer}`;
   if (o.layer === 'plugin') return ' plugin default';
   return ` ${o.layer}${o.pos ? ` (${file}:${o.pos.line}:${o.pos.col})` : ''}`;

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConfigError } from '../../src/errors.js';
+import { formatConfig } from '../../src/config/show.js';
 import { parseDeployText } from '../../src/config/load.js';
 import { pluginKeys } from '../../src/plugin/load.js';
 import type { Plugin } from '../../src/signals.js';
@@ -259,7 +260,8 @@ describe('resolveRole errors carry deploy.yml:LINE:COL', () => {
 
   test('an unknown key with nothing close is a user variable, not an error', () => {
     const r = resolve('app_name: shop\nzzzzzzzzzz: 1\nstage_role_configs:\n  production:\n    web:\n      hosts: [a]\n');
-    assert.equal(r.variables.zzzzzzzzzz, 1);
+    // a user variable is only ever interpolated: it keeps the text written (1.10 stays 1.10)
+    assert.equal(r.variables.zzzzzzzzzz, '1');
     assert.equal(r.values.zzzzzzzzzz, undefined);
   });
 
@@ -432,6 +434,14 @@ describe('~ (null) for a key with a default', () => {
       const set = resolve('app_name: shop\npath: /srv/shop\nstage_role_configs:\n  production:\n    web:\n      hosts: [a]\n', { sets: [`${key}=~`] });
       assert.deepEqual(set.values[key as keyof typeof set.values], unset, `--set ${key}=~`);
     }
+  });
+
+  test('fap config says where the ~ that reset a key is (found by the attack pass: it showed a bare "default")', () => {
+    const text = 'app_name: shop\npath: /srv/shop\nkeep_releases: 3\nstage_role_configs:\n  production:\n    web:\n      hosts: [a]\n      keep_releases: ~\n';
+    const shown = formatConfig(resolve(text), allKeys(), parseDeployText(text, 'deploy.yml'));
+    assert.match(shown, /^keep_releases: 5 # default \(reset by ~ at deploy\.yml:8:7\)$/m);
+    const bySet = formatConfig(resolve(text, { sets: ['keep_releases=~'] }), allKeys(), parseDeployText(text, 'deploy.yml'));
+    assert.match(bySet, /^keep_releases: 5 # default \(reset by ~ in --set\)$/m);
   });
 });
 
