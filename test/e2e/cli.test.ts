@@ -125,7 +125,9 @@ test('fap config prints resolved values with their origins and masks secrets', a
   assert.doesNotMatch(out + r.stderr, /hunter2-literal|tok-from-env-123/);
   const json = await fap(['-f', file, '--json', 'config', 'production', 'web'], { env: { FAP_T_API: 'tok-from-env-123' } });
   assert.equal(json.code, 0);
-  const ev = JSON.parse(json.stdout.trim()) as { event: string; values: Record<string, unknown>; origins: Record<string, { layer: string; line?: number }> };
+  const lines = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string });
+  assert.deepEqual(lines.map((e) => e.event), ['config', 'result']);
+  const ev = lines[0] as { event: string; values: Record<string, unknown>; origins: Record<string, { layer: string; line?: number }> };
   assert.equal(ev.event, 'config');
   assert.equal(ev.values.keep_releases, 6);
   assert.deepEqual(ev.origins.keep_releases, { layer: 'stage', line: 11, col: 5 });

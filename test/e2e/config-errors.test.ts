@@ -272,11 +272,12 @@ const cases: ErrorCase[] = [
     message: /expected a list, got a number$/,
   },
   {
-    name: 'linked_files with a number item: points at the item',
-    yaml: lines('app_name: shop', 'repo: /nowhere', 'linked_files: [configs/app.conf, 3]', 'stage_role_configs:', '  production:', '    web:', HOSTS),
+    // (a number item is the file of that name: 3 is "3", as written)
+    name: 'linked_files with a boolean item: points at the item',
+    yaml: lines('app_name: shop', 'repo: /nowhere', 'linked_files: [configs/app.conf, true]', 'stage_role_configs:', '  production:', '    web:', HOSTS),
     at: [3, 34],
     keyPath: 'linked_files[1]',
-    message: /expected a list of strings, got an item that is a number$/,
+    message: /expected a list of strings, got an item that is a boolean$/,
   },
   {
     name: 'environment is a list',
