@@ -53,5 +53,5 @@ test('every --json line of real runs fits the event union', { skip }, async () =
     assert.ok(seen.has(name), `the runs emitted ${name}`);
   }
   assert.ok(events.some((e) => e.event === 'deploy.failed' && e.release), 'the release-level deploy.failed');
-  assert.deepEqual(events.filter((e) => e.event === 'result').map((e) => e.command), ['deploy', 'deploy', 'deploy', 'deploy', 'deploy', 'rollback', 'releases', 'check', 'run']);
+  assert.deepEqual(events.filter((e) => e.event === 'result').map((e) => e.command), ['deploy', 'deploy', 'deploy', 'deploy', 'deploy', 'rollback', 'releases', 'check', 'run', 'config']);
 });
