@@ -98,8 +98,17 @@ export class Run {
     return { user: localUser(), origin: machineName(), pid: this.opts.pid ?? process.pid, command: this.opts.commandLine, started_at: new Date().toISOString(), token: this.token };
   }
 
-  markLockAttempt(t: Target): void {
+  /** the layout the lock script was sent with ('existing': rollback, cleanup, restart), for a quit */
+  lockLayout: 'create' | 'existing' = 'create';
+
+  markLockAttempt(t: Target, layout: 'create' | 'existing' = 'create'): void {
+    this.lockLayout = layout;
     if (!this.opts.dryRun) this.lockMaybe.add(t.key);
+  }
+
+  /** a lock script was sent and its answer not yet read: it may still take the lock */
+  lockInFlight(t: Target): boolean {
+    return this.lockMaybe.has(t.key) && !this.lockHeld.has(t.key);
   }
 
   markLocked(t: Target): void {

@@ -9,7 +9,7 @@ import { asUser, composeScript, quote, type Step } from '../remote/shell.js';
 import { lockAll, type LockedState, type LockOptions } from './lock.js';
 import type { Target } from './plan.js';
 import type { Run, Settled } from './run.js';
-import { healSteps, journalSteps, unlockSteps } from './scripts.js';
+import { abandonLockSteps, healSteps, journalSteps, unlockSteps } from './scripts.js';
 import { planHeal, EMPTY_STATE, type Heal, type HostState, type JournalPhase } from './state.js';
 
 export interface HostReport {
@@ -86,7 +86,7 @@ export class Transaction {
    */
   async lock(o: LockOptions & { ownCurrent?: boolean } = {}): Promise<void> {
     const { run, targets } = this;
-    for (const t of targets) run.markLockAttempt(t);
+    for (const t of targets) run.markLockAttempt(t, o.layout);
     this.raw = await lockAll(run, targets, o);
     // a path never deployed to was not locked (and nothing was created there)
     for (const t of targets) if (this.raw.get(t.key)?.nothingDeployed) run.markUnlocked(t);
@@ -235,7 +235,10 @@ export async function releaseLocksNow(run: Run, targets: Target[]): Promise<void
     targets.map(async (t) => {
       const conn = await run.openConnection(t);
       if (!conn?.isOpen()) return;
-      const script = composeScript(unlockSteps(t.paths, run.token));
+      // a lock script still running there would take the lock after this unlock: marked abandoned
+      // first, it gives the lock straight back (lockSteps checks the mark once it holds it)
+      const abandon = run.lockInFlight(t) ? abandonLockSteps(t.paths, run.token, run.lockLayout) : [];
+      const script = composeScript([...abandon, ...unlockSteps(t.paths, run.token)]);
       await conn.exec(asUser(`/bin/sh -c ${quote(script)}`, conn.sudoUser)).catch(() => {});
     }),
   );

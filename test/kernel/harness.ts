@@ -17,7 +17,7 @@ import { layout } from '../../src/release/paths.js';
 import { buildPlan, type Target } from '../../src/release/plan.js';
 import { rollback } from '../../src/release/rollback.js';
 import { Run } from '../../src/release/run.js';
-import type { RunResult } from '../../src/release/transaction.js';
+import { releaseLocksNow, type RunResult } from '../../src/release/transaction.js';
 import { LocalTransport } from '../../src/transport/local.js';
 import type { ExecOptions, ExecResult, Transport } from '../../src/transport/transport.js';
 import { runPending, SimTransport, SimWorld, type SimFault } from './sim.js';
@@ -128,7 +128,12 @@ export type FaultKind =
   /** the connection is gone as the n-th script starts, but its session goes on running it (slowly, from step `step`) */
   | 'old-session'
   /** fap dies during the n-th script to the host (its steps 1..step ran): nothing it does reaches any host again */
-  | 'kill';
+  | 'kill'
+  /**
+   * a second Ctrl-C while the n-th script runs slowly from step `step`: fap gives its locks back
+   * (releaseLocksNow) and exits; the script runs on to its end, as an SSH session does
+   */
+  | 'quit';
 
 export interface Fault {
   host: string;
@@ -196,6 +201,8 @@ class Wiring {
   readonly lateSteps: string[] = [];
   /** per host: the trace file of an old session, and when its successor's first script ended */
   readonly oldSessions = new Map<string, { trace: string; done: Promise<unknown>; successorEnded?: bigint }>();
+  /** the command's run (for a 'quit' fault) */
+  run?: Run;
 
   constructor(
     readonly fleet: Fleet,
@@ -300,7 +307,7 @@ class FaultyTransport implements Transport {
     w.scripts.set(name, sent);
     const n = sent.length;
     const old = w.oldSessions.get(name);
-    const f = w.fault(name, ['drop-after-step', 'drop-after-last', 'disk-full', 'old-session', 'kill'], n);
+    const f = w.fault(name, ['drop-after-step', 'drop-after-last', 'disk-full', 'old-session', 'kill', 'quit'], n);
     const { header, steps } = splitSteps(script);
     if (!f) {
       const r = await this.inner.runScript(script);
@@ -324,6 +331,18 @@ class FaultyTransport implements Transport {
         await this.inner.runScript(header + steps.slice(0, k).join('')).catch(() => undefined);
         w.kill();
         throw this.lost();
+      case 'quit': {
+        const slow = steps.map((s, i) => (i < k - 1 ? s : s.replace('\n', '\nsleep 0.3\n')));
+        // the script runs on after fap is gone; runCommand waits for it before anyone looks
+        const done = this.inner.runScript(header + slow.join('')).catch(() => undefined).then(() => this.inner.close());
+        w.oldSessions.set(name, { trace: join(w.fleet.dir, `quit.${name}.none`), done });
+        w.live.delete(this);
+        await new Promise((r) => setTimeout(r, 100));
+        await releaseLocksNow(w.run!, w.fleet.targets);
+        this.dropped = true;
+        w.kill();
+        throw this.lost();
+      }
       case 'old-session': {
         // the session runs the whole script, slowly from step k; a step that completes is traced with
         // the time it began (one that stops itself, seeing it was superseded, leaves no trace). A step
@@ -404,6 +423,7 @@ export async function runCommand(fleet: Fleet, command: Command, o: CommandOptio
       return new FaultyTransport(new LocalTransport(t.host.name), w);
     },
   });
+  w.run = run;
   const out: Outcome = { command, events, killed: false, scripts: w.scripts, lateSteps: w.lateSteps, token: run.token };
   try {
     const targets = fleet.targets;

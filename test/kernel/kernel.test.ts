@@ -170,6 +170,19 @@ describe('kernel: transactions on local hosts', () => {
     });
   }
 
+  for (const step of [1, 2]) {
+    test(`a second Ctrl-C while a lock script runs (from step ${step}) leaves no lock once that script ends (found by the attack pass)`, async () => {
+      const f = await fleet();
+      const r1 = (await step_(f, 'deploy')).result!.release!;
+      const out = await runCommand(f, 'deploy', { faults: [{ host: 'h2', kind: 'quit', at: 1, step }] });
+      assert.equal(out.killed, true);
+      for (const h of f.hosts) assert.equal(view(f, h).locked, false, `${h} is not left locked`);
+      assert.deepEqual(currents(f), [r1, r1, r1]);
+      const next = await step_(f, 'deploy');
+      assert.equal(next.result?.ok, true, next.result?.summary ?? next.error?.message);
+    });
+  }
+
   test('a rolling deploy (batch 1) failing its health check on the last host puts the first two back', async () => {
     const f = await fleet({ health_check: 'test ! -e ../../FAIL', health_check_timeout: 1, health_check_interval: 1 });
     const r1 = (await step_(f, 'deploy', { batch: '1' })).result!.release!;
