@@ -152,11 +152,17 @@ export class Run {
   async refuseShadowedLocal(targets: Target[]): Promise<void> {
     for (const t of targets) {
       if (!t.host.local) continue;
-      const cfg = await this.sshConfig(t, () => {});
+      const cfg = await this.sshConfig(t, (message) => this.bus.emit({ event: 'warning', host: t.host.name, message }));
       const alias = await cfg?.lookup('local').catch(() => undefined);
-      if (!alias || THIS_MACHINE.has(alias.hostname.toLowerCase()) || alias.hostname === machineName()) continue;
+      if (!alias) continue;
+      // another machine, or this one reached as another login or through another port (a Vagrant
+      // box, a tunnel): either way not what `local` deploys to
+      const here = THIS_MACHINE.has(alias.hostname.toLowerCase()) || alias.hostname === machineName();
+      const elsewhere = !here || alias.port !== 22 || (alias.user !== undefined && alias.user !== localUser());
+      if (!elsewhere) continue;
+      const dest = `${alias.user ? `${alias.user}@` : ''}${alias.hostname}${alias.port !== 22 ? `:${alias.port}` : ''}`;
       throw new ConfigError(
-        `hosts: "local" is fap's name for this machine (no SSH), but ${cfg!.file} makes "local" an alias of ${alias.hostname}; to deploy there write ${alias.hostname} in hosts, to deploy here rename that Host entry (or set use_ssh_config: false)`,
+        `hosts: "local" is fap's name for this machine (no SSH), but ${cfg!.file} makes "local" an alias of ${dest}; to deploy there write ${dest} in hosts, to deploy here rename that Host entry (or set use_ssh_config: false)`,
       );
     }
   }

@@ -260,11 +260,27 @@ describe('hosts: [local]', () => {
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
       assert.ok(!existsSync(s.root), 'nothing was created');
     }
+    // this machine as another login or through another port (a Vagrant box, a tunnel) is not local either
+    for (const [text, dest] of [
+      ['Host local\n  HostName 127.0.0.1\n  Port 2222\n  User vagrant\n', 'vagrant@127.0.0.1:2222'],
+      ['Host local\n  HostName localhost\n  Port 2222\n', 'localhost:2222'],
+      ['Host local\n  HostName 127.0.0.1\n  User nobody-else\n', 'nobody-else@127.0.0.1'],
+    ]) {
+      writeFileSync(cfg, text);
+      const r = await fap(['-f', s.file, '--set', `ssh.config_file=${cfg}`, 'deploy', 'production']);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, new RegExp(`makes "local" an alias of ${dest.replace(/\./g, '\\.')};`));
+      assert.ok(!existsSync(s.root), 'nothing was created');
+    }
     const off = await fap(['-f', s.file, '--set', `ssh.config_file=${cfg}`, '--set', 'use_ssh_config=false', 'deploy', 'production']);
     assert.equal(off.code, 0, off.stderr);
-    writeFileSync(cfg, 'Host local\n  HostName localhost\n');
+    writeFileSync(cfg, `Host local\n  HostName localhost\n  User ${me}\n`);
     const same = await fap(['-f', s.file, '--set', `ssh.config_file=${cfg}`, 'deploy', 'production']);
     assert.equal(same.code, 0, same.stderr);
+    // a missing ssh config named in deploy.yml is warned about, local host in the stage or not
+    const missing = await fap(['-f', s.file, '--set', `ssh.config_file=${join(s.dir, 'no-such-config')}`, 'deploy', 'production']);
+    assert.equal(missing.code, 0, missing.stderr);
+    assert.match(missing.stderr, /warning: ssh\.config_file .*no-such-config does not exist/);
   });
 
   test('fap unlock while a deploy runs: the deploy stops saying its lock was removed, not that a newer attempt superseded it; the next deploy heals (found by the attack pass)', async () => {
