@@ -173,6 +173,7 @@ export class Run {
     return new LocalTransport(t.host.name, {
       sudoUser: t.config.sudo_user || undefined,
       sudoPrefix: t.config.sudo_prefix,
+      forwardAgent: t.config.ssh.forward_agent === true,
     });
   }
 

@@ -19,6 +19,20 @@ export interface LocalOptions {
   /** sudo_user: work runs as this user through sudo -n -u, unless it is the user running fap */
   sudoUser?: string;
   sudoPrefix?: string;
+  /** ssh.forward_agent: the deployer's agent (SSH_AUTH_SOCK) is passed on, as a forwarded one is */
+  forwardAgent?: boolean;
+}
+
+/**
+ * What the host's work sees of fap's environment: what a login over SSH would have (who, where,
+ * the locale sshd accepts, PATH), never the rest: a GIT_DIR, a CI job's tokens or a virtualenv
+ * fap was started in must not change what the scripts do, nor reach `fap run` (found by the
+ * attack pass: GIT_DIR set for fap broke the git plugin on the local host only).
+ */
+export function sessionEnv(env: NodeJS.ProcessEnv = process.env, forwardAgent = false): NodeJS.ProcessEnv {
+  const me = userInfo();
+  const kept = Object.entries(env).filter(([k]) => k === 'PATH' || k === 'TZ' || k === 'LANG' || k.startsWith('LC_') || (forwardAgent && k === 'SSH_AUTH_SOCK'));
+  return { ...Object.fromEntries(kept), HOME: me.homedir, USER: me.username, LOGNAME: me.username, SHELL: me.shell ?? '/bin/sh' };
 }
 
 export class LocalTransport implements Transport {
@@ -29,12 +43,14 @@ export class LocalTransport implements Transport {
   private closed = false;
   private session?: Session;
   private driver?: ChildProcess;
+  private readonly env: NodeJS.ProcessEnv;
 
   constructor(
     readonly name: string = LOCAL_HOST,
     o: LocalOptions = {},
   ) {
     this.sudoUser = effectiveSudo(o.sudoUser, this.user, o.sudoPrefix);
+    this.env = sessionEnv(process.env, o.forwardAgent);
   }
 
   runScript(script: string): Promise<ExecResult> {
@@ -66,7 +82,7 @@ export class LocalTransport implements Transport {
   /** /bin/sh -c line, pipes on all three streams; a failure to start is the close of a process that said why. */
   private start(line: string): ChildProcess {
     this.channelsOpened++;
-    const child = spawn('/bin/sh', ['-c', line], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('/bin/sh', ['-c', line], { stdio: ['pipe', 'pipe', 'pipe'], env: this.env });
     child.stdin!.on('error', () => {});
     child.on('error', () => {});
     return child;
@@ -133,7 +149,7 @@ export class LocalTransport implements Transport {
   interactive(command: string, _attach: AttachTerminal): Promise<{ code: number | null; signal?: string }> {
     return new Promise((resolve, reject) => {
       this.channelsOpened++;
-      const child = spawn('/bin/sh', ['-c', command], { stdio: 'inherit' });
+      const child = spawn('/bin/sh', ['-c', command], { stdio: 'inherit', env: this.env });
       child.on('error', reject);
       child.on('close', (code, signal) => resolve({ code, signal: signal ?? undefined }));
     });

@@ -315,6 +315,20 @@ describe('hosts: [local]', () => {
     assert.ok(at - started >= 1400, `logged ${at - started} ms after the run started: ${line}`);
   });
 
+  test('the local host\'s work sees a login\'s environment, not fap\'s (found by the attack pass: GIT_DIR broke the git plugin on local only)', async () => {
+    const s = setup();
+    const env = { GIT_DIR: join(s.repo.dir, '.git'), FAP_TEST_CI_TOKEN: 'tok-123', VIRTUAL_ENV: '/opt/venv', LC_ALL: 'C.UTF-8' };
+    const d = await fap(['-f', s.file, 'deploy', 'production'], { env });
+    assert.equal(d.code, 0, d.stderr);
+    const r = await fap(['-f', s.file, 'run', 'production', 'web', '--', 'env'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    const seen = new Map(r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as [string, string]));
+    for (const k of ['GIT_DIR', 'FAP_TEST_CI_TOKEN', 'VIRTUAL_ENV', 'SSH_AUTH_SOCK']) assert.ok(!seen.has(k), `${k} reached the host's work`);
+    assert.equal(seen.get('USER'), me);
+    assert.equal(seen.get('LC_ALL'), 'C.UTF-8', 'the locale passes, as sshd accepts it');
+    assert.ok(seen.get('PATH'), 'a PATH');
+  });
+
   test('local takes no user or port: a config error naming file:line:col', async () => {
     const s = setup();
     writeFileSync(s.file, readFileSync(s.file, 'utf8').replace('- local', '- deploy@local'));
