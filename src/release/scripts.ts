@@ -262,6 +262,10 @@ export function unlockSteps(p: Paths, token: string): Step[] {
     {
       name: UNLOCK_STEP,
       script: [
+        // in a fenced session (a script that ran other locked work first): only while this session
+        // is still the lock's fence. A session fap lost must not give back a lock a newer attempt of
+        // the same run holds (same token); one fap sends on its own (unfenced) always may.
+        fenceCheck(p),
         `if grep -qF ${tokenPattern(token)} ${quote(posix.join(dir, 'owner'))} 2>/dev/null && mv -T ${quote(dir)} ${quote(aside)} 2>/dev/null; then`,
         `  if grep -qF ${tokenPattern(token)} ${quote(posix.join(aside, 'owner'))} 2>/dev/null; then rm -rf ${quote(aside)}; else mv -T ${quote(aside)} ${quote(dir)} 2>/dev/null || true; fi`,
         'fi',

@@ -349,10 +349,13 @@ class FaultyTransport implements Transport {
         // that began after the successor's first script ended must not complete: fencing's promise.
         // fap has lost this session.
         const trace = join(w.fleet.dir, `old-session.${name}.trace`);
+        // what the host holds (names, types, sizes, link targets; not the lease a renewer touches):
+        // a late step is traced only if it changed that (one that found nothing to do changed nothing)
+        const look = `$(find ${w.fleet.root(name)} -path '*/.fap/lock/lease' -prune -o -printf '%p %y %s %l\\n' 2>/dev/null | sort | cksum)`;
         const traced = steps.map((s, i) => {
           if (i < k - 1) return s;
           const [first, ...rest] = s.split('\n');
-          return [first, 'sleep 0.3', 'fap_began=$(date +%s%N)', ...rest, `printf '%s %s\\n' "$fap_began" "$FAP_STEP" >> ${trace}`, ''].join('\n');
+          return [first, 'sleep 0.3', 'fap_began=$(date +%s%N)', `fap_seen=${look}`, ...rest, `if [ "${look}" != "$fap_seen" ]; then printf '%s %s\\n' "$fap_began" "$FAP_STEP" >> ${trace}; fi`, ''].join('\n');
         });
         // it ends on its own or is stopped by its successor's fence; then its driver goes
         const done = this.inner.runScript(header + traced.join('')).catch(() => undefined).then(() => this.inner.close());

@@ -214,7 +214,9 @@ class Interpreter {
   /** fenceCheck: a script of an attempt that is no longer the lock's fence stops. */
   private fenceCheck(): void {
     const mine = this.vars.get('fap_fence');
-    if (mine && (this.fs.read(this.fenceFile()) ?? '').replace(/\n+$/, '') !== mine) this.fail('superseded by a newer attempt of this run; stopping');
+    const now = this.fs.read(this.fenceFile());
+    if (!mine || (now ?? '').replace(/\n+$/, '') === mine) return;
+    this.fail(now !== undefined ? 'superseded by a newer attempt of this run; stopping' : `this run no longer holds the deploy lock on ${this.p.root} (removed with fap unlock, or taken over); stopping`);
   }
 
   private ownerHas(dir: string, token: string): boolean {
@@ -380,6 +382,7 @@ class Interpreter {
       case 'release deploy lock': {
         const token = tokenIn(t);
         same(s, unlockSteps(p, token));
+        this.fenceCheck();
         const aside = posix.join(p.state, `lock.released.${token}`);
         if (!this.ownerHas(lockDir, token)) return;
         try {

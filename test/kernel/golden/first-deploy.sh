@@ -291,6 +291,7 @@ host=h2
 rm -f /srv/shop/h1/.fap/uploads/TOKEN1-*
 (cd /srv/shop/h1/.fap/journal && ls -1t | sed 1,10d | while read -r f; do grep -qE '^phase=(done|reverted)$' "$f" && rm -f "$f"; done) || true
 FAP_STEP='release deploy lock'
+if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then if [ -e /srv/shop/h1/.fap/lock/fence ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo 'this run no longer holds the deploy lock on /srv/shop/h1 (removed with fap unlock, or taken over); stopping' >&2; fi; exit 1; fi
 if grep -qF '"token":"TOKEN1"' /srv/shop/h1/.fap/lock/owner 2>/dev/null && mv -T /srv/shop/h1/.fap/lock /srv/shop/h1/.fap/lock.released.TOKEN1 2>/dev/null; then
   if grep -qF '"token":"TOKEN1"' /srv/shop/h1/.fap/lock.released.TOKEN1/owner 2>/dev/null; then rm -rf /srv/shop/h1/.fap/lock.released.TOKEN1; else mv -T /srv/shop/h1/.fap/lock.released.TOKEN1 /srv/shop/h1/.fap/lock 2>/dev/null || true; fi
 fi
