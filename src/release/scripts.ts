@@ -362,7 +362,7 @@ function reapText(token: string, waitSec: number): string {
 function fenceCheck(p: Paths): string {
   const fence = quote(fenceFile(p));
   // no fence at all: the lock itself is gone (fap unlock, or taken over), not a newer attempt of ours
-  const why = `if [ -e ${fence} ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo ${quote(`this run no longer holds the deploy lock on ${p.root} (removed with fap unlock, or taken over); stopping`)} >&2; fi`;
+  const why = `if [ -e ${fence} ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo 'this run no longer holds the deploy lock (removed with fap unlock, or taken over); stopping' >&2; fi`;
   return `if [ -n "\${fap_fence:-}" ] && [ "$(cat ${fence} 2>/dev/null)" != "$fap_fence" ]; then ${why}; exit 1; fi`;
 }
 

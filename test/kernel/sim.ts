@@ -216,7 +216,7 @@ class Interpreter {
     const mine = this.vars.get('fap_fence');
     const now = this.fs.read(this.fenceFile());
     if (!mine || (now ?? '').replace(/\n+$/, '') === mine) return;
-    this.fail(now !== undefined ? 'superseded by a newer attempt of this run; stopping' : `this run no longer holds the deploy lock on ${this.p.root} (removed with fap unlock, or taken over); stopping`);
+    this.fail(now !== undefined ? 'superseded by a newer attempt of this run; stopping' : 'this run no longer holds the deploy lock (removed with fap unlock, or taken over); stopping');
   }
 
   private ownerHas(dir: string, token: string): boolean {

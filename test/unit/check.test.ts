@@ -428,7 +428,8 @@ describe('requires and check_min_free_mb in deploy.yml', () => {
 
   test('a map of free-form tool names to semver ranges, merged entry by entry', () => {
     const rc = resolve(file('requires:', '  git: ">=2.20"', '  python3: 3.8', '  supervisorctl: "*"').replace('      hosts: [h1]', '      hosts: [h1]\n      requires: {git: ">=2.30"}'));
-    assert.deepEqual(rc.values.requires, { git: '>=2.30', python3: 3.8, supervisorctl: '*' });
+    // python3: 3.8 is the range "3.8" as written
+    assert.deepEqual(rc.values.requires, { git: '>=2.30', python3: '3.8', supervisorctl: '*' });
     assert.equal(rc.values.check_min_free_mb, 100);
   });
 

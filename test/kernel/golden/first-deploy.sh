@@ -102,7 +102,7 @@ if [ "$fap_now" != "$fap_fence" ]; then
 ' "$fap_fence" > /srv/shop/h1/.fap/lock/fence.$$ && mv -f /srv/shop/h1/.fap/lock/fence.$$ /srv/shop/h1/.fap/lock/fence
 fi
 FAP_STEP='journal prepare'
-if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then if [ -e /srv/shop/h1/.fap/lock/fence ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo 'this run no longer holds the deploy lock on /srv/shop/h1 (removed with fap unlock, or taken over); stopping' >&2; fi; exit 1; fi
+if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then if [ -e /srv/shop/h1/.fap/lock/fence ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo 'this run no longer holds the deploy lock (removed with fap unlock, or taken over); stopping' >&2; fi; exit 1; fi
 (umask 077 && mkdir -p /srv/shop/h1/.fap/journal)
 printf '%s' 'token=TOKEN1
 command=deploy
@@ -192,7 +192,7 @@ if [ "$fap_now" != "$fap_fence" ]; then
 ' "$fap_fence" > /srv/shop/h1/.fap/lock/fence.$$ && mv -f /srv/shop/h1/.fap/lock/fence.$$ /srv/shop/h1/.fap/lock/fence
 fi
 FAP_STEP='journal publish'
-if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then if [ -e /srv/shop/h1/.fap/lock/fence ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo 'this run no longer holds the deploy lock on /srv/shop/h1 (removed with fap unlock, or taken over); stopping' >&2; fi; exit 1; fi
+if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then if [ -e /srv/shop/h1/.fap/lock/fence ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo 'this run no longer holds the deploy lock (removed with fap unlock, or taken over); stopping' >&2; fi; exit 1; fi
 (umask 077 && mkdir -p /srv/shop/h1/.fap/journal)
 printf '%s' 'token=TOKEN1
 command=deploy
@@ -204,7 +204,7 @@ host=h1
 host=h2
 ' > /srv/shop/h1/.fap/journal/TOKEN1.tmp.$$ && mv -f /srv/shop/h1/.fap/journal/TOKEN1.tmp.$$ /srv/shop/h1/.fap/journal/TOKEN1
 FAP_STEP='switch current'
-if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then if [ -e /srv/shop/h1/.fap/lock/fence ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo 'this run no longer holds the deploy lock on /srv/shop/h1 (removed with fap unlock, or taken over); stopping' >&2; fi; exit 1; fi
+if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then if [ -e /srv/shop/h1/.fap/lock/fence ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo 'this run no longer holds the deploy lock (removed with fap unlock, or taken over); stopping' >&2; fi; exit 1; fi
 if ! { [ -f /srv/shop/h1/releases/RELEASE1/REVISION ]; }; then echo 'release RELEASE1 is missing or incomplete' >&2; exit 1; fi
 if [ "$(readlink /srv/shop/h1/current 2>/dev/null)" != releases/RELEASE1 ]; then
   ln -sfn releases/RELEASE1 /srv/shop/h1/.current.tmp.$$
@@ -215,7 +215,7 @@ printf '%s\n' ok > /srv/shop/h1/.fap/releases/RELEASE1.status
 FAP_STEP='append revisions.log'
 printf '%s\n' '<time> deploy release=RELEASE1 revision=none by=<user>@<machine>' >> /srv/shop/h1/revisions.log
 FAP_STEP='journal published'
-if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then if [ -e /srv/shop/h1/.fap/lock/fence ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo 'this run no longer holds the deploy lock on /srv/shop/h1 (removed with fap unlock, or taken over); stopping' >&2; fi; exit 1; fi
+if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then if [ -e /srv/shop/h1/.fap/lock/fence ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo 'this run no longer holds the deploy lock (removed with fap unlock, or taken over); stopping' >&2; fi; exit 1; fi
 (umask 077 && mkdir -p /srv/shop/h1/.fap/journal)
 printf '%s' 'token=TOKEN1
 command=deploy
@@ -277,7 +277,7 @@ if [ "$fap_now" != "$fap_fence" ]; then
 ' "$fap_fence" > /srv/shop/h1/.fap/lock/fence.$$ && mv -f /srv/shop/h1/.fap/lock/fence.$$ /srv/shop/h1/.fap/lock/fence
 fi
 FAP_STEP='journal done'
-if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then if [ -e /srv/shop/h1/.fap/lock/fence ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo 'this run no longer holds the deploy lock on /srv/shop/h1 (removed with fap unlock, or taken over); stopping' >&2; fi; exit 1; fi
+if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then if [ -e /srv/shop/h1/.fap/lock/fence ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo 'this run no longer holds the deploy lock (removed with fap unlock, or taken over); stopping' >&2; fi; exit 1; fi
 (umask 077 && mkdir -p /srv/shop/h1/.fap/journal)
 printf '%s' 'token=TOKEN1
 command=deploy
@@ -291,7 +291,7 @@ host=h2
 rm -f /srv/shop/h1/.fap/uploads/TOKEN1-*
 (cd /srv/shop/h1/.fap/journal && ls -1t | sed 1,10d | while read -r f; do grep -qE '^phase=(done|reverted)$' "$f" && rm -f "$f"; done) || true
 FAP_STEP='release deploy lock'
-if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then if [ -e /srv/shop/h1/.fap/lock/fence ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo 'this run no longer holds the deploy lock on /srv/shop/h1 (removed with fap unlock, or taken over); stopping' >&2; fi; exit 1; fi
+if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then if [ -e /srv/shop/h1/.fap/lock/fence ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo 'this run no longer holds the deploy lock (removed with fap unlock, or taken over); stopping' >&2; fi; exit 1; fi
 if grep -qF '"token":"TOKEN1"' /srv/shop/h1/.fap/lock/owner 2>/dev/null && mv -T /srv/shop/h1/.fap/lock /srv/shop/h1/.fap/lock.released.TOKEN1 2>/dev/null; then
   if grep -qF '"token":"TOKEN1"' /srv/shop/h1/.fap/lock.released.TOKEN1/owner 2>/dev/null; then rm -rf /srv/shop/h1/.fap/lock.released.TOKEN1; else mv -T /srv/shop/h1/.fap/lock.released.TOKEN1 /srv/shop/h1/.fap/lock 2>/dev/null || true; fi
 fi

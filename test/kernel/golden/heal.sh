@@ -129,7 +129,7 @@ if [ "$fap_now" != "$fap_fence" ]; then
 ' "$fap_fence" > /srv/shop/h1/.fap/lock/fence.$$ && mv -f /srv/shop/h1/.fap/lock/fence.$$ /srv/shop/h1/.fap/lock/fence
 fi
 FAP_STEP='heal: switch current back to RELEASE1'
-if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then if [ -e /srv/shop/h1/.fap/lock/fence ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo 'this run no longer holds the deploy lock on /srv/shop/h1 (removed with fap unlock, or taken over); stopping' >&2; fi; exit 1; fi
+if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then if [ -e /srv/shop/h1/.fap/lock/fence ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo 'this run no longer holds the deploy lock (removed with fap unlock, or taken over); stopping' >&2; fi; exit 1; fi
 if ! { [ -f /srv/shop/h1/releases/RELEASE1/REVISION ]; }; then echo 'release RELEASE1 is missing or incomplete' >&2; exit 1; fi
 if [ "$(readlink /srv/shop/h1/current 2>/dev/null)" != releases/RELEASE1 ]; then
   ln -sfn releases/RELEASE1 /srv/shop/h1/.current.tmp.$$
@@ -140,7 +140,7 @@ printf '%s\n' failed > /srv/shop/h1/.fap/releases/RELEASE2.status
 FAP_STEP='append revisions.log'
 printf '%s\n' '<time> heal release=RELEASE1 revision=- by=<user>@<machine> interrupted=deploy:RELEASE2:publish' >> /srv/shop/h1/revisions.log
 FAP_STEP='journal reverted'
-if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then if [ -e /srv/shop/h1/.fap/lock/fence ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo 'this run no longer holds the deploy lock on /srv/shop/h1 (removed with fap unlock, or taken over); stopping' >&2; fi; exit 1; fi
+if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then if [ -e /srv/shop/h1/.fap/lock/fence ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo 'this run no longer holds the deploy lock (removed with fap unlock, or taken over); stopping' >&2; fi; exit 1; fi
 (umask 077 && mkdir -p /srv/shop/h1/.fap/journal)
 printf '%s' 'token=TOKEN2
 command=deploy
@@ -154,7 +154,7 @@ host=h2
 rm -f /srv/shop/h1/.fap/uploads/TOKEN2-*
 (cd /srv/shop/h1/.fap/journal && ls -1t | sed 1,10d | while read -r f; do grep -qE '^phase=(done|reverted)$' "$f" && rm -f "$f"; done) || true
 FAP_STEP='journal prepare'
-if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then if [ -e /srv/shop/h1/.fap/lock/fence ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo 'this run no longer holds the deploy lock on /srv/shop/h1 (removed with fap unlock, or taken over); stopping' >&2; fi; exit 1; fi
+if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then if [ -e /srv/shop/h1/.fap/lock/fence ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo 'this run no longer holds the deploy lock (removed with fap unlock, or taken over); stopping' >&2; fi; exit 1; fi
 (umask 077 && mkdir -p /srv/shop/h1/.fap/journal)
 printf '%s' 'token=TOKEN1
 command=deploy

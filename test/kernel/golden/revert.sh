@@ -48,7 +48,7 @@ if [ "$fap_now" != "$fap_fence" ]; then
 ' "$fap_fence" > /srv/shop/h1/.fap/lock/fence.$$ && mv -f /srv/shop/h1/.fap/lock/fence.$$ /srv/shop/h1/.fap/lock/fence
 fi
 FAP_STEP='switch current back to RELEASE1'
-if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then if [ -e /srv/shop/h1/.fap/lock/fence ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo 'this run no longer holds the deploy lock on /srv/shop/h1 (removed with fap unlock, or taken over); stopping' >&2; fi; exit 1; fi
+if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then if [ -e /srv/shop/h1/.fap/lock/fence ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo 'this run no longer holds the deploy lock (removed with fap unlock, or taken over); stopping' >&2; fi; exit 1; fi
 if ! { [ -f /srv/shop/h1/releases/RELEASE1/REVISION ]; }; then echo 'release RELEASE1 is missing or incomplete' >&2; exit 1; fi
 if [ "$(readlink /srv/shop/h1/current 2>/dev/null)" != releases/RELEASE1 ]; then
   ln -sfn releases/RELEASE1 /srv/shop/h1/.current.tmp.$$
@@ -59,7 +59,7 @@ printf '%s\n' failed > /srv/shop/h1/.fap/releases/RELEASE2.status
 FAP_STEP='append revisions.log'
 printf '%s\n' '<time> revert release=RELEASE1 revision=- by=<user>@<machine> reverted=RELEASE2' >> /srv/shop/h1/revisions.log
 FAP_STEP='journal reverted'
-if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then if [ -e /srv/shop/h1/.fap/lock/fence ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo 'this run no longer holds the deploy lock on /srv/shop/h1 (removed with fap unlock, or taken over); stopping' >&2; fi; exit 1; fi
+if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then if [ -e /srv/shop/h1/.fap/lock/fence ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo 'this run no longer holds the deploy lock (removed with fap unlock, or taken over); stopping' >&2; fi; exit 1; fi
 (umask 077 && mkdir -p /srv/shop/h1/.fap/journal)
 printf '%s' 'token=TOKEN1
 command=deploy
@@ -94,7 +94,7 @@ fap_reap() {
 case "$fap_prev_fence" in TOKEN1.*) fap_old="${fap_prev_fence##*.}" ;; *) fap_old='' ;; esac
 if [ -n "$fap_old" ] && [ "$fap_old" != "$$" ]; then fap_reap "$fap_old" 10; fi
 FAP_STEP='release deploy lock'
-if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then if [ -e /srv/shop/h1/.fap/lock/fence ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo 'this run no longer holds the deploy lock on /srv/shop/h1 (removed with fap unlock, or taken over); stopping' >&2; fi; exit 1; fi
+if [ -n "${fap_fence:-}" ] && [ "$(cat /srv/shop/h1/.fap/lock/fence 2>/dev/null)" != "$fap_fence" ]; then if [ -e /srv/shop/h1/.fap/lock/fence ]; then echo 'superseded by a newer attempt of this run; stopping' >&2; else echo 'this run no longer holds the deploy lock (removed with fap unlock, or taken over); stopping' >&2; fi; exit 1; fi
 if grep -qF '"token":"TOKEN1"' /srv/shop/h1/.fap/lock/owner 2>/dev/null && mv -T /srv/shop/h1/.fap/lock /srv/shop/h1/.fap/lock.released.TOKEN1 2>/dev/null; then
   if grep -qF '"token":"TOKEN1"' /srv/shop/h1/.fap/lock.released.TOKEN1/owner 2>/dev/null; then rm -rf /srv/shop/h1/.fap/lock.released.TOKEN1; else mv -T /srv/shop/h1/.fap/lock.released.TOKEN1 /srv/shop/h1/.fap/lock 2>/dev/null || true; fi
 fi
