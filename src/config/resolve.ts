@@ -244,6 +244,27 @@ export function pluginRefs(loaded: LoadedFile, stage: string): Map<string, (stri
   return refs;
 }
 
+/**
+ * Plugin names given with --set plugins=[...] (or a <command>_plugins list): loaded with those of
+ * the file, so their keys and defaults are known as if the file named them.
+ */
+export function pluginNamesInSets(sets: readonly string[] = []): string[] {
+  const lists = new Set(['plugins', ...COMMAND_PLUGIN_LISTS.map((c) => `${c}_plugins`)]);
+  const names: string[] = [];
+  for (const set of sets) {
+    const eq = set.indexOf('=');
+    if (eq <= 0 || !lists.has(set.slice(0, eq))) continue;
+    let v: unknown;
+    try {
+      v = parseYaml(set.slice(eq + 1));
+    } catch {
+      continue; // reported when the value is resolved
+    }
+    for (const n of Array.isArray(v) ? v : [v]) if (typeof n === 'string' && n) names.push(n);
+  }
+  return names;
+}
+
 export function selectRoles(loaded: LoadedFile, stage: string, role: string | undefined, keys: Record<string, KeySpec>): string[] {
   const stages = stagesOf(loaded);
   const st = stages[stage];
@@ -349,6 +370,14 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
     if (!(pluginList as string[]).includes(name)) pluginList = [name, ...(pluginList as string[])];
   }
   const enabled = new Set(Array.isArray(pluginList) ? pluginList.map((n) => canonicalName(String(n))) : []);
+  // every plugin some command of this role runs (plugins, deploy_plugins, ...): its keys never warn,
+  // and fap check and fap config see its defaults (check looks for the tools they name)
+  const anyCommand = new Set(enabled);
+  for (const key of ['plugins', ...COMMAND_PLUGIN_LISTS.map((c) => `${c}_plugins`)]) {
+    const v = last(key)?.value;
+    for (const n of Array.isArray(v) ? v : typeof v === 'string' ? [v] : []) anyCommand.add(canonicalName(String(n)));
+  }
+  const defaultsFor = input.command === 'check' || input.command === 'config' ? anyCommand : enabled;
 
   // `~` (null) resets a key, or a sub-key of a map with declared keys, to its default (unset when
   // it has none) at the layer that writes it: never a null read as 0, "null" or "no plugins", and
@@ -381,7 +410,7 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
   };
 
   for (const [k, spec] of Object.entries(keys)) {
-    if (spec.plugin && !enabled.has(spec.plugin)) continue;
+    if (spec.plugin && !defaultsFor.has(spec.plugin)) continue;
     if (spec.type === 'map' && spec.keys) {
       const d = Object.fromEntries(Object.entries(spec.keys).filter(([, s]) => s.default !== undefined).map(([sk, s]) => [sk, structuredClone(s.default)]));
       apply('default', k, d);
@@ -403,7 +432,7 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
     }
     apply(e.layer, e.key, e.value, e.path);
     const owner = keys[e.key].plugin;
-    if (owner && !enabled.has(owner) && !quiet.has(owner)) {
+    if (owner && !anyCommand.has(owner) && !quiet.has(owner)) {
       warnings.push(`${at(e.path)}${e.key} belongs to the ${owner} plugin, which is not enabled for ${stage}/${role} (plugins: ${[...enabled].join(', ') || 'none'})`);
     }
   }

@@ -6,7 +6,7 @@ import { dirname, posix } from 'node:path';
 import { ConfigError } from '../errors.js';
 import type { HostSpec } from '../config/hosts.js';
 import { loadDeployFile, type LoadedFile } from '../config/load.js';
-import { allKeys, bindRelease, PLACE_KEYS, pluginRefs, resolveRole, selectRoles, type RoleConfig } from '../config/resolve.js';
+import { allKeys, bindRelease, PLACE_KEYS, pluginNamesInSets, pluginRefs, resolveRole, selectRoles, type RoleConfig } from '../config/resolve.js';
 import { bundledPlugins, canonicalName, loadPlugin, pluginKeys } from '../plugin/load.js';
 import type { CoreConfig, KeySpec, RoleValues } from '../config/schema.js';
 import type { Plugin } from '../signals.js';
@@ -91,6 +91,15 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
       // say where the name is written
       if (e instanceof ConfigError && path) throw loaded.error(path, e.detail);
       if (e instanceof ConfigError) throw new ConfigError(e.detail, { file: loaded.file, keyPath: 'plugins' });
+      throw e;
+    }
+  }
+  for (const name of pluginNamesInSets(input.sets)) {
+    if (plugins.has(canonicalName(name))) continue;
+    try {
+      plugins.set(canonicalName(name), await loadPlugin(name, dirname(input.deployfile)));
+    } catch (e) {
+      if (e instanceof ConfigError) throw new ConfigError(`--set: ${e.detail}`, { file: '--set', keyPath: 'plugins' });
       throw e;
     }
   }

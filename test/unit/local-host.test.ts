@@ -329,6 +329,28 @@ describe('hosts: [local]', () => {
     assert.ok(seen.get('PATH'), 'a PATH');
   });
 
+  test('a plugin by path in --set plugins or only in deploy_plugins: its keys and defaults are known, and fap check looks for its tools (found by the attack pass)', async () => {
+    const s = setup();
+    writeFileSync(
+      join(s.dir, 'tools.mjs'),
+      `export default { name: 'tools', keys: { tooly_cmd: { type: 'string', default: 'fap-no-such-tool-xyz --go', description: 'x' } }, tools: (c) => [c.tooly_cmd], on: { 'deploy.updated': (ctx) => ctx.script('tool', 'echo ' + ctx.quote(ctx.config.tooly_cmd.trimEnd())) } };\n`,
+    );
+    const viaSet = await fap(['-f', s.file, '--set', 'plugins=[git, ./tools.mjs]', 'deploy', 'production']);
+    assert.equal(viaSet.code, 0, viaSet.stderr);
+    assert.doesNotMatch(viaSet.stderr, /internal|TypeError/);
+    const config = await fap(['-f', s.file, '--set', 'plugins=[git, ./tools.mjs]', '--set', 'tooly_cmd=other', 'config', 'production']);
+    assert.match(config.stdout, /^tooly_cmd: other # --set/m);
+    const check = await fap(['-f', s.file, '--set', 'plugins=[git, ./tools.mjs]', 'check', 'production']);
+    assert.equal(check.code, 1, check.stdout + check.stderr);
+    assert.match(check.stdout, /fap-no-such-tool-xyz/);
+    // only in deploy_plugins: fap check looks for it too, and its keys do not warn
+    writeFileSync(s.file, readFileSync(s.file, 'utf8').replace('plugins:\n  - git', 'plugins:\n  - git\ndeploy_plugins:\n  - git\n  - ./tools.mjs\ntooly_cmd: fap-no-such-tool-abc'));
+    const onlyDeploy = await fap(['-f', s.file, 'check', 'production']);
+    assert.equal(onlyDeploy.code, 1, onlyDeploy.stdout + onlyDeploy.stderr);
+    assert.match(onlyDeploy.stdout, /fap-no-such-tool-abc/);
+    assert.doesNotMatch(onlyDeploy.stderr, /belongs to the .* plugin, which is not enabled/);
+  });
+
   test('local takes no user or port: a config error naming file:line:col', async () => {
     const s = setup();
     writeFileSync(s.file, readFileSync(s.file, 'utf8').replace('- local', '- deploy@local'));
