@@ -241,9 +241,23 @@ export function nextReleaseName(now: Date, states: HostState[]): string {
  * run); only --to may choose them.
  */
 export function rollbackTarget(state: HostState): string | undefined {
+  return rollbackCandidates(state).pop();
+}
+
+/** The releases a rollback of this host may land on, oldest first: good ones before current. */
+function rollbackCandidates(state: HostState): string[] {
   const good = state.releases.filter((r) => isGood(r) && r.status !== 'rolled-back' && r.status !== 'unverified').map((r) => r.name).sort(compareReleases);
-  if (!state.current) return good.pop();
-  return good.filter((n) => compareReleases(n, state.current!) < 0).pop();
+  return state.current ? good.filter((n) => compareReleases(n, state.current!) < 0) : good;
+}
+
+/**
+ * Where a plain `fap rollback` takes every host: the newest earlier good release that every host
+ * has, so hosts that agree keep agreeing (found by the attack pass: after a --hosts deploy, each
+ * host's own previous release differed and the rollback split the fleet). undefined: none common.
+ */
+export function commonRollbackTarget(states: HostState[]): string | undefined {
+  const [first, ...rest] = states.map((s) => rollbackCandidates(s));
+  return (first ?? []).filter((n) => rest.every((c) => c.includes(n))).pop();
 }
 
 /**
@@ -301,9 +315,16 @@ export function chooseRollback(targets: { key: string; host: { name: string } }[
     const where = [...currents].map(([h, c]) => `${h}=${c}`).join(', ');
     return { choice, problems: [{ host: targets[0].host.name, message: `hosts disagree about current (${where}); fix it with fap rollback --to RELEASE --force, or fap deploy` }] };
   }
+  const common = o.to ?? commonRollbackTarget(targets.map((t) => states.get(t.key) ?? EMPTY_STATE));
+  if (!common && targets.length > 1) {
+    const own = targets.map((t) => `${t.host.name}=${rollbackTarget(states.get(t.key) ?? EMPTY_STATE) ?? '(none)'}`);
+    if (own.some((o) => !o.endsWith('=(none)'))) {
+      return { choice, problems: [{ host: targets[0].host.name, message: `no earlier good release is on every host (each host's own: ${own.join(', ')}); choose one with fap rollback --to RELEASE` }] };
+    }
+  }
   for (const t of targets) {
     const st = states.get(t.key) ?? EMPTY_STATE;
-    const dest = o.to ?? rollbackTarget(st);
+    const dest = common ?? rollbackTarget(st);
     const info = st.releases.find((r) => r.name === dest);
     const host = t.host.name;
     if (!dest) problems.push({ host, message: `${host}: no earlier good release to roll back to` });
