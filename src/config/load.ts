@@ -36,7 +36,8 @@ export function loadDeployFile(file: string): LoadedFile {
 
 export function parseDeployText(text: string, file: string): LoadedFile {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, merge: true });
+  // logLevel error: the library's warnings (a %(key)s read as a directive, a stringified key) go to no stderr
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, merge: true, logLevel: 'error' });
   const first = doc.errors[0];
   if (first) throw yamlError(doc, lineCounter, first, file);
   // An alias whose anchor is not defined (before it) is not a parse error in the yaml library:

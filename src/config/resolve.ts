@@ -256,7 +256,7 @@ export function pluginNamesInSets(sets: readonly string[] = []): string[] {
     if (eq <= 0 || !lists.has(set.slice(0, eq))) continue;
     let v: unknown;
     try {
-      v = parseYaml(set.slice(eq + 1));
+      v = parseYaml(set.slice(eq + 1), { logLevel: 'error' });
     } catch {
       continue; // reported when the value is resolved
     }
@@ -517,7 +517,7 @@ function parseSet(set: string, keys: Record<string, KeySpec>, aliases: Map<strin
   let value: unknown;
   const text = set.slice(eq + 1);
   try {
-    value = parseYaml(text);
+    value = parseYaml(text, { logLevel: 'error' });
   } catch {
     value = text;
   }

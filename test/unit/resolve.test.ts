@@ -470,3 +470,18 @@ describe('~ (null) resets at the layer that writes it (found by the second attac
     assert.notEqual(r.values.plugins, null);
   });
 });
+
+test('YAML library warnings never reach stderr: a --set value like %(path)s, a collection as a key (found by the attack pass)', async () => {
+  const warnings: string[] = [];
+  const on = (w: Error) => warnings.push(w.message);
+  process.on('warning', on);
+  try {
+    const text = 'app_name: shop\npath: /srv/shop\n? [complex, key]\n: 1\nstage_role_configs:\n  production:\n    web:\n      hosts: [a]\n';
+    const r = resolve(text, { sets: ['app_name=%(path)s', 'branch=%(app_name)s-x'] });
+    assert.equal(r.values.app_name, '/srv/shop');
+    await new Promise((done) => setImmediate(done));
+  } finally {
+    process.off('warning', on);
+  }
+  assert.deepEqual(warnings, []);
+});
