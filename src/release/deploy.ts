@@ -9,7 +9,7 @@
 //   deploy.reverting / reverted        after: every published host is put back where it was
 //
 // Each phase is one script per host. A journal in .fap/ lets the next run heal what a killed run left.
-import { withRelease, type Target } from './plan.js';
+import { hostsText, withRelease, type Target } from './plan.js';
 import type { Run } from './run.js';
 import {
   appendLogSteps,
@@ -235,6 +235,6 @@ class Deploy {
       ];
     });
     const ok = tx.record(results, { failed: 'deployed' });
-    return tx.result(ok, release, ok ? `deployed ${release} to ${this.targets.length} host(s)` : `deployed ${release}, but finishing (cleanup) failed on some hosts`);
+    return tx.result(ok, release, ok ? `deployed ${release} to ${hostsText(this.targets)}` : `deployed ${release}, but finishing (cleanup) failed on some hosts`);
   }
 }

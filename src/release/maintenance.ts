@@ -6,7 +6,7 @@ import { asUser, cmd, guardedCommand, quote, SUDO_DID_NOT_START } from '../remot
 import type { AttachTerminal } from '../transport/transport.js';
 import { Transaction, type RunResult } from './transaction.js';
 import { describeOwner, parseOwner } from './lock.js';
-import { withRelease, type Target } from './plan.js';
+import { hostsText, withRelease, type Target } from './plan.js';
 import type { Run } from './run.js';
 import { forceUnlockSteps, removeReleasesSteps } from './scripts.js';
 import { pruneList } from './state.js';
@@ -21,7 +21,7 @@ export async function cleanup(run: Run, targets: Target[]): Promise<RunResult> {
       return run.exec(t, 'cleanup', [...tx.heal(t), ...removeReleasesSteps(t.paths, prune), ...tx.unlock(t)]);
     });
     const ok = tx.record(done, { ok: 'ok' });
-    return tx.result(ok, undefined, ok ? `cleaned up ${targets.length} host(s)` : 'cleanup failed on some hosts');
+    return tx.result(ok, undefined, ok ? `cleaned up ${hostsText(targets)}` : 'cleanup failed on some hosts');
   });
 }
 
@@ -65,7 +65,7 @@ export async function restart(run: Run, targets: Target[]): Promise<RunResult> {
       return run.exec(t, 'restart', [...tx.heal(t), ...(await run.signalSteps(t, current, ['deploy.restarting', 'deploy.restarted'])), ...tx.unlock(t)]);
     });
     const ok = tx.record(done, { ok: 'ok' });
-    return tx.result(ok, undefined, ok ? `restarted on ${targets.length} host(s)` : 'restart failed on some hosts');
+    return tx.result(ok, undefined, ok ? `restarted on ${hostsText(targets)}` : 'restart failed on some hosts');
   });
 }
 

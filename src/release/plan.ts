@@ -321,6 +321,12 @@ function pathProblem(root: string): string | undefined {
   return undefined;
 }
 
+/** "N host(s)" for a summary: hosts, not targets (one host with two deploy paths is one host, two paths). */
+export function hostsText(targets: readonly Target[]): string {
+  const hosts = new Set(targets.map((t) => t.host.name)).size;
+  return `${hosts} host(s)${targets.length > hosts ? ` (${targets.length} deploy paths)` : ''}`;
+}
+
 /** Bind the run's release name into a target's configuration and layout. */
 export function withRelease(t: Target, release: string): Target {
   return {

@@ -3,7 +3,7 @@
 // Hosts that disagree about current are refused unless --force.
 import { ConfigError } from '../errors.js';
 import { Transaction, type RunResult } from './transaction.js';
-import { withRelease, type Target } from './plan.js';
+import { hostsText, withRelease, type Target } from './plan.js';
 import type { Run } from './run.js';
 import type { Step } from '../remote/shell.js';
 import { isReleaseName, RELEASE_NAME_FORMS } from './names.js';
@@ -53,7 +53,8 @@ export async function rollback(run: Run, planned: Target[], o: RollbackOptions =
       // the heal above may have moved current (an interrupted deploy undone): then say so, not "nothing changed"
       const healed = planned.map((t) => tx.healOf(t)).find((h) => h && h.flipBackTo !== undefined);
       const what = healed ? `rollback refused (the heal of an interrupted ${healed.journal.command} put current back on ${healed.flipBackTo || '(none)'})` : 'rollback refused, nothing changed';
-      return tx.result(false, undefined, `${what}: ${problems.map((p) => p.message).join('; ')}`);
+      // (a host in two roles would say the same twice)
+      return tx.result(false, undefined, `${what}: ${[...new Set(problems.map((p) => p.message))].join('; ')}`);
     }
 
     run.checkAbort();
@@ -127,7 +128,7 @@ class Rollback {
     tx.record(finished, { failed: 'rolled-back' });
     if (!moving.length) return tx.result(true, to, `every host is already on ${to}; nothing to roll back`);
     const dests = this.dests;
-    return tx.result(true, dests.join(','), `rolled back to ${dests.join(', ')} on ${moving.length} host(s)${already ? ` (${already} already there)` : ''}`);
+    return tx.result(true, dests.join(','), `rolled back to ${dests.join(', ')} on ${hostsText(moving)}${already ? ` (${already} already there)` : ''}`);
   }
 
   /** All or nothing, like a deploy: every host goes back to where the rollback found it. */

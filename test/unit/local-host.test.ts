@@ -351,6 +351,18 @@ describe('hosts: [local]', () => {
     assert.doesNotMatch(onlyDeploy.stderr, /belongs to the .* plugin, which is not enabled/);
   });
 
+  test('one host in two roles with their own paths is one host in the summary (found by the attack pass: "to 2 host(s)")', async () => {
+    const s = setup();
+    writeFileSync(s.file, readFileSync(s.file, 'utf8').replace(/stage_role_configs:[\s\S]*$/, `stage_role_configs:\n  production:\n    web:\n      hosts: [local]\n    worker:\n      hosts: [local]\n      path: ${join(s.dir, 'srv', 'worker')}\n`));
+    const r = await fap(['-f', s.file, 'deploy', 'production']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /deployed \d{14} to 1 host\(s\) \(2 deploy paths\)/);
+    const back = await fap(['-f', s.file, 'rollback', 'production']);
+    assert.equal(back.code, 1);
+    // each path refuses for the same reason: said once
+    assert.equal(back.stderr.match(/local: no earlier good release to roll back to/g)?.length, 1, back.stderr);
+  });
+
   test('local takes no user or port: a config error naming file:line:col', async () => {
     const s = setup();
     writeFileSync(s.file, readFileSync(s.file, 'utf8').replace('- local', '- deploy@local'));
