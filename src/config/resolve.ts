@@ -248,9 +248,9 @@ export function pluginRefs(loaded: LoadedFile, stage: string): Map<string, (stri
  * Plugin names given with --set plugins=[...] (or a <command>_plugins list): loaded with those of
  * the file, so their keys and defaults are known as if the file named them.
  */
-export function pluginNamesInSets(sets: readonly string[] = []): string[] {
+export function pluginNamesInSets(sets: readonly string[] = []): { name: string; key: string }[] {
   const lists = new Set(['plugins', ...COMMAND_PLUGIN_LISTS.map((c) => `${c}_plugins`)]);
-  const names: string[] = [];
+  const names: { name: string; key: string }[] = [];
   for (const set of sets) {
     const eq = set.indexOf('=');
     if (eq <= 0 || !lists.has(set.slice(0, eq))) continue;
@@ -260,7 +260,7 @@ export function pluginNamesInSets(sets: readonly string[] = []): string[] {
     } catch {
       continue; // reported when the value is resolved
     }
-    for (const n of Array.isArray(v) ? v : [v]) if (typeof n === 'string' && n) names.push(n);
+    for (const n of Array.isArray(v) ? v : [v]) if (typeof n === 'string' && n) names.push({ name: n, key: set.slice(0, eq) });
   }
   return names;
 }

@@ -94,12 +94,12 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
       throw e;
     }
   }
-  for (const name of pluginNamesInSets(input.sets)) {
+  for (const { name, key } of pluginNamesInSets(input.sets)) {
     if (plugins.has(canonicalName(name))) continue;
     try {
       plugins.set(canonicalName(name), await loadPlugin(name, dirname(input.deployfile)));
     } catch (e) {
-      if (e instanceof ConfigError) throw new ConfigError(`--set: ${e.detail}`, { file: '--set', keyPath: 'plugins' });
+      if (e instanceof ConfigError) throw new ConfigError(e.detail, { file: '--set', keyPath: key });
       throw e;
     }
   }
