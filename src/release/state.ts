@@ -315,8 +315,9 @@ export function chooseRollback(targets: { key: string; host: { name: string } }[
     const where = [...currents].map(([h, c]) => `${h}=${c}`).join(', ');
     return { choice, problems: [{ host: targets[0].host.name, message: `hosts disagree about current (${where}); fix it with fap rollback --to RELEASE --force, or fap deploy` }] };
   }
-  const common = o.to ?? commonRollbackTarget(targets.map((t) => states.get(t.key) ?? EMPTY_STATE));
-  if (!common && targets.length > 1) {
+  // --force (hosts that disagree, drift being mended): each host from where it is, as before
+  const common = o.to ?? (o.force ? undefined : commonRollbackTarget(targets.map((t) => states.get(t.key) ?? EMPTY_STATE)));
+  if (!common && !o.force && targets.length > 1) {
     const own = targets.map((t) => `${t.host.name}=${rollbackTarget(states.get(t.key) ?? EMPTY_STATE) ?? '(none)'}`);
     if (own.some((o) => !o.endsWith('=(none)'))) {
       return { choice, problems: [{ host: targets[0].host.name, message: `no earlier good release is on every host (each host's own: ${own.join(', ')}); choose one with fap rollback --to RELEASE` }] };

@@ -129,6 +129,10 @@ describe('redaction of every form of a secret', () => {
   test('a real failing script: message, stderr tail and failed command carry no form of the secret (60 cases)', async () => {
     await fc.assert(
       fc.asyncProperty(secretArb, async (s) => {
+        // a secret that is part of the text this test and the plain format print anyway ("    $ cat"
+        // holds " ca") would be found without any leak: not a case (found as a flake in CI)
+        const scaffold = ["[web1] FAILED at leak: ", '[web1] FAILED at write .env: ', '    $ cat ', '      (set -a; . ', `/.env; printf '%s\\n' "$K" >&2; printf '%s' "$K")`, '      exit 3', 'PLAIN=visible', "K='"];
+        fc.pre(!needles(s).some((n) => scaffold.some((x) => x.includes(n))));
         clearSecrets();
         addSecret(s);
         const root = mkdtempSync(join(base, 'fail-'));
