@@ -14,7 +14,7 @@ export function attachTty(bus: EventBus, o: ReporterOptions): void {
         phase = e.phase;
         total = e.hosts;
         done = 0;
-        spinner = ora({ text: `${phase} (0/${total} hosts)`, stream: process.stderr, color: 'cyan', isEnabled: true }).start();
+        spinner = ora({ text: `${phase} (0/${total} hosts)`, stream: process.stderr, color: 'cyan', isEnabled: true, discardStdin: false }).start();
         return;
       case 'phase.finished': {
         const text = `${phase}: ${e.ok}/${total} hosts (${(e.ms / 1000).toFixed(1)}s)`;

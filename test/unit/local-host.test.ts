@@ -8,7 +8,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { stringify } from 'yaml';
-import { FAP, fap, fapLive, jsonEvents, makeRepo } from '../helpers.js';
+import { FAP, fap, fapLive, jsonEvents, makeRepo, ROOT } from '../helpers.js';
 import { writeFaultPlugin } from '../fault-plugin.js';
 
 const me = userInfo().username;
@@ -361,6 +361,36 @@ describe('hosts: [local]', () => {
     assert.equal(back.code, 1);
     // each path refuses for the same reason: said once
     assert.equal(back.stderr.match(/local: no earlier good release to roll back to/g)?.length, 1, back.stderr);
+  });
+
+  // README: Ctrl-C stops at the next phase boundary. Typed on a real terminal it must become a
+  // SIGINT (found by a newcomer: ora's discardStdin put the terminal in raw mode, so ^C was a byte)
+  test('Ctrl-C typed on a real terminal: once stops at the phase boundary and puts the hosts back; twice quits at once; no lock left', { skip: spawnSync('python3', ['-c', 'import pty']).status === 0 ? false : 'no python3 to drive a pseudo-terminal' }, async () => {
+    const s = setup();
+    assert.equal((await fap(['-f', s.file, 'deploy', 'production'])).code, 0);
+    const before = current(s.root);
+    const onTerminal = (keys: { after: string; delay: number; send: string }[]) => {
+      const r = spawnSync('python3', [join(ROOT, 'test', 'pty', 'run.py'), JSON.stringify({ keys, timeout: 60 }), '--', process.execPath, FAP, '-f', s.file, '--set', 'health_check=sleep 4', 'deploy', 'production'], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout) as { code: number; output: string; unsent: number };
+    };
+    const once = onTerminal([{ after: 'publish', delay: 1, send: '\u0003' }]);
+    assert.equal(once.unsent, 0);
+    assert.match(once.output, /SIGINT: stopping at the next phase boundary/);
+    assert.notEqual(once.code, 0, once.output);
+    assert.doesNotMatch(once.output, /✔ deployed/);
+    assert.equal(current(s.root), before, 'the hosts were put back');
+    assert.ok(noLock(s.root));
+    const twice = onTerminal([
+      { after: 'publish', delay: 1, send: '\u0003' },
+      { after: 'SIGINT: stopping', delay: 0.3, send: '\u0003' },
+    ]);
+    assert.equal(twice.code, 130, twice.output);
+    assert.match(twice.output, /SIGINT again: releasing this run's locks and quitting/);
+    assert.ok(noLock(s.root));
+    // the next deploy heals what the quit left
+    const next = await fap(['-f', s.file, 'deploy', 'production']);
+    assert.equal(next.code, 0, next.stderr);
   });
 
   test('local takes no user or port: a config error naming file:line:col', async () => {
