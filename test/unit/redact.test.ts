@@ -133,6 +133,10 @@ describe('redaction of every form of a secret', () => {
         // holds " ca") would be found without any leak: not a case (found as a flake in CI)
         const scaffold = ["[web1] FAILED at leak: ", '[web1] FAILED at write .env: ', '    $ cat ', '      (set -a; . ', `/.env; printf '%s\\n' "$K" >&2; printf '%s' "$K")`, '      exit 3', 'PLAIN=visible', "K='"];
         fc.pre(!needles(s).some((n) => scaffold.some((x) => x.includes(n))));
+        // output shows a stderr tail line by line; redaction masks a line of a secret from 3
+        // characters (shorter would blank ordinary output): a secret with a shorter line ("''" of
+        // "''\n") is shown as that line, by design, so it is no case here (a CI flake)
+        fc.pre(s.split(/\r\n|\n|\r/).every((l) => l.trim().length === 0 || l.trim().length >= 3));
         clearSecrets();
         addSecret(s);
         const root = mkdtempSync(join(base, 'fail-'));
