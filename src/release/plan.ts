@@ -81,25 +81,28 @@ export function localUser(): string {
   }
 }
 
+/** Every plugin named for the stage, in the file then by --set, each with how to point at where it is written. */
+function pluginMentions(loaded: LoadedFile, input: PlanInput): { name: string; where: (detail: string) => ConfigError }[] {
+  const fromFile = [...pluginRefs(loaded, input.stage)].map(([name, path]) => ({
+    name,
+    where: (detail: string) => (path ? loaded.error(path, detail) : new ConfigError(detail, { file: loaded.file, keyPath: 'plugins' })),
+  }));
+  const fromSets = pluginNamesInSets(input.sets).map(({ name, key }) => ({
+    name,
+    where: (detail: string) => new ConfigError(detail, { file: '--set', keyPath: key }),
+  }));
+  return [...fromFile, ...fromSets];
+}
+
 export async function buildPlan(input: PlanInput): Promise<Plan> {
   const loaded = loadDeployFile(input.deployfile);
   const plugins = new Map<string, Plugin>();
-  for (const [name, path] of pluginRefs(loaded, input.stage)) {
-    try {
-      plugins.set(canonicalName(name), await loadPlugin(name, dirname(input.deployfile)));
-    } catch (e) {
-      // say where the name is written
-      if (e instanceof ConfigError && path) throw loaded.error(path, e.detail);
-      if (e instanceof ConfigError) throw new ConfigError(e.detail, { file: loaded.file, keyPath: 'plugins' });
-      throw e;
-    }
-  }
-  for (const { name, key } of pluginNamesInSets(input.sets)) {
+  for (const { name, where } of pluginMentions(loaded, input)) {
     if (plugins.has(canonicalName(name))) continue;
     try {
       plugins.set(canonicalName(name), await loadPlugin(name, dirname(input.deployfile)));
     } catch (e) {
-      if (e instanceof ConfigError) throw new ConfigError(e.detail, { file: '--set', keyPath: key });
+      if (e instanceof ConfigError) throw where(e.detail);
       throw e;
     }
   }
