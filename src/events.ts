@@ -36,12 +36,23 @@ export interface Warning {
   message: string;
 }
 
-/** Another run holds the deploy lock of a host; this run waits for it (`--wait`). */
+/**
+ * Another run holds the deploy lock; this run waits for it (`--lock-wait`). Sent at the first sight
+ * of the held lock, then every 20 s while waiting.
+ */
 export interface LockWaiting {
   event: 'lock.waiting';
-  /** the host whose lock is held */
+  /** the first host whose lock is held */
   host: string;
-  /** who holds it and why it is not taken over */
+  /** every host whose lock is held by a live run */
+  hosts: string[];
+  /** who holds it: user@machine (pid, "command") since time */
+  holder: string;
+  /** how long this run has waited so far */
+  waitedMs: number;
+  /** how long it waits at most (--lock-wait) */
+  timeoutMs: number;
+  /** who holds it and why it is not taken over, in words */
   message: string;
 }
 
@@ -321,6 +332,8 @@ export interface ResultEvent {
   channels?: Record<string, number>;
   /** peak resident memory of fap, in KiB, for the transactional commands */
   maxRssKb?: number;
+  /** how long the command ran, in milliseconds (transactional commands) */
+  durationMs?: number;
   /** fap releases: whether every host has the same current */
   agree?: boolean;
   /** fap check: the summary line */

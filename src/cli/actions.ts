@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { localFileProblem } from '../local-file.js';
 import type { Command } from 'commander';
 import { EXIT, FapError, StagesNotRun, UsageError } from '../errors.js';
-import { parseDuration } from '../duration.js';
+import { formatDuration, parseDuration } from '../duration.js';
 import { cleanup, forceUnlock, openShell, restart, runCommand } from '../release/maintenance.js';
 import { loadDeployFile } from '../config/load.js';
 import { allKeys, selectRoles, stagesOf } from '../config/resolve.js';
@@ -198,6 +198,7 @@ async function startRun(command: string, s: Selected, p: Plan, flags: RunFlags =
 async function execute(command: string, s: Selected, p: Plan, body: (run: Run) => Promise<RunResult>, flags: RunFlags = {}, options: Record<string, unknown> = {}): Promise<number> {
   const run = await startRun(command, s, p, flags, options);
   const startedAt = new Date().toISOString();
+  const t0 = performance.now();
   const end = beginTransaction({ stop: (reason) => run.abort(reason), quit: () => releaseLocksNow(run, p.targets) });
   let res: RunResult | undefined;
   let error: unknown;
@@ -221,6 +222,7 @@ async function execute(command: string, s: Selected, p: Plan, body: (run: Run) =
     channels,
     // peak resident memory of this fap process, for the benchmark
     maxRssKb: process.resourceUsage().maxRSS,
+    durationMs: Math.round(performance.now() - t0),
     error: error instanceof Error ? error.message : undefined,
     exitCode: error instanceof FapError ? error.exitCode : ok ? EXIT.ok : EXIT.failed,
   });
@@ -229,7 +231,7 @@ async function execute(command: string, s: Selected, p: Plan, body: (run: Run) =
   if ((!s.g.json || outputWasClosed()) && res) {
     const good = new Set(['deployed', 'rolled-back', 'ok']);
     const failed = res.hosts.filter((h) => !good.has(h.outcome));
-    const line = `${ok ? '✔' : '✖'} ${res.summary}` + (ok || !failed.length ? '' : '\n' + res.hosts.map((h) => `  ${h.host} (${h.role}): ${h.outcome}${h.step ? ' at ' + h.step : ''}`).join('\n'));
+    const line = `${ok ? '✔' : '✖'} ${res.summary}${ok && !run.opts.dryRun ? ` in ${formatDuration(performance.now() - t0)}` : ''}` + (ok || !failed.length ? '' : '\n' + res.hosts.map((h) => `  ${h.host} (${h.role}): ${h.outcome}${h.step ? ' at ' + h.step : ''}`).join('\n'));
     process.stderr.write(line + '\n');
   }
   return ok ? EXIT.ok : EXIT.failed;

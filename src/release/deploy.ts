@@ -27,6 +27,7 @@ import {
 } from './scripts.js';
 import { batchSize, nextReleaseName, pruneList, unrecordedDirty, unrecordedUnverified, type HostState, type JournalPhase } from './state.js';
 import { Transaction, type RunResult } from './transaction.js';
+import { deployedText, sourceText } from './summary.js';
 import type { Step } from '../remote/shell.js';
 
 export async function deploy(run: Run, planned: Target[]): Promise<RunResult> {
@@ -235,6 +236,16 @@ class Deploy {
       ];
     });
     const ok = tx.record(results, { failed: 'deployed' });
-    return tx.result(ok, release, ok ? `deployed ${release} to ${hostsText(this.targets)}` : `deployed ${release}, but finishing (cleanup) failed on some hosts`);
+    const what = deployedText(release, this.source());
+    return tx.result(ok, release, ok ? `${what} to ${hostsText(this.targets)}` : `${what}, but finishing (cleanup) failed on some hosts`);
+  }
+
+  /** What the release was made from, as the hosts reported it (git: branch@commit). */
+  private source(): string | undefined {
+    const branch = this.targets[0].roles[0]?.config.branch;
+    return sourceText(
+      this.targets.map((t) => this.tx.report(t).revision),
+      branch === undefined || branch === null || branch === '' ? undefined : String(branch),
+    );
   }
 }

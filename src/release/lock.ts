@@ -11,6 +11,8 @@
 // identity proof or by `fap unlock`.
 import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { formatDuration as formatSeconds } from '../duration.js';
+import { hostCount } from '../words.js';
 import { ConnectError, LockError, OperationFailed } from '../errors.js';
 import { LOCK_HELD_CODE } from '../remote/runner.js';
 import type { Target } from './plan.js';
@@ -232,7 +234,18 @@ async function lockEverywhere(run: Run, targets: Target[], o: LockOptions): Prom
       if (live.length && Date.now() - lastWaitReport >= WAIT_REPORT_MS) {
         lastWaitReport = Date.now();
         const l = live[0];
-        run.bus.emit({ event: 'lock.waiting', host: l.target.host.name, message: `waiting for the lock held by ${describeOwner(l.owner)} (${l.verdict.why})` });
+        const hosts = live.map((b) => b.target.host.name);
+        const left = Math.max(0, deadline! - Date.now());
+        const waited = run.opts.lockWaitMs - left;
+        run.bus.emit({
+          event: 'lock.waiting',
+          host: l.target.host.name,
+          hosts,
+          holder: describeOwner(l.owner),
+          waitedMs: waited,
+          timeoutMs: run.opts.lockWaitMs,
+          message: `waiting for the deploy lock held by ${describeOwner(l.owner)}${hosts.length > 1 ? ` on ${hostCount(hosts)}` : ''} (${l.verdict.why}); ${waited < 1000 ? `waiting up to ${formatSeconds(run.opts.lockWaitMs)}` : `${formatSeconds(left)} left`}`,
+        });
       }
       pending = pending.filter((t) => !states.has(t.key));
       if (live.length) await new Promise((r) => setTimeout(r, Math.min(2000, Math.max(0, deadline! - Date.now()))));

@@ -10,6 +10,7 @@ import { hostsText, withRelease, type Target } from './plan.js';
 import type { Run } from './run.js';
 import { forceUnlockSteps, removeReleasesSteps } from './scripts.js';
 import { pruneList } from './state.js';
+import { count } from '../words.js';
 
 export async function cleanup(run: Run, targets: Target[]): Promise<RunResult> {
   return Transaction.run(run, targets, async (tx) => {
@@ -47,7 +48,7 @@ export async function forceUnlock(run: Run, targets: Target[]): Promise<RunResul
     const failed = done.filter((r) => !r.ok).map((r) => r.target.host.name);
     // a host whose script did not run says nothing about its lock (found by the attack pass: a sudo
     // refusal read as "no deploy lock was held")
-    const summary = held.length ? `removed the deploy lock: ${held.join('; ')}` : failed.length < done.length ? `no deploy lock was held on ${done.length - failed.length} host(s)` : '';
+    const summary = held.length ? `removed the deploy lock: ${held.join('; ')}` : failed.length < done.length ? `no deploy lock was held on ${count(done.length - failed.length, 'host')}` : '';
     const unknown = failed.length ? `the lock could not be checked on ${failed.join(', ')} (see above)` : '';
     return tx.result(!failed.length, undefined, [summary, unknown].filter(Boolean).join('; '));
   });

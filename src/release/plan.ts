@@ -12,6 +12,7 @@ import type { CoreConfig, KeySpec, RoleValues } from '../config/schema.js';
 import type { Plugin } from '../signals.js';
 import { isWithin, layout, withReleaseName, type Paths, type Places } from './paths.js';
 import { batchSize } from './state.js';
+import { count } from '../words.js';
 
 /** One role's share of the work on a target: its configuration and plugins. */
 export interface RoleWork {
@@ -324,10 +325,10 @@ function pathProblem(root: string): string | undefined {
   return undefined;
 }
 
-/** "N host(s)" for a summary: hosts, not targets (one host with two deploy paths is one host, two paths). */
+/** "N hosts" for a summary: hosts, not targets (one host with two deploy paths is one host, two paths). */
 export function hostsText(targets: readonly Target[]): string {
   const hosts = new Set(targets.map((t) => t.host.name)).size;
-  return `${hosts} host(s)${targets.length > hosts ? ` (${targets.length} deploy paths)` : ''}`;
+  return `${count(hosts, 'host')}${targets.length > hosts ? ` (${targets.length} deploy paths)` : ''}`;
 }
 
 /** Bind the run's release name into a target's configuration and layout. */

@@ -2,6 +2,7 @@
 // The release rolled back from is kept, marked rolled-back, so --to can roll forward again.
 // Hosts that disagree about current are refused unless --force.
 import { ConfigError } from '../errors.js';
+import { count } from '../words.js';
 import { Transaction, type RunResult } from './transaction.js';
 import { hostsText, withRelease, type Target } from './plan.js';
 import type { Run } from './run.js';
@@ -33,7 +34,7 @@ export async function rollback(run: Run, planned: Target[], o: RollbackOptions =
       return tx.result(
         ok,
         h.flipBackTo || undefined,
-        `an interrupted deploy of ${h.journal.release} was undone: current is back on ${h.flipBackTo || '(none)'} on ${undone.length} host(s); not rolling back further (run fap rollback again to go back from there)`,
+        `an interrupted deploy of ${h.journal.release} was undone: current is back on ${h.flipBackTo || '(none)'} on ${count(undone.length, 'host')}; not rolling back further (run fap rollback again to go back from there)`,
       );
     }
 

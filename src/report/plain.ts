@@ -1,6 +1,7 @@
 // The plain reporter's lines: one `[host] message` line per event worth showing, for CI logs and
 // under a terminal's spinners (./tty.ts), with what a host sent made visible.
 import type { StampedEvent } from '../events.js';
+import { hostCount } from '../words.js';
 
 export interface ReporterOptions {
   json: boolean;
@@ -32,7 +33,7 @@ export function plainLine(raw: StampedEvent, o: ReporterOptions): string | undef
   const h = 'host' in e && e.host ? `[${e.host}] ` : '';
   switch (e.event) {
     case 'run.started':
-      return o.quiet ? undefined : `fap ${e.command} ${e.stage}${e.role ? ' ' + e.role : ''}: ${e.hosts.length} host(s)${e.dryRun ? ' (dry run: nothing will be changed)' : ''}`;
+      return o.quiet ? undefined : `fap ${e.command} ${e.stage}${e.role ? ' ' + e.role : ''}: ${hostCount(e.hosts)}${e.dryRun ? ' (dry run: nothing will be changed)' : ''}`;
     case 'release.planned':
       return o.quiet ? undefined : `release ${e.release}`;
     case 'phase.finished':

@@ -1,22 +1,40 @@
 // On a terminal: one spinner per phase with a host count, then one line per phase with its time.
 import ora, { type Ora } from 'ora';
-import type { EventBus } from '../events.js';
+import { formatDuration } from '../duration.js';
+import type { EventBus, LockWaiting } from '../events.js';
+import { hostCount } from '../words.js';
 import { plainLine, type ReporterOptions } from './plain.js';
 
 export function attachTty(bus: EventBus, o: ReporterOptions): void {
   let spinner: Ora | undefined;
   let phase = '';
   let total = 0;
-  let done = 0;
+  // hosts, not events: a host whose lock is retried while waiting reports done more than once
+  let done = new Set<string>();
+  let waiting: { e: LockWaiting; since: number; timer: NodeJS.Timeout } | undefined;
+  const stopWaiting = () => {
+    if (waiting) clearInterval(waiting.timer);
+    waiting = undefined;
+  };
+  /** While the lock is held by another run, the spinner says whom fap waits for and for how long. */
+  const waitText = () => {
+    if (!waiting) return;
+    const waited = waiting.e.waitedMs + (Date.now() - waiting.since);
+    const holder = waiting.e.holder.replace(/ since .*/, '');
+    const where = waiting.e.hosts.length > 1 ? ` on ${hostCount(waiting.e.hosts)}` : '';
+    if (spinner) spinner.text = `${phase}: waiting for ${holder}${where}: ${Math.floor(waited / 1000)} s of ${formatDuration(waiting.e.timeoutMs)}`;
+  };
   bus.on((e) => {
     switch (e.event) {
       case 'phase.started':
+        stopWaiting();
         phase = e.phase;
         total = e.hosts;
-        done = 0;
+        done = new Set();
         spinner = ora({ text: `${phase} (0/${total} hosts)`, stream: process.stderr, color: 'cyan', isEnabled: true, discardStdin: false }).start();
         return;
       case 'phase.finished': {
+        stopWaiting();
         const text = `${phase}: ${e.ok}/${total} hosts (${(e.ms / 1000).toFixed(1)}s)`;
         if (e.failed) spinner?.fail(text);
         else spinner?.succeed(text);
@@ -27,15 +45,28 @@ export function attachTty(bus: EventBus, o: ReporterOptions): void {
       case 'script':
         return;
       case 'host.done':
-        if (spinner) spinner.text = `${phase} (${++done}/${total} hosts)`;
+        done.add(e.host);
+        if (spinner && !waiting) spinner.text = `${phase} (${Math.min(done.size, total)}/${total} hosts)`;
         return;
-      default: {
-        const line = plainLine(e, o);
-        if (line === undefined) return;
-        if (spinner) spinner.clear();
-        process.stderr.write(line + '\n');
-        spinner?.render();
+      case 'lock.waiting': {
+        const first = !waiting;
+        if (waiting) clearInterval(waiting.timer);
+        waiting = { e, since: Date.now(), timer: setInterval(waitText, 1000) };
+        waiting.timer.unref();
+        waitText();
+        // the first sight is also a line that stays: who holds the lock, since when, and why it is not taken over
+        if (first) print(e);
+        return;
       }
+      default:
+        print(e);
     }
   });
+  function print(e: Parameters<typeof plainLine>[0]): void {
+    const line = plainLine(e, o);
+    if (line === undefined) return;
+    if (spinner) spinner.clear();
+    process.stderr.write(line + '\n');
+    spinner?.render();
+  }
 }

@@ -1,0 +1,25 @@
+// Words for the one line a command ends with: what was deployed, from where, to how many hosts.
+// Pure, so each wording is tested on its own.
+
+/** A git commit id (sha1; an artifact's sha256 is 64 digits and is not one). */
+const COMMIT = /^[0-9a-f]{40}$/;
+
+/**
+ * What a release was made from, as people name it: "main@3f2a9c1" (git with a branch), "3f2a9c1"
+ * (git, the repository's default branch), "revision 1a2b3c4d5e6f" (an artifact's sha256 or any
+ * other revision a plugin wrote), or undefined when no host reported one. Hosts that report
+ * different revisions (the branch moved between their fetches) are all named.
+ */
+export function sourceText(revisions: readonly (string | undefined)[], branch?: string): string | undefined {
+  const known = [...new Set(revisions.filter((r): r is string => !!r && r !== 'none'))];
+  if (!known.length) return undefined;
+  const one = (r: string) => (COMMIT.test(r) && known.length === 1 ? (branch ? `${branch}@${r.slice(0, 7)}` : r.slice(0, 7)) : COMMIT.test(r) ? r.slice(0, 7) : r.slice(0, 12));
+  if (known.length > 1) return `${branch ? `${branch} at ` : ''}different revisions (${known.map(one).join(', ')})`;
+  const r = known[0];
+  return COMMIT.test(r) ? one(r) : `revision ${one(r)}`;
+}
+
+/** "deployed main@3f2a9c1 as 20261130211140" (or "deployed 20261130211140" when the source is unknown). */
+export function deployedText(release: string, source: string | undefined, verb = 'deployed'): string {
+  return source ? `${verb} ${source} as ${release}` : `${verb} ${release}`;
+}
