@@ -231,7 +231,9 @@ async function execute(command: string, s: Selected, p: Plan, body: (run: Run) =
   if ((!s.g.json || outputWasClosed()) && res) {
     const good = new Set(['deployed', 'rolled-back', 'ok']);
     const failed = res.hosts.filter((h) => !good.has(h.outcome));
-    const line = `${ok ? '✔' : '✖'} ${res.summary}${ok && !run.opts.dryRun ? ` in ${formatDuration(performance.now() - t0)}` : ''}` + (ok || !failed.length ? '' : '\n' + res.hosts.map((h) => `  ${h.host} (${h.role}): ${h.outcome}${h.step ? ' at ' + h.step : ''}`).join('\n'));
+    // the plain sentences of a switch end with how long it took: "deployed ... to 2 hosts in 3.1 s"
+    const timed = ok && !run.opts.dryRun && /^(deployed|rolled back) /.test(res.summary) && !res.summary.includes(';');
+    const line = `${ok ? '✔' : '✖'} ${res.summary}${timed ? ` in ${formatDuration(performance.now() - t0)}` : ''}` + (ok || !failed.length ? '' : '\n' + res.hosts.map((h) => `  ${h.host} (${h.role}): ${h.outcome}${h.step ? ' at ' + h.step : ''}`).join('\n'));
     process.stderr.write(line + '\n');
   }
   return ok ? EXIT.ok : EXIT.failed;

@@ -56,7 +56,7 @@ export function plainLine(raw: StampedEvent, o: ReporterOptions): string | undef
       return `${h}${stripHost(e.message, e.host)}`;
     case 'heal':
       // a leftover of an interrupted run changes hosts before this command's own work: always said
-      return `${h}heal: ${e.action}`;
+      return `${h}heal: ${e.action} (the run started ${e.interrupted.at})`;
     case 'log':
       return o.quiet ? undefined : `${h}${e.plugin}: ${e.message}`;
     case 'result':
@@ -81,4 +81,32 @@ function stripPrefix(message: string, prefix: string): string {
 
 function stripHost(message: string, host?: string): string {
   return host && message.startsWith(host + ': ') ? message.slice(host.length + 2) : message;
+}
+
+/**
+ * Lines for the reporters, with the heals of one lock phase said once: the lock phase emits one
+ * heal event per host in a row, and identical ones (the same interrupted run) print as one line
+ * naming the hosts. Every other event passes through at once.
+ */
+export function lineGrouper(o: ReporterOptions, write: (line: string) => void): ((e: StampedEvent) => void) & { flush(): void } {
+  let heals: Extract<StampedEvent, { event: 'heal' }>[] = [];
+  const flush = () => {
+    const byText = new Map<string, string[]>();
+    for (const e of heals) {
+      const text = plainLine({ ...e, host: '' }, o)!;
+      byText.set(text, [...(byText.get(text) ?? []), e.host]);
+    }
+    heals = [];
+    for (const [text, hosts] of byText) write(`[${hosts.map(visible).join(', ')}] ${text}`);
+  };
+  const each = (e: StampedEvent) => {
+    if (e.event === 'heal') {
+      heals.push(e);
+      return;
+    }
+    if (heals.length) flush();
+    const line = plainLine(e, o);
+    if (line !== undefined) write(line);
+  };
+  return Object.assign(each, { flush: () => heals.length && flush() });
 }

@@ -3,7 +3,7 @@ import ora, { type Ora } from 'ora';
 import { formatDuration } from '../duration.js';
 import type { EventBus, LockWaiting } from '../events.js';
 import { hostCount } from '../words.js';
-import { plainLine, type ReporterOptions } from './plain.js';
+import { lineGrouper, plainLine, type ReporterOptions } from './plain.js';
 
 export function attachTty(bus: EventBus, o: ReporterOptions): void {
   let spinner: Ora | undefined;
@@ -25,6 +25,8 @@ export function attachTty(bus: EventBus, o: ReporterOptions): void {
     if (spinner) spinner.text = `${phase}: waiting for ${holder}${where}: ${Math.floor(waited / 1000)} s of ${formatDuration(waiting.e.timeoutMs)}`;
   };
   bus.on((e) => {
+    // heals wait to be grouped until the next event of any kind
+    if (e.event !== 'heal') grouped.flush();
     switch (e.event) {
       case 'phase.started':
         stopWaiting();
@@ -63,10 +65,11 @@ export function attachTty(bus: EventBus, o: ReporterOptions): void {
     }
   });
   function print(e: Parameters<typeof plainLine>[0]): void {
-    const line = plainLine(e, o);
-    if (line === undefined) return;
+    grouped(e);
+  }
+  const grouped = lineGrouper(o, (line) => {
     if (spinner) spinner.clear();
     process.stderr.write(line + '\n');
     spinner?.render();
-  }
+  });
 }
