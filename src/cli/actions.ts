@@ -17,7 +17,7 @@ import { batchSize, currentShown, unfinished } from '../release/state.js';
 import { EventBus, type StampedEvent } from '../events.js';
 import { attachReporter } from '../report/reporter.js';
 import { displayValues, formatConfig } from '../config/show.js';
-import { bundledKeys } from '../plugin/load.js';
+import { bundledKeys, bundledPlugins } from '../plugin/load.js';
 import { redact, redactDeep } from '../redact.js';
 import { deploy } from '../release/deploy.js';
 import { releaseLocksNow, type RunResult } from '../release/transaction.js';
@@ -322,8 +322,28 @@ export async function releaseAction(stage: string | undefined, role: string | un
 export async function restartAction(stage: string | undefined, role: string | undefined, o: RunFlags, cmd: Command): Promise<void> {
   await eachStage(cmd, stage, role, async (s) => {
     const p = await plan(s, 'restart');
+    await refuseRestartingNothing(s, p);
     return () => execute('restart', s, p, (run) => restart(run, p.targets), o);
   });
+}
+
+/** The restart signals: a plugin restarts something when it handles one of them. */
+const RESTART_SIGNALS = ['deploy.restarting', 'deploy.restarted'] as const;
+
+/**
+ * fap restart where no plugin of any selected role handles the restart signals would report
+ * success having restarted nothing: refused before any host is contacted, naming the plugins that
+ * would (found by the newcomer's pass: "✔ restarted on 2 hosts" with only git configured).
+ */
+async function refuseRestartingNothing(s: Selected, p: Plan): Promise<void> {
+  const restarts = (pl: { on: Record<string, unknown> }) => RESTART_SIGNALS.some((sig) => pl.on[sig]);
+  if (p.targets.some((t) => t.roles.some((r) => r.plugins.some(restarts)))) return;
+  const using = [...new Set(p.targets.flatMap((t) => t.roles.flatMap((r) => r.plugins.map((pl) => pl.name))))];
+  const could = [...(await bundledPlugins()).values()].filter(restarts).map((pl) => pl.name);
+  throw new UsageError(
+    `nothing to restart in ${s.stage}${s.role ? ` ${s.role}` : ''}: no plugin of the selected roles handles restart (their plugins: ${using.join(', ') || 'none'}); no host was contacted`,
+    could.length ? `a plugin that restarts your app goes in plugins or restart_plugins: ${could.join(', ')}` : undefined,
+  );
 }
 
 export async function runAction(stage: string, role: string, words: string[], _o: unknown, cmd: Command): Promise<void> {

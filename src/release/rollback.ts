@@ -9,7 +9,7 @@ import type { Run } from './run.js';
 import type { Step } from '../remote/shell.js';
 import { isReleaseName, RELEASE_NAME_FORMS } from './names.js';
 import { appendLogSteps, flipSteps, removeCurrentSteps, revisionsLogLine, setStatusSteps } from './scripts.js';
-import { chooseRollback, type Heal, type JournalPhase, type RollbackOptions } from './state.js';
+import { chooseRollback, commonGoodReleases, EMPTY_STATE, type Heal, type HostState, type JournalPhase, type RollbackOptions } from './state.js';
 
 /** A heal that put current back from an interrupted deploy (or release). */
 function undidDeploy(h: Heal | undefined): boolean {
@@ -54,8 +54,7 @@ export async function rollback(run: Run, planned: Target[], o: RollbackOptions =
       // the heal above may have moved current (an interrupted deploy undone): then say so, not "nothing changed"
       const healed = planned.map((t) => tx.healOf(t)).find((h) => h && h.flipBackTo !== undefined);
       const what = healed ? `rollback refused (the heal of an interrupted ${healed.journal.command} put current back on ${healed.flipBackTo || '(none)'})` : 'rollback refused, nothing changed';
-      // (a host in two roles would say the same twice)
-      return tx.result(false, undefined, `${what}: ${[...new Set(problems.map((p) => p.message))].join('; ')}`);
+      return tx.result(false, undefined, `${what}: ${refusalText(problems, planned.map((t) => states.get(t.key) ?? EMPTY_STATE), o.to)}`);
     }
 
     run.checkAbort();
@@ -171,4 +170,25 @@ class Rollback {
     if (notRestarted.length) summary += `; the restart after the revert failed on ${notRestarted.map((r) => r.target.host.name).join(', ')}`;
     return tx.result(false, dests.join(','), summary);
   }
+}
+
+/**
+ * The reasons a rollback was refused, each said once with the hosts it applies to (the same reason
+ * on every host was printed once per host); a --to that names no release there lists the good
+ * releases every host has, newest first, to choose from.
+ */
+export function refusalText(problems: readonly { host: string; message: string }[], states: readonly HostState[], to?: string): string {
+  const byReason = new Map<string, string[]>();
+  for (const p of problems) {
+    const reason = p.message.startsWith(`${p.host}: `) ? p.message.slice(p.host.length + 2) : p.message;
+    const hosts = byReason.get(reason) ?? [];
+    if (!hosts.includes(p.host) && p.message !== reason) hosts.push(p.host);
+    byReason.set(reason, hosts);
+  }
+  const parts = [...byReason].map(([reason, hosts]) => (hosts.length ? `${reason.replace(/ there$/, '')} on ${hosts.join(', ')}` : reason));
+  if (to !== undefined && problems.some((p) => p.message.endsWith(`release ${to} does not exist there`))) {
+    const good = commonGoodReleases(states).slice(0, 5);
+    parts.push(good.length ? `good releases on every host, newest first: ${good.join(', ')} (fap releases shows all)` : 'no good release is on every host (fap releases shows each host\'s)');
+  }
+  return parts.join('; ');
 }

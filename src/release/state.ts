@@ -255,6 +255,12 @@ function rollbackCandidates(state: HostState): string[] {
  * has, so hosts that agree keep agreeing (found by the attack pass: after a --hosts deploy, each
  * host's own previous release differed and the rollback split the fleet). undefined: none common.
  */
+/** The good releases every host has (current included), newest first: what --to can name. */
+export function commonGoodReleases(states: readonly HostState[]): string[] {
+  const [first, ...rest] = states.map((s) => s.releases.filter(isGood).map((r) => r.name));
+  return (first ?? []).filter((n) => rest.every((c) => c.includes(n))).sort(compareReleases).reverse();
+}
+
 export function commonRollbackTarget(states: HostState[]): string | undefined {
   const [first, ...rest] = states.map((s) => rollbackCandidates(s));
   return (first ?? []).filter((n) => rest.every((c) => c.includes(n))).pop();

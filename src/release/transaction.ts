@@ -268,6 +268,8 @@ function describeHeal(h: Heal): string {
 
 /** Run one phase on targets, with phase events around it (also for read-only commands: fap releases). */
 export async function phase<T>(run: Run, name: string, targets: Target[], fn: (t: Target) => Promise<T>): Promise<Settled<T>[]> {
+  // a phase with no host to work on did nothing: no "rollback: 0 ok" line
+  if (!targets.length) return [];
   const started = Date.now();
   run.bus.emit({ event: 'phase.started', phase: name, hosts: targets.length });
   const results = await run.forEach(targets, fn);
