@@ -14,7 +14,7 @@ export { localFileProblem } from './local-file.js';
 export type { KeySpec } from './config/schema.js';
 export type { Paths } from './release/paths.js';
 
-export const PLUGIN_API_VERSION = '1.4.0';
+export const PLUGIN_API_VERSION = '1.5.0';
 
 export type SignalName =
   | 'deploy.starting'
@@ -125,6 +125,12 @@ export interface Plugin<Keys extends Readonly<Record<string, KeySpec>> = Record<
    * enabled none by default. Since plugin API 1.3.0.
    */
   enabledBy?: keyof Keys & string;
+  /**
+   * Dry runs: add read-only steps (ctx.script) whose output's last line is the revision a release
+   * would be made from now (git: the commit `branch` points at in `repo`), so `fap --dry-run deploy`
+   * can say what it would deploy. The steps must write nothing on the host. Since plugin API 1.5.0.
+   */
+  revision?(ctx: SignalContext<Config>): void | Promise<void>;
   /** checks a role's resolved configuration before anything is contacted */
   check?(config: Config): { key: string; message: string } | undefined;
   on: Partial<Record<SignalName, Handler<Config>>>;

@@ -62,6 +62,30 @@ export function repoPathProblem(repoPath: string, root: string, places: Record<s
 /** The askpass helper: git calls it with "Username for ..." or "Password for ...". */
 const ASKPASS = '#!/bin/sh\ncase "$1" in [Uu]sername*) printf \'%s\\n\' "$FAP_GIT_USERNAME" ;; *) printf \'%s\\n\' "$FAP_GIT_PASSWORD" ;; esac\n';
 
+/**
+ * A step that talks to the repository, given the credentials of its URL: they reach git through an
+ * askpass helper in a subshell (the variables and the helper end with the step; no credential
+ * helper stores them), and are secrets from here on.
+ */
+function withCredentials(q: (w: string) => string, username: string | undefined, password: string | undefined, script: string): string {
+  if (username === undefined) return script;
+  // a token given as the user name (https://TOKEN@host) is as secret as a password
+  if (password) addSecret(password);
+  else if (username) addSecret(username);
+  return [
+    '(',
+    `FAP_GIT_USERNAME=${q(username)}; FAP_GIT_PASSWORD=${q(password ?? '')}; export FAP_GIT_USERNAME FAP_GIT_PASSWORD`,
+    'fap_askdir="$(mktemp -d)"',
+    `trap 'rm -rf "$fap_askdir"' EXIT`,
+    `trap 'exit 1' HUP INT TERM`,
+    `printf '%s' ${q(ASKPASS)} > "$fap_askdir/askpass"`,
+    'chmod 700 "$fap_askdir" "$fap_askdir/askpass"',
+    'GIT_ASKPASS="$fap_askdir/askpass"; GIT_TERMINAL_PROMPT=0; export GIT_ASKPASS GIT_TERMINAL_PROMPT',
+    script,
+    ')',
+  ].join('\n');
+}
+
 const git = definePlugin({
   name: 'git',
   api: '^1.3.0',
@@ -76,6 +100,26 @@ const git = definePlugin({
     const bad = repoPathProblem(String(config.repo_path ?? ''), String(config.path ?? ''), config);
     if (bad) return { key: 'repo_path', message: bad };
     return undefined;
+  },
+  // dry runs: the commit the branch points at in the repository now, asked of the repository from
+  // the host (as the deploy would fetch it), writing nothing; a branch that is a commit id is itself
+  revision(ctx) {
+    const q = ctx.quote;
+    const { url: repo, username, password } = splitCredentials(String(ctx.config.repo));
+    const g = username === undefined ? 'git' : 'git -c credential.helper=';
+    const branch = ctx.config.branch === undefined || ctx.config.branch === null || ctx.config.branch === '' ? undefined : String(ctx.config.branch);
+    const lines =
+      branch === undefined
+        ? [`fap_ls=$(${g} ls-remote -- ${q(repo)} HEAD)`, `printf '%s\\n' "$fap_ls" | sed -n 's/^\\([0-9a-f]\\{40,64\\}\\)[[:space:]]*HEAD$/\\1/p' | head -n 1`]
+        : [
+            `fap_ls=$(${g} ls-remote -- ${q(repo)} ${q(branch)} ${q(branch + '^{}')})`,
+            // a tag's commit (peeled) before a branch of the same name before the tag object
+            `fap_rev=$(printf '%s\\n' "$fap_ls" | FAP_B=${q(branch)} awk '$2 == "refs/tags/" ENVIRON["FAP_B"] "^{}" { p = $1 } $2 == "refs/heads/" ENVIRON["FAP_B"] { h = $1 } $2 == "refs/tags/" ENVIRON["FAP_B"] { t = $1 } END { print (p != "" ? p : (h != "" ? h : t)) }')`,
+            `if [ -n "$fap_rev" ]; then printf '%s\\n' "$fap_rev"`,
+            /^[0-9a-f]{7,40}$/.test(branch) ? `else printf '%s\\n' ${q(branch)}` : `else echo ${q(`branch "${branch}" not found in ${repo}`)} >&2; exit 1`,
+            'fi',
+          ];
+    ctx.script('git: revision', withCredentials(q, username, password, lines.join('\n')));
   },
   on: {
     'deploy.updating': (ctx) => {
@@ -127,26 +171,7 @@ const git = definePlugin({
           'fi',
         );
       }
-      let script = update.join('\n');
-      if (username !== undefined) {
-        // a token given as the user name (https://TOKEN@host) is as secret as a password
-        if (password) addSecret(password);
-        else if (username) addSecret(username);
-        // a subshell: the variables and the helper end with the step; no credential helper stores them
-        script = [
-          '(',
-          `FAP_GIT_USERNAME=${q(username)}; FAP_GIT_PASSWORD=${q(password ?? '')}; export FAP_GIT_USERNAME FAP_GIT_PASSWORD`,
-          'fap_askdir="$(mktemp -d)"',
-          `trap 'rm -rf "$fap_askdir"' EXIT`,
-          `trap 'exit 1' HUP INT TERM`,
-          `printf '%s' ${q(ASKPASS)} > "$fap_askdir/askpass"`,
-          'chmod 700 "$fap_askdir" "$fap_askdir/askpass"',
-          'GIT_ASKPASS="$fap_askdir/askpass"; GIT_TERMINAL_PROMPT=0; export GIT_ASKPASS GIT_TERMINAL_PROMPT',
-          script,
-          ')',
-        ].join('\n');
-      }
-      ctx.script('git: update mirror', script);
+      ctx.script('git: update mirror', withCredentials(q, username, password, update.join('\n')));
       const tar = posix.join(ctx.paths.release, '.fap-archive.tar');
       // git_archive_tree (Fapistrano): deploy one subdirectory, its contents at the release root
       const tree = String(ctx.config.git_archive_tree ?? '').replace(/^\/+|\/+$/g, '');

@@ -170,7 +170,7 @@ async function startRun(command: string, s: Selected, p: Plan, flags: RunFlags =
   markHostsContacted();
   const bus = new EventBus();
   const color = s.g.color !== false && !process.env.NO_COLOR && !!process.stderr.isTTY;
-  await attachReporter(bus, { json: !!s.g.json, verbose: !!s.g.verbose, quiet: !!s.g.quiet, color, tty: !!process.stderr.isTTY });
+  await attachReporter(bus, { json: !!s.g.json, verbose: !!s.g.verbose, quiet: !!s.g.quiet, color, tty: !!process.stderr.isTTY, dryRun: !!s.g.dryRun });
   const run = new Run(bus, {
     command,
     commandLine: ['fap', command, s.stage, s.role].filter(Boolean).join(' '),
@@ -233,7 +233,9 @@ async function execute(command: string, s: Selected, p: Plan, body: (run: Run) =
     const failed = res.hosts.filter((h) => !good.has(h.outcome));
     // the plain sentences of a switch end with how long it took: "deployed ... to 2 hosts in 3.1 s"
     const timed = ok && !run.opts.dryRun && /^(deployed|rolled back) /.test(res.summary) && !res.summary.includes(';');
-    const line = `${ok ? '✔' : '✖'} ${res.summary}${timed ? ` in ${formatDuration(performance.now() - t0)}` : ''}` + (ok || !failed.length ? '' : '\n' + res.hosts.map((h) => `  ${h.host} (${h.role}): ${h.outcome}${h.step ? ' at ' + h.step : ''}`).join('\n'));
+    const dry = run.opts.dryRun ? `dry run, nothing was changed: ` : '';
+    const scriptsHint = run.opts.dryRun && ok && !s.g.verbose ? ` (fap -v --dry-run ${command} shows the scripts)` : '';
+    const line = `${ok ? '✔' : '✖'} ${dry}${res.summary}${timed ? ` in ${formatDuration(performance.now() - t0)}` : ''}${scriptsHint}` + (ok || !failed.length ? '' : '\n' + res.hosts.map((h) => `  ${h.host} (${h.role}): ${h.outcome}${h.step ? ' at ' + h.step : ''}`).join('\n'));
     process.stderr.write(line + '\n');
   }
   return ok ? EXIT.ok : EXIT.failed;

@@ -27,7 +27,7 @@ import {
 } from './scripts.js';
 import { batchSize, nextReleaseName, pruneList, unrecordedDirty, unrecordedUnverified, type HostState, type JournalPhase } from './state.js';
 import { Transaction, type RunResult } from './transaction.js';
-import { deployedText, sourceText } from './summary.js';
+import { deployedText, pruneText, sourceText } from './summary.js';
 import type { Step } from '../remote/shell.js';
 
 export async function deploy(run: Run, planned: Target[]): Promise<RunResult> {
@@ -38,6 +38,7 @@ export async function deploy(run: Run, planned: Target[]): Promise<RunResult> {
     run.bus.emit({ event: 'release.planned', release, hosts: d.targets.map((t) => t.host.name) });
 
     run.checkAbort();
+    if (run.opts.dryRun) await d.preview();
     if (!(await d.build()) || tx.interrupted()) return d.discard();
     for (const batch of d.batches()) {
       const stop = await d.publish(batch);
@@ -75,6 +76,31 @@ class Deploy {
     return this.run.signalSteps(t, this.release, names);
   }
 
+  /**
+   * --dry-run: ask each host, read-only, for the revision the release would be made from (the
+   * plugins that can tell, e.g. git's ls-remote), so the plan names it. A host that cannot tell is
+   * a warning: the dry run still shows the rest.
+   */
+  async preview(): Promise<void> {
+    const { tx, release } = this;
+    await this.run.forEach(this.targets, async (t) => {
+      for (const steps of await this.run.revisionSteps(t, release)) {
+        try {
+          const r = await this.run.exec(t, 'revision (read-only, run for real)', steps, { readOnly: true });
+          const revision = r.stdout.trim().split('\n').pop()?.trim();
+          if (revision) {
+            tx.report(t).revision = revision;
+            return;
+          }
+        } catch (e) {
+          const why = (e as Error).message.replace(`${t.host.name}: `, '');
+          this.run.bus.emit({ event: 'warning', host: t.host.name, message: `could not tell the revision it would deploy: ${why}` });
+          return;
+        }
+      }
+    });
+  }
+
   /** deploy.starting .. deploy.updated on every host: the release, complete, nothing switched. */
   async build(): Promise<boolean> {
     const { tx, release } = this;
@@ -101,7 +127,7 @@ class Deploy {
         ...recordSteps(t.paths, release, { deployedAt: tx.at, deployedBy: tx.by, command: this.run.opts.command }),
       ];
     });
-    for (const r of results) if (r.ok) tx.report(r.target).revision = r.value.outputs.get('revision')?.[0];
+    for (const r of results) if (r.ok) tx.report(r.target).revision = r.value.outputs.get('revision')?.[0] ?? tx.report(r.target).revision;
     return tx.record(results);
   }
 
@@ -236,8 +262,19 @@ class Deploy {
       ];
     });
     const ok = tx.record(results, { failed: 'deployed' });
+    if (this.run.opts.dryRun) return tx.result(ok, release, this.plannedText());
     const what = deployedText(release, this.source());
     return tx.result(ok, release, ok ? `${what} to ${hostsText(this.targets)}` : `${what}, but finishing (cleanup) failed on some hosts`);
+  }
+
+  /** --dry-run's one line: what would be deployed where, and what would be pruned. */
+  private plannedText(): string {
+    const prunes = this.targets.map((t) => {
+      const st = this.state(t);
+      const after: HostState = { ...st, current: this.release, releases: [...st.releases, { name: this.release, status: 'ok' }] };
+      return { host: t.host.name, names: pruneList(after, t.config.keep_releases) };
+    });
+    return `${deployedText(this.release, this.source(), 'would deploy')} to ${hostsText(this.targets)}; ${pruneText(prunes)}`;
   }
 
   /** What the release was made from, as the hosts reported it (git: branch@commit). */

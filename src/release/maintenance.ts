@@ -11,17 +11,21 @@ import type { Run } from './run.js';
 import { forceUnlockSteps, removeReleasesSteps } from './scripts.js';
 import { pruneList } from './state.js';
 import { count } from '../words.js';
+import { pruneText } from './summary.js';
 
 export async function cleanup(run: Run, targets: Target[]): Promise<RunResult> {
   return Transaction.run(run, targets, async (tx) => {
     await tx.lock({ layout: 'existing' });
+    const prunes: { host: string; names: string[] }[] = [];
     const done = await tx.phase('cleanup', targets, async (t) => {
       if (tx.nothingDeployed(t)) return nothingDeployed(run, t);
       const prune = pruneList(tx.state(t), t.config.keep_releases);
-      if (prune.length) run.bus.emit({ event: 'log', host: t.host.name, plugin: 'cleanup', message: `removing ${prune.length} release(s)` });
+      prunes.push({ host: t.host.name, names: prune });
+      if (prune.length) run.bus.emit({ event: 'log', host: t.host.name, plugin: 'cleanup', message: `${run.opts.dryRun ? 'would remove' : 'removing'} ${count(prune.length, 'release')}` });
       return run.exec(t, 'cleanup', [...tx.heal(t), ...removeReleasesSteps(t.paths, prune), ...tx.unlock(t)]);
     });
     const ok = tx.record(done, { ok: 'ok' });
+    if (run.opts.dryRun) return tx.result(ok, undefined, `would clean up ${hostsText(targets)}: ${pruneText(prunes)}`);
     return tx.result(ok, undefined, ok ? `cleaned up ${hostsText(targets)}` : 'cleanup failed on some hosts');
   });
 }
@@ -66,7 +70,7 @@ export async function restart(run: Run, targets: Target[]): Promise<RunResult> {
       return run.exec(t, 'restart', [...tx.heal(t), ...(await run.signalSteps(t, current, ['deploy.restarting', 'deploy.restarted'])), ...tx.unlock(t)]);
     });
     const ok = tx.record(done, { ok: 'ok' });
-    return tx.result(ok, undefined, ok ? `restarted on ${hostsText(targets)}` : 'restart failed on some hosts');
+    return tx.result(ok, undefined, run.opts.dryRun ? `would restart on ${hostsText(targets)}` : ok ? `restarted on ${hostsText(targets)}` : 'restart failed on some hosts');
   });
 }
 

@@ -128,7 +128,7 @@ class Rollback {
     tx.record(finished, { failed: 'rolled-back' });
     if (!moving.length) return tx.result(true, to, `every host is already on ${to}; nothing to roll back`);
     const dests = this.dests;
-    return tx.result(true, dests.join(','), `rolled back to ${dests.join(', ')} on ${hostsText(moving)}${already ? ` (${already} already there)` : ''}`);
+    return tx.result(true, dests.join(','), `${tx.run.opts.dryRun ? 'would roll back' : 'rolled back'} to ${dests.join(', ')} on ${hostsText(moving)}${already ? ` (${already} already there)` : ''}`);
   }
 
   /** All or nothing, like a deploy: every host goes back to where the rollback found it. */

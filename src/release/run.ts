@@ -13,7 +13,7 @@ import type { Transport } from '../transport/transport.js';
 import type { SshConfig } from '../remote/ssh-config.js';
 import { Runner, type ScriptResult } from '../remote/runner.js';
 import { composeScript, logLines, logOutput, quote, type Step } from '../remote/shell.js';
-import type { SignalContext, SignalName } from '../signals.js';
+import type { Plugin, SignalContext, SignalName } from '../signals.js';
 import type { Target } from './plan.js';
 import { fenceSteps, keepLeaseSteps, reapSupersededSteps, UNLOCK_STEP, type LockOwner } from './scripts.js';
 import { localUser } from './plan.js';
@@ -339,44 +339,65 @@ export class Run {
         for (const plugin of work.plugins) {
           const handler = plugin.on[signal];
           if (!handler) continue;
-          const ctx: SignalContext = {
-            signal,
-            command: this.opts.command,
-            stage: t.stage,
-            role: work.role,
-            host: t.host.name,
-            release,
-            paths: t.paths,
-            config: work.config,
-            options: this.opts.options,
-            dryRun: this.opts.dryRun,
-            script: (name, shell) => {
-              // roles sharing a release contribute identical steps (the code export) once
-              const step = { name: `${plugin.name}: ${name.replace(new RegExp(`^${plugin.name}: `), '')}`, script: shell };
-              const id = step.name + '\0' + step.script;
-              if (seen.has(id)) return;
-              seen.add(id);
-              steps.push(step);
-            },
-            upload: (localPath) => {
-              const name = `${this.token}-${basename(localPath).replace(/[^A-Za-z0-9._-]/g, '_')}`;
-              // in the deploy's own state dir, owned by whoever runs the work (Connection.upload: sudo_user writes it itself)
-              const remote = posix.join(t.paths.state, 'uploads', name);
-              const m = this.uploads.get(t.key) ?? new Map<string, string>();
-              m.set(localPath, remote);
-              this.uploads.set(t.key, m);
-              return remote;
-            },
-            quote,
-            log: (message) => this.bus.emit({ event: 'log', host: t.host.name, plugin: plugin.name, message }),
-            remoteLog: (message) => logOutput(plugin.name, message),
-            remoteLogLines: () => logLines(plugin.name),
-          };
-          await handler(ctx);
+          await handler(this.context(t, work, plugin, signal, release, steps, seen));
         }
       }
     }
     return steps;
+  }
+
+  /**
+   * Dry runs: the read-only steps of the plugins that can tell the revision a release would be
+   * made from (Plugin.revision), one list per plugin; the last line each prints is its revision.
+   */
+  async revisionSteps(t: Target, release: string): Promise<Step[][]> {
+    const lists: Step[][] = [];
+    for (const work of t.roles) {
+      for (const plugin of work.plugins) {
+        if (!plugin.revision) continue;
+        const steps: Step[] = [];
+        await plugin.revision(this.context(t, work, plugin, 'deploy.updating', release, steps, new Set()));
+        if (steps.length) lists.push(steps);
+      }
+    }
+    return lists;
+  }
+
+  /** What a plugin's hook sees for one role on one target; its steps go to `steps` (once each). */
+  private context(t: Target, work: Target['roles'][number], plugin: Plugin, signal: SignalName, release: string, steps: Step[], seen: Set<string>): SignalContext {
+    return {
+      signal,
+      command: this.opts.command,
+      stage: t.stage,
+      role: work.role,
+      host: t.host.name,
+      release,
+      paths: t.paths,
+      config: work.config,
+      options: this.opts.options,
+      dryRun: this.opts.dryRun,
+      script: (name, shell) => {
+        // roles sharing a release contribute identical steps (the code export) once
+        const step = { name: `${plugin.name}: ${name.replace(new RegExp(`^${plugin.name}: `), '')}`, script: shell };
+        const id = step.name + '\0' + step.script;
+        if (seen.has(id)) return;
+        seen.add(id);
+        steps.push(step);
+      },
+      upload: (localPath) => {
+        const name = `${this.token}-${basename(localPath).replace(/[^A-Za-z0-9._-]/g, '_')}`;
+        // in the deploy's own state dir, owned by whoever runs the work (Connection.upload: sudo_user writes it itself)
+        const remote = posix.join(t.paths.state, 'uploads', name);
+        const m = this.uploads.get(t.key) ?? new Map<string, string>();
+        m.set(localPath, remote);
+        this.uploads.set(t.key, m);
+        return remote;
+      },
+      quote,
+      log: (message) => this.bus.emit({ event: 'log', host: t.host.name, plugin: plugin.name, message }),
+      remoteLog: (message) => logOutput(plugin.name, message),
+      remoteLogLines: () => logLines(plugin.name),
+    };
   }
 
   /** What to do when sudo refused to run work as sudo_user (undefined without a sudo_user). */

@@ -23,3 +23,19 @@ export function sourceText(revisions: readonly (string | undefined)[], branch?: 
 export function deployedText(release: string, source: string | undefined, verb = 'deployed'): string {
   return source ? `${verb} ${source} as ${release}` : `${verb} ${release}`;
 }
+
+/**
+ * What a deploy would prune: "would prune nothing", "would prune A, B on every host", or per host
+ * when they differ ("would prune A on web1; B on web2").
+ */
+export function pruneText(prunes: readonly { host: string; names: readonly string[] }[]): string {
+  const byList = new Map<string, string[]>();
+  for (const p of prunes) if (p.names.length) byList.set(p.names.join(', '), [...(byList.get(p.names.join(', ')) ?? []), p.host]);
+  if (!byList.size) return 'would prune nothing';
+  const hosts = new Set(prunes.map((p) => p.host)).size;
+  if (byList.size === 1) {
+    const [[names, on]] = byList;
+    return `would prune ${names} ${new Set(on).size === hosts && hosts > 1 ? 'on every host' : `on ${[...new Set(on)].join(', ')}`}`;
+  }
+  return `would prune ${[...byList].map(([names, on]) => `${names} on ${[...new Set(on)].join(', ')}`).join('; ')}`;
+}

@@ -9,6 +9,8 @@ export interface ReporterOptions {
   quiet: boolean;
   color: boolean;
   tty: boolean;
+  /** --dry-run: the phases are not run, so no phase lines; scripts only with -v, once per distinct script */
+  dryRun?: boolean;
 }
 
 const paint = (o: ReporterOptions, code: number, s: string) => (o.color ? `\u001b[${code}m${s}\u001b[0m` : s);
@@ -35,13 +37,13 @@ export function plainLine(raw: StampedEvent, o: ReporterOptions): string | undef
     case 'run.started':
       return o.quiet ? undefined : `fap ${e.command} ${e.stage}${e.role ? ' ' + e.role : ''}: ${hostCount(e.hosts)}${e.dryRun ? ' (dry run: nothing will be changed)' : ''}`;
     case 'release.planned':
-      return o.quiet ? undefined : `release ${e.release}`;
+      return o.quiet || o.dryRun ? undefined : `release ${e.release}`;
     case 'phase.finished':
-      return o.quiet ? undefined : `${e.phase}: ${e.ok} ok${e.failed ? `, ${paint(o, 31, e.failed + ' failed')}` : ''} (${(e.ms / 1000).toFixed(1)}s)`;
+      return o.quiet || o.dryRun ? undefined : `${e.phase}: ${e.ok} ok${e.failed ? `, ${paint(o, 31, e.failed + ' failed')}` : ''} (${(e.ms / 1000).toFixed(1)}s)`;
     case 'host.connected':
       return o.verbose ? `${h}connected (${e.ms} ms)` : undefined;
     case 'script':
-      if (!o.verbose && !e.dryRun) return undefined;
+      if (!o.verbose) return undefined;
       return `${h}${e.phase} script:\n${indent(e.script)}`;
     case 'host.failed': {
       const command = e.command ? '\n' + indent(e.command.split('\n').map((l, i) => (i ? '  ' : '$ ') + l).join('\n')) : '';
@@ -56,7 +58,7 @@ export function plainLine(raw: StampedEvent, o: ReporterOptions): string | undef
       return `${h}${stripHost(e.message, e.host)}`;
     case 'heal':
       // a leftover of an interrupted run changes hosts before this command's own work: always said
-      return `${h}heal: ${e.action} (the run started ${e.interrupted.at})`;
+      return `${h}${o.dryRun ? 'would heal' : 'heal'}: ${e.action} (the run started ${e.interrupted.at})`;
     case 'log':
       return o.quiet ? undefined : `${h}${e.plugin}: ${e.message}`;
     case 'result':
@@ -83,30 +85,64 @@ function stripHost(message: string, host?: string): string {
   return host && message.startsWith(host + ': ') ? message.slice(host.length + 2) : message;
 }
 
+/** Events said per host that read the same on many hosts: grouped into one line naming the hosts. */
+const GROUPED = new Set(['heal', 'warning', 'log']);
+const BOUNDARIES = new Set(['phase.started', 'phase.finished', 'result']);
+
 /**
- * Lines for the reporters, with the heals of one lock phase said once: the lock phase emits one
- * heal event per host in a row, and identical ones (the same interrupted run) print as one line
- * naming the hosts. Every other event passes through at once.
+ * Lines for the reporters, with what every host says alike said once: a phase emits heals,
+ * warnings and plugin log lines one host after the other, and consecutive identical ones print as
+ * one line naming the hosts ("[web1, web2] heal: ..."). A dry run's scripts (-v) print at the end
+ * of their phase, once per distinct script. Every other event passes through at once.
  */
 export function lineGrouper(o: ReporterOptions, write: (line: string) => void): ((e: StampedEvent) => void) & { flush(): void } {
-  let heals: Extract<StampedEvent, { event: 'heal' }>[] = [];
-  const flush = () => {
+  let said: StampedEvent[] = [];
+  const flushSaid = () => {
     const byText = new Map<string, string[]>();
-    for (const e of heals) {
-      const text = plainLine({ ...e, host: '' }, o)!;
-      byText.set(text, [...(byText.get(text) ?? []), e.host]);
+    for (const e of said) {
+      const text = plainLine({ ...e, host: '' } as StampedEvent, o);
+      if (text === undefined) continue;
+      const host = 'host' in e && e.host ? e.host : '';
+      byText.set(text, [...(byText.get(text) ?? []), host]);
     }
-    heals = [];
-    for (const [text, hosts] of byText) write(`[${hosts.map(visible).join(', ')}] ${text}`);
+    said = [];
+    for (const [text, hosts] of byText) {
+      const named = [...new Set(hosts.filter(Boolean))];
+      write(named.length ? `[${named.map(visible).join(', ')}] ${text}` : text);
+    }
+  };
+  // --dry-run -v: a phase's scripts, printed at its end once per distinct script with its hosts
+  let scripts: Extract<StampedEvent, { event: 'script' }>[] = [];
+  const flushScripts = () => {
+    const byText = new Map<string, string[]>();
+    for (const e of scripts) byText.set(e.script, [...(byText.get(e.script) ?? []), e.host]);
+    const phase = scripts[0]?.phase;
+    scripts = [];
+    for (const [script, hosts] of byText) write(`[${hosts.map(visible).join(', ')}] ${visible(phase ?? '')} script:\n${indent(visible(script))}`);
   };
   const each = (e: StampedEvent) => {
-    if (e.event === 'heal') {
-      heals.push(e);
+    if (GROUPED.has(e.event) && 'host' in e && e.host) {
+      if (scripts.length) flushScripts();
+      said.push(e);
       return;
     }
-    if (heals.length) flush();
     const line = plainLine(e, o);
+    // an event that shows nothing (a host done, a script not shown) does not break a group, but a
+    // phase's end and the result do: what the hosts said prints before them
+    if (line === undefined && !(e.event === 'script' && e.dryRun && o.verbose) && !BOUNDARIES.has(e.event)) return;
+    if (said.length) flushSaid();
+    if (e.event === 'script' && e.dryRun && o.verbose) {
+      if (scripts.length && scripts[0].phase !== e.phase) flushScripts();
+      scripts.push(e);
+      return;
+    }
+    if (scripts.length) flushScripts();
     if (line !== undefined) write(line);
   };
-  return Object.assign(each, { flush: () => heals.length && flush() });
+  return Object.assign(each, {
+    flush: () => {
+      if (said.length) flushSaid();
+      if (scripts.length) flushScripts();
+    },
+  });
 }

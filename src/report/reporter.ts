@@ -29,7 +29,8 @@ export async function attachReporter(bus: EventBus, o: ReporterOptions): Promise
     return;
   }
   // a terminal that reports no width (some pseudo-terminals) gets plain lines: spinners need columns
-  if (o.tty && !o.quiet && !o.verbose && (process.stderr.columns ?? 0) > 0) {
+  // (a dry run has no phases to watch: its plan prints as lines)
+  if (o.tty && !o.quiet && !o.verbose && !o.dryRun && (process.stderr.columns ?? 0) > 0) {
     const { attachTty } = await import('./tty.js');
     attachTty(bus, o);
     return;

@@ -25,8 +25,8 @@ export function attachTty(bus: EventBus, o: ReporterOptions): void {
     if (spinner) spinner.text = `${phase}: waiting for ${holder}${where}: ${Math.floor(waited / 1000)} s of ${formatDuration(waiting.e.timeoutMs)}`;
   };
   bus.on((e) => {
-    // heals wait to be grouped until the next event of any kind
-    if (e.event !== 'heal') grouped.flush();
+    // lines said per host wait to be grouped until the next event of another kind
+    if (e.event !== 'heal' && e.event !== 'warning' && e.event !== 'log') grouped.flush();
     switch (e.event) {
       case 'phase.started':
         stopWaiting();

@@ -240,7 +240,7 @@ describe('deploy on a 3-host fleet', { skip }, () => {
     const ok = await fap(['-f', file, '-q', 'deploy', 'production']);
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal(ok.stderr.trim().split('\n').length, 1, ok.stderr);
-    assert.match(ok.stderr, /^✔ deployed \d{14} to 3 host\(s\)$/m);
+    assert.match(ok.stderr, /^✔ deployed main@[0-9a-f]{7} as \d{14} to 3 hosts in \d[\d.]* m?s$/m);
     const bad = await fap(['-f', file, '-q', '--set', 'branch=no-such-branch', 'deploy', 'production']);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /FAILED at git: export release: branch "no-such-branch" not found/);

@@ -43,7 +43,7 @@ describe('hosts: [local]', () => {
     const s = setup();
     const first = await fap(['-f', s.file, 'deploy', 'production']);
     assert.equal(first.code, 0, first.stderr);
-    assert.match(first.stderr, /deployed \d{14} to 1 host/);
+    assert.match(first.stderr, /^✔ deployed main@[0-9a-f]{7} as \d{14} to 1 host in \d[\d.]* m?s$/m);
     const v2 = s.repo.commit({ 'app.py': 'print("v2")\n' });
     const second = await fap(['-f', s.file, '--json', 'deploy', 'production']);
     assert.equal(second.code, 0, second.stderr);
@@ -356,7 +356,7 @@ describe('hosts: [local]', () => {
     writeFileSync(s.file, readFileSync(s.file, 'utf8').replace(/stage_role_configs:[\s\S]*$/, `stage_role_configs:\n  production:\n    web:\n      hosts: [local]\n    worker:\n      hosts: [local]\n      path: ${join(s.dir, 'srv', 'worker')}\n`));
     const r = await fap(['-f', s.file, 'deploy', 'production']);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /deployed \d{14} to 1 host\(s\) \(2 deploy paths\)/);
+    assert.match(r.stderr, /deployed \S+ as \d{14} to 1 host \(2 deploy paths\)/);
     const back = await fap(['-f', s.file, 'rollback', 'production']);
     assert.equal(back.code, 1);
     // each path refuses for the same reason: said once

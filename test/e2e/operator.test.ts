@@ -1,0 +1,163 @@
+// What an operator sees, on a real terminal and in CI logs, against real sshd hosts (issue 15
+// items 8, 9, 10 and 15): a dry run that says what it would do, a lock wait that says whom it waits
+// for, heals said once, restart and rollback that do not claim what they did not do.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fleetUnsupportedReason, startFleet, type Fleet } from '../fleet/fleet.js';
+import { FAP, fap, git, jsonEvents, makeRepo, ROOT, writeDeployFile, type Repo } from '../helpers.js';
+
+const noPty = spawnSync('python3', ['-c', 'import pty']).status === 0 ? undefined : 'no python3 to drive a pseudo-terminal';
+const skip = fleetUnsupportedReason();
+let fleet: Fleet;
+let repo: Repo;
+before(async () => {
+  if (skip) return;
+  fleet = await startFleet(2);
+  repo = makeRepo();
+});
+after(async () => {
+  await fleet?.stop();
+});
+
+/** fap on a real pseudo-terminal (120 columns), as typed in a shell; the terminal's whole output. */
+function onTerminal(args: string[], o: { keys?: { after: string; delay: number; send: string }[]; timeout?: number } = {}): Promise<{ code: number; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('python3', [join(ROOT, 'test', 'pty', 'run.py'), JSON.stringify({ keys: o.keys ?? [], timeout: o.timeout ?? 60 }), '--', process.execPath, FAP, ...args], {
+      env: { ...process.env, NO_COLOR: '1', SSH_AUTH_SOCK: '' },
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('close', () => resolve(JSON.parse(out) as { code: number; output: string }));
+  });
+}
+
+/** The lines a terminal ended up showing: spinner frames and escape sequences removed. */
+function shownLines(output: string): string[] {
+  return output
+    .replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '\n')
+    .split(/[\r\n]+/)
+    .map((l) => l.trim())
+    .filter(Boolean);
+}
+
+const head = (ref = 'HEAD') => git(repo.dir, 'rev-parse', ref).slice(0, 7);
+const current = (app: string) => fleet.hosts.map((_, i) => readlinkSync(fleet.hostPath(i, join(fleet.deployDir, app, 'current'))));
+const noLock = (app: string) => fleet.hosts.every((_, i) => !existsSync(fleet.hostPath(i, join(fleet.deployDir, app, '.fap', 'lock'))));
+
+describe('operator output', { skip }, () => {
+  test('a dry run on a terminal says what it would deploy and prune, in a few lines; -v shows each distinct script once', { skip: noPty }, async () => {
+    const file = writeDeployFile(fleet, { repo: repo.dir, top: { app_name: 'dryop', keep_releases: 1 } });
+    for (let i = 0; i < 2; i++) assert.equal((await fap(['-f', file, 'deploy', 'production'])).code, 0);
+    const before = current('dryop');
+    // keep_releases 1 keeps current and the release a rollback would go to: the oldest goes
+    const oldest = readdirSync(fleet.hostPath(0, join(fleet.deployDir, 'dryop', 'releases'))).sort()[0];
+    const r = await onTerminal(['-f', file, '--dry-run', 'deploy', 'production']);
+    assert.equal(r.code, 0, r.output);
+    const lines = shownLines(r.output);
+    assert.deepEqual(lines[0], 'fap deploy production: 2 hosts (dry run: nothing will be changed)');
+    const last = lines[lines.length - 1];
+    assert.match(last, new RegExp(`^✔ dry run, nothing was changed: would deploy main@${head()} as \\d{14} to 2 hosts; would prune ${oldest} on every host \\(fap -v --dry-run deploy shows the scripts\\)$`));
+    assert.equal(lines.length, 2, r.output);
+    assert.doesNotMatch(r.output, /script:|✔ deployed|prepare: 2/);
+    assert.deepEqual(current('dryop'), before);
+
+    // -v: the plan's scripts, one copy for the hosts whose scripts are identical
+    const v = await fap(['-f', file, '-v', '--dry-run', 'deploy', 'production']);
+    assert.equal(v.code, 0, v.stderr);
+    const both = `[${fleet.hosts[0].name}, ${fleet.hosts[1].name}]`;
+    assert.equal(v.stderr.match(/ prepare script:\n/g)?.length, 1, v.stderr);
+    assert.ok(v.stderr.includes(`${both} prepare script:\n    set -e`), v.stderr);
+
+    // a branch the repository does not have: said once for both hosts, the plan still shown
+    const bad = await fap(['-f', file, '--dry-run', '--set', 'branch=no-such-branch', 'deploy', 'production']);
+    assert.equal(bad.stderr.match(/could not tell the revision it would deploy: git: revision: branch "no-such-branch" not found/g)?.length, 1, bad.stderr);
+    assert.match(bad.stderr, /would deploy \d{14} to 2 hosts/);
+
+    // --json: the result's summary is the plan
+    const json = await fap(['-f', file, '--json', '--dry-run', 'deploy', 'production']);
+    const result = jsonEvents(json.stdout).pop()!;
+    assert.equal(result.event, 'result');
+    assert.equal(result.ok, true);
+    assert.match(String(result.release), /^\d{14}$/);
+    assert.ok(noLock('dryop'));
+  });
+
+  test('a lock held by another run: the terminal says whom fap waits for and counts the wait; hosts never exceed their number', { skip: noPty }, async () => {
+    const file = writeDeployFile(fleet, { repo: repo.dir, top: { app_name: 'waitop' } });
+    assert.equal((await fap(['-f', file, 'deploy', 'production'])).code, 0);
+    const holder = fap(['-f', file, '--set', 'health_check=sleep 6', 'deploy', 'production']);
+    // the holder has the lock once its release is planned
+    await new Promise((r) => setTimeout(r, 2500));
+    const r = await onTerminal(['-f', file, 'deploy', 'production', '--lock-wait', '60s']);
+    assert.equal((await holder).code, 0);
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.output, /waiting for the deploy lock held by \S+@\S+ \(pid \d+, "fap deploy production"\) since \S+ \(lease renewed \d+ s ago\); waiting up to 1 min/);
+    assert.match(r.output, /lock: waiting for \S+@\S+ \(pid \d+, "fap deploy production"\): \d+ s of 1 min/);
+    assert.doesNotMatch(r.output, /\(([3-9]|\d{2,})\/2 hosts\)/, 'a host retried while waiting counts once');
+    assert.match(r.output, /✔ deployed main@[0-9a-f]{7} as \d{14} to 2 hosts in /);
+
+    // --json: lock.waiting names the holder, the hosts, the wait so far and the limit
+    const holder2 = fap(['-f', file, '--set', 'health_check=sleep 4', 'deploy', 'production']);
+    await new Promise((res) => setTimeout(res, 2500));
+    const j = await fap(['-f', file, '--json', 'deploy', 'production', '--lock-wait', '60s']);
+    await holder2;
+    const waiting = jsonEvents(j.stdout).find((e) => e.event === 'lock.waiting')!;
+    assert.ok(waiting, j.stdout);
+    assert.match(String(waiting.holder), /\(pid \d+, "fap deploy production"\)/);
+    assert.equal(waiting.timeoutMs, 60_000);
+    assert.ok(Array.isArray(waiting.hosts) && (waiting.hosts as string[]).length >= 1);
+    assert.equal(typeof waiting.waitedMs, 'number');
+    assert.ok(noLock('waitop'));
+  });
+
+  test('a heal is said once for the hosts it healed, with when the interrupted run started', async () => {
+    const file = writeDeployFile(fleet, { repo: repo.dir, top: { app_name: 'healop' } });
+    assert.equal((await fap(['-f', file, 'deploy', 'production'])).code, 0);
+    const before = current('healop');
+    // killed while publishing (the health check runs after the flip)
+    const killed = spawn(process.execPath, [FAP, '-f', file, '--set', 'health_check=sleep 8', 'deploy', 'production'], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 3000));
+    killed.kill('SIGKILL');
+    await new Promise((r) => killed.on('close', r));
+    const next = await fap(['-f', file, 'deploy', 'production']);
+    assert.equal(next.code, 0, next.stderr);
+    const heals = next.stderr.split('\n').filter((l) => /heal: /.test(l));
+    assert.equal(heals.length, 1, next.stderr);
+    assert.ok(heals[0].startsWith(`[${fleet.hosts[0].name}, ${fleet.hosts[1].name}] heal: cleaning up an interrupted deploy`) || heals[0].startsWith(`[${fleet.hosts[1].name}, ${fleet.hosts[0].name}] heal: cleaning up an interrupted deploy`), heals[0]);
+    assert.match(heals[0], /\(the run started \d{4}-\d\d-\d\dT/);
+    assert.notDeepEqual(current('healop'), before);
+  });
+
+  test('restart with no plugin that restarts anything is refused before any host is contacted', async () => {
+    const file = writeDeployFile(fleet, { repo: repo.dir, top: { app_name: 'restartop' } });
+    const r = await fap(['-f', file, 'restart', 'production']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /nothing to restart in production: no plugin of the selected roles handles restart \(their plugins: git\); no host was contacted/);
+    assert.match(r.stderr, /supervisorctl/);
+    assert.doesNotMatch(r.stderr, /✔/);
+    assert.ok(!existsSync(fleet.hostPath(0, join(fleet.deployDir, 'restartop'))), 'nothing created on the host');
+    const j = await fap(['-f', file, '--json', 'restart', 'production']);
+    const result = jsonEvents(j.stdout).pop()!;
+    assert.equal(result.event, 'result');
+    assert.equal(result.exitCode, 2);
+  });
+
+  test('rollback --to a release that does not exist: one reason naming the hosts, and the releases to choose from', async () => {
+    const file = writeDeployFile(fleet, { repo: repo.dir, top: { app_name: 'toop' } });
+    for (let i = 0; i < 2; i++) assert.equal((await fap(['-f', file, 'deploy', 'production'])).code, 0);
+    const rels = current('toop').map((c) => c.replace('releases/', ''));
+    const r = await fap(['-f', file, 'rollback', 'production', '--to', '20991231000000']);
+    assert.equal(r.code, 1);
+    const summary = r.stderr.split('\n').find((l) => l.startsWith('✖'))!;
+    assert.match(summary, new RegExp(`release 20991231000000 does not exist on ${fleet.hosts[0].name}, ${fleet.hosts[1].name}; good releases on every host, newest first: ${rels[0]}, \\d{14}`));
+    // --to where every host already is
+    const same = await fap(['-f', file, 'rollback', 'production', '--to', rels[0]]);
+    assert.equal(same.code, 0);
+    assert.match(same.stderr, new RegExp(`✔ every host is already on ${rels[0]}; nothing to roll back`));
+    assert.doesNotMatch(same.stderr, /: 0 ok/, 'no phase without hosts');
+  });
+});
