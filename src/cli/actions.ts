@@ -6,12 +6,13 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { localFileProblem } from '../local-file.js';
 import type { Command } from 'commander';
-import { EXIT, FapError, StagesNotRun, UsageError } from '../errors.js';
+import { ConfigError, EXIT, FapError, StagesNotRun, UsageError } from '../errors.js';
 import { formatDuration, parseDuration } from '../duration.js';
 import { cleanup, forceUnlock, openShell, restart, runCommand } from '../release/maintenance.js';
 import { loadDeployFile } from '../config/load.js';
 import { allKeys, selectRoles, stagesOf } from '../config/resolve.js';
-import { announceStages, stagesForRole, type StageRoles } from './stages.js';
+import { announceStages, roleGivenAsStage, stagesForRole, whichStage, type StageRoles } from './stages.js';
+import { deployfile, deployfileFromEnv } from './deployfile.js';
 import { attachTerminal } from './terminal.js';
 import { batchSize, currentShown, unfinished } from '../release/state.js';
 import { EventBus, type StampedEvent } from '../events.js';
@@ -35,14 +36,21 @@ interface Selected {
   stage: string;
   role?: string;
   g: GlobalOptions;
+  /** the deploy file, absolute */
+  file: string;
 }
 
-function select(cmd: Command, stageArg?: string, roleArg?: string): Selected {
+async function select(cmd: Command, stageArg?: string, roleArg?: string): Promise<Selected> {
   const g = cmd.optsWithGlobals() as GlobalOptions;
+  const file = resolve(deployfile(g.deployfile));
   const stage = stageArg ?? g.stage;
   const role = roleArg ?? g.role;
-  if (!stage) throw new UsageError(`fap ${cmd.name()}: which stage? (fap ${cmd.name()} <stage> [role])`);
-  return { stage, role, g };
+  if (!stage) {
+    // what the file offers, when it loads (its errors are reported once a stage is given)
+    const w = whichStage(cmd.name(), file, await stageRoles(file).catch(() => undefined));
+    throw new UsageError(w.message, w.hint);
+  }
+  return { stage, role, g, file };
 }
 
 /** A command made ready to run (its plan built): running it gives the exit code. */
@@ -58,13 +66,14 @@ async function eachStage(cmd: Command, stageArg: string | undefined, roleArg: st
   const g = cmd.optsWithGlobals() as GlobalOptions;
   const role = roleArg ?? g.role;
   if ((stageArg ?? g.stage) !== undefined || role === undefined) {
-    process.exitCode = await (await prepare(select(cmd, stageArg, roleArg)))();
+    process.exitCode = await (await prepare(await select(cmd, stageArg, roleArg)))();
     return;
   }
-  const stages = await stagesWithRole(g.deployfile, role);
+  const file = resolve(deployfile(g.deployfile));
+  const stages = await stagesWithRole(file, role);
   if (!g.quiet) process.stderr.write(announceStages(role, stages) + '\n');
   const ready: Ready[] = [];
-  for (const stage of stages) ready.push(await prepare({ stage, role, g }));
+  for (const stage of stages) ready.push(await prepare({ stage, role, g, file }));
   for (let i = 0; i < stages.length; i++) {
     const notRun = stages.slice(i + 1);
     const note = notRun.length ? `not run: ${notRun.join(', ')} (fap stopped at ${stages[i]})` : '';
@@ -85,11 +94,11 @@ async function eachStage(cmd: Command, stageArg: string | undefined, roleArg: st
   process.exitCode = EXIT.ok;
 }
 
-/** The stages whose roles include `role`, in file order (a stage with no roles has none of them). */
-async function stagesWithRole(deployfile: string, role: string): Promise<string[]> {
-  const loaded = loadDeployFile(resolve(deployfile));
+/** Each stage of the file with its roles, in file order (a stage with no roles has none). */
+async function stageRoles(file: string): Promise<StageRoles> {
+  const loaded = loadDeployFile(file);
   const keys = allKeys(await bundledKeys());
-  const byStage: StageRoles = Object.keys(stagesOf(loaded)).map((stage) => {
+  return Object.keys(stagesOf(loaded)).map((stage) => {
     try {
       return [stage, selectRoles(loaded, stage, undefined, keys)];
     } catch (e) {
@@ -97,8 +106,12 @@ async function stagesWithRole(deployfile: string, role: string): Promise<string[
       throw e;
     }
   });
-  const r = stagesForRole(byStage, role);
-  if ('error' in r) throw loaded.error(['stage_role_configs'], r.error);
+}
+
+/** The stages whose roles include `role`, in file order (a stage with no roles has none of them). */
+async function stagesWithRole(file: string, role: string): Promise<string[]> {
+  const r = stagesForRole(await stageRoles(file), role);
+  if ('error' in r) throw loadDeployFile(file).error(['stage_role_configs'], r.error);
   return r.stages;
 }
 
@@ -136,15 +149,23 @@ export function planInput(command: PlannedCommand, o: { deployfile: string; stag
 }
 
 async function plan(s: Selected, command: PlannedCommand, sets: string[] = []): Promise<Plan> {
-  const p = await buildPlan(
-    planInput(command, {
-      deployfile: resolve(s.g.deployfile),
-      stage: s.stage,
-      role: s.role,
-      sets: [...sets, ...s.g.set],
-      hosts: s.g.hosts?.split(',').map((h) => h.trim()).filter(Boolean),
-    }),
-  );
+  let p: Plan;
+  try {
+    p = await buildPlan(
+      planInput(command, {
+        deployfile: s.file,
+        stage: s.stage,
+        role: s.role,
+        sets: [...sets, ...s.g.set],
+        hosts: s.g.hosts?.split(',').map((h) => h.trim()).filter(Boolean),
+      }),
+    );
+  } catch (e) {
+    // a role given where the stage goes (fap deploy web): say whose role it is
+    if (!(e instanceof ConfigError)) throw e;
+    const asRole = roleGivenAsStage(command, s.stage, await stageRoles(s.file).catch(() => []));
+    throw asRole ? new UsageError(asRole.message, asRole.hint) : e;
+  }
   if (!s.g.json && !s.g.quiet) for (const w of p.warnings) process.stderr.write(`warning: ${w}\n`);
   // Fapistrano's env.dry_run (configuration.py:84): dry_run: true in deploy.yml is --dry-run
   if (p.targets.some((t) => t.config.dry_run === true)) s.g.dryRun = true;
@@ -286,7 +307,8 @@ function checkBatch(batch: string | undefined): void {
 
 export async function initAction(o: { force?: boolean }, cmd: Command): Promise<void> {
   const g = cmd.optsWithGlobals() as GlobalOptions;
-  const dest = resolve(g.deployfile);
+  // written here, not where a parent's deploy.yml is
+  const dest = resolve(g.deployfile ?? deployfileFromEnv() ?? 'deploy.yml');
   if (existsSync(dest) && !o.force) throw new UsageError(`${dest} already exists (use fap init --force to overwrite it)`);
   copyFileSync(new URL('../../../deploy.example.yml', import.meta.url), dest);
   process.stdout.write(`wrote ${dest}: edit app_name, repo and stage_role_configs, then run fap deploy <stage>\n`);
@@ -349,7 +371,7 @@ async function refuseRestartingNothing(s: Selected, p: Plan): Promise<void> {
 }
 
 export async function runAction(stage: string, role: string, words: string[], _o: unknown, cmd: Command): Promise<void> {
-  const s = select(cmd, stage, role);
+  const s = await select(cmd, stage, role);
   const p = await plan(s, 'run');
   const run = await startRun('run', s, p);
   try {
@@ -364,9 +386,9 @@ export async function runAction(stage: string, role: string, words: string[], _o
  * shell command line, run in current on every host of the role with the release's environment.
  */
 export async function onceAction(stage: string | undefined, role: string | undefined, o: { command?: string }, cmd: Command): Promise<void> {
-  const s = select(cmd, stage, role);
-  if (s.role === undefined) throw new UsageError(`fap once: which role? (fap once -s ${s.stage} -r ROLE -c COMMAND)`);
-  if (o.command === undefined || !o.command.trim()) throw new UsageError(`fap once: which command? (fap once -s ${s.stage} -r ${s.role} -c 'COMMAND')`);
+  const s = await select(cmd, stage, role);
+  if (s.role === undefined) throw new UsageError(`which role? (fap once -s ${s.stage} -r ROLE -c COMMAND)`);
+  if (o.command === undefined || !o.command.trim()) throw new UsageError(`which command? (fap once -s ${s.stage} -r ${s.role} -c 'COMMAND')`);
   const p = await plan(s, 'once');
   const run = await startRun('once', s, p);
   try {
@@ -381,8 +403,8 @@ export async function onceAction(stage: string | undefined, role: string | undef
  * deploy.py:108-131, which offered only a Python shell). Needs a terminal on stdin.
  */
 export async function shellAction(stage: string | undefined, role: string | undefined, _o: unknown, cmd: Command): Promise<void> {
-  const s = select(cmd, stage, role);
-  if (s.role === undefined) throw new UsageError(`fap shell: which role? (fap shell -s ${s.stage} -r ROLE)`);
+  const s = await select(cmd, stage, role);
+  if (s.role === undefined) throw new UsageError(`which role? (fap shell -s ${s.stage} -r ROLE)`);
   if (s.g.json) throw new UsageError('fap shell is interactive: --json does not apply (for a command, use fap once -c COMMAND)');
   const p = await plan(s, 'shell');
   if (p.targets.length > 1 && s.g.hosts !== undefined) {
@@ -410,19 +432,19 @@ export async function rollbackAction(stage: string | undefined, role: string | u
 }
 
 export async function cleanupAction(stage: string | undefined, role: string | undefined, o: RunFlags, cmd: Command): Promise<void> {
-  const s = select(cmd, stage, role);
+  const s = await select(cmd, stage, role);
   const p = await plan(s, 'cleanup');
   process.exitCode = await execute('cleanup', s, p, (run) => cleanup(run, p.targets), o);
 }
 
 export async function unlockAction(stage: string | undefined, role: string | undefined, _o: unknown, cmd: Command): Promise<void> {
-  const s = select(cmd, stage, role);
+  const s = await select(cmd, stage, role);
   const p = await plan(s, 'unlock');
   process.exitCode = await execute('unlock', s, p, (run) => forceUnlock(run, p.targets));
 }
 
 export async function configAction(stage: string | undefined, role: string | undefined, _o: unknown, cmd: Command): Promise<void> {
-  const s = select(cmd, stage, role);
+  const s = await select(cmd, stage, role);
   const p = await plan(s, 'config');
   const keys =  { ...(await bundledKeys()), ...p.pluginKeys };
   if (s.g.json) {
@@ -437,7 +459,7 @@ export async function configAction(stage: string | undefined, role: string | und
 }
 
 export async function releasesAction(stage: string | undefined, role: string | undefined, _o: unknown, cmd: Command): Promise<void> {
-  const s = select(cmd, stage, role);
+  const s = await select(cmd, stage, role);
   const p = await plan(s, 'releases');
   const run = await startRun('releases', s, p);
   try {
@@ -461,7 +483,7 @@ export async function releasesAction(stage: string | undefined, role: string | u
 
 /** fap check: the doctor. Read-only, no lock; every host is checked even when some cannot be reached. */
 export async function checkAction(stage: string | undefined, role: string | undefined, _o: unknown, cmd: Command): Promise<void> {
-  const s = select(cmd, stage, role);
+  const s = await select(cmd, stage, role);
   const p = await plan(s, 'check');
   const run = await startRun('check', s, p);
   try {

@@ -3,11 +3,12 @@
 // configuration key fap has no option of its own for becomes `--set some_key=VALUE`. A pure
 // rewrite of the words, so it is tested on its own; commander then sees only options it knows.
 import type { Command } from 'commander';
-import { nearest } from '../config/schema.js';
+import { suggest } from '../suggest.js';
 
 /** The program's own options, as commander gives them to every command (optsWithGlobals). */
 export interface GlobalOptions {
-  deployfile: string;
+  /** -f/--deployfile as given; when absent the file is found (deployfile.ts) */
+  deployfile?: string;
   set: string[];
   hosts?: string;
   parallel: string;
@@ -58,8 +59,8 @@ export interface Rewritten {
   deployfile?: string;
   /** the command's name, when one was given */
   command?: string;
-  /** a usage error, worded as commander words its own */
-  error?: { code: 'commander.unknownOption' | 'commander.optionMissingArgument'; message: string };
+  /** a usage error: the line fap prints after "fap: ", and what to do about it */
+  error?: { code: 'commander.unknownOption' | 'commander.optionMissingArgument'; message: string; hint?: string };
 }
 
 /** `--keep-releases` or `--keep_releases` -> `keep_releases`; a dotted path keeps its sub-keys as written. */
@@ -94,15 +95,15 @@ export function rewriteArgv(args: string[], spec: ArgvSpec, keys: ReadonlySet<st
     const head = key.split('.')[0];
     if (keys.has(head)) {
       if (value === undefined) {
-        error = { code: 'commander.optionMissingArgument', message: `error: option '--${name} <value>' argument missing (configuration key ${head}: --${name}=VALUE)` };
+        error = { code: 'commander.optionMissingArgument', message: `option '--${name} <value>' argument missing`, hint: `${head} is a configuration key: --${name}=VALUE` };
         return 'stop';
       }
       return ['--set', `${key}=${value}`];
     }
     const options = [...spec.global.keys(), ...cmdFlags.keys()].filter((f) => f.startsWith('--')).map((f) => f.slice(2));
     const dashed = [...keys].map((k) => k.replace(/_/g, '-'));
-    const near = nearest(name, [...options, ...dashed]);
-    error = { code: 'commander.unknownOption', message: `error: unknown option '--${name}'` + (near ? `\n(Did you mean --${near}?)` : '') };
+    const near = suggest(name, [...options, ...dashed]);
+    error = { code: 'commander.unknownOption', message: `unknown option '--${name}'`, hint: near ? `did you mean --${near}?` : undefined };
     return 'stop';
   });
   return error ? { ...r, error } : r;

@@ -5,9 +5,10 @@ import { loadDeployFile } from '../config/load.js';
 import { allKeys, keyNamesIn } from '../config/resolve.js';
 import { bundledKeys } from '../plugin/load.js';
 
-export async function knownKeyNames(deployfile: string): Promise<Set<string>> {
+export async function knownKeyNames(deployfile: string | undefined): Promise<Set<string>> {
   const specs = allKeys(await bundledKeys());
   const names = new Set([...Object.keys(specs), ...Object.values(specs).flatMap((s) => s.aliases ?? [])]);
+  if (deployfile === undefined) return names;
   try {
     for (const k of keyNamesIn(loadDeployFile(deployfile), specs)) names.add(k);
   } catch {

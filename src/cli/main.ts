@@ -9,25 +9,24 @@ import { registerCommands } from './commands.js';
 import { jsonWanted, setLastWords } from './interrupt.js';
 import { finalJsonResult } from '../report/reporter.js';
 import { argvSpec, keyOptionCandidates, rewriteArgv } from './argv.js';
+import { deployfileIfAny } from './deployfile.js';
+import { suggest } from '../suggest.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }
 
-/** -f, else FAP_DEPLOYFILE, else Fapistrano's FAP_APP=EXAMPLE + EXAMPLE_DEPLOYFILE, else ./deploy.yml. */
-export function defaultDeployfile(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.FAP_DEPLOYFILE) return env.FAP_DEPLOYFILE;
-  const app = env.FAP_APP;
-  if (app && env[`${app}_DEPLOYFILE`]) return env[`${app}_DEPLOYFILE`]!;
-  return './deploy.yml';
-}
-
 export function buildProgram(): Command {
-  const program = new Command('fap')
+  const program: Command = new Command('fap')
     .description('SSH release deployer: build on every host, publish on all at once, roll back in an instant')
     .version(version(), '--version')
-    .option('-f, --deployfile <path>', 'deploy file; also -d PATH (Fapistrano\'s spelling); default: env FAP_DEPLOYFILE, or Fapistrano\'s FAP_APP + <APP>_DEPLOYFILE', defaultDeployfile())
+    // every command's help lists these too (they may be given before or after the command name)
+    .configureHelp({ showGlobalOptions: true })
+    .option(
+      '-f, --deployfile <path>',
+      'deploy file; also -d PATH (Fapistrano\'s spelling); default: env FAP_DEPLOYFILE, or Fapistrano\'s FAP_APP + <APP>_DEPLOYFILE, else deploy.yml or deploy.yaml here or in the nearest parent directory',
+    )
     .option('--set <key=value>', 'override a configuration key (repeatable; value parsed as YAML)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--hosts <list>', 'only these hosts (comma-separated)')
     .option('--parallel <n>', 'hosts worked on at once', '32')
@@ -36,8 +35,8 @@ export function buildProgram(): Command {
     .option('-v, --verbose', 'show every remote script')
     .option('-q, --quiet', 'only errors and the result')
     .option('--no-color', 'no colours (also NO_COLOR)')
-    .addOption(new Option('-s, --stage <stage>', 'stage (Fapistrano spelling; or give it positionally)').hideHelp())
-    .addOption(new Option('-r, --role <role>', 'role (Fapistrano spelling; or give it positionally)').hideHelp())
+    .addOption(new Option('-s, --stage <stage>', 'the stage (Fapistrano\'s spelling; or give it as the first argument)'))
+    .addOption(new Option('-r, --role <role>', 'the role (Fapistrano\'s spelling; or give it as the second argument); alone: that role in every stage that has it'))
     .addHelpText(
       'after',
       [
@@ -46,11 +45,24 @@ export function buildProgram(): Command {
         '  --keep-releases=2, --supervisor-refresh=true, --curl-options="-k -L" (dashes or underscores)',
         'Each is a --set KEY=VALUE (the value is YAML). fap\'s own options (--hosts, --batch, --to, ...) come first.',
         'A role without a stage (fap deploy -r web) runs that role in every stage that has it, one stage after the other.',
+        '',
+        'Examples:',
+        '  fap deploy production            build and publish on every host of production',
+        '  fap rollback production          back to the previous good release',
+        '  fap run production web -- python manage.py migrate',
+        '',
+        'fap COMMAND --help shows a command\'s arguments, options and examples. Exit codes: 0 done, 1 failed, 2 usage or',
+        'configuration error, 3 locked by another run, 130 interrupted.',
       ].join('\n'),
     )
-    .showHelpAfterError('(run fap --help for usage)')
+    // fap alone: the help, on stdout, exit 0 (as kamal does; git exits 1)
+    .action((): void => program.outputHelp())
+    // an action of its own turns commander's help command off: fap help [command] stays
+    .helpCommand('help [command]', 'the help of fap, or of a command')
+    // commander's errors are printed by the error boundary, as fap's own are (one style)
+    .showSuggestionAfterError(false)
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), outputError: () => undefined });
   registerCommands(program);
   for (const c of program.commands) c.exitOverride();
   return program;
@@ -68,12 +80,32 @@ export async function main(argv: string[]): Promise<number> {
     // a command whose stream has no result of its own (fap config)
     if (json && command !== 'fap') finalJsonResult(command, code);
     return code;
-  } catch (e) {
+  } catch (caught) {
+    const e = caught instanceof CommanderError ? (commanderUsage(program, command, caught) ?? caught) : caught;
     const code = handleError(e);
     // --help and --version print text, not a stream
-    if (json && code !== EXIT.ok) finalJsonResult(command, code, e instanceof CommanderError ? e.message.replace(/^error: /, '') : ((e as Error)?.message ?? String(e)));
+    if (json && code !== EXIT.ok) finalJsonResult(command, code, (e as Error)?.message ?? String(e));
     return code;
   }
+}
+
+/**
+ * A usage error commander found (a missing argument, an option it does not know), worded as fap
+ * words its own: the message, then the usage of the command or a did-you-mean. Undefined for
+ * --help and --version, which are not errors.
+ */
+export function commanderUsage(program: Command, command: string, e: CommanderError): UsageError | undefined {
+  if (e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return undefined;
+  const message = e.message.replace(/^error: /, '').split('\n')[0];
+  const sub = program.commands.find((c) => c.name() === command);
+  const help = sub ? `fap ${command} --help` : 'fap --help';
+  const flag = e.code === 'commander.unknownOption' ? /'([^']+)'/.exec(message)?.[1] : undefined;
+  if (flag?.startsWith('--')) {
+    const longs = [...program.options, ...(sub?.options ?? [])].flatMap((o) => (o.long ? [o.long.slice(2)] : []));
+    const near = suggest(flag.slice(2), [...longs, 'help']);
+    if (near) return new UsageError(message, `did you mean --${near}? (${help} lists the options)`);
+  }
+  return new UsageError(message, sub ? `usage: fap ${command} ${sub.usage()} (${help})` : `see ${help}`);
 }
 
 /** the command named on the command line (for a result written before commander ran it) */
@@ -95,14 +127,32 @@ async function fapistranoArgv(program: Command, argv: string[]): Promise<string[
   const candidates = keyOptionCandidates(args, spec);
   if (candidates.names.length) {
     const { knownKeyNames } = await import('./keys.js');
-    keys = await knownKeyNames(candidates.deployfile ?? defaultDeployfile());
+    keys = await knownKeyNames(deployfileIfAny(candidates.deployfile));
   }
   const r = rewriteArgv(args, spec, keys);
+  // an option before the command name that fap does not have: said before anything that follows it
+  const end = args.indexOf('--') < 0 ? args.length : args.indexOf('--');
+  const before = args.slice(0, r.command === undefined ? end : Math.min(end, args.indexOf(r.command)));
+  const unknown = before.find((a) => a.startsWith('--') && !spec.global.has(a.split('=')[0]));
+  if (unknown) {
+    const flag = unknown.split('=')[0];
+    const near = suggest(flag.slice(2), [...spec.global.keys()].filter((f) => f.startsWith('--')).map((f) => f.slice(2)));
+    throw new UsageError(`unknown option '${flag}'`, near ? `did you mean --${near}? (fap --help lists the options)` : 'see fap --help');
+  }
+  if (r.command !== undefined && !spec.commands.has(r.command) && r.command !== HELP_COMMAND) throw unknownCommand(r.command, [...spec.commands.keys()]);
   if (r.error) {
-    const at = program.commands.find((c) => c.name() === r.command) ?? program;
-    at.error(r.error.message, { code: r.error.code, exitCode: EXIT.usage });
+    const help = r.command !== undefined ? `fap ${r.command} --help` : 'fap --help';
+    throw new UsageError(r.error.message, r.error.hint ? `${r.error.hint} (${help} lists the options)` : `see ${help}`);
   }
   return [...argv.slice(0, 2), ...r.args];
+}
+
+/** commander's own: fap help [command] */
+const HELP_COMMAND = 'help';
+
+export function unknownCommand(word: string, commands: string[]): UsageError {
+  const near = suggest(word, commands);
+  return new UsageError(`unknown command '${word}'`, near ? `did you mean fap ${near}? (fap --help lists the commands)` : `commands: ${commands.join(', ')} (fap --help)`);
 }
 
 /**
@@ -118,7 +168,9 @@ export function errorText(e: FapError): string {
 export function handleError(e: unknown): number {
   if (e instanceof CommanderError) {
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.ok;
-    return EXIT.usage; // commander already printed the message and the help hint
+    // not converted by commanderUsage: say it in fap's style all the same
+    process.stderr.write(redact(`fap: ${e.message.replace(/^error: /, '')}\n`));
+    return EXIT.usage;
   }
   if (e instanceof FapError) {
     process.stderr.write(redact(errorText(e)));

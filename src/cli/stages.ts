@@ -18,3 +18,22 @@ export function stagesForRole(byStage: StageRoles, role: string): { stages: stri
 export function announceStages(role: string, stages: string[]): string {
   return stages.length === 1 ? `${role} is only in stage ${stages[0]}: running it there` : `${role} is in stages ${stages.join(', ')}: running each in turn`;
 }
+
+/** No stage given: the stages the file has, each with its roles, and how to name one. */
+export function whichStage(command: string, file: string, byStage: StageRoles | undefined): { message: string; hint: string } {
+  const usage = `fap ${command} <stage> [role]`;
+  if (!byStage) return { message: 'which stage?', hint: usage };
+  if (!byStage.length) return { message: `which stage? ${file} has none (stage_role_configs is empty)`, hint: usage };
+  const listing = byStage.map(([stage, roles]) => `${stage} (${roles.join(', ') || 'no roles'})`).join(', ');
+  const [first, roles] = byStage[0];
+  return { message: `which stage? ${file} has ${listing}`, hint: `${usage}, as in fap ${command} ${first}${roles.length > 1 ? ` or fap ${command} ${first} ${roles[0]}` : ''}` };
+}
+
+/** `stage` is no stage but a role (fap deploy web): whose role it is and the command meant; else undefined. */
+export function roleGivenAsStage(command: string, stage: string, byStage: StageRoles): { message: string; hint: string } | undefined {
+  if (byStage.some(([s]) => s === stage)) return undefined;
+  const stages = byStage.filter(([, roles]) => roles.includes(stage)).map(([s]) => s);
+  if (!stages.length) return undefined;
+  const of = stages.length === 1 ? stages[0] : `${stages.slice(0, -1).join(', ')} and ${stages[stages.length - 1]}`;
+  return { message: `${stage} is a role of ${of}, not a stage`, hint: stages.map((s) => `fap ${command} ${s} ${stage}`).join(' or ') };
+}

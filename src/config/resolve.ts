@@ -10,7 +10,7 @@ import { expandEnv, interpolatePercent, type EnvResult } from './interpolate.js'
 import { formatPath, type LoadedFile, type SourcePos } from './load.js';
 import { canonicalName } from '../plugin/load.js';
 import type { Plugin } from '../signals.js';
-import { CORE_KEYS, didYouMean, distance, nearest, STRUCTURE_KEYS, type KeySpec, type RoleValues } from './schema.js';
+import { CORE_KEYS, didYouMean, nearest, STRUCTURE_KEYS, type KeySpec, type RoleValues } from './schema.js';
 import { parseSudoPrefix } from '../remote/shell.js';
 import { isWithin } from '../release/paths.js';
 
@@ -87,11 +87,9 @@ function commandListKeys(command: string | undefined): string[] {
 /** Known keys and their aliases: an unknown key this close to one is a typo, not a user variable. */
 function nearMiss(key: string, keys: Record<string, KeySpec>, aliases: Map<string, string>): string | undefined {
   if (key in LAYOUT_KEYS) return undefined;
-  const near = nearest(key, [...Object.keys(keys), ...aliases.keys()]);
-  // a short name two edits from a key is as likely a variable of the user's own (auth, path),
-  // unless the two edits are a transposition (paht)
-  const sameLetters = (a: string, b: string) => a.length === b.length && [...a].sort().join('') === [...b].sort().join('');
-  return near !== undefined && (key.length > 5 || distance(key, near) <= 1 || sameLetters(key, near)) ? near : undefined;
+  // by spelling alone (src/suggest.ts): a short name gets one edit, a swap of two letters counting
+  // one (paht), so auth is a variable of the user's own, not a misspelt path
+  return nearest(key, [...Object.keys(keys), ...aliases.keys()]);
 }
 
 /** Marker replaced by the release name once it is known (see bindRelease). */

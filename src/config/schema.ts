@@ -196,35 +196,5 @@ export type RoleValues = CoreConfig & { readonly [pluginKey: string]: unknown };
 /** Keys of the file's top level that are structure, not configuration. */
 export const STRUCTURE_KEYS = new Set(['stage_role_configs']);
 
-/** Edit distance, for did-you-mean suggestions. */
-export function distance(a: string, b: string): number {
-  const dp = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = dp[0];
-    dp[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = dp[j];
-      dp[j] = Math.min(dp[j] + 1, dp[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return dp[b.length];
-}
-
-export function nearest(word: string, candidates: Iterable<string>): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    const d = distance(word, c);
-    if (d < bestD) {
-      bestD = d;
-      best = c;
-    }
-  }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
-}
-
-export function didYouMean(word: string, candidates: Iterable<string>): string {
-  const n = nearest(word, candidates);
-  return n ? ` (did you mean "${n}"?)` : '';
-}
+// did-you-mean lives in one place for every name fap checks
+export { didYouMean, distance, nearest } from '../suggest.js';

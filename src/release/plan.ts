@@ -2,7 +2,7 @@
 // resolved configuration, plugins and layout. Everything here happens before any host is contacted.
 import { createHash } from 'node:crypto';
 import { userInfo } from 'node:os';
-import { dirname, posix } from 'node:path';
+import { dirname, isAbsolute, posix, resolve as resolvePath } from 'node:path';
 import { ConfigError } from '../errors.js';
 import type { HostSpec } from '../config/hosts.js';
 import { loadDeployFile, type LoadedFile } from '../config/load.js';
@@ -95,6 +95,28 @@ function pluginMentions(loaded: LoadedFile, input: PlanInput): { name: string; w
   return [...fromFile, ...fromSets];
 }
 
+/** Keys naming a file on this machine: relative in the deploy file means relative to the file. */
+const LOCAL_SSH_FILES = ['identity_file', 'known_hosts_file', 'config_file'] as const;
+const FILE_LAYERS: readonly string[] = ['top', 'stage', 'role'];
+
+/**
+ * The deploy file's relative local paths made absolute against its directory, so they mean the
+ * same wherever fap runs (it finds the file in a parent directory); a --set path stays relative
+ * to where fap runs, ~ to the home directory.
+ */
+export function filePathsFrom(dir: string, rc: RoleConfig): RoleConfig {
+  const relative = (p: unknown): p is string => typeof p === 'string' && p !== '' && !isAbsolute(p) && !p.startsWith('~');
+  const ssh: Record<string, unknown> = { ...rc.values.ssh };
+  let changed = false;
+  for (const k of LOCAL_SSH_FILES) {
+    if (relative(ssh[k]) && FILE_LAYERS.includes(rc.subOrigins.ssh?.[k]?.layer ?? '')) {
+      ssh[k] = resolvePath(dir, ssh[k] as string);
+      changed = true;
+    }
+  }
+  return changed ? { ...rc, values: { ...rc.values, ssh: ssh as RoleValues['ssh'] } } : rc;
+}
+
 export async function buildPlan(input: PlanInput): Promise<Plan> {
   const loaded = loadDeployFile(input.deployfile);
   const plugins = new Map<string, Plugin>();
@@ -111,7 +133,7 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
   const keys = { ...pluginKeys(bundled), ...pluginKeys(plugins) };
   const known = new Map([...bundled, ...plugins]);
   const roleNames = selectRoles(loaded, input.stage, input.role, allKeys(keys));
-  const roles = roleNames.map((r) => resolveRole({ loaded, stage: input.stage, role: r, sets: input.sets, env: input.env, pluginKeys: keys, plugins: known, command: input.command }, r));
+  const roles = roleNames.map((r) => filePathsFrom(dirname(input.deployfile), resolveRole({ loaded, stage: input.stage, role: r, sets: input.sets, env: input.env, pluginKeys: keys, plugins: known, command: input.command }, r)));
 
   const targets: Target[] = [];
   const rcOf = new Map<Target, RoleConfig>();

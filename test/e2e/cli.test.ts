@@ -1,7 +1,7 @@
 // The CLI's outside: usage and configuration errors exit 2 with a one-line message that says
 // where, before any host is contacted; fap init writes a file that loads.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -150,4 +150,80 @@ test('the deploy file comes from -f, FAP_DEPLOYFILE, or Fapistrano’s FAP_APP +
   assert.equal(await appName([], { FAP_DEPLOYFILE: a }), 'from-env');
   assert.equal(await appName([], { FAP_APP: 'SHOP', SHOP_DEPLOYFILE: b }), 'from-app');
   assert.equal(await appName(['-f', c], { FAP_DEPLOYFILE: a }), 'from-flag');
+});
+
+test('one error style: "fap: <message>" and a hint line on stderr, exit 2, nothing on stdout; never "fap: fap" or commander’s "error:"', async () => {
+  const example = join(ROOT, 'deploy.example.yml');
+  const env = { SECRET_KEY: 'x', DATABASE_URL: 'y' };
+  const cases: [string[], string][] = [
+    [['deplyo', 'production'], "fap: unknown command 'deplyo'\n  did you mean fap deploy? (fap --help lists the commands)\n"],
+    [['roll', 'production'], "fap: unknown command 'roll'\n  did you mean fap rollback? (fap --help lists the commands)\n"],
+    [['-f', example, 'deploy', 'production', '--hots', 'a'], "fap: unknown option '--hots'\n  did you mean --hosts? (fap deploy --help lists the options)\n"],
+    [['--dry', 'deploy', 'production'], "fap: unknown option '--dry'\n  did you mean --dry-run? (fap --help lists the options)\n"],
+    [['-f', example, 'run', 'production'], "fap: missing required argument 'role'\n  usage: fap run <stage> <role> -- <command...> (fap run --help)\n"],
+    [['-f', example, 'deploy', 'a', 'b', 'c'], "fap: too many arguments for 'deploy'. Expected 2 arguments but got 3.\n  usage: fap deploy [options] [stage] [role] (fap deploy --help)\n"],
+    [['-f', example, 'deploy'], `fap: which stage? ${example} has production (web, worker), staging (web)\n  fap deploy <stage> [role], as in fap deploy production or fap deploy production web\n`],
+    [['-f', example, 'deploy', 'worker'], 'fap: worker is a role of production, not a stage\n  fap deploy production worker\n'],
+    [['-f', example, 'releases', 'web'], 'fap: web is a role of production and staging, not a stage\n  fap releases production web or fap releases staging web\n'],
+  ];
+  for (const [args, stderr] of cases) {
+    const r = await fap(args, { env });
+    assert.equal(r.stderr, stderr, `fap ${args.join(' ')}`);
+    assert.equal(r.code, 2, `fap ${args.join(' ')}`);
+    assert.equal(r.stdout, '', `fap ${args.join(' ')}`);
+  }
+  // a prefix of a stage is suggested, never taken
+  const prefix = await fap(['-f', example, 'releases', 'prod'], { env });
+  assert.equal(prefix.code, 2);
+  assert.match(prefix.stderr, /unknown stage "prod" \(did you mean "production"\?\)/);
+  // --json: the stream's last line is the result, the message on stderr as ever
+  const json = await fap(['--json', 'deplyo']);
+  assert.equal(json.code, 2);
+  assert.deepEqual(JSON.parse(json.stdout.trim().split('\n').at(-1)!), { ...JSON.parse(json.stdout.trim().split('\n').at(-1)!), event: 'result', exitCode: 2, error: "unknown command 'deplyo'" });
+});
+
+test('fap alone and --help print the help on stdout and exit 0; a command’s help lists the global options and examples', async () => {
+  for (const args of [[], ['--help'], ['help']]) {
+    const r = await fap(args);
+    assert.equal(r.code, 0, `fap ${args.join(' ')}`);
+    assert.equal(r.stderr, '');
+    assert.match(r.stdout, /^Usage: fap \[options\] \[command\]/);
+  }
+  for (const args of [['deploy', '--help'], ['help', 'deploy']]) {
+    const r = await fap(args);
+    assert.equal(r.code, 0);
+    assert.equal(r.stderr, '');
+    assert.match(r.stdout, /^Usage: fap deploy \[options\] \[stage\] \[role\]/);
+    assert.match(r.stdout, /^Global Options:\n(.*\n)* {2}--dry-run /m);
+    assert.match(r.stdout, /^Examples:\n {2}fap deploy production /m);
+  }
+});
+
+test('the deploy file is found from a subdirectory (deploy.yaml too); its relative paths stay relative to it', async () => {
+  const root = tmp();
+  const sub = join(root, 'src', 'app');
+  mkdirSync(sub, { recursive: true });
+  mkdirSync(join(root, 'ops'));
+  writeFileSync(join(root, 'ops', 'mine.mjs'), "export default { name: 'mine', keys: { mine_greeting: { type: 'string', default: 'hello from ops', description: 'a greeting' } }, on: {} };\n");
+  writeFileSync(
+    join(root, 'deploy.yaml'),
+    'app_name: found\nplugins: [./ops/mine.mjs]\nssh: {identity_file: keys/deploy_ed25519, known_hosts_file: ~/kh}\nstage_role_configs:\n  production:\n    web:\n      hosts: [h1]\n',
+  );
+  const r = await fap(['config', 'production', 'web', '--set', 'ssh.config_file=ssh_config'], { cwd: sub, env: { FAP_DEPLOYFILE: '', FAP_APP: '' } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`^# fap config production web \\(${join(root, 'deploy.yaml').replace(/[/.]/g, '\\$&')}\\)`));
+  assert.match(r.stdout, /^app_name: found/m);
+  assert.match(r.stdout, /^mine_greeting: hello from ops/m, 'the plugin ./ops/mine.mjs is relative to the deploy file');
+  assert.match(r.stdout, new RegExp(`^ {2}identity_file: ${join(root, 'keys', 'deploy_ed25519').replace(/[/.]/g, '\\$&')} `, 'm'), 'relative to the deploy file');
+  assert.match(r.stdout, /^ {2}known_hosts_file: ~\/kh /m, '~ is the home directory');
+  assert.match(r.stdout, /^ {2}config_file: ssh_config /m, 'a --set path is relative to where fap runs');
+  // none up the tree (a directory of its own under the temp dir, whose parents have none)
+  const empty = tmp();
+  const none = await fap(['deploy', 'production'], { cwd: empty, env: { FAP_DEPLOYFILE: '', FAP_APP: '' } });
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, new RegExp(`^fap: no deploy\\.yml or deploy\\.yaml here or in a parent directory \\(looked in ${empty.replace(/[/.]/g, '\\$&')}, .*, /\\)\\n {2}run fap init to write one here, or pass -f PATH`));
+  // fap init writes here, even below a directory that has one
+  const init = await fap(['init'], { cwd: sub, env: { FAP_DEPLOYFILE: '', FAP_APP: '' } });
+  assert.equal(init.code, 0, init.stderr);
+  assert.ok(existsSync(join(sub, 'deploy.yml')));
 });
