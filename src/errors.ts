@@ -28,6 +28,84 @@ export class ConfigError extends FapError {
   }
 }
 
+/** At most this many configuration errors are printed; the rest are counted ("... and 3 more"). */
+export const MAX_CONFIG_ERRORS = 20;
+
+/**
+ * Several configuration errors, found in one pass over deploy.yml and --set: each a ConfigError
+ * with its own place, in file order (line, column; --set and errors without a line after). The
+ * boundary (src/cli/main.ts) prints every one and their count.
+ */
+export class ConfigErrors extends ConfigError {
+  readonly errors: readonly ConfigError[];
+  constructor(errors: readonly ConfigError[]) {
+    const sorted = sortConfigErrors(errors);
+    super(sorted[0].detail, sorted[0].where);
+    this.errors = sorted;
+  }
+}
+
+/** File order: errors with a line by (file, line, column), then the others as found. Stable. */
+function sortConfigErrors(errors: readonly ConfigError[]): ConfigError[] {
+  const located = (e: ConfigError) => e.where?.line !== undefined;
+  return errors
+    .map((e, i) => ({ e, i }))
+    .sort((a, b) => {
+      const la = located(a.e);
+      const lb = located(b.e);
+      if (la !== lb) return la ? -1 : 1;
+      if (!la) return a.i - b.i;
+      const wa = a.e.where!;
+      const wb = b.e.where!;
+      return (wa.file ?? '').localeCompare(wb.file ?? '') || wa.line! - wb.line! || (wa.col ?? 1) - (wb.col ?? 1) || a.i - b.i;
+    })
+    .map(({ e }) => e);
+}
+
+/**
+ * Collects configuration errors so one run reports all of them: `take` runs a piece of checking
+ * and keeps its ConfigError (or each of a ConfigErrors) instead of stopping; `throwIfAny` ends
+ * the pass with one error or the aggregate. The same message found twice (a top-level key seen by
+ * every role) is kept once.
+ */
+export class ConfigErrorCollector {
+  private readonly list: ConfigError[] = [];
+  private readonly seen = new Set<string>();
+  get count(): number {
+    return this.list.length;
+  }
+  add(e: ConfigError): void {
+    for (const one of e instanceof ConfigErrors ? e.errors : [e]) {
+      if (this.seen.has(one.message)) continue;
+      this.seen.add(one.message);
+      this.list.push(one);
+    }
+  }
+  /** fn's value, or undefined when it threw a ConfigError (kept); other errors pass through */
+  take<T>(fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      this.add(e);
+      return undefined;
+    }
+  }
+  async takeAsync<T>(fn: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      this.add(e);
+      return undefined;
+    }
+  }
+  throwIfAny(): void {
+    if (this.list.length === 1) throw this.list[0];
+    if (this.list.length > 1) throw new ConfigErrors(this.list);
+  }
+}
+
 export class UsageError extends FapError {
   override readonly exitCode = EXIT.usage;
 }

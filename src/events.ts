@@ -338,6 +338,22 @@ export interface ResultEvent {
   agree?: boolean;
   /** fap check: the summary line */
   summary?: string;
+  /** a configuration error (exit 2): every one found, in file order */
+  errors?: ConfigErrorEntry[];
+}
+
+/** One configuration error of a `result`: where it is and what is wrong. */
+export interface ConfigErrorEntry {
+  /** what is wrong, without the place */
+  message: string;
+  /** the deploy file, or `--set` */
+  file?: string;
+  /** its line there */
+  line?: number;
+  /** its column there */
+  col?: number;
+  /** the key path (stage_role_configs.production.web.branch) */
+  keyPath?: string;
 }
 
 /** One host's part of a `result`. */

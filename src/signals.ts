@@ -78,6 +78,26 @@ export interface SignalContext<Config = AnyConfig> {
   remoteLogLines(): string;
 }
 
+/**
+ * A question fap check asks each host for a plugin, beyond its tools (since plugin API 1.5.0): can
+ * the host reach what a deploy would fetch (git: the repository and branch; curl: the artifact URL).
+ * `script` is shell text run on the host as the deploy would run it (as sudo_user, stdin closed,
+ * ended after 30 s); it exits 0 when all is well and prints one line saying what it found (the row's
+ * detail), or exits non-zero and prints why (the first `fatal:`/`error:` line, else the last line,
+ * is the detail). It must change nothing on the host.
+ */
+export interface Probe {
+  /** the row's name in fap check's table (git repository, artifact URL) */
+  name: string;
+  script: string;
+}
+
+/** What a plugin's probes get besides the configuration. */
+export interface ProbeContext {
+  paths: Paths;
+  quote(word: string | number): string;
+}
+
 /** What a plugin's result hook hears once the command has finished (successfully or not). */
 export interface RunSummary {
   command: string;
@@ -131,6 +151,8 @@ export interface Plugin<Keys extends Readonly<Record<string, KeySpec>> = Record<
    * can say what it would deploy. The steps must write nothing on the host. Since plugin API 1.5.0.
    */
   revision?(ctx: SignalContext<Config>): void | Promise<void>;
+  /** fap check's questions to each host for this plugin (see Probe). Since plugin API 1.5.0. */
+  probes?(config: Config, ctx: ProbeContext): readonly Probe[];
   /** checks a role's resolved configuration before anything is contacted */
   check?(config: Config): { key: string; message: string } | undefined;
   on: Partial<Record<SignalName, Handler<Config>>>;

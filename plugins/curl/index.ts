@@ -40,13 +40,44 @@ export function outputProblem(name: string): string | undefined {
   return undefined;
 }
 
+/** A URL as it may be shown: without its user:password. */
+const shownUrl = (url: string) => url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/?#]*@/i, '$1');
+
+/**
+ * fap check's question: does the artifact URL answer this host, with the deploy's curl options and
+ * credentials (given on curl's stdin, as the download does)? An HTTP HEAD; a server that refuses
+ * HEAD (405, 501) is asked for the first byte instead. A 4xx or 5xx is a failure naming the status.
+ */
+export function artifactProbe(url: string, user: string | undefined, options: string, timeoutS: number, q: (w: string) => string): string {
+  const conf = [`url = ${curlString(url)}`, ...(user ? [`user = ${curlString(user)}`] : [])].join('\n');
+  const opts = shellWords(options).map((w) => q(w) + ' ').join('');
+  const ask = (how: string) => `printf '%s\\n' ${q(conf)} | curl --silent --show-error --location --connect-timeout 15 --max-time ${timeoutS} ${opts}${how} -o /dev/null -w '%{http_code}' -K -`;
+  const shown = shownUrl(url);
+  if (!/^https?:/i.test(url)) return [`${ask('--head')} >/dev/null || exit 1`, `echo ${q(`answers: ${shown}`)}`].join('\n');
+  return [
+    `fap_code=$(${ask('--head')}) || exit 1`,
+    `case "$fap_code" in 405|501) fap_code=$(${ask('--range 0-0')}) || exit 1; fap_how=' (HEAD refused; a ranged GET)' ;; *) fap_how='' ;; esac`,
+    `case "$fap_code" in 2??|3??) echo "HTTP $fap_code$fap_how: "${q(shown)} ;; *) echo "error: HTTP $fap_code$fap_how from "${q(shown)}; exit 1 ;; esac`,
+  ].join('\n');
+}
+
 const curl = definePlugin({
   name: 'curl',
-  api: '^1.4.0',
+  api: '^1.5.0',
   keys,
   // fap release --curl-url / --artifact: the artifact replaces the git checkout
   replaces: { plugin: 'git', when: ['curl_url', 'curl_artifact'], commands: ['release'] },
   tools: () => ['curl', 'tar', 'sha256sum'],
+  probes(config, ctx) {
+    const url = config.curl_url ? String(config.curl_url) : '';
+    if (!url || !/^(https?|ftp|file):\/\//i.test(url) || /\s/.test(url)) return [];
+    try {
+      return [{ name: 'artifact URL', script: artifactProbe(url, config.curl_user ? String(config.curl_user) : undefined, String(config.curl_options ?? ''), Math.min(Number(config.curl_timeout), 25), ctx.quote) }];
+    } catch (e) {
+      if (e instanceof WordsError) return [];
+      throw e;
+    }
+  },
   check(config) {
     const url = config.curl_url ? String(config.curl_url) : '';
     const artifact = config.curl_artifact ? String(config.curl_artifact) : '';

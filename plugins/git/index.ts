@@ -63,15 +63,15 @@ export function repoPathProblem(repoPath: string, root: string, places: Record<s
 const ASKPASS = '#!/bin/sh\ncase "$1" in [Uu]sername*) printf \'%s\\n\' "$FAP_GIT_USERNAME" ;; *) printf \'%s\\n\' "$FAP_GIT_PASSWORD" ;; esac\n';
 
 /**
- * A step that talks to the repository, given the credentials of its URL: they reach git through an
- * askpass helper in a subshell (the variables and the helper end with the step; no credential
- * helper stores them), and are secrets from here on.
+ * git's script with the credentials of an http(s) repo URL given through GIT_ASKPASS (a helper in a
+ * private directory, removed when it ends), never on a command line; unchanged without credentials.
  */
 function withCredentials(q: (w: string) => string, username: string | undefined, password: string | undefined, script: string): string {
   if (username === undefined) return script;
   // a token given as the user name (https://TOKEN@host) is as secret as a password
   if (password) addSecret(password);
   else if (username) addSecret(username);
+  // a subshell: the variables and the helper end with the step; no credential helper stores them
   return [
     '(',
     `FAP_GIT_USERNAME=${q(username)}; FAP_GIT_PASSWORD=${q(password ?? '')}; export FAP_GIT_USERNAME FAP_GIT_PASSWORD`,
@@ -86,13 +86,58 @@ function withCredentials(q: (w: string) => string, username: string | undefined,
   ].join('\n');
 }
 
+/** A branch value that names a commit (abbreviated or whole), which ls-remote cannot list. */
+const COMMITISH = /^[0-9a-f]{7,40}$/i;
+
+/**
+ * fap check's question: can this host reach the repository as the deploy would (the same URL and
+ * credentials, as sudo_user), and does it have the branch (a branch or tag; with no branch, which
+ * is the default). Reads only: git ls-remote, no mirror is touched.
+ */
+export function repositoryProbe(repo: string, branch: string | undefined, q: (w: string) => string): string {
+  const { url, username, password } = splitCredentials(repo);
+  const g = username === undefined ? 'git' : 'git -c credential.helper=';
+  const lines = [
+    // never a prompt for a user name or passphrase: the doctor has no terminal to ask on
+    'GIT_TERMINAL_PROMPT=0; export GIT_TERMINAL_PROMPT',
+    `fap_refs=$(${g} ls-remote --symref -- ${q(url)} HEAD${branch === undefined ? '' : ` ${q(branch)}`}) || exit 1`,
+  ];
+  if (branch === undefined) {
+    lines.push(
+      `fap_head=$(printf '%s\\n' "$fap_refs" | sed -n 's|^ref: refs/heads/\\([^[:space:]]*\\)[[:space:]][[:space:]]*HEAD$|\\1|p')`,
+      `if [ -n "$fap_head" ]; then echo ${q(`reachable: ${url}; no branch set, its default branch is `)}"$fap_head"; else echo ${q(`reachable: ${url}; no branch set and its HEAD is not a branch: a deploy takes master`)}; fi`,
+    );
+  } else {
+    const tail = (ref: string) => `printf '%s\\n' "$fap_refs" | awk -v r=${q(ref)} '$1 != "ref:" && $2 == r { print substr($1, 1, 7); exit }'`;
+    lines.push(
+      `fap_sha=$(${tail(`refs/heads/${branch}`)})`,
+      `[ -n "$fap_sha" ] || fap_sha=$(${tail(`refs/tags/${branch}`)})`,
+      `if [ -n "$fap_sha" ]; then echo ${q(`reachable: ${url}; ${branch} at `)}"$fap_sha"; exit 0; fi`,
+      COMMITISH.test(branch)
+        ? `echo ${q(`reachable: ${url}; ${branch} is no branch or tag there, taken as a commit (the deploy fetches it)`)}; exit 0`
+        : [
+            // name a few of its branches, to see the typo
+            `fap_heads=$(${g} ls-remote --heads -- ${q(url)} 2>/dev/null | sed 's|.*refs/heads/||' | head -n 10 | tr '\\n' ' ' | sed 's/ $//; s/ /, /g')`,
+            `echo ${q(`error: branch "${branch}" not found in ${url}`)}"\${fap_heads:+ (its branches: $fap_heads)}"; exit 1`,
+          ].join('\n'),
+    );
+  }
+  return withCredentials(q, username, password, lines.join('\n'));
+}
+
 const git = definePlugin({
   name: 'git',
-  api: '^1.3.0',
+  api: '^1.5.0',
   keys,
   // fap's default, as in Fapistrano's guide: a deploy.yml with a repo and no plugin list uses git
   enabledBy: 'repo',
   tools: () => ['git', 'tar'],
+  probes(config, ctx) {
+    if (typeof config.repo !== 'string' || !config.repo || config.repo.startsWith('-')) return [];
+    const branch = config.branch === undefined || config.branch === null || config.branch === '' ? undefined : String(config.branch);
+    if (branch?.startsWith('-')) return [];
+    return [{ name: 'git repository', script: repositoryProbe(config.repo, branch, ctx.quote) }];
+  },
   check(config) {
     if (typeof config.repo !== 'string' || !config.repo) return { key: 'repo', message: 'the git plugin needs "repo"' };
     if (config.repo.startsWith('-')) return { key: 'repo', message: 'repo may not start with "-"' };

@@ -487,7 +487,13 @@ export async function checkAction(stage: string | undefined, role: string | unde
   const p = await plan(s, 'check');
   const run = await startRun('check', s, p);
   try {
-    const hosts = await runChecks(run, p.targets);
+    // the required ${VAR:?}s a deploy would refuse without, each with where it is written
+    const environment = (t: Target) => {
+      const rcs = p.roles.filter((rc) => t.roles.some((r) => r.role === rc.role));
+      if (!rcs.some((rc) => rc.envKeys.size || rc.envProblems.length)) return undefined;
+      return [...new Set(rcs.flatMap((rc) => rc.envProblems.map((e) => e.where.message)))];
+    };
+    const hosts = await runChecks(run, p.targets, environment);
     const { ok, text } = checkSummary(hosts);
     run.bus.emit({
       event: 'result',

@@ -2,12 +2,13 @@
 // exit code of CONTRACT.md; anything else is a bug and shows its stack.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, EXIT, FapError, UsageError } from '../errors.js';
+import { ConfigError, ConfigErrors, EXIT, FapError, MAX_CONFIG_ERRORS, UsageError } from '../errors.js';
 import { visible } from '../report/plain.js';
 import { redact } from '../redact.js';
 import { registerCommands } from './commands.js';
 import { jsonWanted, setLastWords } from './interrupt.js';
 import { finalJsonResult } from '../report/reporter.js';
+import type { ConfigErrorEntry } from '../events.js';
 import { argvSpec, keyOptionCandidates, rewriteArgv } from './argv.js';
 import { deployfileIfAny } from './deployfile.js';
 import { suggest } from '../suggest.js';
@@ -84,7 +85,11 @@ export async function main(argv: string[]): Promise<number> {
     const e = caught instanceof CommanderError ? (commanderUsage(program, command, caught) ?? caught) : caught;
     const code = handleError(e);
     // --help and --version print text, not a stream
-    if (json && code !== EXIT.ok) finalJsonResult(command, code, (e as Error)?.message ?? String(e));
+    if (json && code !== EXIT.ok) {
+      const why = (e as Error)?.message ?? String(e);
+      const errors = e instanceof ConfigError ? (e instanceof ConfigErrors ? e.errors : [e]).map(configErrorEntry) : undefined;
+      finalJsonResult(command, code, errors && errors.length > 1 ? `${errors.length} configuration errors; the first: ${why}` : why, errors);
+    }
     return code;
   }
 }
@@ -106,6 +111,12 @@ export function commanderUsage(program: Command, command: string, e: CommanderEr
     if (near) return new UsageError(message, `did you mean --${near}? (${help} lists the options)`);
   }
   return new UsageError(message, sub ? `usage: fap ${command} ${sub.usage()} (${help})` : `see ${help}`);
+}
+
+/** A configuration error as the `result` of --json carries it: the place, the key path and the message. */
+function configErrorEntry(e: ConfigError): ConfigErrorEntry {
+  const w = e.where ?? {};
+  return { message: e.detail, ...(w.file ? { file: w.file } : {}), ...(w.line ? { line: w.line, col: w.col ?? 1 } : {}), ...(w.keyPath ? { keyPath: w.keyPath } : {}) };
 }
 
 /** the command named on the command line (for a result written before commander ran it) */
@@ -162,6 +173,12 @@ export function unknownCommand(word: string, commands: string[]): UsageError {
  */
 export function errorText(e: FapError): string {
   const oneLine = (s: string) => (e instanceof ConfigError || e instanceof UsageError ? visible(s.replace(/\r\n|\n|\r/g, '\\n')) : s);
+  if (e instanceof ConfigErrors) {
+    // every error on its own line, in file order, then how many (a long list is cut short)
+    const shown = e.errors.slice(0, MAX_CONFIG_ERRORS).map((x) => errorText(x));
+    const more = e.errors.length - shown.length;
+    return shown.join('') + (more > 0 ? `fap: ... and ${more} more\n` : '') + `fap: ${e.errors.length} configuration errors\n`;
+  }
   return `fap: ${oneLine(e.message)}\n` + (e.hint ? `  ${oneLine(e.hint)}\n` : '');
 }
 

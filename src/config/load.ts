@@ -1,7 +1,7 @@
 // Read deploy.yml keeping positions, so every later error can say file:line:col.
 import { readFileSync } from 'node:fs';
 import { isCollection, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type YAMLError } from 'yaml';
-import { ConfigError } from '../errors.js';
+import { ConfigError, ConfigErrorCollector } from '../errors.js';
 
 export interface SourcePos {
   line: number;
@@ -20,6 +20,8 @@ export interface LoadedFile {
    * 2.0 is 2): where a string is meant (branch: 1.10, a version) that text is the value.
    */
   numberText(path: (string | number)[]): string | undefined;
+  /** the text written for a scalar at a path (True for a boolean true), for messages */
+  scalarSource(path: (string | number)[]): string | undefined;
 }
 
 export function loadDeployFile(file: string): LoadedFile {
@@ -38,18 +40,21 @@ export function parseDeployText(text: string, file: string): LoadedFile {
   const lineCounter = new LineCounter();
   // logLevel error: the library's warnings (a %(key)s read as a directive, a stringified key) go to no stderr
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, merge: true, logLevel: 'error' });
-  const first = doc.errors[0];
-  if (first) throw yamlError(doc, lineCounter, first, file);
+  // every syntax error the parser found, each where the user can act on it
+  const errors = new ConfigErrorCollector();
+  for (const err of doc.errors) errors.add(yamlError(doc, lineCounter, err, file));
+  errors.throwIfAny();
   // An alias whose anchor is not defined (before it) is not a parse error in the yaml library:
-  // toJS throws. Report it where it is written.
+  // toJS throws. Report each where it is written.
   visit(doc, {
     Alias(_, node, path) {
       if (node.resolve(doc) !== undefined) return;
       const lp = lineCounter.linePos(node.range?.[0] ?? 0);
       const keyPath = pathOfAncestors(path, node);
-      throw new ConfigError(`YAML: unknown alias *${node.source} (define the anchor &${node.source} before it)`, { file, line: lp.line, col: lp.col, keyPath: keyPath.length ? formatPath(keyPath) : undefined });
+      errors.add(new ConfigError(`YAML: unknown alias *${node.source} (define the anchor &${node.source} before it)`, { file, line: lp.line, col: lp.col, keyPath: keyPath.length ? formatPath(keyPath) : undefined }));
     },
   });
+  errors.throwIfAny();
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: 1000 }) as unknown;
@@ -76,6 +81,10 @@ export function parseDeployText(text: string, file: string): LoadedFile {
     numberText: (path) => {
       const { node } = nodeAt(doc, path);
       return isScalar(node) && typeof node.value === 'number' && node.source !== undefined && node.source !== String(node.value) ? node.source : undefined;
+    },
+    scalarSource: (path) => {
+      const { node } = nodeAt(doc, path);
+      return isScalar(node) ? (node.source ?? String(node.value)) : undefined;
     },
   };
 }

@@ -3,7 +3,7 @@
 import { posix } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import semver from 'semver';
-import { ConfigError, InterpolationError } from '../errors.js';
+import { ConfigError, ConfigErrorCollector, InterpolationError } from '../errors.js';
 import { addSecret, addUrlSecrets, SECRET_NAME } from '../redact.js';
 import { parseHost, type HostSpec } from './hosts.js';
 import { expandEnv, interpolatePercent, type EnvResult } from './interpolate.js';
@@ -72,6 +72,8 @@ export interface ResolveInput {
   plugins?: ReadonlyMap<string, Plugin>;
   /** the command being run: <command>_plugins, when set, replaces plugins */
   command?: string;
+  /** the command writes the release's environment: every unset ${VAR:?} is an error (reported with the others) */
+  requireEnvironment?: boolean;
 }
 
 /** Commands with their own plugin list (Fapistrano's release_plugins, ...). */
@@ -135,11 +137,11 @@ export function layoutProblem(key: string, place: string, places: Record<string,
   return undefined;
 }
 
-function checkLayoutKeys(variables: Record<string, unknown>, root: string, all: Record<string, unknown>, origins: Record<string, Origin>, loaded: LoadedFile): Record<string, string> {
+function checkLayoutKeys(variables: Record<string, unknown>, root: string, all: Record<string, unknown>, origins: Record<string, Origin>, loaded: LoadedFile, errors: ConfigErrorCollector): Record<string, string> {
   const shown = (v: string) => v.split(RELEASE_TOKEN).join('<release>');
-  const fail = (key: string, message: string): never => {
+  const fail = (key: string, message: string): void => {
     const o = origins[key];
-    throw o?.path ? loaded.error(o.path, message) : new ConfigError(`--set ${key}: ${message}`);
+    errors.add(o?.path ? loaded.error(o.path, message) : new ConfigError(`--set ${key}: ${message}`));
   };
   const value = (key: string): string => (key in variables ? norm(String(all[key] ?? '')) : LAYOUT_KEYS[key](value, root));
   const places = Object.fromEntries(PLACE_KEYS.map((k) => [k, value(k)]));
@@ -176,7 +178,7 @@ function aliasMap(keys: Record<string, KeySpec>): Map<string, string> {
 }
 
 /** The stage map: role entries are maps whose name is not a configuration key. */
-function splitStage(stageMap: Record<string, unknown>, keys: Record<string, KeySpec>, aliases: Map<string, string>, loaded?: LoadedFile, stage?: string) {
+function splitStage(stageMap: Record<string, unknown>, keys: Record<string, KeySpec>, aliases: Map<string, string>, loaded?: LoadedFile, stage?: string, errors?: ConfigErrorCollector) {
   const roles: Record<string, Record<string, unknown>> = {};
   const wide: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(stageMap)) {
@@ -185,7 +187,12 @@ function splitStage(stageMap: Record<string, unknown>, keys: Record<string, KeyS
     else {
       // a scalar or a list: a stage-wide user variable, unless it is a typo of a key
       const near = nearMiss(k, keys, aliases);
-      if (near && loaded) throw loaded.error(['stage_role_configs', stage!, k], `unknown key "${k}" (did you mean "${near}"?); a role must be a map (hosts: [...])`);
+      if (near && loaded) {
+        const e = loaded.error(['stage_role_configs', stage!, k], `unknown key "${k}" (did you mean "${near}"?); a role must be a map (hosts: [...])`);
+        if (!errors) throw e;
+        errors.add(e);
+        continue;
+      }
       wide[k] = v;
     }
   }
@@ -292,7 +299,9 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
   const keys = allKeys(input.pluginKeys);
   const aliases = aliasMap(keys);
   const stages = stagesOf(loaded);
-  const { roles, wide } = splitStage(stages[stage], keys, aliases, loaded, stage);
+  // every error of the role is collected and reported together (file order) at the end
+  const errors = new ConfigErrorCollector();
+  const { roles, wide } = splitStage(stages[stage], keys, aliases, loaded, stage, errors);
 
   const values: Record<string, unknown> = {};
   const origins: Record<string, Origin> = {};
@@ -321,12 +330,18 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
       let variable = false;
       if (!keys[key]) {
         const near = nearMiss(rawKey, keys, aliases);
-        if (near) throw loaded.error(path, `unknown key "${rawKey}" (did you mean "${near}"?)`);
+        if (near) {
+          errors.add(loaded.error(path, `unknown key "${rawKey}" (did you mean "${near}"?)`));
+          continue;
+        }
         variable = true;
       } else if (key !== rawKey) {
         warnings.push(`${at(path)}${rawKey} is ${keys[key].aliasesFrom ?? 'Fapistrano'}'s name for ${key}; fap reads it`);
       }
-      if (COMPUTED_KEYS.has(key)) throw loaded.error(path, `${key} is the name fap gives this run's release; it cannot be set`);
+      if (COMPUTED_KEYS.has(key)) {
+        errors.add(loaded.error(path, `${key} is the name fap gives this run's release; it cannot be set`));
+        continue;
+      }
       const expanded = expandValue(rawValue, env, path, (r, at) => {
         if (r.fromEnv) envKeys.add(key);
         if (r.fromVariables.length) envPaths.add(formatPath(at.slice(base.length)));
@@ -336,7 +351,10 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
       entries.push({ layer, key, value: asWritten(keys[key], expanded, (sub) => loaded.numberText([...path, ...sub])), path, variable });
     }
   }
-  for (const set of input.sets ?? []) entries.push(parseSet(set, keys, aliases));
+  for (const set of input.sets ?? []) {
+    const e = errors.take(() => parseSet(set, keys, aliases));
+    if (e) entries.push(e);
+  }
   for (const e of entries) {
     // Fapistrano's guide writes `linked_files: app/settings/production.py`: one item
     if (!e.variable && keys[e.key].type === 'list' && typeof e.value === 'string') {
@@ -439,19 +457,22 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
 
   if (typeof values.app_name !== 'string' || !values.app_name) {
     const msg = 'app_name is required (the application name, used in paths and messages)';
-    if (origins.app_name?.path) throw loaded.error(origins.app_name.path, msg);
-    throw new ConfigError(msg, { file: loaded.file, line: 1, col: 1, keyPath: 'app_name' });
+    errors.add(origins.app_name?.path ? loaded.error(origins.app_name.path, msg) : new ConfigError(msg, { file: loaded.file, line: 1, col: 1, keyPath: 'app_name' }));
+    // go on with a stand-in, so the other errors are found (and %(app_name)s is not one more)
+    values.app_name = 'app';
   }
-  const hosts = parseHosts(values.hosts, origins.hosts, loaded);
+  const hosts = parseHosts(values.hosts, origins.hosts, loaded, errors);
   const layoutSet = Object.fromEntries(Object.keys(LAYOUT_KEYS).filter((k) => k in variables).map((k) => [k, variables[k]]));
   for (const k of Object.keys(layoutSet)) delete variables[k];
-  const all = interpolateAll({ ...variables, ...layoutSet, ...values }, origins, { stage, role }, loaded);
-  const places = checkLayoutKeys(layoutSet, String(all.path).replace(/\/+$/, ''), all, origins, loaded);
+  const all = interpolateAll({ ...variables, ...layoutSet, ...values }, origins, { stage, role }, loaded, errors);
+  const places = checkLayoutKeys(layoutSet, String(all.path).replace(/\/+$/, ''), all, origins, loaded, errors);
   const resolved = { ...Object.fromEntries(Object.keys(values).map((k) => [k, all[k]])), ...places };
   const resolvedVariables = Object.fromEntries(Object.keys(variables).filter((k) => !(k in values)).map((k) => [k, all[k]]));
   // a user variable named like a secret (db_password, api_key) is one: redacted wherever it goes
   for (const [k, v] of Object.entries(resolvedVariables)) if (SECRET_NAME.test(k) && (typeof v === 'string' || typeof v === 'number')) addSecret(String(v));
-  validateTypes(resolved, origins, subOrigins, keys, loaded);
+  validateTypes(resolved, origins, subOrigins, keys, loaded, errors, input.sets ?? []);
+  if (input.requireEnvironment) for (const p of envProblems) errors.add(p.where);
+  errors.throwIfAny();
   registerSecrets(resolved, keys);
   envShadowedByLinkedFile(resolved, origins, loaded, envProblems, warnings);
   return { stage, role, values: resolved, variables: resolvedVariables, origins, subOrigins, hosts, envProblems, envKeys, envPaths, warnings, enabledPlugins: [...enabled] };
@@ -531,21 +552,22 @@ function parseSet(set: string, keys: Record<string, KeySpec>, aliases: Map<strin
   return { layer: '--set', key, value };
 }
 
-function parseHosts(v: unknown, origin: Origin | undefined, loaded: LoadedFile): HostSpec[] {
+function parseHosts(v: unknown, origin: Origin | undefined, loaded: LoadedFile, errors: ConfigErrorCollector): HostSpec[] {
   if (v === undefined || v === null) return [];
   const list = Array.isArray(v) ? v : [v];
-  return list.map((h, i) => {
+  // every bad host is named; the good ones are kept, so the role's other checks still run
+  return list.flatMap((h, i) => {
     try {
-      return parseHost(h);
+      return [parseHost(h)];
     } catch (e) {
       const path = origin?.path ? [...origin.path, ...(Array.isArray(v) ? [i] : [])] : undefined;
-      if (path) throw loaded.error(path, (e as Error).message);
-      throw new ConfigError(`${origin?.layer === '--set' ? '--set: ' : ''}hosts: ${(e as Error).message}`);
+      errors.add(path ? loaded.error(path, (e as Error).message) : new ConfigError(`${origin?.layer === '--set' ? '--set: ' : ''}hosts: ${(e as Error).message}`));
+      return [];
     }
   });
 }
 
-function interpolateAll(values: Record<string, unknown>, origins: Record<string, Origin>, ctx: { stage: string; role: string }, loaded: LoadedFile) {
+function interpolateAll(values: Record<string, unknown>, origins: Record<string, Origin>, ctx: { stage: string; role: string }, loaded: LoadedFile, errors: ConfigErrorCollector) {
   const done = new Map<string, unknown>();
   const stack: string[] = [];
 
@@ -564,10 +586,17 @@ function interpolateAll(values: Record<string, unknown>, origins: Record<string,
     if (!(key in values)) return undefined;
     if (stack.includes(key)) fail(key, `interpolation cycle: ${[...stack.slice(stack.indexOf(key)), key].join(' -> ')}`);
     stack.push(key);
-    const out = deep(values[key], key);
-    stack.pop();
-    done.set(key, out);
-    return out;
+    try {
+      const out = deep(values[key], key);
+      done.set(key, out);
+      return out;
+    } catch (e) {
+      // reported once (where it fails), not again by every key that uses it
+      done.set(key, values[key]);
+      throw e;
+    } finally {
+      stack.pop();
+    }
   };
 
   const deep = (v: unknown, key: string): unknown => {
@@ -586,34 +615,61 @@ function interpolateAll(values: Record<string, unknown>, origins: Record<string,
   };
 
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(values)) out[key] = get(key);
+  // a key that cannot be interpolated is reported, and keeps its text, so the others still are
+  for (const key of Object.keys(values)) out[key] = errors.take(() => get(key)) ?? values[key];
   return out;
 }
 
-function validateTypes(values: Record<string, unknown>, origins: Record<string, Origin>, subOrigins: Record<string, Record<string, Origin>>, keys: Record<string, KeySpec>, loaded: LoadedFile): asserts values is RoleValues {
-  const fail = (key: string, sub: string | number | undefined, message: string): never => {
+/** The text after `KEY=` of the last --set for a key (its alias or a dotted sub-key too), as the user typed it. */
+function setText(sets: readonly string[], key: string, sub: string | number | undefined, aliases: Map<string, string>): { option: string; text: string } | undefined {
+  for (const set of [...sets].reverse()) {
+    const eq = set.indexOf('=');
+    if (eq <= 0) continue;
+    const dotted = set.slice(0, eq).split('.');
+    if ((aliases.get(dotted[0]) ?? dotted[0]) !== key) continue;
+    if (sub !== undefined && typeof sub === 'string' && dotted.length > 1 && dotted[1] !== sub) continue;
+    return { option: set.slice(0, eq), text: set.slice(eq + 1) };
+  }
+  return undefined;
+}
+
+function validateTypes(values: Record<string, unknown>, origins: Record<string, Origin>, subOrigins: Record<string, Record<string, Origin>>, keys: Record<string, KeySpec>, loaded: LoadedFile, errors: ConfigErrorCollector, sets: readonly string[]): asserts values is RoleValues {
+  const aliases = aliasMap(keys);
+  /** the error for a key (sub: an entry of it), with how to quote a value YAML read as a boolean */
+  const fail = (key: string, sub: string | number | undefined, message: string, quote?: boolean): never => {
     // an entry of a merged map: blame the layer that set that entry
     const so = sub !== undefined ? subOrigins[key]?.[String(sub)] : undefined;
-    if (so?.path) throw loaded.error(so.path, message);
-    if (so?.layer === '--set') throw new ConfigError(message, { keyPath: formatPath([key, sub!]), file: '--set' });
     const o = origins[key];
-    const path = o?.path ? (sub !== undefined ? [...o.path, sub] : o.path) : undefined;
-    if (path) throw loaded.error(path, message);
-    throw new ConfigError(message, { keyPath: formatPath(sub !== undefined ? [key, sub] : [key]), file: o?.layer === '--set' ? '--set' : loaded.file });
+    const path = so?.path ?? (so?.layer !== '--set' && o?.path ? (sub !== undefined ? [...o.path, sub] : o.path) : undefined);
+    if (path) throw loaded.error(path, message + (quote ? quoteInFile(loaded.scalarSource(path)) : ''));
+    const set = so?.layer === '--set' || o?.layer === '--set';
+    const hint = quote && set ? quoteInSet(setText(sets, key, sub, aliases)) : '';
+    throw new ConfigError(message + hint, { keyPath: formatPath(sub !== undefined ? [key, sub] : [key]), file: set ? '--set' : loaded.file });
   };
   for (const [key, value] of Object.entries(values)) {
     const spec = keys[key];
     if (!spec) continue;
-    checkValue(spec, value, (m, sub) => fail(key, sub, m), key);
-    values[key] = normalise(spec, value);
+    // every problem of every key is reported (an item of a list, an entry of a map, each on its own)
+    const before = errors.count;
+    errors.take(() => checkValue(spec, value, (m, sub, quote) => fail(key, sub, m, quote), key, (check) => void errors.take(check)));
+    if (errors.count === before) values[key] = normalise(spec, value);
   }
   if (typeof values.sudo_prefix === 'string') {
     try {
       parseSudoPrefix(values.sudo_prefix);
     } catch (e) {
-      fail('sudo_prefix', undefined, (e as Error).message);
+      errors.take(() => fail('sudo_prefix', undefined, (e as Error).message));
     }
   }
+}
+
+/** YAML reads true/false (any case) as a boolean: where text is meant, say how to write it as text. */
+function quoteInFile(source: string | undefined): string {
+  return source ? `; quote it for the text: "${source}"` : '; quote it for the text';
+}
+
+function quoteInSet(set: { option: string; text: string } | undefined): string {
+  return set ? `; quote it for the text: --set '${set.option}="${set.text.replace(/'/g, "'\\''")}"'` : '; quote the value for the text';
 }
 
 /** A checked value in its declared type (schema.ts ValueOf): what the code reading it may rely on. */
@@ -628,12 +684,16 @@ function normalise(spec: KeySpec, value: unknown): unknown {
   return value;
 }
 
-function checkValue(spec: KeySpec, value: unknown, fail: (m: string, sub?: string | number) => never, key: string): void {
+/**
+ * fail reports one problem (sub: the entry it is in; quote: a boolean where text is meant) and
+ * stops this check; each runs one entry's check so that the other entries are still checked.
+ */
+function checkValue(spec: KeySpec, value: unknown, fail: (m: string, sub?: string | number, quote?: boolean) => never, key: string, each: (check: () => void) => void = (c) => c()): void {
   if (value === undefined || value === null) return;
   const t = describe(value);
   switch (spec.type) {
     case 'string':
-      if (typeof value !== 'string' && typeof value !== 'number') fail(`expected a string, got ${t}`);
+      if (typeof value !== 'string' && typeof value !== 'number') fail(`expected a string, got ${t}`, undefined, typeof value === 'boolean');
       if (spec.enum && !spec.enum.includes(String(value))) fail(`"${value}" is not one of ${spec.enum.join(', ')}${didYouMean(String(value), spec.enum)}`);
       if (spec.semverRange && semver.validRange(String(value)) === null) fail(`"${value}" is not a semver range (e.g. ">=2.20", "^3.8", "*")`);
       return;
@@ -649,9 +709,11 @@ function checkValue(spec: KeySpec, value: unknown, fail: (m: string, sub?: strin
       return;
     case 'list':
       if (!Array.isArray(value)) fail(`expected a list, got ${t}`);
-      (value as unknown[]).forEach((x, i) => {
-        if (typeof x !== 'string') fail(`expected a list of strings, got an item that is ${describe(x)}`, i);
-      });
+      (value as unknown[]).forEach((x, i) =>
+        each(() => {
+          if (typeof x !== 'string') fail(`expected a list of strings, got an item that is ${describe(x)}`, i, typeof x === 'boolean');
+        }),
+      );
       return;
     case 'hosts':
       if (!Array.isArray(value) && typeof value !== 'string') fail(`expected a list of hosts, got ${t}`);
@@ -659,22 +721,30 @@ function checkValue(spec: KeySpec, value: unknown, fail: (m: string, sub?: strin
     case 'env':
       if (!isPlainMap(value)) fail(`expected a map of NAME: value, got ${t}`);
       for (const [k, v] of Object.entries(value as object)) {
-        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) fail(`"${k}" is not a valid environment variable name`, k);
-        if (v !== null && typeof v === 'object') fail(`expected a scalar value, got ${describe(v)}`, k);
+        each(() => {
+          if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) fail(`"${k}" is not a valid environment variable name`, k);
+          if (v !== null && typeof v === 'object') fail(`expected a scalar value, got ${describe(v)}`, k);
+        });
       }
       return;
     case 'map':
       if (!isPlainMap(value)) fail(`expected a map, got ${t}`);
       if (spec.keys) {
+        const subs = spec.keys;
         for (const [k, v] of Object.entries(value as object)) {
-          const sub = spec.keys[k];
-          if (!sub) fail(`unknown key "${key}.${k}"${didYouMean(k, Object.keys(spec.keys))}`, k);
-          checkValue(sub, v, (m) => fail(m, k), `${key}.${k}`);
+          each(() => {
+            const sub = subs[k];
+            if (!sub) fail(`unknown key "${key}.${k}"${didYouMean(k, Object.keys(subs))}`, k);
+            checkValue(sub, v, (m, _, quote) => fail(m, k, quote), `${key}.${k}`);
+          });
         }
       } else if (spec.values) {
+        const values = spec.values;
         for (const [k, v] of Object.entries(value as object)) {
-          if (spec.keyPattern && !spec.keyPattern.re.test(k)) fail(`"${k}" is not ${spec.keyPattern.what}`, k);
-          checkValue(spec.values, v, (m) => fail(m, k), `${key}.${k}`);
+          each(() => {
+            if (spec.keyPattern && !spec.keyPattern.re.test(k)) fail(`"${k}" is not ${spec.keyPattern.what}`, k);
+            checkValue(values, v, (m, _, quote) => fail(m, k, quote), `${key}.${k}`);
+          });
         }
       }
       return;

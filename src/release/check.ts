@@ -5,8 +5,8 @@
 // answers into rows of checks is pure (evaluateCheck) and unit-tested.
 import { posix } from 'node:path';
 import semver from 'semver';
-import { emitOutput, quote, type Step } from '../remote/shell.js';
-import type { Plugin } from '../signals.js';
+import { emitOutput, outputLines, quote, type Step } from '../remote/shell.js';
+import type { Plugin, Probe } from '../signals.js';
 import type { Paths } from './paths.js';
 import type { Target } from './plan.js';
 import type { Run } from './run.js';
@@ -46,6 +46,36 @@ export interface CheckInput {
   linkedFiles: string[];
   tools: ToolNeed[];
   minFreeMb: number;
+  /** the plugins' probes (git repository, artifact URL), in the order checkSteps ran them */
+  probes?: readonly Pick<Probe, 'name'>[];
+  /**
+   * The role's ${VAR}s, checked on this machine: undefined when it uses none; else each unset
+   * required one (with where it is written), none when all are set.
+   */
+  environment?: string[];
+}
+
+/** Seconds a plugin's probe may take on a host (an unreachable git server must not hang the doctor). */
+export const PROBE_TIMEOUT_S = 30;
+
+/** The probes of every plugin any command of the target's roles runs, each once. */
+export function targetProbes(t: Pick<Target, 'roles' | 'paths'>): Probe[] {
+  const seen = new Map<string, Probe>();
+  for (const r of t.roles) {
+    for (const p of r.allPlugins) {
+      for (const probe of p.probes?.(r.config, { paths: t.paths, quote }) ?? []) {
+        const k = `${probe.name}\u0000${probe.script}`;
+        if (!seen.has(k)) seen.set(k, probe);
+      }
+    }
+  }
+  return [...seen.values()];
+}
+
+/** The line of a failed probe's output that says why: git and curl write their cause first (fatal:, error:, curl: (N)). */
+export function probeCause(lines: readonly string[]): string {
+  const text = lines.map((l) => l.trim()).filter(Boolean);
+  return text.find((l) => /^(fatal|error|curl: \(\d+\))[: ]/i.test(l)) ?? text.at(-1) ?? 'failed with no message';
 }
 
 const words = (s: unknown) => String(s ?? '').trim().split(/\s+/).filter(Boolean);
@@ -115,7 +145,7 @@ const out = (key: string, expr = "''") => emitOutput(key, expr);
  * fail the script. Read-only but for a probe file created (never over an existing one) and removed
  * at once in each directory whose writability matters.
  */
-export function checkSteps(p: Paths, linkedFiles: string[], tools: { name: string; version: boolean }[]): Step[] {
+export function checkSteps(p: Paths, linkedFiles: string[], tools: { name: string; version: boolean }[], probes: readonly Probe[] = []): Step[] {
   const steps: Step[] = [];
   steps.push({
     name: 'check deploy root',
@@ -168,6 +198,20 @@ export function checkSteps(p: Paths, linkedFiles: string[], tools: { name: strin
       lines.push(...probe);
     });
     steps.push({ name: 'check tools', script: lines.join('\n') });
+  }
+  if (probes.length) {
+    const lines = [
+      // each probe in its own shell, stdin closed, bounded in time; its exit status and output are answers
+      `fap_probe_run() { if command -v timeout >/dev/null 2>&1; then timeout ${PROBE_TIMEOUT_S} sh -c "$1"; else sh -c "$1"; fi; }`,
+    ];
+    probes.forEach((probe, i) => {
+      lines.push(
+        `if fap_o=$(fap_probe_run ${quote(probe.script)} </dev/null 2>&1); then fap_rc=0; else fap_rc=$?; fi`,
+        out(`probe.${i}.rc`, '"$fap_rc"'),
+        `printf '%s\n' "$fap_o" | ${outputLines(`probe-${i}-out`)}`,
+      );
+    });
+    steps.push({ name: 'check plugins', script: lines.join('\n') });
   }
   return steps;
 }
@@ -261,6 +305,20 @@ export function evaluateCheck(i: CheckInput): CheckRow[] {
     }
   }
 
+  // what the plugins asked the host (can it reach the repository, the artifact)
+  (i.probes ?? []).forEach((probe, n) => {
+    const rc = one(`probe.${n}.rc`);
+    const lines = all(`probe-${n}-out`);
+    if (rc === '0') rows.push({ name: probe.name, status: 'ok', detail: lines.map((l) => l.trim()).filter(Boolean).at(-1) ?? 'ok' });
+    else if (rc === '124') rows.push({ name: probe.name, status: 'FAIL', detail: `no answer within ${PROBE_TIMEOUT_S} s${lines.some((l) => l.trim()) ? `: ${probeCause(lines)}` : ''}` });
+    else rows.push({ name: probe.name, status: 'FAIL', detail: rc === undefined ? 'no answer' : probeCause(lines) });
+  });
+
+  // the ${VAR}s the release's environment reads, on this machine
+  if (i.environment) {
+    rows.push(i.environment.length ? { name: 'environment', status: 'FAIL', detail: `unset: ${i.environment.join('; ')}` } : { name: 'environment', status: 'ok', detail: 'every ${VAR} it reads is set' });
+  }
+
   // disk
   const kb = parseDfAvailableKb(one('df'));
   if (kb === undefined) rows.push({ name: 'free disk', status: 'warn', detail: `could not read the free space of ${base} (df -Pk)` });
@@ -310,7 +368,7 @@ export function checkSummary(hosts: HostChecks[]): { ok: boolean; text: string }
  * Check every target: connect (a host that cannot be reached gets one failing row; the others go
  * on), then one read-only script per target. Takes no lock.
  */
-export async function runChecks(run: Run, targets: Target[]): Promise<HostChecks[]> {
+export async function runChecks(run: Run, targets: Target[], environment: (t: Target) => string[] | undefined = () => undefined): Promise<HostChecks[]> {
   // warnings the connection gave (a key added by accept-new, checking off), per host
   const warnings = new Map<string, string>();
   run.bus.on((e) => {
@@ -322,7 +380,8 @@ export async function runChecks(run: Run, targets: Target[]): Promise<HostChecks
     const ssh = t.config.ssh;
     const tools = requiredTools(t.roles.map((r) => ({ config: r.config, plugins: r.allPlugins })));
     const linkedFiles = t.config.linked_files;
-    const steps = checkSteps(t.paths, linkedFiles, probedTools(tools));
+    const probes = targetProbes(t);
+    const steps = checkSteps(t.paths, linkedFiles, probedTools(tools), probes);
     const base = { host: t.host.name, role: t.role, path: t.paths.root };
     if (run.opts.dryRun) {
       await run.exec(t, 'check', steps);
@@ -351,7 +410,7 @@ export async function runChecks(run: Run, targets: Target[]): Promise<HostChecks
       }
     }
     const minFreeMb = Math.max(...t.roles.map((r) => r.config.check_min_free_mb));
-    return { ...base, checks: evaluateCheck({ paths: t.paths, user: connection.ok ? connection.user : t.user, connection, outputs, scriptError, linkedFiles, tools, minFreeMb }) };
+    return { ...base, checks: evaluateCheck({ paths: t.paths, user: connection.ok ? connection.user : t.user, connection, outputs, scriptError, linkedFiles, tools, minFreeMb, probes, environment: environment(t) }) };
   });
   const hosts = results.map((r) => (r.ok ? r.value : { host: r.target.host.name, role: r.target.role, path: r.target.paths.root, checks: [{ name: 'checks', status: 'FAIL' as const, detail: r.error.message }] }));
   // a host whose checks failed counts as failed here, though its script ran

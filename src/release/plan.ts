@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { dirname, isAbsolute, posix, resolve as resolvePath } from 'node:path';
-import { ConfigError } from '../errors.js';
+import { ConfigError, ConfigErrorCollector } from '../errors.js';
 import type { HostSpec } from '../config/hosts.js';
 import { loadDeployFile, type LoadedFile } from '../config/load.js';
 import { allKeys, bindRelease, PLACE_KEYS, pluginNamesInSets, pluginRefs, resolveRole, selectRoles, type RoleConfig } from '../config/resolve.js';
@@ -119,50 +119,61 @@ export function filePathsFrom(dir: string, rc: RoleConfig): RoleConfig {
 
 export async function buildPlan(input: PlanInput): Promise<Plan> {
   const loaded = loadDeployFile(input.deployfile);
+  // every configuration error is collected (each plugin, each role, each key) and reported together
+  const errors = new ConfigErrorCollector();
   const plugins = new Map<string, Plugin>();
+  /** plugins that could not be loaded: reported once, where first named */
+  const unloadable = new Set<string>();
   for (const { name, where } of pluginMentions(loaded, input)) {
-    if (plugins.has(canonicalName(name))) continue;
+    if (plugins.has(canonicalName(name)) || unloadable.has(canonicalName(name))) continue;
     try {
       plugins.set(canonicalName(name), await loadPlugin(name, dirname(input.deployfile)));
     } catch (e) {
-      if (e instanceof ConfigError) throw where(e.detail);
-      throw e;
+      if (!(e instanceof ConfigError)) throw e;
+      unloadable.add(canonicalName(name));
+      errors.add(where(e.detail));
     }
   }
   const bundled = await bundledPlugins();
   const keys = { ...pluginKeys(bundled), ...pluginKeys(plugins) };
   const known = new Map([...bundled, ...plugins]);
   const roleNames = selectRoles(loaded, input.stage, input.role, allKeys(keys));
-  const roles = roleNames.map((r) => filePathsFrom(dirname(input.deployfile), resolveRole({ loaded, stage: input.stage, role: r, sets: input.sets, env: input.env, pluginKeys: keys, plugins: known, command: input.command }, r)));
+  const roles = roleNames.flatMap((r) => errors.take(() => [filePathsFrom(dirname(input.deployfile), resolveRole({ loaded, stage: input.stage, role: r, sets: input.sets, env: input.env, pluginKeys: keys, plugins: known, command: input.command, requireEnvironment: input.needsEnvironment }, r))]) ?? []);
 
   const targets: Target[] = [];
   const rcOf = new Map<Target, RoleConfig>();
   const byKey = new Map<string, Target>();
   for (const rc of roles) {
-    if (input.needsEnvironment && rc.envProblems.length) throw rc.envProblems[0].where;
-    const pluginNamed = async (n: string, key: string): Promise<Plugin> => {
+    const before = errors.count;
+    const pluginNamed = async (n: string, key: string): Promise<Plugin | undefined> => {
       let p = plugins.get(canonicalName(n));
       if (!p) {
+        if (unloadable.has(canonicalName(n))) return undefined;
         // named only by --set plugins=[...], or enabled by a key (git) or standing in (curl)
         try {
           p = await loadPlugin(n, dirname(input.deployfile));
         } catch (e) {
-          if (e instanceof ConfigError) throw originError(loaded, rc, key, e.detail);
-          throw e;
+          if (!(e instanceof ConfigError)) throw e;
+          unloadable.add(canonicalName(n));
+          errors.add(originError(loaded, rc, key, e.detail));
+          return undefined;
         }
         plugins.set(canonicalName(n), p);
       }
       return p;
     };
     const rolePlugins: Plugin[] = [];
-    for (const n of rc.values.plugins ?? []) rolePlugins.push(await pluginNamed(n, 'plugins'));
+    for (const n of rc.values.plugins ?? []) {
+      const p = await pluginNamed(n, 'plugins');
+      if (p) rolePlugins.push(p);
+    }
     const allPlugins = [...rolePlugins];
     for (const key of CHECKED_PLUGIN_LISTS) {
       const list = rc.values[key];
       if (!Array.isArray(list)) continue;
       for (const n of list) {
         const p = await pluginNamed(String(n), key);
-        if (!allPlugins.includes(p)) allPlugins.push(p);
+        if (p && !allPlugins.includes(p)) allPlugins.push(p);
       }
     }
     // a plugin that some command runs because its keys are set (curl in fap release, given
@@ -174,29 +185,31 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
     }
     // a bad deploy root is named as such, before any plugin's check of a path derived from it
     const rootProblem = pathProblem(rc.values.path);
-    if (rootProblem) throw originError(loaded, rc, 'path', rootProblem);
-    for (const p of rolePlugins) {
-      // a plugin's own checks are requirements of building a release (curl's artifact, git's repo):
-      // rollback, restart, run and the read-only commands act on what is deployed and never refuse
-      const problem = input.command !== undefined && BUILDING_COMMANDS.has(input.command) ? p.check?.(rc.values) : undefined;
-      if (problem) throw originError(loaded, rc, problem.key, problem.message);
+    if (rootProblem) errors.add(originError(loaded, rc, 'path', rootProblem));
+    else {
+      for (const p of rolePlugins) {
+        // a plugin's own checks are requirements of building a release (curl's artifact, git's repo):
+        // rollback, restart, run and the read-only commands act on what is deployed and never refuse
+        const problem = input.command !== undefined && BUILDING_COMMANDS.has(input.command) ? p.check?.(rc.values) : undefined;
+        if (problem) errors.add(originError(loaded, rc, problem.key, problem.message));
+      }
     }
-    if (!rc.hosts.length) throw originError(loaded, rc, 'hosts', `role "${rc.role}" of ${rc.stage} has no hosts`);
-    validateLinkedPaths(loaded, rc);
+    if (!rc.hosts.length) errors.add(originError(loaded, rc, 'hosts', `role "${rc.role}" of ${rc.stage} has no hosts`));
+    validateLinkedPaths(loaded, rc, errors);
     if (rc.values.batch_size !== undefined) {
       try {
         batchSize(100, rc.values.batch_size);
       } catch (e) {
-        throw originError(loaded, rc, 'batch_size', (e as Error).message);
+        errors.add(originError(loaded, rc, 'batch_size', (e as Error).message));
       }
     }
+    // targets only from a role without errors: the checks between roles need sound ones
+    if (errors.count > before) continue;
     for (const host of rc.hosts) {
       // the local host: whoever runs fap (`user` names an SSH login)
       const user = host.local ? localUser() : (host.user ?? rc.values.user);
       const port = host.port ?? 22;
       const root = rc.values.path;
-      const bad = pathProblem(root);
-      if (bad) throw originError(loaded, rc, 'path', bad);
       const key = `${user}@${host.hostname}:${port}:${root}`;
       const work: RoleWork = { role: rc.role, config: rc.values, plugins: rolePlugins, allPlugins };
       const prev = byKey.get(key);
@@ -226,6 +239,7 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
       rcOf.set(t, rc);
     }
   }
+  errors.throwIfAny();
   checkPlacesApart(loaded, targets, rcOf);
   const filtered = input.hosts?.length ? targets.filter((t) => input.hosts!.some((h) => h === t.host.name || h === t.host.hostname)) : targets;
   if (input.hosts?.length) {
@@ -321,7 +335,7 @@ function mergeRole(loaded: LoadedFile, rc: RoleConfig, t: Target, work: RoleWork
 }
 
 /** linked_files / linked_dirs stay inside shared/ and the release: relative, no .. */
-function validateLinkedPaths(loaded: LoadedFile, rc: RoleConfig): void {
+function validateLinkedPaths(loaded: LoadedFile, rc: RoleConfig, errors: ConfigErrorCollector): void {
   for (const k of ['linked_files', 'linked_dirs']) {
     for (const [i, p] of ((rc.values[k] as string[]) ?? []).entries()) {
       const bad = !p || p.startsWith('/') || p.split('/').some((seg) => seg === '..' || seg === '.' || seg === '') || /[\n\r\0]/.test(p);
@@ -330,8 +344,7 @@ function validateLinkedPaths(loaded: LoadedFile, rc: RoleConfig): void {
         const msg = /[\n\r\0]/.test(p)
           ? `${JSON.stringify(p)} holds a line break or NUL byte: a linked path is one line`
           : `"${p}" must be a relative path inside shared/ (no leading /, no . or .. segments, no empty segments)`;
-        if (o?.path) throw loaded.error([...o.path, i], msg);
-        throw new ConfigError(msg, { file: o?.layer === '--set' ? '--set' : loaded.file, keyPath: `${k}[${i}]` });
+        errors.add(o?.path ? loaded.error([...o.path, i], msg) : new ConfigError(msg, { file: o?.layer === '--set' ? '--set' : loaded.file, keyPath: `${k}[${i}]` }));
       }
     }
   }

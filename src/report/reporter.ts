@@ -1,6 +1,6 @@
 // Reporters turn the event stream into output: JSON lines for machines, plain `[host] message`
 // lines for CI logs (./plain.ts), an ora spinner per phase on a terminal (./tty.ts, loaded only then).
-import { EventBus, type StampedEvent } from '../events.js';
+import { EventBus, type ConfigErrorEntry, type StampedEvent } from '../events.js';
 import { lineGrouper, type ReporterOptions } from './plain.js';
 
 /** --json: a `result` line has been written (the stream's last line) */
@@ -16,11 +16,11 @@ function writeJson(e: StampedEvent): void {
  * --json: the `result` line of a fap that ends before its command wrote one (a configuration or
  * usage error, a signal before or during a run): the stream's last line is always a result.
  */
-export function finalJsonResult(command: string, exitCode: number, error?: string): void {
+export function finalJsonResult(command: string, exitCode: number, error?: string, errors?: ConfigErrorEntry[]): void {
   if (resultWritten) return;
   const bus = new EventBus();
   bus.on(writeJson);
-  bus.emit({ event: 'result', ok: exitCode === 0, command, exitCode, hosts: [], error: error || undefined });
+  bus.emit({ event: 'result', ok: exitCode === 0, command, exitCode, hosts: [], error: error || undefined, ...(errors?.length ? { errors } : {}) });
 }
 
 export async function attachReporter(bus: EventBus, o: ReporterOptions): Promise<void> {

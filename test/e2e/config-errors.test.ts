@@ -277,7 +277,7 @@ const cases: ErrorCase[] = [
     yaml: lines('app_name: shop', 'repo: /nowhere', 'linked_files: [configs/app.conf, true]', 'stage_role_configs:', '  production:', '    web:', HOSTS),
     at: [3, 34],
     keyPath: 'linked_files[1]',
-    message: /expected a list of strings, got an item that is a boolean$/,
+    message: /expected a list of strings, got an item that is a boolean; quote it for the text: "true"$/,
   },
   {
     name: 'environment is a list',
@@ -915,4 +915,63 @@ describe('tricky but valid deploy.yml: fap config shows what a user expects', ()
       }
     });
   }
+});
+
+describe('several mistakes in one deploy.yml: every one reported, in file order, then counted', () => {
+  const yaml = lines(
+    'app_name: shop', // 1
+    'keep_relases: 3', // 2
+    'repo: /nowhere', // 3
+    'environment:', // 4
+    '  SECRET_KEY: ${FAP_CFG_T_SECRET:?set FAP_CFG_T_SECRET}', // 5
+    'stage_role_configs:', // 6
+    '  production:', // 7
+    '    web:', // 8
+    HOSTS, // 9
+    '      keep_releases: 0', // 10
+    '    worker:', // 11
+    HOSTS, // 12
+    '      branch: true', // 13
+  );
+  test('on stderr: one line each with file:line:col and key path, the count last; exit 2, nothing contacted', async () => {
+    const file = writeCase(yaml);
+    const { r, connections } = await contacted(fap(['-f', file, '--set', 'shared_writable=maybe', 'deploy', 'production'], { timeoutMs: 30_000 }));
+    const show = `\n--- stderr:\n${r.stderr}--- stdout:\n${r.stdout}`;
+    assert.equal(connections, 0, show);
+    assert.equal(r.code, 2, show);
+    assert.equal(r.stdout, '', show);
+    noStack(r.stderr);
+    assert.equal(
+      r.stderr,
+      [
+        `fap: ${file}:2:1: keep_relases: unknown key "keep_relases" (did you mean "keep_releases"?)`,
+        `fap: ${file}:5:3: environment.SECRET_KEY: set FAP_CFG_T_SECRET`,
+        `fap: ${file}:10:7: stage_role_configs.production.web.keep_releases: must be at least 1, got 0`,
+        `fap: ${file}:13:7: stage_role_configs.production.worker.branch: expected a string, got a boolean; quote it for the text: "true"`,
+        'fap: --set: shared_writable: expected true or false, got a string "maybe"',
+        'fap: 5 configuration errors',
+        '',
+      ].join('\n'),
+    );
+  });
+  test('--json: the last line is the result, with every error and its place', async () => {
+    const file = writeCase(yaml);
+    const r = await fap(['-f', file, '--json', '--set', 'branch=true', 'deploy', 'production'], { timeoutMs: 30_000 });
+    assert.equal(r.code, 2, r.stderr);
+    const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { event: string; exitCode: number; error: string; errors: { message: string; file?: string; line?: number; col?: number; keyPath?: string }[] };
+    assert.equal(last.event, 'result');
+    assert.equal(last.exitCode, 2);
+    // --set branch=true wins over the worker's branch: true, so that mistake is --set's
+    assert.match(last.error, /^4 configuration errors; the first: /);
+    assert.deepEqual(
+      last.errors.map((e) => [e.file === file ? 'file' : e.file, e.line, e.col, e.keyPath]),
+      [
+        ['file', 2, 1, 'keep_relases'],
+        ['file', 5, 3, 'environment.SECRET_KEY'],
+        ['file', 10, 7, 'stage_role_configs.production.web.keep_releases'],
+        ['--set', undefined, undefined, 'branch'],
+      ],
+    );
+    assert.match(last.errors[3].message, /quote it for the text: --set 'branch="true"'$/);
+  });
 });

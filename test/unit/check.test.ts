@@ -20,6 +20,7 @@ import {
   formatCheckTable,
   parseDfAvailableKb,
   parseToolVersion,
+  probeCause,
   probedTools,
   requiredTools,
   type CheckInput,
@@ -419,6 +420,64 @@ describe('the check script, run by /bin/sh', () => {
     const rows = evaluateCheck(input({ paths: layout(join(dir, 'root'), 'x'), tools: t, outputs: r.outputs }));
     assert.equal(ok(rows, 'tool fapthing')!.status, 'ok');
     assert.equal(ok(rows, 'deploy path')!.status, 'FAIL');
+  });
+});
+
+describe('plugins\' probes (git repository, artifact URL) and the environment row', () => {
+  test('run by /bin/sh in the check script: each probe\'s exit status and output are its row; the script never fails', () => {
+    const root = freshDir();
+    const probes = [
+      { name: 'fine', script: "echo 'reachable: here'" },
+      // git writes its cause first and a generic line last: the cause is the detail
+      { name: 'git-like', script: "echo \"fatal: '/nowhere.git' does not appear to be a git repository\" >&2; echo 'fatal: Could not read from remote repository.' >&2; echo '' >&2; echo 'and the repository exists.' >&2; exit 128" },
+      { name: 'reads stdin', script: 'cat; echo "got EOF"' },
+      { name: 'quiet failure', script: 'exit 3' },
+    ];
+    const r = spawnSync('/bin/sh', ['-c', composeScript(checkSteps(layout(root, 'x'), [], [], probes))], { encoding: 'utf8', cwd: base, timeout: 20_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const rows = evaluateCheck(input({ paths: layout(root, 'x'), outputs: parseOutputs(r.stdout).outputs, probes }));
+    const got = Object.fromEntries(rows.filter((x) => probes.some((p) => p.name === x.name)).map((x) => [x.name, [x.status, x.detail]]));
+    assert.deepEqual(got, {
+      fine: ['ok', 'reachable: here'],
+      'git-like': ['FAIL', "fatal: '/nowhere.git' does not appear to be a git repository"],
+      'reads stdin': ['ok', 'got EOF'],
+      'quiet failure': ['FAIL', 'failed with no message'],
+    });
+  });
+
+  test('the cause of a failure: the first fatal:/error:/curl: (N) line, else the last line (generative)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.stringMatching(/^[a-z ]{0,20}$/), { maxLength: 5 }), fc.constantFrom('fatal: no such repository', 'error: HTTP 404 from http://x/a.tgz', 'curl: (7) Failed to connect'), fc.array(fc.stringMatching(/^[a-z ]{1,20}$/), { maxLength: 5 }), (before, cause, afterLines) => {
+        assert.equal(probeCause([...before, cause, ...afterLines, 'fatal: a later one']), cause);
+      }),
+    );
+    assert.equal(probeCause(['one', 'two', '']), 'two');
+    assert.equal(probeCause([]), 'failed with no message');
+  });
+
+  test('a probe that gives no answer in time, and a timeout exit: named as such', () => {
+    const rows = evaluateCheck(input({ outputs: healthy([], { 'probe.0.rc': ['124'], 'probe-0-out': [''] }), probes: [{ name: 'git repository' }] }));
+    assert.deepEqual(ok(rows, 'git repository'), { name: 'git repository', status: 'FAIL', detail: 'no answer within 30 s' });
+  });
+
+  test('environment: a row only when the role reads ${VAR}s; every unset one named', () => {
+    assert.equal(ok(evaluateCheck(input({ outputs: healthy([]) })), 'environment'), undefined);
+    assert.deepEqual(ok(evaluateCheck(input({ outputs: healthy([]), environment: [] })), 'environment'), { name: 'environment', status: 'ok', detail: 'every ${VAR} it reads is set' });
+    const bad = ok(evaluateCheck(input({ outputs: healthy([]), environment: ['deploy.yml:7:3: environment.A: set A', 'deploy.yml:8:3: environment.B: set B'] })), 'environment');
+    assert.deepEqual(bad, { name: 'environment', status: 'FAIL', detail: 'unset: deploy.yml:7:3: environment.A: set A; deploy.yml:8:3: environment.B: set B' });
+  });
+
+  test('git and curl declare their probes from the configuration; none without a repo or URL', () => {
+    const git = bundled.get('git')!;
+    const curl = bundled.get('curl')!;
+    const ctx = { paths: layout('/srv/shop', 'x'), quote: (w: string | number) => `'${w}'` };
+    assert.deepEqual(git.probes!({ repo: '/srv/git/shop.git', branch: 'main' }, ctx).map((p) => p.name), ['git repository']);
+    assert.deepEqual(git.probes!({}, ctx), []);
+    assert.deepEqual(curl.probes!({ curl_url: 'https://ci/x.tgz', curl_options: '', curl_timeout: 300 }, ctx).map((p) => p.name), ['artifact URL']);
+    assert.deepEqual(curl.probes!({ curl_artifact: './x.tgz' }, ctx), []);
+    // credentials reach neither the probe's command line nor its messages
+    const withToken = git.probes!({ repo: 'https://ci:t0ken-x@git.example.com/shop.git', branch: 'main' }, ctx)[0].script;
+    assert.ok(!/ls-remote[^\n]*t0ken-x/.test(withToken) && !/echo[^\n]*t0ken-x/.test(withToken), withToken);
   });
 });
 
