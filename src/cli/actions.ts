@@ -16,6 +16,7 @@ import { deployfile, deployfileFromEnv } from './deployfile.js';
 import { attachTerminal } from './terminal.js';
 import { batchSize, currentShown, unfinished } from '../release/state.js';
 import { EventBus, type StampedEvent } from '../events.js';
+import { colorFor } from '../report/color.js';
 import { attachReporter } from '../report/reporter.js';
 import { displayValues, formatConfig } from '../config/show.js';
 import { bundledKeys, bundledPlugins } from '../plugin/load.js';
@@ -187,11 +188,14 @@ function lockWaitMs(flags: RunFlags, targets: Target[]): number {
   }
 }
 
+/** Commands whose answer is a table on stdout: their read-only phase is not reported above it. */
+const TABLE_COMMANDS = new Set(['releases', 'check']);
+
 async function startRun(command: string, s: Selected, p: Plan, flags: RunFlags = {}, options: Record<string, unknown> = {}): Promise<Run> {
   markHostsContacted();
   const bus = new EventBus();
-  const color = s.g.color !== false && !process.env.NO_COLOR && !!process.stderr.isTTY;
-  await attachReporter(bus, { json: !!s.g.json, verbose: !!s.g.verbose, quiet: !!s.g.quiet, color, tty: !!process.stderr.isTTY, dryRun: !!s.g.dryRun });
+  const color = colorFor(process.stderr, s.g.color);
+  await attachReporter(bus, { json: !!s.g.json, verbose: !!s.g.verbose, quiet: !!s.g.quiet, color, tty: !!process.stderr.isTTY, dryRun: !!s.g.dryRun, phases: !TABLE_COMMANDS.has(command) });
   const run = new Run(bus, {
     command,
     commandLine: ['fap', command, s.stage, s.role].filter(Boolean).join(' '),
@@ -474,7 +478,7 @@ export async function releasesAction(stage: string | undefined, role: string | u
       agree: currents.size <= 1,
       hosts: rows.map((r) => ({ host: r.host, role: r.role, current: r.state?.current, ...(r.state?.foreignCurrent ? { foreign_current: r.state.foreignCurrent } : {}), releases: r.state?.releases, interrupted: r.state ? unfinished(r.state) : undefined, error: r.error })),
     });
-    if (!s.g.json) process.stdout.write(redact(formatReleasesTable(rows) + '\n'));
+    if (!s.g.json) process.stdout.write(redact(formatReleasesTable(rows, { color: colorFor(process.stdout, s.g.color) }) + '\n'));
     process.exitCode = ok ? EXIT.ok : EXIT.failed;
   } finally {
     await run.close();
@@ -503,7 +507,7 @@ export async function checkAction(stage: string | undefined, role: string | unde
       hosts: hosts.map((h) => ({ host: h.host, role: h.role, path: h.path, checks: h.checks.map((c) => ({ name: c.name, ok: c.status !== 'FAIL', status: c.status, detail: c.detail })) })),
       exitCode: ok ? EXIT.ok : EXIT.failed,
     });
-    if (!s.g.json && !run.opts.dryRun) process.stdout.write(redact(formatCheckTable(hosts) + '\n' + text + '\n'));
+    if (!s.g.json && !run.opts.dryRun) process.stdout.write(redact(formatCheckTable(hosts, { color: colorFor(process.stdout, s.g.color) }) + '\n' + text + '\n'));
     process.exitCode = ok ? EXIT.ok : EXIT.failed;
   } finally {
     await run.close();

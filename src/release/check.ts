@@ -3,6 +3,8 @@
 // configuration and its plugins use, free space — found out in one read-only script per host.
 // The script never fails and writes nothing but a probe file it removes at once; turning its
 // answers into rows of checks is pure (evaluateCheck) and unit-tested.
+import { paint } from '../report/color.js';
+import { count } from '../words.js';
 import { posix } from 'node:path';
 import semver from 'semver';
 import { emitOutput, outputLines, quote, type Step } from '../remote/shell.js';
@@ -337,7 +339,8 @@ export interface HostChecks {
 }
 
 /** The doctor's table: one row per check, host by host. */
-export function formatCheckTable(hosts: HostChecks[]): string {
+/** The table of fap check; FAIL red and warn yellow when colour is on. */
+export function formatCheckTable(hosts: HostChecks[], o: { color?: boolean } = {}): string {
   const lines: string[][] = [['HOST', 'CHECK', 'STATUS', 'DETAIL']];
   const several = new Set<string>();
   const seen = new Set<string>();
@@ -347,7 +350,13 @@ export function formatCheckTable(hosts: HostChecks[]): string {
     for (const c of h.checks) lines.push([label, c.name, c.status, c.detail]);
   }
   const widths = [0, 1, 2].map((i) => Math.max(...lines.map((l) => l[i].length)));
-  return lines.map((l) => l.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]) : cell)).join('  ').trimEnd()).join('\n');
+  const shown = (cell: string, i: number, row: number) => {
+    const padded = i < 3 ? cell.padEnd(widths[i]) : cell;
+    if (row && i === 2 && cell === 'FAIL') return paint(!!o.color, 'red', padded);
+    if (row && i === 2 && cell === 'warn') return paint(!!o.color, 'yellow', padded);
+    return padded;
+  };
+  return lines.map((l, row) => l.map((cell, i) => shown(cell, i, row)).join('  ').trimEnd()).join('\n');
 }
 
 /** One line: how many checks passed, and which hosts failed which checks. */
@@ -355,12 +364,12 @@ export function checkSummary(hosts: HostChecks[]): { ok: boolean; text: string }
   const rows = hosts.flatMap((h) => h.checks.map((c) => ({ h, c })));
   const failed = rows.filter((r) => r.c.status === 'FAIL');
   const warned = rows.filter((r) => r.c.status === 'warn').length;
-  const w = warned ? `, ${warned} warning(s)` : '';
-  if (!failed.length) return { ok: true, text: `✔ all ${rows.length} checks passed on ${hosts.length} host(s)${w}` };
+  const w = warned ? `, ${count(warned, 'warning')}` : '';
+  if (!failed.length) return { ok: true, text: `✔ all ${rows.length} checks passed on ${count(new Set(hosts.map((h) => h.host)).size, 'host')}${w}` };
   const badHosts = [...new Set(failed.map((r) => r.h.host))];
   return {
     ok: false,
-    text: `✖ ${failed.length} of ${rows.length} checks failed on ${badHosts.length} of ${new Set(hosts.map((h) => h.host)).size} host(s)${w}: ` + failed.map((r) => `${r.h.host} ${r.c.name}`).join(', '),
+    text: `✖ ${failed.length} of ${rows.length} checks failed on ${badHosts.length} of ${count(new Set(hosts.map((h) => h.host)).size, 'host')}${w}: ` + failed.map((r) => `${r.h.host} ${r.c.name}`).join(', '),
   };
 }
 

@@ -1,4 +1,6 @@
 // fap releases: what every host has, side by side.
+import { ago } from '../duration.js';
+import { paint } from '../report/color.js';
 import { phase } from './transaction.js';
 import type { Target } from './plan.js';
 import type { Run } from './run.js';
@@ -22,8 +24,13 @@ export async function listReleases(run: Run, targets: Target[]): Promise<HostRel
   });
 }
 
-export function formatReleasesTable(rows: HostReleases[]): string {
-  const lines: string[][] = [['HOST', 'ROLE', 'RELEASE', 'REVISION', 'STATUS', 'CURRENT', 'DEPLOYED AT', 'BY']];
+/**
+ * The table of fap releases: when each release was deployed relative to now ("5 min ago"; --json
+ * keeps the absolute time), failed releases red and the current one green when colour is on.
+ */
+export function formatReleasesTable(rows: HostReleases[], o: { color?: boolean; now?: Date } = {}): string {
+  const lines: string[][] = [['HOST', 'ROLE', 'RELEASE', 'REVISION', 'STATUS', 'CURRENT', 'DEPLOYED', 'BY']];
+  const when = (at: string | undefined) => (at ? ago(new Date(at), o.now) || at : '');
   for (const h of rows) {
     if (!h.state) {
       lines.push([h.host, h.role, '-', '-', `error: ${h.error}`, '', '', '']);
@@ -31,11 +38,22 @@ export function formatReleasesTable(rows: HostReleases[]): string {
     }
     if (!h.state.releases.length) lines.push([h.host, h.role, '(none)', '', '', '', '', '']);
     for (const r of h.state.releases) {
-      lines.push([h.host, h.role, r.name, (r.revision ?? '-').slice(0, 12), r.status, r.name === h.state.current ? '*' : '', r.deployed_at ?? '', r.deployed_by ?? (r.made_by === 'fapistrano' ? '(Fapistrano)' : '')]);
+      lines.push([h.host, h.role, r.name, (r.revision ?? '-').slice(0, 12), r.status, r.name === h.state.current ? '*' : '', when(r.deployed_at), r.deployed_by ?? (r.made_by === 'fapistrano' ? '(Fapistrano)' : '')]);
     }
   }
   const widths = lines[0].map((_, i) => Math.max(...lines.map((l) => l[i].length)));
-  const out = lines.map((l) => l.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+  const out = lines.map((l, row) =>
+    l
+      .map((c, i) => {
+        const cell = c.padEnd(widths[i]);
+        if (!row) return cell;
+        if (i === 4 && (c === 'failed' || c.startsWith('error:'))) return paint(!!o.color, 'red', cell);
+        if (i === 5 && c === '*') return paint(!!o.color, 'green', cell);
+        return cell;
+      })
+      .join('  ')
+      .trimEnd(),
+  );
   const currents = new Set(rows.filter((r) => r.state).map((r) => currentShown(r.state!)));
   if (currents.size > 1) {
     out.push('', `warning: hosts disagree about current: ${rows.map((r) => `${r.host}=${r.state ? currentShown(r.state) : '(none)'}`).join(', ')}`);

@@ -11,6 +11,8 @@ export interface ReporterOptions {
   tty: boolean;
   /** --dry-run: the phases are not run, so no phase lines; scripts only with -v, once per distinct script */
   dryRun?: boolean;
+  /** false: no phase lines (commands that answer with a table: fap releases, fap check) */
+  phases?: boolean;
 }
 
 const paint = (o: ReporterOptions, code: number, s: string) => (o.color ? `\u001b[${code}m${s}\u001b[0m` : s);
@@ -39,7 +41,7 @@ export function plainLine(raw: StampedEvent, o: ReporterOptions): string | undef
     case 'release.planned':
       return o.quiet || o.dryRun ? undefined : `release ${e.release}`;
     case 'phase.finished':
-      return o.quiet || o.dryRun ? undefined : `${e.phase}: ${e.ok} ok${e.failed ? `, ${paint(o, 31, e.failed + ' failed')}` : ''} (${(e.ms / 1000).toFixed(1)}s)`;
+      return o.quiet || o.dryRun || o.phases === false ? undefined : `${e.phase}: ${e.ok} ok${e.failed ? `, ${paint(o, 31, e.failed + ' failed')}` : ''} (${(e.ms / 1000).toFixed(1)}s)`;
     case 'host.connected':
       return o.verbose ? `${h}connected (${e.ms} ms)` : undefined;
     case 'script':

@@ -39,6 +39,7 @@ export function attachTty(bus: EventBus, o: ReporterOptions): void {
         stopWaiting();
         const text = `${phase}: ${e.ok}/${total} hosts (${(e.ms / 1000).toFixed(1)}s)`;
         if (e.failed) spinner?.fail(text);
+        else if (o.phases === false) spinner?.stop();
         else spinner?.succeed(text);
         spinner = undefined;
         return;

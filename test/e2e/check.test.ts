@@ -85,7 +85,7 @@ describe('fap check on a 2-host fleet', { skip }, () => {
       assert.match(row(r.stdout, h.name, 'tool git')![1], /^\d+\.\d+\.\d+ at \S*git \(needs >=2\.0\)$/);
       assert.match(row(r.stdout, h.name, 'git repository')![1], new RegExp(`^reachable: ${repo.dir}; main at [0-9a-f]{7}$`));
     }
-    assert.match(r.stdout, /✔ all 18 checks passed on 2 host\(s\)\n$/);
+    assert.match(r.stdout, /✔ all 18 checks passed on 2 hosts\n$/);
     [0, 1].forEach((i) => {
       assert.deepEqual(readdirSync(appRoot(i, app), { recursive: true }).map(String).sort(), before[i], 'nothing written on the host');
       assert.ok(!existsSync(join(appRoot(i, app), '.fap')), 'no lock, no state');
@@ -122,7 +122,7 @@ describe('fap check on a 2-host fleet', { skip }, () => {
     const bad = row(r.stdout, fleet.hosts[1].name, 'linked file configs/app.conf');
     assert.equal(bad?.[0], 'FAIL', r.stdout);
     assert.match(bad![1], new RegExp(`missing: ${join(fleet.deployDir, app, 'shared/configs/app.conf').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
-    assert.match(r.stdout, new RegExp(`✖ 1 of 18 checks failed on 1 of 2 host\\(s\\): ${fleet.hosts[1].name.replace(/\./g, '\\.')} linked file configs/app\\.conf\\n$`));
+    assert.match(r.stdout, new RegExp(`✖ 1 of 18 checks failed on 1 of 2 hosts: ${fleet.hosts[1].name.replace(/\./g, '\\.')} linked file configs/app\\.conf\\n$`));
   });
 
   test('a version out of range and a tool that does not exist: FAIL with the found version / not found', async () => {

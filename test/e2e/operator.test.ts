@@ -160,4 +160,21 @@ describe('operator output', { skip }, () => {
     assert.match(same.stderr, new RegExp(`✔ every host is already on ${rels[0]}; nothing to roll back`));
     assert.doesNotMatch(same.stderr, /: 0 ok/, 'no phase without hosts');
   });
+
+  test('fap releases: the table alone, relative times, FORCE_COLOR colours it in a pipe, --json keeps absolute times', async () => {
+    const file = writeDeployFile(fleet, { repo: repo.dir, top: { app_name: 'tableop' } });
+    assert.equal((await fap(['-f', file, 'deploy', 'production'])).code, 0);
+    const r = await fap(['-f', file, 'releases', 'production']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /inspect: /, 'no phase line above the table');
+    assert.match(r.stdout, /^HOST +ROLE +RELEASE +REVISION +STATUS +CURRENT +DEPLOYED +BY$/m);
+    assert.match(r.stdout, / ok +\* +(just now|\d+ s ago) /);
+    assert.doesNotMatch(r.stdout, /\u001b/);
+    const forced = await fap(['-f', file, 'releases', 'production'], { env: { FORCE_COLOR: '1', NO_COLOR: '' } });
+    assert.match(forced.stdout, /\u001b\[32m\*/);
+    const json = await fap(['-f', file, '--json', 'releases', 'production']);
+    const result = jsonEvents(json.stdout).pop()!;
+    const releases = (result.hosts as { releases: { deployed_at: string }[] }[])[0].releases;
+    assert.match(releases[0].deployed_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/);
+  });
 });

@@ -10,6 +10,9 @@ import { refusalText } from '../../src/release/rollback.js';
 import { commonGoodReleases, type HostState } from '../../src/release/state.js';
 import { lineGrouper, type ReporterOptions } from '../../src/report/plain.js';
 import type { FapEvent, StampedEvent } from '../../src/events.js';
+import { colorFor } from '../../src/report/color.js';
+import { formatReleasesTable } from '../../src/release/releases.js';
+import { formatCheckTable } from '../../src/release/check.js';
 
 const SHA = '3f2a9c1e5b7d9f0a1c3e5b7d9f0a1c3e5b7d9f0a';
 
@@ -164,5 +167,53 @@ describe('what every host says alike is said once', () => {
     const events: FapEvent[] = [script('web1', 'set -e\nA'), script('web2', 'set -e\nA'), script('web3', 'set -e\nB'), { event: 'phase.finished', phase: 'prepare', ms: 0, ok: 3, failed: 0 }];
     assert.deepEqual(run(events, { ...o, dryRun: true }), [], 'no scripts and no phase lines without -v');
     assert.deepEqual(run(events, { ...o, dryRun: true, verbose: true }), ['[web1, web2] prepare script:\n    set -e\n    A', '[web3] prepare script:\n    set -e\n    B']);
+  });
+});
+
+describe('tables', () => {
+  test('colour: --no-color and NO_COLOR off, FORCE_COLOR on a pipe, else a terminal only', () => {
+    assert.equal(colorFor({ isTTY: true }, undefined, {}), true);
+    assert.equal(colorFor({ isTTY: false }, undefined, {}), false);
+    assert.equal(colorFor({ isTTY: false }, undefined, { FORCE_COLOR: '1' }), true);
+    assert.equal(colorFor({ isTTY: true }, undefined, { FORCE_COLOR: '0' }), false);
+    assert.equal(colorFor({ isTTY: true }, undefined, { NO_COLOR: '1' }), false);
+    assert.equal(colorFor({ isTTY: true }, undefined, { NO_COLOR: '' }), true, 'an empty NO_COLOR is unset (no-color.org)');
+    assert.equal(colorFor({ isTTY: true }, false, { FORCE_COLOR: '1' }), false, '--no-color wins');
+  });
+
+  test('fap releases: when relative to now, failed red, current green, columns aligned either way', () => {
+    const now = new Date('2026-12-02T12:00:00Z');
+    const rows = [
+      {
+        host: 'web1',
+        role: 'web',
+        state: {
+          current: '20261202115500',
+          journals: [],
+          releases: [
+            { name: '20261202110000', status: 'failed' as const, revision: SHA, deployed_at: '2026-12-02T11:00:00Z', deployed_by: 'ana@laptop' },
+            { name: '20261202115500', status: 'ok' as const, revision: SHA, deployed_at: '2026-12-02T11:55:00Z', deployed_by: 'ana@laptop' },
+          ],
+        },
+      },
+    ];
+    const plain = formatReleasesTable(rows, { now });
+    assert.match(plain, /^HOST +ROLE +RELEASE +REVISION +STATUS +CURRENT +DEPLOYED +BY$/m);
+    assert.match(plain, /20261202110000 +3f2a9c1e5b7d +failed +1 h ago +ana@laptop/);
+    assert.match(plain, /20261202115500 +3f2a9c1e5b7d +ok +\* +5 min ago +ana@laptop/);
+    assert.doesNotMatch(plain, /\u001b/);
+    const coloured = formatReleasesTable(rows, { now, color: true });
+    assert.ok(coloured.includes('\u001b[31mfailed'), coloured);
+    assert.ok(coloured.includes('\u001b[32m*'), coloured);
+    // eslint-disable-next-line no-control-regex
+    assert.equal(coloured.replace(/\u001b\[\d+m/g, ''), plain, 'the same table under the colours');
+  });
+
+  test('fap check: FAIL red, warn yellow', () => {
+    const hosts = [{ host: 'web1', role: 'web', checks: [{ name: 'connect', status: 'ok' as const, detail: '' }, { name: 'disk', status: 'warn' as const, detail: 'low' }, { name: 'tool git', status: 'FAIL' as const, detail: 'missing' }] }];
+    const coloured = formatCheckTable(hosts as Parameters<typeof formatCheckTable>[0], { color: true });
+    assert.ok(coloured.includes('\u001b[31mFAIL'));
+    assert.ok(coloured.includes('\u001b[33mwarn'));
+    assert.doesNotMatch(formatCheckTable(hosts as Parameters<typeof formatCheckTable>[0]), /\u001b/);
   });
 });
