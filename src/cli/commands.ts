@@ -43,11 +43,15 @@ export function registerCommands(program: Command): void {
 
   program
     .command('run')
-    .description('a one-off admin command in the current release on every selected host, with .env loaded; exit code passed through')
+    .description(
+      'a one-off admin command in the current release on every selected host, with .env loaded. fap\'s stdin, when it is not a terminal, goes to every host (then end-of-file); ' +
+        'a terminal\'s does not (the command reads end-of-file): use -i. fap exits with the code of the first host (in deploy.yml order) that did not exit 0 (255: the command could not run there) and names every such host',
+    )
     .argument('<stage>')
     .argument('<role>')
     .argument('<command...>', 'the command and its arguments (after --)')
-    .usage('<stage> <role> -- <command...>')
+    .option('-i, --tty', "interactive, on a terminal (manage.py shell, psql): one host, the role's first or the one --hosts names; needs a terminal on stdin")
+    .usage('[-i] <stage> <role> -- <command...>')
     .action(async (stage, role, words, _o, cmd) => (await import('./actions.js')).runAction(stage, role, words, _o, cmd));
 
   program
