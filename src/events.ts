@@ -323,7 +323,7 @@ export interface ResultEvent {
   maxRssKb?: number;
   /** fap releases: whether every host has the same current */
   agree?: boolean;
-  /** fap check: the summary line */
+  /** fap check: the summary line; fap run: the hosts that did not exit 0, when some did not */
   summary?: string;
 }
 

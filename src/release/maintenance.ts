@@ -101,7 +101,8 @@ export async function runCommand(run: Run, targets: Target[], command: string[] 
   for (const c of codes) {
     if (!c.ok) {
       run.reportFailure(c.target, c.error);
-      process.stderr.write(redact(`fap: ${c.error.message}\n`));
+      // the reporter prints the failure on the terminal; with --json it is an event, so said here too
+      if (run.opts.json) process.stderr.write(redact(`fap: ${c.error.message}\n`));
     }
   }
   const exit = codes.map((c) => (c.ok ? c.value : 255)).find((c) => c !== 0) ?? 0;

@@ -164,6 +164,7 @@ test('every host that did not exit 0 is named with its code; fap exits with the 
   assert.equal(dead.code, 255, dead.stderr);
   assert.match(dead.stderr, /^✖ run failed on 1 of 3 hosts: 127\.0\.0\.1:1 \(could not run\)$/m);
   assert.match(dead.stderr, /127\.0\.0\.1:1.*connection refused/);
+  assert.equal(dead.stderr.match(/connection refused/g)?.length, 1, 'said once');
 });
 
 const noPty = spawnSync('python3', ['-c', 'import pty']).status === 0 ? false : 'no python3 to drive a pseudo-terminal';
