@@ -336,7 +336,7 @@ export interface ResultEvent {
   durationMs?: number;
   /** fap releases: whether every host has the same current */
   agree?: boolean;
-  /** fap check: the summary line */
+  /** fap check: the summary line; fap run: the hosts that did not exit 0, when some did not */
   summary?: string;
   /** a configuration error (exit 2): every one found, in file order */
   errors?: ConfigErrorEntry[];

@@ -8,7 +8,7 @@ import { localFileProblem } from '../local-file.js';
 import type { Command } from 'commander';
 import { ConfigError, EXIT, FapError, StagesNotRun, UsageError } from '../errors.js';
 import { formatDuration, parseDuration } from '../duration.js';
-import { cleanup, forceUnlock, openShell, restart, runCommand } from '../release/maintenance.js';
+import { cleanup, forceUnlock, openShell, restart, runCommand, runInteractive } from '../release/maintenance.js';
 import { loadDeployFile } from '../config/load.js';
 import { allKeys, selectRoles, stagesOf } from '../config/resolve.js';
 import { announceStages, roleGivenAsStage, stagesForRole, whichStage, type StageRoles } from './stages.js';
@@ -374,12 +374,37 @@ async function refuseRestartingNothing(s: Selected, p: Plan): Promise<void> {
   );
 }
 
-export async function runAction(stage: string, role: string, words: string[], _o: unknown, cmd: Command): Promise<void> {
+/**
+ * fap run: the command on every selected host with fap's stdin (when it is not a terminal: a
+ * terminal's input is for -i, so the command reads end-of-file and never waits); -i: on a terminal
+ * on one host, as fap shell (Kamal's `app exec -i` runs on the primary host: the role's first).
+ */
+export async function runAction(stage: string, role: string, words: string[], o: { tty?: boolean }, cmd: Command): Promise<void> {
   const s = await select(cmd, stage, role);
+  if (o.tty && s.g.json) throw new UsageError('fap run -i is interactive: --json does not apply (without -i, the output comes as run.output events)');
   const p = await plan(s, 'run');
+  if (o.tty) return runOnTerminal(s, p, words);
   const run = await startRun('run', s, p);
   try {
-    process.exitCode = await runCommand(run, p.targets, words, { prefix: p.targets.length > 1 && !s.g.json });
+    const input = process.stdin.isTTY ? undefined : process.stdin;
+    process.exitCode = await runCommand(run, p.targets, words, { prefix: p.targets.length > 1 && !s.g.json, input });
+  } finally {
+    await run.close();
+  }
+}
+
+async function runOnTerminal(s: Selected, p: Plan, words: string[]): Promise<void> {
+  if (p.targets.length > 1 && s.g.hosts !== undefined) {
+    throw new UsageError(`fap run -i runs on one host, and --hosts selects ${p.targets.length}: ${p.targets.map((t) => t.host.name).join(', ')}`);
+  }
+  if (!process.stdin.isTTY && !s.g.dryRun) {
+    throw new UsageError(`fap run -i needs a terminal, and stdin is not one; without -i, fap run gives the command fap's stdin (fap run ${s.stage} ${s.role} -- ${words.join(' ')} < FILE)`);
+  }
+  const target = p.targets[0];
+  if (p.targets.length > 1 && !s.g.quiet) process.stderr.write(`fap run -i: on ${target.host.name}, the first of ${p.targets.length} hosts (--hosts picks another)\n`);
+  const run = await startRun('run', s, { ...p, targets: [target] });
+  try {
+    process.exitCode = await runInteractive(run, target, words, attachTerminal);
   } finally {
     await run.close();
   }

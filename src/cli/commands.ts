@@ -56,12 +56,16 @@ export function registerCommands(program: Command): void {
 
   program
     .command('run')
-    .description('a one-off admin command in the current release on every selected host, with .env loaded; exit code passed through')
+    .description(
+      'a one-off admin command in the current release on every selected host, with .env loaded. fap\'s stdin, when it is not a terminal, goes to every host (then end-of-file); ' +
+        'a terminal\'s does not (the command reads end-of-file): use -i. fap exits with the code of the first host (in deploy.yml order) that did not exit 0 (255: the command could not run there) and names every such host',
+    )
     .argument('<stage>', STAGE)
     .argument('<role>', 'the role whose hosts run it (web)')
     .argument('<command...>', 'the command and its arguments, after -- (run in the current release by the host\'s shell)')
-    .usage('<stage> <role> -- <command...>')
-    .addHelpText('after', examples(['fap run production web -- python manage.py migrate', 'on every web host'], ['fap run production web --hosts app-web01 -- ls -l', 'on one host']))
+    .option('-i, --tty', "interactive, on a terminal (manage.py shell, psql): one host, the role's first or the one --hosts names; needs a terminal on stdin")
+    .usage('[-i] <stage> <role> -- <command...>')
+    .addHelpText('after', examples(['fap run production web -- python manage.py migrate', 'on every web host'], ['echo "select 1" | fap run production db -- psql', 'stdin goes to every host'], ['fap run -i production web -- python manage.py shell', 'interactive, on one host']))
     .action(async (stage, role, words, _o, cmd) => (await import('./actions.js')).runAction(stage, role, words, _o, cmd));
 
   program

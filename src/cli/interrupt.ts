@@ -21,6 +21,7 @@ export interface ActiveTransaction {
 
 let installed = false;
 let active: ActiveTransaction | undefined;
+let foreground: { stop(): void } | undefined;
 let signals = 0;
 let quitting = false;
 let outputClosed = false;
@@ -72,6 +73,23 @@ export function beginTransaction(t: ActiveTransaction): () => void {
   };
 }
 
+/**
+ * A command on this machine has fap's own terminal until the returned function is called (fap
+ * shell, fap run -i on a local host). What is typed there (Ctrl-C, Ctrl-\\) reaches the command as
+ * well as fap, and is the command's, as with ssh -t: fap does not end under it, it waits for the
+ * command's exit code. Any other signal asks the command to end (stop), and fap then ends with it.
+ */
+export function beginForeground(stop: () => void): () => void {
+  const ignore = () => {};
+  const mine = { stop };
+  foreground = mine;
+  process.on('SIGQUIT', ignore);
+  return () => {
+    process.off('SIGQUIT', ignore);
+    if (foreground === mine) foreground = undefined;
+  };
+}
+
 /** From now on fap may have contacted hosts (for the message a signal prints). */
 export function markHostsContacted(): void {
   hostsContacted = true;
@@ -96,6 +114,10 @@ function say(line: string): void {
 }
 
 function onSignal(sig: NodeJS.Signals): void {
+  if (foreground) {
+    if (sig !== 'SIGINT') foreground.stop();
+    return;
+  }
   signals++;
   if (!active) {
     const line = hostsContacted ? `interrupted by ${sig}` : `interrupted by ${sig} before any host was contacted: nothing was changed`;

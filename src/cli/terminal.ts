@@ -1,8 +1,8 @@
 // fap shell's local side: the local terminal in raw mode, wired to a remote pseudo-terminal of the
 // same type and size, resized with it (SIGWINCH), and put back as it was on every way out: the
 // remote shell exiting, the connection dropping, a signal, fap exiting.
-import type { Pty, PtyChannel } from '../transport/transport.js';
-import { beginTransaction } from './interrupt.js';
+import type { AttachTerminal, Pty, PtyChannel } from '../transport/transport.js';
+import { beginForeground, beginTransaction } from './interrupt.js';
 
 export interface LocalTerminal {
   stdin: NodeJS.ReadStream;
@@ -18,7 +18,9 @@ function size(io: LocalTerminal): { rows: number; cols: number } {
 }
 
 /** Open the remote side with the local terminal's type and size, then relay until it closes. */
-export async function attachTerminal(open: (pty: Pty) => Promise<PtyChannel>, io: LocalTerminal = PROCESS_TERMINAL): Promise<{ code: number | null; signal?: string }> {
+export const attachTerminal: AttachTerminal = Object.assign(relayTerminal, { foreground: beginForeground });
+
+async function relayTerminal(open: (pty: Pty) => Promise<PtyChannel>, io: LocalTerminal = PROCESS_TERMINAL): Promise<{ code: number | null; signal?: string }> {
   const channel = await open({ term: process.env.TERM || 'vt100', ...size(io) });
   const { stdin } = io;
   const wasRaw = !!stdin.isRaw;

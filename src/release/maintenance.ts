@@ -3,6 +3,8 @@ import { constants } from 'node:os';
 import { ConnectError, HostError } from '../errors.js';
 import { LineMasker, redact } from '../redact.js';
 import { asUser, cmd, guardedCommand, quote, SUDO_DID_NOT_START } from '../remote/shell.js';
+import type { Readable } from 'node:stream';
+import { Fanout } from '../transport/fanout.js';
 import type { AttachTerminal } from '../transport/transport.js';
 import { Transaction, type RunResult } from './transaction.js';
 import { describeOwner, parseOwner } from './lock.js';
@@ -81,52 +83,80 @@ function inCurrent(t: Target): string {
 
 /**
  * fap run / fap once: the command in the current release with .env loaded, output streamed
- * (prefixed with the host when there are several); the exit code is the command's (the first
- * non-zero one). `words` are quoted one by one; `{ shell }` (fap once -c) is one shell command line.
+ * (prefixed with the host when there are several). `words` are quoted one by one; `{ shell }` (fap
+ * once -c) is one shell command line. `input` (fap's stdin when it is not a terminal) is given to
+ * every host whole, then end-of-file; without it the command reads end-of-file at once. The exit
+ * code is the first host's (in the order of the selection) that did not exit 0: its exit code, or
+ * 255 where the command could not run (as ssh does); every such host is named in one summary line.
  */
-export async function runCommand(run: Run, targets: Target[], command: string[] | { shell: string }, o: { prefix: boolean }): Promise<number> {
+export async function runCommand(run: Run, targets: Target[], command: string[] | { shell: string }, o: { prefix: boolean; input?: Readable }): Promise<number> {
   const words = Array.isArray(command) ? command : ['/bin/sh', '-c', command.shell];
   const shown = Array.isArray(command) ? command.join(' ') : command.shell;
+  // a dry run runs nothing, so it reads nothing
+  const input = o.input && !run.opts.dryRun ? new Fanout(o.input, targets.length) : undefined;
   const codes = await run.forEach(targets, async (t) => {
-    const line = `${inCurrent(t)}; exec ${cmd(...words)}`;
-    run.bus.emit({ event: 'run.command', host: t.host.name, command: shown });
-    if (run.opts.dryRun) {
-      run.bus.emit({ event: 'script', host: t.host.name, phase: 'run', script: line, verbose: true, dryRun: true });
-      return 0;
+    const i = targets.indexOf(t);
+    try {
+      return await runOn(run, t, `${inCurrent(t)}; exec ${cmd(...words)}`, shown, o.prefix, () => input?.take(i));
+    } finally {
+      input?.release(i);
     }
-    const conn = await run.connection(t);
-    // masked whole lines at a time: a secret split across output chunks is still found
-    const prefix = o.prefix ? `[${t.host.name}] ` : '';
-    // --json: each line an event (a command's own output must not pass for one of fap's JSON lines)
-    const masker = (stream: 'stdout' | 'stderr') =>
-      run.opts.json ? LineMasker.lines((line) => run.bus.emit({ event: 'run.output', host: t.host.name, stream, line })) : new LineMasker((text) => void process[stream].write(text), prefix);
-    const maskers = { stdout: masker('stdout'), stderr: masker('stderr') };
-    let errTail = '';
-    const r = await conn.exec(guardedCommand(line, conn.sudoUser), {
-      onData: (stream, chunk) => {
-        if (stream === 'stderr') errTail = (errTail + chunk).slice(-512);
-        maskers[stream].write(chunk);
-      },
-    }).finally(() => {
-      maskers.stdout.end();
-      maskers.stderr.end();
-    });
-    // sudo refused to start the command (its own last word is sudo's): say what would let it
-    // (or the host has no sudo: the shell's "sh: 1: sudo: not found")
-    const hint = conn.sudoUser && r.code !== 0 && SUDO_DID_NOT_START.test(errTail) ? run.sudoHint(t) : undefined;
-    if (hint) run.bus.emit({ event: 'warning', host: t.host.name, message: hint });
-    run.bus.emit({ event: 'run.exit', host: t.host.name, code: r.code });
-    return r.code;
   });
+  input?.close();
   for (const c of codes) {
     if (!c.ok) {
       run.reportFailure(c.target, c.error);
-      process.stderr.write(redact(`fap: ${c.error.message}\n`));
+      // the reporter prints the failure on the terminal; with --json it is an event, so said here too
+      if (run.opts.json) process.stderr.write(redact(`fap: ${c.error.message}\n`));
     }
   }
   const exit = codes.map((c) => (c.ok ? c.value : 255)).find((c) => c !== 0) ?? 0;
-  run.bus.emit({ event: 'result', ok: exit === 0, command: 'run', exitCode: exit, hosts: codes.map((c) => ({ host: c.target.host.name, code: c.ok ? c.value : null })) });
+  const failed = codes.filter((c) => !c.ok || c.value !== 0).map((c) => `${c.target.host.name} (${c.ok ? `exit ${c.value}` : 'could not run'})`);
+  const summary = failed.length ? `${run.opts.command} failed on ${targets.length > 1 ? `${failed.length} of ${targets.length} hosts: ` : ''}${failed.join(', ')}` : undefined;
+  // on the terminal only when something failed: a command's output is the rest of what fap prints
+  if (summary && !run.opts.json) process.stderr.write(redact(`✖ ${summary}\n`));
+  run.bus.emit({
+    event: 'result',
+    ok: exit === 0,
+    command: run.opts.command,
+    exitCode: exit,
+    hosts: codes.map((c) => ({ host: c.target.host.name, code: c.ok ? c.value : null, ...(c.ok ? {} : { error: c.error.message }) })),
+    ...(summary ? { summary } : {}),
+  });
   return exit;
+}
+
+/** One host of fap run: the command under the watchdog, its output masked line by line. */
+async function runOn(run: Run, t: Target, line: string, shown: string, prefixed: boolean, stdin: () => Readable | undefined): Promise<number> {
+  run.bus.emit({ event: 'run.command', host: t.host.name, command: shown });
+  if (run.opts.dryRun) {
+    run.bus.emit({ event: 'script', host: t.host.name, phase: 'run', script: line, verbose: true, dryRun: true });
+    return 0;
+  }
+  const conn = await run.connection(t);
+  // masked whole lines at a time: a secret split across output chunks is still found
+  const prefix = prefixed ? `[${t.host.name}] ` : '';
+  // --json: each line an event (a command's own output must not pass for one of fap's JSON lines)
+  const masker = (stream: 'stdout' | 'stderr') =>
+    run.opts.json ? LineMasker.lines((line) => run.bus.emit({ event: 'run.output', host: t.host.name, stream, line })) : new LineMasker((text) => void process[stream].write(text), prefix);
+  const maskers = { stdout: masker('stdout'), stderr: masker('stderr') };
+  let errTail = '';
+  const r = await conn.exec(guardedCommand(line, conn.sudoUser), {
+    stdin: stdin(),
+    onData: (stream, chunk) => {
+      if (stream === 'stderr') errTail = (errTail + chunk).slice(-512);
+      maskers[stream].write(chunk);
+    },
+  }).finally(() => {
+    maskers.stdout.end();
+    maskers.stderr.end();
+  });
+  // sudo refused to start the command (its own last word is sudo's): say what would let it
+  // (or the host has no sudo: the shell's "sh: 1: sudo: not found")
+  const hint = conn.sudoUser && r.code !== 0 && SUDO_DID_NOT_START.test(errTail) ? run.sudoHint(t) : undefined;
+  if (hint) run.bus.emit({ event: 'warning', host: t.host.name, message: hint });
+  run.bus.emit({ event: 'run.exit', host: t.host.name, code: r.code });
+  return r.code;
 }
 
 /**
@@ -153,19 +183,34 @@ export function shellCommandLine(t: Target): string {
  * SIGHUP when the SSH session ends, and the watchdog's own process group would take the shell off
  * its terminal. The exit code is the shell's; 255 when the connection is lost (as ssh does).
  */
-export async function openShell(run: Run, t: Target, attach: AttachTerminal): Promise<number> {
-  const shellLine = `/bin/sh -c ${quote(shellCommandLine(t))}`;
-  run.bus.emit({ event: 'run.command', host: t.host.name, command: 'shell' });
+export function openShell(run: Run, t: Target, attach: AttachTerminal): Promise<number> {
+  return onTerminal(run, t, `/bin/sh -c ${quote(shellCommandLine(t))}`, 'shell', attach);
+}
+
+/**
+ * fap run -i: the command in current with .env loaded, on a terminal on one host (as fap shell,
+ * for `manage.py shell`, `psql`); the exit code is the command's.
+ */
+export function runInteractive(run: Run, t: Target, words: string[], attach: AttachTerminal): Promise<number> {
+  return onTerminal(run, t, `/bin/sh -c ${quote(`${inCurrent(t)}; exec ${cmd(...words)}`)}`, words.join(' '), attach);
+}
+
+async function onTerminal(run: Run, t: Target, commandLine: string, shown: string, attach: AttachTerminal): Promise<number> {
+  run.bus.emit({ event: 'run.command', host: t.host.name, command: shown });
   if (run.opts.dryRun) {
-    run.bus.emit({ event: 'script', host: t.host.name, phase: 'shell', script: shellLine, verbose: true, dryRun: true });
+    run.bus.emit({ event: 'script', host: t.host.name, phase: run.opts.command, script: commandLine, verbose: true, dryRun: true });
     return 0;
   }
   const conn = await run.connection(t);
-  // as sudo_user when it differs from the user logged in (the connection knows which)
-  const line = asUser(shellLine, conn.sudoUser);
+  // as sudo_user when it differs from the user logged in (the connection knows which). exec: the
+  // shell that reads this line (the login shell, /bin/sh) must not stay between the terminal and
+  // the command, where a Ctrl-C typed for the command would end it (dash does, while it waits)
+  const line = `exec ${asUser(commandLine, conn.sudoUser)}`;
   try {
     const r = await conn.interactive(line, attach);
-    const code = r.code ?? 128 + (r.signal ? (constants.signals[`SIG${r.signal}` as keyof typeof constants.signals] ?? 0) : 0);
+    // ssh2 names a signal INT, node SIGINT
+    const signal = r.signal?.replace(/^(SIG)?/, 'SIG') as keyof typeof constants.signals | undefined;
+    const code = r.code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
     run.bus.emit({ event: 'run.exit', host: t.host.name, code });
     return code;
   } catch (e) {

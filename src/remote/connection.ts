@@ -6,12 +6,12 @@ import pLimit from 'p-limit';
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { Client, type ConnectConfig, type ExecOptions } from 'ssh2';
+import { Client, type ConnectConfig, type ExecOptions as ChannelOptions } from 'ssh2';
 import { authPlan, type AuthPlan } from './auth.js';
 import { asUser, effectiveSudo, quote, sessionCommand, UPLOAD_SCRIPT, type SudoAs } from './shell.js';
 import { ConnectError, IdentityError } from '../errors.js';
 import { Session } from '../transport/session.js';
-import type { AttachTerminal, ExecResult, Pty, PtyChannel, Transport } from '../transport/transport.js';
+import { feedStdin, type AttachTerminal, type ExecOptions, type ExecResult, type Pty, type PtyChannel, type Transport } from '../transport/transport.js';
 import { checkHostKey, knownHostLine, preferredHostKeyAlgorithms, readKnownHostsFiles, type Verdict } from './known-hosts.js';
 
 /** One SSH server on the way: the deploy host itself, or a jump host (ProxyJump). */
@@ -86,7 +86,7 @@ export class Connection implements Transport {
     /** how remote work runs through sudo: only when sudo_user is not the login user (decided in open) */
     readonly sudoUser?: SudoAs,
     /** options for every exec channel (agent forwarding) */
-    private readonly execOptions: ExecOptions = {},
+    private readonly execOptions: ChannelOptions = {},
   ) {}
 
   static async open(o: ConnectOptions): Promise<Connection> {
@@ -104,7 +104,7 @@ export class Connection implements Transport {
       throw e;
     }
     const client = clients.pop()!;
-    const execOptions: ExecOptions = {};
+    const execOptions: ChannelOptions = {};
     if (o.forwardAgent) {
       // requested per channel (not ConnectConfig.agentForward) so only our exec channels carry it
       if (process.env.SSH_AUTH_SOCK) (execOptions as { agentForward?: boolean }).agentForward = true;
@@ -125,7 +125,7 @@ export class Connection implements Transport {
   }
 
   /** Run a command line on the host; resolves with its exit code and output. */
-  exec(command: string, o: { stdin?: string; onData?: (stream: 'stdout' | 'stderr', chunk: string) => void } = {}): Promise<ExecResult> {
+  exec(command: string, o: ExecOptions = {}): Promise<ExecResult> {
     const onData = o.onData;
     return this.limit(
       () =>
@@ -137,7 +137,8 @@ export class Connection implements Transport {
             let stdout = '';
             let stderr = '';
             let code: number | null = null;
-            if (o.stdin !== undefined) stream.end(o.stdin);
+            // no stdin is end-of-file: a command that reads it must not wait for input that never comes
+            feedStdin(o.stdin, stream, (fn) => stream.on('close', fn));
             // a character split across packets is decoded whole (so a secret in it is still found)
             const outDec = new StringDecoder('utf8');
             const errDec = new StringDecoder('utf8');
@@ -171,7 +172,7 @@ export class Connection implements Transport {
     return new Promise<PtyChannel>((resolve, reject) => {
       if (this.closed) return reject(new ConnectError(this.name, 'connection closed'));
       this.channelsOpened++;
-      const options: ExecOptions = { ...this.execOptions, pty: { term: pty.term, rows: pty.rows, cols: pty.cols, width: 0, height: 0 } };
+      const options: ChannelOptions = { ...this.execOptions, pty: { term: pty.term, rows: pty.rows, cols: pty.cols, width: 0, height: 0 } };
       this.client.exec(command, options, (err, stream) => {
         if (err) return reject(new ConnectError(this.name, `cannot open a channel: ${err.message}`));
         resolve(stream);

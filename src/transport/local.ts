@@ -13,7 +13,7 @@ import { ConnectError } from '../errors.js';
 import { asUser, effectiveSudo, quote, sessionCommand, UPLOAD_SCRIPT, type SudoAs } from '../remote/shell.js';
 import { LOCAL_HOST } from '../config/hosts.js';
 import { Session } from './session.js';
-import type { AttachTerminal, ExecOptions, ExecResult, Transport } from './transport.js';
+import { feedStdin, type AttachTerminal, type ExecOptions, type ExecResult, type Transport } from './transport.js';
 
 export interface LocalOptions {
   /** sudo_user: work runs as this user through sudo -n -u, unless it is the user running fap */
@@ -107,7 +107,7 @@ export class LocalTransport implements Transport {
         o.onData?.('stderr', s);
       });
       child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 255), stdout, stderr }));
-      child.stdin!.end(o.stdin ?? '');
+      feedStdin(o.stdin, child.stdin!, (fn) => child.on('close', fn));
     });
   }
 
@@ -145,13 +145,24 @@ export class LocalTransport implements Transport {
     return Number(stdout.trim());
   }
 
-  /** fap shell on this machine: the command on fap's own terminal (no pseudo-terminal to relay). */
-  interactive(command: string, _attach: AttachTerminal): Promise<{ code: number | null; signal?: string }> {
+  /**
+   * fap shell and fap run -i on this machine: the command on fap's own terminal (no pseudo-terminal
+   * to relay, the window size is the terminal's own); a Ctrl-C typed there is the command's.
+   */
+  interactive(command: string, attach: AttachTerminal): Promise<{ code: number | null; signal?: string }> {
     return new Promise((resolve, reject) => {
       this.channelsOpened++;
       const child = spawn('/bin/sh', ['-c', command], { stdio: 'inherit', env: this.env });
-      child.on('error', reject);
-      child.on('close', (code, signal) => resolve({ code, signal: signal ?? undefined }));
+      // fap was asked to stop (SIGTERM, SIGHUP): so is the command, as a closed ssh session would
+      const back = attach.foreground?.(() => void child.kill('SIGHUP'));
+      child.on('error', (e) => {
+        back?.();
+        reject(e);
+      });
+      child.on('close', (code, signal) => {
+        back?.();
+        resolve({ code, signal: signal ?? undefined });
+      });
     });
   }
 

@@ -3,6 +3,7 @@
 // shells, and closes. Two kinds: SSH (src/remote/connection.ts: ssh2, one connection per host) and
 // local (./local.ts: this machine, no SSH; `hosts: [local]`). The kernel sees only this interface,
 // so every guarantee (lock, fencing, heal, all-or-nothing) is the same on both.
+import type { Readable } from 'node:stream';
 import type { SudoAs } from '../remote/shell.js';
 
 export interface ExecResult {
@@ -14,7 +15,8 @@ export interface ExecResult {
 }
 
 export interface ExecOptions {
-  stdin?: string;
+  /** the command's stdin: this text, or this stream until its end (unpiped when the command ends); none: end-of-file at once */
+  stdin?: string | Readable;
   onData?: (stream: 'stdout' | 'stderr', chunk: string) => void;
 }
 
@@ -37,7 +39,15 @@ export interface PtyChannel {
 }
 
 /** Wires a pseudo-terminal to the local one until the shell ends; gives its exit status. */
-export type AttachTerminal = (open: (pty: Pty) => Promise<PtyChannel>) => Promise<{ code: number | null; signal?: string }>;
+export interface AttachTerminal {
+  (open: (pty: Pty) => Promise<PtyChannel>): Promise<{ code: number | null; signal?: string }>;
+  /**
+   * The local transport's command runs on fap's own terminal instead: from this call until the
+   * returned function, what is typed there is the command's (fap does not end on a Ctrl-C), and
+   * any other signal to fap calls stop (end the command).
+   */
+  foreground?(stop: () => void): () => void;
+}
 
 export interface Transport {
   /** the host's name in messages */
@@ -66,4 +76,18 @@ export interface Transport {
   /** false once the transport has dropped (a later phase opens a new one) */
   isOpen(): boolean;
   close(): void;
+}
+
+/**
+ * A command's stdin, for either transport: text (or none: end-of-file at once), or a stream piped
+ * until its end. A command that ends before reading all of it lets go of the stream (a write to a
+ * closed channel would otherwise never complete and hold the stream back for everyone).
+ */
+export function feedStdin(stdin: ExecOptions['stdin'], sink: NodeJS.WritableStream, onClose: (fn: () => void) => void): void {
+  if (stdin === undefined || typeof stdin === 'string') {
+    sink.end(stdin ?? '');
+    return;
+  }
+  stdin.pipe(sink);
+  onClose(() => stdin.unpipe(sink));
 }

@@ -2,6 +2,8 @@
 # type into it: each time the output has shown a marker, the next keystrokes are written after a
 # delay. Prints one JSON line: {"code": exit code or -signal, "output": everything the terminal showed}.
 # usage: run.py SPEC_JSON -- COMMAND...   SPEC: {"keys": [{"after": "publish", "delay": 1.0, "send": "\u0003"}], "timeout": 60}
+# A key may instead resize the terminal: {"after": "size", "resize": [30, 100]} (rows, cols; the
+# foreground process gets SIGWINCH, as when a window is resized).
 import fcntl, json, os, select, struct, subprocess, sys, termios, time
 
 spec = json.loads(sys.argv[1])
@@ -34,7 +36,10 @@ while time.time() < deadline:
         if seen_at is None and k['after'].encode() in out:
             seen_at = time.time()
         if seen_at is not None and time.time() - seen_at >= k.get('delay', 0):
-            os.write(master, k['send'].encode())
+            if 'resize' in k:
+                fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack('HHHH', k['resize'][0], k['resize'][1], 0, 0))
+            else:
+                os.write(master, k['send'].encode())
             keys.pop(0)
             seen_at = None
     if p.poll() is not None and not ready:

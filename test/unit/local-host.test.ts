@@ -393,6 +393,34 @@ describe('hosts: [local]', () => {
     assert.equal(next.code, 0, next.stderr);
   });
 
+  // fap run -i on this machine: the command has fap's own terminal, so a Ctrl-C typed there reaches
+  // both; it is the command's (found: fap ended with 130 under it, dash's /bin/sh -c wrapper died
+  // and left the command on the terminal). fap run without -i: stdin given, or end-of-file.
+  test('fap run on this machine: stdin given whole then end-of-file; -i on a real terminal: typed input, Ctrl-C and Ctrl-\\ are the command\'s, its exit code passed through', { skip: spawnSync('python3', ['-c', 'import pty']).status === 0 ? false : 'no python3 to drive a pseudo-terminal' }, async () => {
+    const s = setup();
+    assert.equal((await fap(['-f', s.file, 'deploy', 'production'])).code, 0);
+    const piped = spawnSync(process.execPath, [FAP, '-f', s.file, 'run', 'production', 'web', '--', 'sh', '-c', 'cat; echo "[end]"'], { input: 'a\nb', encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 30_000 });
+    assert.equal(piped.status, 0, piped.stderr);
+    assert.equal(piped.stdout, 'a\nb[end]\n');
+    const onTerminal = (words: string[], keys: { after: string; delay: number; send: string }[]) => {
+      const r = spawnSync('python3', [join(ROOT, 'test', 'pty', 'run.py'), JSON.stringify({ keys, timeout: 30 }), '--', process.execPath, FAP, '-f', s.file, 'run', ...words], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout) as { code: number; output: string; unsent: number };
+    };
+    const talk = onTerminal(['-i', 'production', 'web', '--', 'sh', '-c', 'printf "name? "; read x; echo "got [$x]"; exit 7'], [{ after: 'name? ', delay: 0.3, send: 'ada\r' }]);
+    assert.equal(talk.code, 7, talk.output);
+    assert.match(talk.output, /got \[ada\]/);
+    for (const [key, sig] of [['\u0003', 'INT'], ['\u001c', 'QUIT']]) {
+      const r = onTerminal(['-i', 'production', 'web', '--', 'sh', '-c', `trap "echo trapped ${sig}; exit 9" ${sig}; printf "ready> "; sleep 20`], [{ after: 'ready> ', delay: 0.5, send: key }]);
+      assert.equal(r.code, 9, `${sig}: ${r.output}`);
+      assert.match(r.output, new RegExp(`trapped ${sig}`));
+      assert.doesNotMatch(r.output, /fap: interrupted/);
+    }
+    const eof = onTerminal(['production', 'web', '--', 'sh', '-c', 'if read x; then echo "read [$x]"; else echo "end-of-file"; fi'], []);
+    assert.equal(eof.code, 0, eof.output);
+    assert.match(eof.output, /end-of-file/);
+  });
+
   test('local takes no user or port: a config error naming file:line:col', async () => {
     const s = setup();
     writeFileSync(s.file, readFileSync(s.file, 'utf8').replace('- local', '- deploy@local'));
