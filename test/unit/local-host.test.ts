@@ -360,7 +360,8 @@ describe('hosts: [local]', () => {
     const back = await fap(['-f', s.file, 'rollback', 'production']);
     assert.equal(back.code, 1);
     // each path refuses for the same reason: said once
-    assert.equal(back.stderr.match(/local: no earlier good release to roll back to/g)?.length, 1, back.stderr);
+    const summary = back.stderr.split('\n').find((l) => l.startsWith('✖'))!;
+    assert.equal(summary.match(/no earlier good release to roll back to on local/g)?.length, 1, back.stderr);
   });
 
   // README: Ctrl-C stops at the next phase boundary. Typed on a real terminal it must become a
