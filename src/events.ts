@@ -235,6 +235,8 @@ export interface HostFailed {
   stderr?: string;
   /** what would fix it */
   hint?: string;
+  /** fap refused before changing anything there (a rollback with nowhere to go): the result's summary says why */
+  refused?: boolean;
 }
 
 /** A host has run its script of a phase. */

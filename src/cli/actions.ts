@@ -260,7 +260,7 @@ async function execute(command: string, s: Selected, p: Plan, body: (run: Run) =
     const timed = ok && !run.opts.dryRun && /^(deployed|rolled back) /.test(res.summary) && !res.summary.includes(';');
     const dry = run.opts.dryRun ? `dry run, nothing was changed: ` : '';
     const scriptsHint = run.opts.dryRun && ok && !s.g.verbose ? ` (fap -v --dry-run ${command} shows the scripts)` : '';
-    const line = `${ok ? '✔' : '✖'} ${dry}${res.summary}${timed ? ` in ${formatDuration(performance.now() - t0)}` : ''}${scriptsHint}` + (ok || !failed.length ? '' : '\n' + res.hosts.map((h) => `  ${h.host} (${h.role}): ${h.outcome}${h.step ? ' at ' + h.step : ''}`).join('\n'));
+    const line = `${ok ? '✔' : '✖'} ${dry}${res.summary}${timed ? ` in ${formatDuration(performance.now() - t0)}` : ''}${scriptsHint}` + (ok || !failed.length || res.refused ? '' : '\n' + res.hosts.map((h) => `  ${h.host} (${h.role}): ${h.outcome}${h.step ? ' at ' + h.step : ''}`).join('\n'));
     process.stderr.write(line + '\n');
   }
   return ok ? EXIT.ok : EXIT.failed;

@@ -54,7 +54,7 @@ export async function rollback(run: Run, planned: Target[], o: RollbackOptions =
       // the heal above may have moved current (an interrupted deploy undone): then say so, not "nothing changed"
       const healed = planned.map((t) => tx.healOf(t)).find((h) => h && h.flipBackTo !== undefined);
       const what = healed ? `rollback refused (the heal of an interrupted ${healed.journal.command} put current back on ${healed.flipBackTo || '(none)'})` : 'rollback refused, nothing changed';
-      return tx.result(false, undefined, `${what}: ${refusalText(problems, planned.map((t) => states.get(t.key) ?? EMPTY_STATE), o.to)}`);
+      return { ...tx.result(false, undefined, `${what}: ${refusalText(problems, planned.map((t) => states.get(t.key) ?? EMPTY_STATE), o.to)}`), refused: true };
     }
 
     run.checkAbort();

@@ -27,6 +27,8 @@ export interface RunResult {
   hosts: HostReport[];
   /** a one-line summary for humans */
   summary: string;
+  /** the command refused before changing any host: the summary says why, hosts need no list */
+  refused?: boolean;
 }
 
 /** What a run's journal says it is doing on a host: the release it moves current to, and from where. */
@@ -194,7 +196,7 @@ export class Transaction {
 
   /** A problem found before any host changed, reported as that host's failure. */
   refuse(host: string, step: string, message: string): void {
-    this.run.bus.emit({ event: 'host.failed', host, step, message });
+    this.run.bus.emit({ event: 'host.failed', host, step, message, refused: true });
     const rep = [...this.reports.values()].find((r) => r.host === host);
     if (rep) rep.outcome = 'failed';
   }

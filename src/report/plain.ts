@@ -48,6 +48,8 @@ export function plainLine(raw: StampedEvent, o: ReporterOptions): string | undef
       if (!o.verbose) return undefined;
       return `${h}${e.phase} script:\n${indent(e.script)}`;
     case 'host.failed': {
+      // a refusal's reasons are the summary's, said once for all hosts
+      if (e.refused) return undefined;
       const command = e.command ? '\n' + indent(e.command.split('\n').map((l, i) => (i ? '  ' : '$ ') + l).join('\n')) : '';
       const hint = e.hint ? '\n' + indent(`→ ${e.hint}`) : '';
       const tail = (e.stderr ? '\n' + indent(e.stderr) : '') + command + hint;

@@ -153,6 +153,11 @@ describe('operator output', { skip }, () => {
     const r = await fap(['-f', file, 'rollback', 'production', '--to', '20991231000000']);
     assert.equal(r.code, 1);
     const summary = r.stderr.split('\n').find((l) => l.startsWith('✖'))!;
+    assert.equal(r.stderr.match(/20991231000000 does not exist/g)?.length, 1, `said once: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /^\s+\S+ \(web\): failed$/m, 'no per-host list under a refusal');
+    const refusedEvents = jsonEvents((await fap(['-f', file, '--json', 'rollback', 'production', '--to', '20991231000000'])).stdout).filter((e) => e.event === 'host.failed');
+    assert.equal(refusedEvents.length, 2);
+    assert.ok(refusedEvents.every((e) => e.refused === true));
     assert.match(summary, new RegExp(`release 20991231000000 does not exist on ${fleet.hosts[0].name}, ${fleet.hosts[1].name}; good releases on every host, newest first: ${rels[0]}, \\d{14}`));
     // --to where every host already is
     const same = await fap(['-f', file, 'rollback', 'production', '--to', rels[0]]);
