@@ -3,7 +3,7 @@
 // for, heals said once, restart and rollback that do not claim what they did not do.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fleetUnsupportedReason, startFleet, type Fleet } from '../fleet/fleet.js';
@@ -44,6 +44,34 @@ function shownLines(output: string): string[] {
     .filter(Boolean);
 }
 
+/**
+ * A README example block (the lines after `prompt` up to the fence), each line a pattern: release
+ * names, hosts, commits, times and durations stand for any of their kind.
+ */
+function readmeExample(prompt: string): RegExp[] {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const start = readme.indexOf(prompt + '\n');
+  assert.ok(start >= 0, `README has an example starting ${prompt}`);
+  const block = readme.slice(start + prompt.length + 1, readme.indexOf('\n```', start));
+  return block.split('\n').map(
+    (line) =>
+      new RegExp(
+        '^' +
+          line
+            .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+            .replace(/\d{4}-\d\d-\d\dT[\d:]+\\\.\d+Z/g, '\\S+')
+            .replace(/\d{14}/g, '\\d{14}')
+            .replace(/@[0-9a-f]{7}/g, '@[0-9a-f]{7}')
+            .replace(/ana@laptop/g, '\\S+@\\S+')
+            .replace(/pid \d+/g, 'pid \\d+')
+            .replace(/\\\[10\\\.0\\\.0\\\.5, 10\\\.0\\\.0\\\.6\\\]/g, '\\[[^\\]]+\\]')
+            .replace(/\\\(\d+\\\.\ds\\\)/g, '\\(\\d+\\.\\ds\\)')
+            .replace(/in \d+\\\.\d s$/, 'in \\d[\\d.]* m?s') +
+          '$',
+      ),
+  );
+}
+
 const head = (ref = 'HEAD') => git(repo.dir, 'rev-parse', ref).slice(0, 7);
 const current = (app: string) => fleet.hosts.map((_, i) => readlinkSync(fleet.hostPath(i, join(fleet.deployDir, app, 'current'))));
 const noLock = (app: string) => fleet.hosts.every((_, i) => !existsSync(fleet.hostPath(i, join(fleet.deployDir, app, '.fap', 'lock'))));
@@ -64,6 +92,11 @@ describe('operator output', { skip }, () => {
     assert.equal(lines.length, 2, r.output);
     assert.doesNotMatch(r.output, /script:|✔ deployed|prepare: 2/);
     assert.deepEqual(current('dryop'), before);
+    // the README's example is what a dry run prints
+    const example = readmeExample('$ fap --dry-run deploy production');
+    const plain = (await fap(['-f', file, '--dry-run', 'deploy', 'production'])).stderr.trimEnd().split('\n');
+    assert.equal(plain.length, example.length, plain.join('\n'));
+    example.forEach((re, i) => assert.match(plain[i], re));
 
     // -v: the plan's scripts, one copy for the hosts whose scripts are identical
     const v = await fap(['-f', file, '-v', '--dry-run', 'deploy', 'production']);
@@ -130,6 +163,11 @@ describe('operator output', { skip }, () => {
     assert.ok(heals[0].startsWith(`[${fleet.hosts[0].name}, ${fleet.hosts[1].name}] heal: cleaning up an interrupted deploy`) || heals[0].startsWith(`[${fleet.hosts[1].name}, ${fleet.hosts[0].name}] heal: cleaning up an interrupted deploy`), heals[0]);
     assert.match(heals[0], /\(the run started \d{4}-\d\d-\d\dT/);
     assert.notDeepEqual(current('healop'), before);
+    // the README's example of what a run prints is what this run printed, line for line
+    const example = readmeExample('$ fap deploy production');
+    const printed = next.stderr.trimEnd().split('\n');
+    assert.equal(printed.length, example.length, next.stderr);
+    example.forEach((re, i) => assert.match(printed[i], re));
   });
 
   test('restart with no plugin that restarts anything is refused before any host is contacted', async () => {
