@@ -1,7 +1,7 @@
 import type { KeySpec } from '../../src/signals.js';
 
 export const keys = {
-  repo: { type: 'string', sameAcrossRoles: true, urlSecret: true, description: 'Repository the hosts clone from (git@..., https://..., or a path on the host).' },
+  repo: { type: 'string', sameAcrossRoles: true, urlSecret: true, aliases: ['repo_url'], aliasesFrom: 'Capistrano', description: "Repository the hosts clone from (git@..., https://..., or a path on the host). Also read as repo_url (Capistrano's name)." },
   branch: {
     type: 'string',
     sameAcrossRoles: true,

@@ -250,7 +250,7 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
     }
   }
   if (!filtered.length) throw new ConfigError(`no hosts selected for ${input.stage}${input.role ? ' ' + input.role : ''}`, { file: input.deployfile });
-  const warnings = [...new Set(roles.flatMap((r) => r.warnings))];
+  const warnings = [...new Set([...roles.flatMap((r) => r.warnings), ...emptyReleaseWarnings(input, targets, known)])];
   return { loaded, roles, targets: filtered, warnings, pluginKeys: keys };
 }
 
@@ -364,6 +364,24 @@ function pathProblem(root: string): string | undefined {
 export function hostsText(targets: readonly Target[]): string {
   const hosts = new Set(targets.map((t) => t.host.name)).size;
   return `${count(hosts, 'host')}${targets.length > hosts ? ` (${targets.length} deploy paths)` : ''}`;
+}
+
+/**
+ * A release nothing puts code into (no plugin of the role handles deploy.updating: no git, no
+ * curl) holds only linked files and .env; publishing it replaces the app with an empty directory.
+ * Said before a deploy (a Capistrano user's repo_url read as a variable of their own did exactly
+ * that, found by the attack pass); a warning, not a refusal: releases of linked files alone are a
+ * choice some make.
+ */
+function emptyReleaseWarnings(input: PlanInput, targets: Target[], known: ReadonlyMap<string, Plugin>): string[] {
+  if (input.command === undefined || (!BUILDING_COMMANDS.has(input.command) && input.command !== 'check')) return [];
+  const sources = [...known.values()].filter((p) => p.on['deploy.updating']);
+  const empty = [...new Set(targets.flatMap((t) => t.roles.filter((r) => !r.plugins.some((p) => p.on['deploy.updating'])).map((r) => `${t.stage} ${r.role}`)))];
+  return empty.map(
+    (where) =>
+      `${where}: no plugin puts the application into the release (none of its plugins handles deploy.updating), so a deploy publishes a release of linked files alone` +
+      (sources.length ? `; the plugins that do: ${sources.map((p) => (p.enabledBy ? `${p.name} (${p.enabledBy})` : p.name)).join(', ')}` : ''),
+  );
 }
 
 /** Bind the run's release name into a target's configuration and layout. */
