@@ -17,7 +17,7 @@ import { ConnectError, LockError, OperationFailed } from '../errors.js';
 import { LOCK_HELD_CODE } from '../remote/runner.js';
 import type { Target } from './plan.js';
 import type { Run } from './run.js';
-import { abandonLockSteps, breakStaleLockSteps, inspectSteps, LEASE_TTL_SEC, lockSteps, unlockSteps, type LockOwner } from './scripts.js';
+import { abandonLockSteps, breakStaleLockSteps, inspectSteps, LEASE_TTL_SEC, lockPeekSteps, lockSteps, unlockSteps, type LockOwner } from './scripts.js';
 import { parseState, type HostState } from './state.js';
 import type { ScriptResult } from '../remote/runner.js';
 
@@ -281,15 +281,26 @@ async function releaseAll(run: Run, targets: Iterable<Target>, unanswered: Set<T
 async function dryRunState(run: Run, targets: Target[], o: LockOptions): Promise<Map<string, LockedState>> {
   const owner = ownerRecord(run);
   const states = new Map<string, LockedState>();
-  await run.forEach(targets, async (t) => {
+  const results = await run.forEach(targets, async (t) => {
     await run.exec(t, 'lock', lockSteps(t.paths, owner, LOCK_HELD_CODE, { layout: o.layout, nothingDeployedCode: NOTHING_DEPLOYED_CODE }));
     try {
-      const r = await run.exec(t, 'inspect (read-only, run for real)', inspectSteps(t.paths), { readOnly: true });
+      // the lock first: a run still working there makes its journal look interrupted
+      const r = await run.exec(t, 'inspect (read-only, run for real)', [...lockPeekSteps(t.paths), ...inspectSteps(t.paths)], { readOnly: true });
+      const h = held(r);
+      if (r.outputs.has('lock-held')) {
+        const verdict = judgeHolder(h.owner, h.leaseAge);
+        if (!verdict.gone) throw lockHeldError(t, h.owner, verdict.why);
+        run.bus.emit({ event: 'warning', host: t.host.name, message: `would take over the lock of ${describeOwner(h.owner)}: ${verdict.why}` });
+      }
       states.set(t.key, parseState(r.outputs));
     } catch (e) {
+      if (e instanceof LockError) throw e;
       run.bus.emit({ event: 'warning', host: t.host.name, message: `could not read the host's state (${(e as Error).message}); planning as if it had no releases` });
       states.set(t.key, { releases: [], journals: [] });
     }
   });
+  // another run holds the lock: a real run would stop (exit 3) or wait, so the dry run stops too
+  const busy = results.find((r) => !r.ok && r.error instanceof LockError);
+  if (busy && !busy.ok) throw busy.error;
   return states;
 }

@@ -34,7 +34,9 @@ export async function rollback(run: Run, planned: Target[], o: RollbackOptions =
       return tx.result(
         ok,
         h.flipBackTo || undefined,
-        `an interrupted deploy of ${h.journal.release} was undone: current is back on ${h.flipBackTo || '(none)'} on ${count(undone.length, 'host')}; not rolling back further (run fap rollback again to go back from there)`,
+        tx.run.opts.dryRun
+          ? `would undo an interrupted deploy of ${h.journal.release}: current would be back on ${h.flipBackTo || '(none)'} on ${count(undone.length, 'host')}, and the rollback would stop there`
+          : `an interrupted deploy of ${h.journal.release} was undone: current is back on ${h.flipBackTo || '(none)'} on ${count(undone.length, 'host')}; not rolling back further (run fap rollback again to go back from there)`,
       );
     }
 

@@ -213,6 +213,26 @@ export function breakStaleLockSteps(p: Paths, staleToken: string, myToken: strin
   ];
 }
 
+/**
+ * --dry-run: who holds the deploy lock, read only (owner record and lease age), so a dry run never
+ * plans from the state of a run that is still working there.
+ */
+export function lockPeekSteps(p: Paths): Step[] {
+  const dir = lockDir(p);
+  return [
+    {
+      name: 'read deploy lock',
+      script: [
+        AGE_FN,
+        `if [ -d ${quote(dir)} ]; then`,
+        `  ${emitOutput('lock-held', `"$(tr -d '\n' 2>/dev/null < ${quote(posix.join(dir, 'owner'))})"`)}`,
+        `  ${emitOutput('lock-lease', `"$(fap_age ${quote(posix.join(dir, 'lease'))} || true)"`)}`,
+        'fi',
+      ].join('\n'),
+    },
+  ];
+}
+
 /** fap unlock: print the owner record, remove the lock whoever holds it. */
 export function forceUnlockSteps(p: Paths): Step[] {
   const dir = lockDir(p);

@@ -13,6 +13,12 @@ const COMMIT = /^[0-9a-f]{40}$/;
 export function sourceText(revisions: readonly (string | undefined)[], branch?: string): string | undefined {
   const known = [...new Set(revisions.filter((r): r is string => !!r && r !== 'none'))];
   if (!known.length) return undefined;
+  // a branch that is the commit itself (branch: 656aec9) is not said twice
+  const given = branch;
+  if (given && /^[0-9a-f]{7,40}$/.test(given) && known.every((r) => r.startsWith(given) || given.startsWith(r))) {
+    branch = undefined;
+    if (known.length === 1 && known[0].length < 40) return known[0].slice(0, 7);
+  }
   const one = (r: string) => (COMMIT.test(r) && known.length === 1 ? (branch ? `${branch}@${r.slice(0, 7)}` : r.slice(0, 7)) : COMMIT.test(r) ? r.slice(0, 7) : r.slice(0, 12));
   if (known.length > 1) return `${branch ? `${branch} at ` : ''}different revisions (${known.map(one).join(', ')})`;
   const r = known[0];

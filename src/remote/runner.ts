@@ -42,7 +42,8 @@ export class Runner {
       const command = (failed?.shown ?? failed?.script)?.trim().split('\n').slice(0, 3).join('\n');
       throw new HostError(host, step ?? phase, last, tail, command);
     }
-    this.bus.emit({ event: 'host.done', host, phase });
+    // a lock attempt that found the lock held is not done: it is tried again while fap waits
+    if (r.code !== LOCK_HELD_CODE) this.bus.emit({ event: 'host.done', host, phase });
     return { code: r.code, outputs, stdout: rest, stderr };
   }
 }

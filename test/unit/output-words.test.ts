@@ -217,3 +217,10 @@ describe('tables', () => {
     assert.doesNotMatch(formatCheckTable(hosts as Parameters<typeof formatCheckTable>[0]), /\u001b/);
   });
 });
+
+test('a branch that is a commit id is not said twice', () => {
+  assert.equal(sourceText([SHA], SHA.slice(0, 7)), '3f2a9c1');
+  assert.equal(sourceText([SHA], SHA), '3f2a9c1');
+  assert.equal(sourceText([SHA.slice(0, 7)], SHA.slice(0, 7)), '3f2a9c1', 'a dry run of an unresolvable short id: the id itself');
+  assert.equal(sourceText([SHA], 'main'), 'main@3f2a9c1');
+});
