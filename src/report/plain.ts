@@ -42,13 +42,8 @@ export function plainLine(raw: StampedEvent, o: ReporterOptions): string | undef
     case 'script':
       if (!o.verbose && !e.dryRun) return undefined;
       return `${h}${e.phase} script:\n${indent(e.script)}`;
-    case 'host.failed': {
-      const command = e.command ? '\n' + indent(e.command.split('\n').map((l, i) => (i ? '  ' : '$ ') + l).join('\n')) : '';
-      const hint = e.hint ? '\n' + indent(`→ ${e.hint}`) : '';
-      const tail = (e.stderr ? '\n' + indent(e.stderr) : '') + command + hint;
-      const detail = stripPrefix(stripHost(e.message, e.host), e.step ? `${e.step}: ` : '');
-      return `${h}${paint(o, 31, 'FAILED')}${e.step ? ` at ${e.step}` : ''}: ${detail}${tail}`;
-    }
+    case 'host.failed':
+      return failureBlock(e, [e.host], o);
     case 'warning':
       return `${h}${paint(o, 33, 'warning')}: ${stripHost(e.message, e.host)}`;
     case 'lock.waiting':
@@ -63,6 +58,53 @@ export function plainLine(raw: StampedEvent, o: ReporterOptions): string | undef
     default:
       if (o.verbose && e.event.startsWith('deploy.')) return `${h}${e.event}`;
       return undefined;
+  }
+}
+
+type HostFailed = Extract<StampedEvent, { event: 'host.failed' }>;
+
+/** A failure as printed: `[hosts] FAILED at step: cause`, then the output, the command, the hint. */
+function failureBlock(e: HostFailed, hosts: string[], o: ReporterOptions): string {
+  const command = e.command ? '\n' + indent(e.command.split('\n').map((l, i) => (i ? '  ' : '$ ') + l).join('\n')) : '';
+  const hint = e.hint ? '\n' + indent(`→ ${e.hint}`) : '';
+  const tail = (e.stderr ? '\n' + indent(e.stderr) : '') + command + hint;
+  return `[${hosts.join(', ')}] ${paint(o, 31, 'FAILED')}${e.step ? ` at ${e.step}` : ''}: ${failureDetail(e)}${tail}`;
+}
+
+/** The message without the host and step it starts with (they are printed in front of it). */
+function failureDetail(e: HostFailed): string {
+  return stripPrefix(stripHost(e.message, e.host), e.step ? `${e.step}: ` : '');
+}
+
+/**
+ * Failures are held until the next other event and then printed grouped: hosts that failed the
+ * same way (the same step, cause, output, command and hint: a git fetch refused everywhere) are
+ * one block naming them all, in the order they failed, instead of the same block once per host.
+ */
+export class FailureGroups {
+  private pending: HostFailed[] = [];
+
+  constructor(private readonly o: ReporterOptions) {}
+
+  /** Keep a host.failed event; true if it was one (and so is printed by flush, not now). */
+  hold(e: StampedEvent): boolean {
+    if (e.event !== 'host.failed') return false;
+    this.pending.push(e);
+    return true;
+  }
+
+  /** The blocks of the failures held, each printed once with its hosts. */
+  flush(): string[] {
+    const groups = new Map<string, { first: HostFailed; hosts: string[] }>();
+    for (const raw of this.pending) {
+      const e = shown(raw);
+      const key = JSON.stringify([e.step ?? '', failureDetail(e), e.stderr ?? '', e.command ?? '', e.hint ?? '']);
+      const g = groups.get(key);
+      if (g) g.hosts.push(e.host);
+      else groups.set(key, { first: e, hosts: [e.host] });
+    }
+    this.pending = [];
+    return [...groups.values()].map((g) => failureBlock(g.first, g.hosts, this.o));
   }
 }
 

@@ -1,7 +1,7 @@
 // Reporters turn the event stream into output: JSON lines for machines, plain `[host] message`
 // lines for CI logs (./plain.ts), an ora spinner per phase on a terminal (./tty.ts, loaded only then).
 import { EventBus, type StampedEvent } from '../events.js';
-import { plainLine, type ReporterOptions } from './plain.js';
+import { FailureGroups, plainLine, type ReporterOptions } from './plain.js';
 
 /** --json: a `result` line has been written (the stream's last line) */
 let resultWritten = false;
@@ -34,8 +34,14 @@ export async function attachReporter(bus: EventBus, o: ReporterOptions): Promise
     attachTty(bus, o);
     return;
   }
+  const failures = new FailureGroups(o);
+  const write = (line: string) => process.stderr.write(line + '\n');
   bus.on((e) => {
+    if (failures.hold(e)) return;
+    failures.flush().forEach(write);
     const line = plainLine(e, o);
-    if (line !== undefined) process.stderr.write(line + '\n');
+    if (line !== undefined) write(line);
   });
+  // failures held when fap ends without another event (an error thrown past the result)
+  process.once('exit', () => failures.flush().forEach(write));
 }

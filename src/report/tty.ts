@@ -1,14 +1,23 @@
 // On a terminal: one spinner per phase with a host count, then one line per phase with its time.
 import ora, { type Ora } from 'ora';
 import type { EventBus } from '../events.js';
-import { plainLine, type ReporterOptions } from './plain.js';
+import { FailureGroups, plainLine, type ReporterOptions } from './plain.js';
 
 export function attachTty(bus: EventBus, o: ReporterOptions): void {
   let spinner: Ora | undefined;
   let phase = '';
   let total = 0;
   let done = 0;
+  const failures = new FailureGroups(o);
+  const print = (line: string) => {
+    if (spinner) spinner.clear();
+    process.stderr.write(line + '\n');
+    spinner?.render();
+  };
+  process.once('exit', () => failures.flush().forEach(print));
   bus.on((e) => {
+    if (failures.hold(e)) return;
+    failures.flush().forEach(print);
     switch (e.event) {
       case 'phase.started':
         phase = e.phase;
@@ -31,10 +40,7 @@ export function attachTty(bus: EventBus, o: ReporterOptions): void {
         return;
       default: {
         const line = plainLine(e, o);
-        if (line === undefined) return;
-        if (spinner) spinner.clear();
-        process.stderr.write(line + '\n');
-        spinner?.render();
+        if (line !== undefined) print(line);
       }
     }
   });
