@@ -224,7 +224,8 @@ async function lockEverywhere(run: Run, targets: Target[], o: LockOptions, faile
           run.reportFailure(target, error, error instanceof ConnectError ? 'connect' : 'lock');
           o.failed?.(target, error);
         }
-        throw new OperationFailed('stopped before changing anything: ' + failedHostsText(errors, new Set(targets.map((t) => t.host.name)).size) + stuckMessage(run, stuck), errors.length === 1 ? errors[0].error.hint : undefined);
+        // (each host's hint is in its own failure too)
+        throw new OperationFailed('stopped before changing anything: ' + failedHostsText(errors, new Set(targets.map((t) => t.host.name)).size) + stuckMessage(run, stuck));
       }
       if (!busy.length) return states;
 
