@@ -110,6 +110,23 @@ export class UsageError extends FapError {
   override readonly exitCode = EXIT.usage;
 }
 
+/**
+ * The line of a failed program's output that says why: the first `fatal:` / `error:` line (git and
+ * most tools write the cause first, then hints: "fatal: detected dubious ownership ...", then "and
+ * the repository exists."), else the last non-empty line. Always one whole line of the text, trimmed
+ * and never cut short (a cut could split a secret so that redaction no longer recognises it).
+ */
+export function causeLine(output: string): string | undefined {
+  const lines = output
+    .split(/\r\n|\n|\r/)
+    .map((l) => l.trim())
+    .filter(Boolean);
+  return lines.find((l) => CAUSE.test(l)) ?? lines.pop();
+}
+
+/** fatal:, error:, ERROR:, Error:, error[E0425]:, also as git relays them from a server (remote: fatal: ...) */
+const CAUSE = /^(?:remote:\s*)?(?:fatal|error)(?:\[[^\]]*\])?:/i;
+
 /** A step failed on one host. */
 export class HostError extends FapError {
   constructor(

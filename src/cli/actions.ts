@@ -243,7 +243,7 @@ async function execute(command: string, s: Selected, p: Plan, body: (run: Run) =
     ok,
     command,
     release: res?.release,
-    hosts: res?.hosts ?? [],
+    hosts: res?.hosts ?? run.hostReports?.() ?? [],
     channels,
     // peak resident memory of this fap process, for the benchmark
     maxRssKb: process.resourceUsage().maxRSS,
@@ -276,7 +276,7 @@ async function runResultHooks(run: Run, command: string, s: Selected, p: Plan, s
     ok,
     release: res?.release,
     summary: res?.summary ?? (error instanceof Error ? error.message : 'failed'),
-    hosts: res?.hosts ?? [],
+    hosts: res?.hosts ?? run.hostReports?.() ?? [],
     startedAt,
     finishedAt: new Date().toISOString(),
     by: `${localUser()}@${hostname()}`,

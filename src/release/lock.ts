@@ -13,7 +13,7 @@ import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { formatDuration as formatSeconds } from '../duration.js';
 import { hostCount } from '../words.js';
-import { ConnectError, LockError, OperationFailed } from '../errors.js';
+import { ConnectError, LockError, OperationFailed, type FapError } from '../errors.js';
 import { LOCK_HELD_CODE } from '../remote/runner.js';
 import type { Target } from './plan.js';
 import type { Run } from './run.js';
@@ -27,6 +27,8 @@ export const NOTHING_DEPLOYED_CODE = 76;
 const WAIT_REPORT_MS = 20_000;
 
 export interface LockOptions {
+  /** a target could not be reached or locked (called once per target, before the run stops) */
+  failed?: (t: Target, e: FapError) => void;
   /**
    * 'create' (the default; deploy and release build a release) creates the layout. 'existing'
    * (rollback, cleanup, restart) locks only hosts deployed to (releases/ exists); a host that
@@ -142,11 +144,16 @@ export function lockHeldError(t: Target, o: Partial<LockOwner> | undefined, why?
 export async function lockAll(run: Run, targets: Target[], o: LockOptions = {}): Promise<Map<string, LockedState>> {
   const started = Date.now();
   run.bus.emit({ event: 'phase.started', phase: 'lock', hosts: targets.length });
+  // the hosts it failed on: a host that was reached and locked counts as ok even when another stops the run
+  const failedOn = new Set<string>();
   let failed = targets.length;
   try {
-    const states = run.opts.dryRun ? await dryRunState(run, targets, o) : await lockEverywhere(run, targets, o);
+    const states = run.opts.dryRun ? await dryRunState(run, targets, o) : await lockEverywhere(run, targets, o, failedOn);
     failed = 0;
     return states;
+  } catch (e) {
+    if (failedOn.size) failed = failedOn.size;
+    throw e;
   } finally {
     run.bus.emit({ event: 'phase.finished', phase: 'lock', ms: Date.now() - started, ok: targets.length - failed, failed });
   }
@@ -158,7 +165,7 @@ function parseAge(s: string | undefined): number | undefined {
   return s !== undefined && /^\d+$/.test(s) ? Number(s) : undefined;
 }
 
-async function lockEverywhere(run: Run, targets: Target[], o: LockOptions): Promise<Map<string, LockedState>> {
+async function lockEverywhere(run: Run, targets: Target[], o: LockOptions, failedOn: Set<string>): Promise<Map<string, LockedState>> {
   const owner = ownerRecord(run);
   // --lock-wait counts from the first sight of a held lock (connecting is not waiting)
   let deadline: number | undefined;
@@ -191,7 +198,10 @@ async function lockEverywhere(run: Run, targets: Target[], o: LockOptions): Prom
       const first = await take(ordered.slice(0, 1));
       const firstHeld = first[0]?.ok && first[0].value.code === LOCK_HELD_CODE;
       const results = firstHeld || !first[0]?.ok ? first : [...first, ...(await take(ordered.slice(1)))];
-      const failed = results.filter((r) => !r.ok);
+      // the first host failing stops the run, but every other unreachable host is named too, each
+      // with its own reason: their connections are waited for (no lock is taken on them)
+      const unreached = !first[0]?.ok ? await run.forEach(ordered.slice(1), (t) => run.connection(t)) : [];
+      const failed = [...results, ...unreached].filter((r) => !r.ok);
       const busy: { target: Target; owner?: Partial<LockOwner>; verdict: Verdict }[] = [];
       for (const r of results) {
         if (!r.ok) continue;
@@ -209,11 +219,15 @@ async function lockEverywhere(run: Run, targets: Target[], o: LockOptions): Prom
         // a target no lock script ran on holds no lock of ours: nothing to release or to warn about
         for (const t of targets) if (!touched.has(t) && !states.has(t.key)) run.markUnlocked(t);
         const stuck = await releaseAll(run, touched, unanswered, o.layout);
-        for (const f of failed) if (!f.ok) run.reportFailure(f.target, f.error, 'connect and lock');
-        throw new OperationFailed(
-          'stopped before changing anything: ' + failed.map((f) => (f.ok ? '' : f.error.message)).join('; ') + stuckMessage(run, stuck),
-          failed.map((f) => (f.ok ? undefined : f.error.hint)).find(Boolean),
-        );
+        const errors = failed.flatMap((f) => (f.ok ? [] : [{ target: f.target, error: f.error }]));
+        for (const { target, error } of errors) {
+          failedOn.add(target.key);
+          // each host's reason is said once, here; the run's error names the hosts
+          run.reportFailure(target, error, error instanceof ConnectError ? 'connect' : 'lock');
+          o.failed?.(target, error);
+        }
+        // (each host's hint is in its own failure too)
+        throw new OperationFailed('stopped before changing anything: ' + failedHostsText(errors, new Set(targets.map((t) => t.host.name)).size) + stuckMessage(run, stuck));
       }
       if (!busy.length) return states;
 
@@ -256,6 +270,17 @@ async function lockEverywhere(run: Run, targets: Target[], o: LockOptions): Prom
     if (!(e instanceof LockError) && !(e instanceof OperationFailed)) await releaseAll(run, touched, unanswered, o.layout).catch(() => undefined);
     throw e;
   }
+}
+
+/** "could not connect to 2 of 5 hosts (a, b)", and those whose lock script failed; the reasons are each host's own failure. */
+export function failedHostsText(errors: { target: Target; error: FapError }[], total: number): string {
+  const names = (es: typeof errors) => [...new Set(es.map((e) => e.target.host.name))];
+  const unreachable = names(errors.filter((e) => e.error instanceof ConnectError));
+  const other = names(errors.filter((e) => !(e.error instanceof ConnectError)));
+  const of = (hosts: string[]) => (total > 1 ? `${hosts.length} of ${total} hosts (${hosts.join(', ')})` : hosts.join(', '));
+  return [unreachable.length ? `could not connect to ${of(unreachable)}` : '', other.length ? `could not lock ${of(other)}` : '']
+    .filter(Boolean)
+    .join('; ');
 }
 
 function stuckMessage(run: Run, stuck: Target[]): string {

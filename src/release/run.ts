@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { basename, posix } from 'node:path';
 import pLimit from 'p-limit';
 import { ConfigError, ConnectError, FapError, HostError, Interrupted } from '../errors.js';
-import type { EventBus } from '../events.js';
+import type { EventBus, HostOutcome } from '../events.js';
 import { existsSync, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { ConnectOptions } from '../remote/connection.js';
@@ -71,6 +71,9 @@ export class Run {
   private readonly reached = new Set<string>();
   /** the user each connection logged in as (the host string's, the ssh config's, or user) */
   private readonly loginUsers = new Map<string, string>();
+
+  /** each host's part in the transaction that ran, also when it ended in an error (for the result) */
+  hostReports?: () => { host: string; role: string; outcome: HostOutcome; step?: string; error?: string; revision?: string }[];
 
   constructor(
     readonly bus: EventBus,
@@ -206,8 +209,12 @@ export class Run {
             warn,
           };
           const retries = ssh.connect_retries;
-          return openWithRetries(() => Connection.open(o), retries, (attempt, e, waitMs) =>
-            warn(`${e.message.replace(`${t.host.name}: `, '')}; retrying in ${waitMs} ms (attempt ${attempt + 1} of ${retries + 1})`),
+          return openWithRetries(
+            () => Connection.open(o),
+            retries,
+            (attempt, e, waitMs) => warn(`${e.message.replace(`${t.host.name}: `, '')}; retrying in ${waitMs} ms (attempt ${attempt + 1} of ${retries + 1})`),
+            // a run that is over neither retries nor says it would
+            () => this.closing,
           );
         });
   }
@@ -431,7 +438,11 @@ export class Run {
     ).then((e) => Object.fromEntries(e));
   }
 
+  /** set by close(): connections still being retried give up */
+  private closing = false;
+
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all(
       [...this.conns.values()].map(async (c) => {
         try {
@@ -450,15 +461,16 @@ export function isTransient(e: Error): boolean {
 }
 
 /** Open a connection, retrying transient failures with exponential backoff (0.5 s, 1 s, 2 s, ...). */
-export async function openWithRetries<T>(open: () => Promise<T>, retries: number, onRetry: (attempt: number, e: Error, waitMs: number) => void): Promise<T> {
+export async function openWithRetries<T>(open: () => Promise<T>, retries: number, onRetry: (attempt: number, e: Error, waitMs: number) => void, stopped: () => boolean = () => false): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await open();
     } catch (e) {
-      if (attempt >= retries || !(e instanceof Error) || !isTransient(e)) throw e;
+      if (attempt >= retries || !(e instanceof Error) || !isTransient(e) || stopped()) throw e;
       const waitMs = 500 * 2 ** attempt;
       onRetry(attempt + 1, e, waitMs);
       await new Promise((r) => setTimeout(r, waitMs));
+      if (stopped()) throw e;
     }
   }
 }

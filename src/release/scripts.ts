@@ -565,11 +565,13 @@ export function healthCheckSteps(p: Paths, command: string, timeout: number, int
   return [
     {
       name: 'health check',
+      // a failure quotes the user's command and its output, not this retry loop
+      command,
       script: [
         `fap_deadline=$(( $(date +%s) + ${Math.max(1, Math.floor(timeout))} ))`,
         'while :; do',
         `  if fap_out=$(cd ${quote(p.current)} && sh -c ${quote(command)} 2>&1); then break; fi`,
-        `  if [ "$(date +%s)" -ge "$fap_deadline" ]; then printf '%s\\n' "$fap_out" | tail -n 5 >&2; echo ${quote(`health check failed for ${timeout}s: ${command}`)} >&2; exit 1; fi`,
+        `  if [ "$(date +%s)" -ge "$fap_deadline" ]; then printf '%s\\n' "$fap_out" | tail -n 5 >&2; echo ${quote(`health check failed for ${timeout}s`)} >&2; exit 1; fi`,
         `  sleep ${Math.max(1, Math.floor(interval))}`,
         'done',
       ].join('\n'),

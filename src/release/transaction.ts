@@ -3,7 +3,7 @@
 // run left, keep one report per host, run phases as barriers across hosts, write the run's journal,
 // stop at a phase boundary when asked, and give the lock back on every host whatever ends the
 // command (success, failure, an exception, a signal, a dropped connection: then over a new one).
-import { HostError, OperationFailed } from '../errors.js';
+import { ConnectError, HostError, OperationFailed } from '../errors.js';
 import type { HostOutcome } from '../events.js';
 import { asUser, composeScript, quote, type Step } from '../remote/shell.js';
 import { lockAll, type LockedState, type LockOptions } from './lock.js';
@@ -57,6 +57,8 @@ export class Transaction {
     readonly targets: Target[],
   ) {
     this.reports = new Map(targets.map((t) => [t.key, { host: t.host.name, role: t.role, outcome: 'unchanged' as HostOutcome }]));
+    // the result names every host even when the command ends in an error (a host unreachable)
+    run.hostReports = () => [...this.reports.values()];
     const owner = run.lockOwner();
     this.by = `${owner.user}@${owner.origin}`;
   }
@@ -89,7 +91,15 @@ export class Transaction {
   async lock(o: LockOptions & { ownCurrent?: boolean } = {}): Promise<void> {
     const { run, targets } = this;
     for (const t of targets) run.markLockAttempt(t, o.layout);
-    this.raw = await lockAll(run, targets, o);
+    this.raw = await lockAll(run, targets, {
+      ...o,
+      failed: (t, e) => {
+        const rep = this.report(t);
+        rep.outcome = 'failed';
+        rep.step = e instanceof HostError ? e.step : e instanceof ConnectError ? 'connect' : 'lock';
+        rep.error = e.message;
+      },
+    });
     // a path never deployed to was not locked (and nothing was created there)
     for (const t of targets) if (this.raw.get(t.key)?.nothingDeployed) run.markUnlocked(t);
     else run.markLocked(t);

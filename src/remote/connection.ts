@@ -341,23 +341,36 @@ async function connectOne(ep: Endpoint, o: ConnectOptions, sock: Duplex | undefi
       client.end();
       if (refusal) return reject(say(refusal));
       if (err.level === 'client-authentication') {
-        return reject(say(`authentication failed for user "${ep.user}" (tried: ${plan.tried()})`));
+        // ssh2 says "All configured authentication methods failed": say who, where, and what was offered
+        const at = ep.name === address || ep.name === ep.hostname ? '' : ` at ${address}`;
+        return reject(say(`authentication failed for user "${ep.user}" (tried: ${plan.tried()})${at}`));
       }
+      if (foreign()) return reject(say(foreignMessage()));
       if (err.level === 'client-timeout' || /Timed out/.test(err.message)) {
-        return reject(say(`no SSH answer within ${ep.connectTimeoutSec}s (${ep.hostname}:${ep.port})`));
+        return reject(say(`no SSH answer within ${ep.connectTimeoutSec}s (${address})`));
       }
       if (err.level === 'fap-closed') return reject(say(err.message));
-      // the peer went away while we wrote (EPIPE) or ssh2 noticed it first: the same early close
-      if (/lost before handshake/i.test(err.message) || err.code === 'EPIPE') return reject(say(closedMessage()));
+      // the peer went away while we wrote (EPIPE), ssh2 noticed it first ("Connection lost before
+      // handshake"), or it reset the connection before saying anything: the same early close, in
+      // the same words whichever the timing made it
+      if (/lost before handshake/i.test(err.message) || err.code === 'EPIPE' || (err.code === 'ECONNRESET' && !received)) return reject(say(closedMessage()));
       const why = NETWORK_ERRORS[err.code ?? ''] ?? err.message;
-      reject(say(`cannot connect to ${ep.hostname}:${ep.port}: ${why}`));
+      reject(say(`cannot connect to ${address}: ${why}`));
     };
+    const address = `${ep.hostname}:${ep.port}`;
+    // the first bytes the peer sent: an SSH server starts with "SSH-" (RFC 4253 allows other lines
+    // before it, which ssh2 skips); a web server or a database answers something else
+    let greeting = '';
+    const foreign = () => received && !/(^|\n)SSH-/.test(greeting) && /\n|.{40}/s.test(greeting);
+    const foreignMessage = () => `${address} is not an SSH server: it answered ${JSON.stringify(greeting.split(/\r?\n/)[0].slice(0, 60))}; is this the SSH port?`;
     // ssh2 emits neither error nor ready when the peer closes during the handshake, and clears its
     // own ready timeout then: a close before ready is a failure, and our own timer bounds the rest
     const closedMessage = () =>
-      received
-        ? `connection closed during the SSH handshake (${ep.hostname}:${ep.port})`
-        : `connection closed before the SSH greeting (${ep.hostname}:${ep.port}): is this an SSH port?`;
+      foreign()
+        ? foreignMessage()
+        : received
+          ? `connection closed during the SSH handshake (${address})`
+          : `connection closed before the SSH greeting (${address}): is this an SSH port?`;
     const closed = () => fail(Object.assign(new Error(closedMessage()), { level: 'fap-closed' }));
     const bound = setTimeout(() => fail(Object.assign(new Error('Timed out'), { level: 'client-timeout' })), ep.connectTimeoutSec * 1000 + 2000);
     client.on('error', fail);
@@ -378,8 +391,9 @@ async function connectOne(ep: Endpoint, o: ConnectOptions, sock: Duplex | undefi
     try {
       client.connect(config);
       // the socket ssh2 reads (its own, or the tunnel): did the peer send anything at all?
-      (client as unknown as { _sock?: Duplex })._sock?.on('data', () => {
+      (client as unknown as { _sock?: Duplex })._sock?.on('data', (d: Buffer) => {
         received = true;
+        if (greeting.length < 256) greeting += d.toString('latin1');
       });
     } catch (e) {
       fail(e as Error);

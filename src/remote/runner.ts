@@ -1,6 +1,6 @@
 // The one executor of remote work: compose steps into a script, run it in one round trip, and
 // turn a failure into a HostError naming host and step.
-import { HostError } from '../errors.js';
+import { causeLine, HostError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { Transport } from '../transport/transport.js';
 import { composeScript, LOG_OUTPUT_PREFIX, parseFailedStep, parseOutputs, type Step } from './shell.js';
@@ -34,16 +34,25 @@ export class Runner {
       for (const message of lines) this.bus.emit({ event: 'log', host, plugin: key.slice(LOG_OUTPUT_PREFIX.length), message });
     }
     if (r.code !== 0 && !opts.allowCodes?.includes(r.code)) {
-      // a program that explains itself on stdout only (virtualenv, pip, some build tools): its last
-      // lines are the reason, not the bare exit code (found by the attack pass)
-      const tail = (stderr.trim() || rest.trim()).split('\n').slice(-8).join('\n');
-      const last = tail.split('\n').filter(Boolean).pop() ?? `exit code ${r.code}`;
+      // a program that explains itself on stdout only (virtualenv, pip, some build tools): its
+      // output is the reason, not the bare exit code (found by the attack pass)
+      const said = stderr.trim() || rest.trim();
+      const cause = causeLine(said);
       const failed = steps.find((s) => s.name === step);
-      const command = (failed?.shown ?? failed?.script)?.trim().split('\n').slice(0, 3).join('\n');
-      throw new HostError(host, step ?? phase, last, tail, command);
+      // a step that wraps the user's command (the health check's retry loop) shows that command
+      const command = (failed?.command ?? failed?.shown ?? failed?.script)?.trim().split('\n').slice(0, 3).join('\n');
+      throw new HostError(host, step ?? phase, cause ?? `exit code ${r.code}`, excerpt(said, cause), command);
     }
     // a lock attempt that found the lock held is not done: it is tried again while fap waits
     if (r.code !== LOCK_HELD_CODE) this.bus.emit({ event: 'host.done', host, phase });
     return { code: r.code, outputs, stdout: rest, stderr };
   }
+}
+
+/** The last 8 lines of a failed script's output, or 8 from its cause line when that came earlier. */
+export function excerpt(output: string, cause: string | undefined, max = 8): string {
+  const lines = output.split(/\r\n|\n|\r/);
+  const at = cause === undefined ? -1 : lines.findIndex((l) => l.trim() === cause);
+  const from = at >= 0 && at < lines.length - max ? at : Math.max(0, lines.length - max);
+  return lines.slice(from, from + max).join('\n');
 }

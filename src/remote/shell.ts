@@ -22,6 +22,8 @@ export interface Step {
   script: string;
   /** the script as printed (-v, --dry-run, failures) when it differs: secrets as *** */
   shown?: string;
+  /** the command quoted when the step fails, when the script only wraps it (the health check's retry loop) */
+  command?: string;
 }
 
 export const FAILED_STEP_MARK = '::fap-failed-step::';

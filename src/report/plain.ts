@@ -47,15 +47,10 @@ export function plainLine(raw: StampedEvent, o: ReporterOptions): string | undef
     case 'script':
       if (!o.verbose) return undefined;
       return `${h}${e.phase} script:\n${indent(e.script)}`;
-    case 'host.failed': {
+    case 'host.failed':
       // a refusal's reasons are the summary's, said once for all hosts
       if (e.refused) return undefined;
-      const command = e.command ? '\n' + indent(e.command.split('\n').map((l, i) => (i ? '  ' : '$ ') + l).join('\n')) : '';
-      const hint = e.hint ? '\n' + indent(`→ ${e.hint}`) : '';
-      const tail = (e.stderr ? '\n' + indent(e.stderr) : '') + command + hint;
-      const detail = stripPrefix(stripHost(e.message, e.host), e.step ? `${e.step}: ` : '');
-      return `${h}${paint(o, 31, 'FAILED')}${e.step ? ` at ${e.step}` : ''}: ${detail}${tail}`;
-    }
+      return failureBlock(e, [e.host], o);
     case 'warning':
       return `${h}${paint(o, 33, 'warning')}: ${stripHost(e.message, e.host)}`;
     case 'lock.waiting':
@@ -70,6 +65,54 @@ export function plainLine(raw: StampedEvent, o: ReporterOptions): string | undef
     default:
       if (o.verbose && e.event.startsWith('deploy.')) return `${h}${e.event}`;
       return undefined;
+  }
+}
+
+type HostFailed = Extract<StampedEvent, { event: 'host.failed' }>;
+
+/** A failure as printed: `[hosts] FAILED at step: cause`, then the output, the command, the hint. */
+function failureBlock(e: HostFailed, hosts: string[], o: ReporterOptions): string {
+  const command = e.command ? '\n' + indent(e.command.split('\n').map((l, i) => (i ? '  ' : '$ ') + l).join('\n')) : '';
+  const hint = e.hint ? '\n' + indent(`→ ${e.hint}`) : '';
+  const tail = (e.stderr ? '\n' + indent(e.stderr) : '') + command + hint;
+  return `[${hosts.join(', ')}] ${paint(o, 31, 'FAILED')}${e.step ? ` at ${e.step}` : ''}: ${failureDetail(e)}${tail}`;
+}
+
+/** The message without the host and step it starts with (they are printed in front of it). */
+function failureDetail(e: HostFailed): string {
+  return stripPrefix(stripHost(e.message, e.host), e.step ? `${e.step}: ` : '');
+}
+
+/**
+ * Failures are held until the next other event and then printed grouped: hosts that failed the
+ * same way (the same step, cause, output, command and hint: a git fetch refused everywhere) are
+ * one block naming them all, in the order they failed, instead of the same block once per host.
+ */
+export class FailureGroups {
+  private pending: HostFailed[] = [];
+
+  constructor(private readonly o: ReporterOptions) {}
+
+  /** Keep a host.failed event; true if it was one (and so is printed by flush, not now). */
+  hold(e: StampedEvent): boolean {
+    if (e.event !== 'host.failed') return false;
+    // a refusal's reasons are the summary's, said once for all hosts
+    if (!e.refused) this.pending.push(e);
+    return true;
+  }
+
+  /** The blocks of the failures held, each printed once with its hosts. */
+  flush(): string[] {
+    const groups = new Map<string, { first: HostFailed; hosts: string[] }>();
+    for (const raw of this.pending) {
+      const e = shown(raw);
+      const key = JSON.stringify([e.step ?? '', failureDetail(e), e.stderr ?? '', e.command ?? '', e.hint ?? '']);
+      const g = groups.get(key);
+      if (g) g.hosts.push(e.host);
+      else groups.set(key, { first: e, hosts: [e.host] });
+    }
+    this.pending = [];
+    return [...groups.values()].map((g) => failureBlock(g.first, g.hosts, this.o));
   }
 }
 
@@ -124,8 +167,23 @@ export function lineGrouper(o: ReporterOptions, write: (line: string) => void): 
     scripts = [];
     for (const [script, hosts] of byText) write(`[${hosts.map(visible).join(', ')}] ${visible(phase ?? '')} script:\n${indent(visible(script))}`);
   };
+  // identical failures of several hosts: one block naming them (FailureGroups); at most one of
+  // the buffers holds anything at a time, so lines keep the order of their events
+  const failures = new FailureGroups(o);
+  let failing = false;
+  const flushFailures = () => {
+    if (failing) failures.flush().forEach(write);
+    failing = false;
+  };
   const each = (e: StampedEvent) => {
+    if (e.event === 'host.failed') {
+      if (said.length) flushSaid();
+      if (scripts.length) flushScripts();
+      failing = failures.hold(e) || failing;
+      return;
+    }
     if (GROUPED.has(e.event) && 'host' in e && e.host) {
+      flushFailures();
       if (scripts.length) flushScripts();
       said.push(e);
       return;
@@ -134,6 +192,7 @@ export function lineGrouper(o: ReporterOptions, write: (line: string) => void): 
     // an event that shows nothing (a host done, a script not shown) does not break a group, but a
     // phase's end and the result do: what the hosts said prints before them
     if (line === undefined && !(e.event === 'script' && e.dryRun && o.verbose) && !BOUNDARIES.has(e.event)) return;
+    flushFailures();
     if (said.length) flushSaid();
     if (e.event === 'script' && e.dryRun && o.verbose) {
       if (scripts.length && scripts[0].phase !== e.phase) flushScripts();
@@ -145,6 +204,7 @@ export function lineGrouper(o: ReporterOptions, write: (line: string) => void): 
   };
   return Object.assign(each, {
     flush: () => {
+      flushFailures();
       if (said.length) flushSaid();
       if (scripts.length) flushScripts();
     },

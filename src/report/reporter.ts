@@ -35,5 +35,8 @@ export async function attachReporter(bus: EventBus, o: ReporterOptions): Promise
     attachTty(bus, o);
     return;
   }
-  bus.on(lineGrouper(o, (line) => process.stderr.write(line + '\n')));
+  const grouped = lineGrouper(o, (line) => process.stderr.write(line + '\n'));
+  bus.on(grouped);
+  // lines held when fap ends without another event (an error thrown past the result)
+  process.once('exit', () => grouped.flush());
 }

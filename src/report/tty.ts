@@ -25,8 +25,8 @@ export function attachTty(bus: EventBus, o: ReporterOptions): void {
     if (spinner) spinner.text = `${phase}: waiting for ${holder}${where}: ${Math.floor(waited / 1000)} s of ${formatDuration(waiting.e.timeoutMs)}`;
   };
   bus.on((e) => {
-    // lines said per host wait to be grouped until the next event of another kind
-    if (e.event !== 'heal' && e.event !== 'warning' && e.event !== 'log') grouped.flush();
+    // lines said per host (and failures) wait to be grouped until the next event of another kind
+    if (e.event !== 'heal' && e.event !== 'warning' && e.event !== 'log' && e.event !== 'host.failed') grouped.flush();
     switch (e.event) {
       case 'phase.started':
         stopWaiting();
@@ -73,4 +73,6 @@ export function attachTty(bus: EventBus, o: ReporterOptions): void {
     process.stderr.write(line + '\n');
     spinner?.render();
   });
+  // lines held when fap ends without another event (an error thrown past the result)
+  process.once('exit', () => grouped.flush());
 }

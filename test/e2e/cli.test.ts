@@ -82,7 +82,8 @@ test('a missing deploy file and an unreachable host are one-line errors', async 
   writeFileSync(file, `app_name: shop\nrepo: /nowhere\nssh: {known_hosts_file: ${join(dir, 'kh')}}\nstage_role_configs:\n  production:\n    web:\n      hosts: [127.0.0.1:1]\n`);
   const r = await fap(['-f', file, 'deploy', 'production']);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /^fap: stopped before changing anything: 127\.0\.0\.1:1: cannot connect to 127\.0\.0\.1:1: connection refused/m);
+  assert.match(r.stderr, /^\[127\.0\.0\.1:1\] FAILED at connect: cannot connect to 127\.0\.0\.1:1: connection refused/m);
+  assert.match(r.stderr, /^fap: stopped before changing anything: could not connect to 127\.0\.0\.1:1$/m);
   noStack(r.stderr);
 });
 

@@ -155,7 +155,8 @@ describe('faults', { skip }, () => {
     const { file, first } = await setup(app);
     const r = await fap(['-f', file, '--set', `hosts=[${fleet.hosts.map((h) => h.name).join(', ')}, 127.0.0.1:1]`, '--set', 'ssh.connect_retries=0', 'deploy', 'production']);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /127\.0\.0\.1:1: cannot connect to 127\.0\.0\.1:1: connection refused/);
+    assert.match(r.stderr, /\[127\.0\.0\.1:1\] FAILED at connect: cannot connect to 127\.0\.0\.1:1: connection refused/);
+    assert.match(r.stderr, /could not connect to 1 of 4 hosts \(127\.0\.0\.1:1\)/);
     assertSound(app, first);
     assert.deepEqual(readdirSync(onHost(0, app, 'releases')), [first]);
     await nextDeploySucceeds(file, app);

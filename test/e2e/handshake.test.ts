@@ -58,6 +58,41 @@ test('a server that sends part of an SSH banner and closes: "closed during the S
   );
 });
 
+// issue 15 item 7: raw ssh2 and system errors are worded for people, each with host:port
+test('a server that answers something other than SSH (a web server, a database): "is not an SSH server", with what it said', async () => {
+  const lineArb = fc.string({ minLength: 1, maxLength: 50 }).filter((l) => !l.includes('SSH-') && !/[\r\n]/.test(l));
+  await fc.assert(
+    fc.asyncProperty(lineArb, fc.boolean(), async (line, close) => {
+      const { port, srv, sockets } = await server((s) => {
+        s.write(`${line}\r\nmore\r\n`);
+        if (close) setTimeout(() => s.end(), 20);
+      });
+      const r = await openTo(port, 1);
+      for (const s of sockets) s.destroy();
+      srv.close();
+      assert.ok(r.startsWith(`h: 127.0.0.1:${port} is not an SSH server: it answered ${JSON.stringify(line.slice(0, 60))}`), r);
+    }),
+    { numRuns: 10 },
+  );
+});
+
+test('a connection reset before any byte reads as the early close it is, however the timing makes it', async () => {
+  const { port, srv } = await server((s) => s.resetAndDestroy());
+  for (let i = 0; i < 5; i++) assert.match(await openTo(port), /connection closed before the SSH greeting \(127\.0\.0\.1:\d+\): is this an SSH port\?/);
+  srv.close();
+});
+
+test('a closed port and an unknown name: the reason with host:port', async () => {
+  const { port, srv } = await server(() => {});
+  await new Promise((r) => srv.close(r));
+  assert.equal(await openTo(port), `h: cannot connect to 127.0.0.1:${port}: connection refused (is sshd running on that port?)`);
+  const unknown = await Connection.open({ name: 'h', hostname: 'nosuchhost.invalid', port: 2222, user: 'nobody', knownHostsFile: '/nonexistent/known_hosts', connectTimeoutSec: 5, hostKeyChecking: 'off' }).then(
+    () => 'CONNECTED',
+    (e: Error) => e.message,
+  );
+  assert.match(unknown, /^h: cannot connect to nosuchhost\.invalid:2222: host name (not found|lookup failed \(temporary\))$/);
+});
+
 test('a server that never answers fails after connect_timeout', async () => {
   const { port, srv, sockets } = await server(() => {});
   assert.match(await openTo(port, 1), /no SSH answer within 1s/);

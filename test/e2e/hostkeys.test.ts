@@ -100,7 +100,7 @@ describe('host keys and reaching hosts', { skip }, () => {
     const r = await fap(['-f', file, '--set', `hosts=[127.0.0.1:${port}]`, '--set', 'ssh.connect_timeout=2', 'deploy', 'production']);
     silent.close();
     assert.equal(r.code, 1);
-    assert.match(r.stderr, new RegExp(`127\\.0\\.0\\.1:${port}: no SSH answer within 2s`));
+    assert.match(r.stderr, new RegExp(`\\[127\\.0\\.0\\.1:${port}\\] FAILED at connect: no SSH answer within 2s`));
     assert.ok(Date.now() - started < 8000, `took ${Date.now() - started} ms`);
   });
 });

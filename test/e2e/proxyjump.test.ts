@@ -214,7 +214,7 @@ describe('ProxyJump through a bastion', { skip }, () => {
     writeFileSync(kh, `${targetKeyLine}\n`);
     const r = await fap(['-f', deployFile('nobastionkey', { hosts: ['target'], ssh: { known_hosts_file: kh } }), 'deploy', 'production']);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /target: jump host bastion: unknown host key ssh-ed25519 SHA256:\S+ \(not in /);
+    assert.match(r.stderr, /\[target\] FAILED at connect: jump host bastion: unknown host key ssh-ed25519 SHA256:\S+ \(not in /);
   });
 
   test('the target\'s host key is verified through the tunnel', async () => {
@@ -222,23 +222,23 @@ describe('ProxyJump through a bastion', { skip }, () => {
     writeFileSync(kh, `${bastionKeyLine}\n`);
     const r = await fap(['-f', deployFile('notargetkey', { hosts: ['target'], ssh: { known_hosts_file: kh } }), 'deploy', 'production']);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /target: unknown host key ssh-ed25519 SHA256:\S+ \(not in .*\(via bastion\)/);
+    assert.match(r.stderr, /\[target\] FAILED at connect: unknown host key ssh-ed25519 SHA256:\S+ \(not in .*\(via bastion\)/);
   });
 
   test('errors say which hop failed', async () => {
     // the bastion cannot reach the next host
     const refused = await fap(['-f', deployFile('closed', { hosts: ['closed'] }), 'deploy', 'production']);
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /closed: jump host bastion cannot connect to 127\.0\.0\.1:\d+: connection refused/);
+    assert.match(refused.stderr, /\[closed\] FAILED at connect: jump host bastion cannot connect to 127\.0\.0\.1:\d+: connection refused/);
     // authentication at the bastion fails
     const auth = await fap(['-f', deployFile('bastionauth', { hosts: ['target'] }), '--set', 'ssh.config_file=' + writeConfig('auth', `Host target\n  HostName 127.0.0.1\n  Port ${targetPort}\n  ProxyJump nosuchuser@bastion\nHost bastion\n  HostName 127.0.0.1\n  Port ${bastionPort}\n  IdentityFile ${identityFile}\n`), 'deploy', 'production']);
     assert.equal(auth.code, 1);
-    assert.match(auth.stderr, /target: jump host nosuchuser@bastion: authentication failed for user "nosuchuser"/);
+    assert.match(auth.stderr, /\[target\] FAILED at connect: jump host nosuchuser@bastion: authentication failed for user "nosuchuser"/);
     // the bastion itself is down
     const downPort = await freePort();
     const down = await fap(['-f', deployFile('bastiondown', { hosts: ['target'] }), '--set', 'ssh.config_file=' + writeConfig('down', `Host target\n  HostName 127.0.0.1\n  Port ${targetPort}\n  ProxyJump 127.0.0.1:${downPort}\n`), 'deploy', 'production']);
     assert.equal(down.code, 1);
-    assert.match(down.stderr, new RegExp(`target: jump host \\[?127\\.0\\.0\\.1\\]?:${downPort}: cannot connect to 127\\.0\\.0\\.1:${downPort}: connection refused`));
+    assert.match(down.stderr, new RegExp(`\\[target\\] FAILED at connect: jump host \\[?127\\.0\\.0\\.1\\]?:${downPort}: cannot connect to 127\\.0\\.0\\.1:${downPort}: connection refused`));
   });
 
   function writeConfig(name: string, text: string): string {
