@@ -130,3 +130,17 @@ export function jsonEvents(stdout: string): Record<string, unknown>[] {
     .filter(Boolean)
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
+
+/**
+ * A pattern for a line a host said, alone (`[web1] text`) or with others who said the same
+ * (`[web2, web1] text`): the reporters print what several hosts say alike once, naming them.
+ * `hostSource` and `text` are regular expression sources (escape literal text with `esc`).
+ */
+export function saidBy(hostSource: string, text: string): RegExp {
+  return new RegExp(`^\\[(?:[^\\]\\n]*, )?${hostSource}(?:, [^\\]\\n]*)?\\] ${text}`, 'm');
+}
+
+/** Literal text as a regular expression source. */
+export function esc(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -147,9 +147,13 @@ export function lineGrouper(o: ReporterOptions, write: (line: string) => void): 
   const flushSaid = () => {
     const byText = new Map<string, string[]>();
     for (const e of said) {
-      const text = plainLine({ ...e, host: '' } as StampedEvent, o);
-      if (text === undefined) continue;
       const host = 'host' in e && e.host ? e.host : '';
+      // the line as one host would say it, less its [host] prefix (a message naming its own host
+      // loses that too, as it would alone)
+      const line = plainLine(e, o);
+      if (line === undefined) continue;
+      const prefix = `[${visible(host)}] `;
+      const text = line.startsWith(prefix) ? line.slice(prefix.length) : line;
       byText.set(text, [...(byText.get(text) ?? []), host]);
     }
     said = [];

@@ -61,10 +61,12 @@ describe('commands after fap release --curl-url', { skip }, () => {
       assert.equal(rollback.code, 0, rollback.stderr);
       assert.deepEqual(currents(app), v1, 'rolled back to the first artifact on every host');
       for (let i = 0; i < 2; i++) assert.equal(readFileSync(onHost(i, app, 'current', 'app.py'), 'utf8'), 'print("v1")\n');
+      // nothing of plugins: [curl] restarts anything: refused before any host is contacted
       const restart = await fap(['-f', file, '--json', 'restart', 'production']);
-      assert.equal(restart.code, 0, restart.stderr);
-      // the curl plugin hooks deploy.updating only, which neither command emits
-      for (const r of [rollback, restart]) {
+      assert.equal(restart.code, 2, restart.stderr);
+      assert.match(restart.stderr, /nothing to restart in production/);
+      // the curl plugin hooks deploy.updating only, which a rollback does not emit
+      for (const r of [rollback]) {
         const events = jsonEvents(r.stdout);
         assert.ok(!events.some((e) => e.event === 'deploy.updating'), 'no deploy.updating');
         assert.ok(!events.some((e) => e.event === 'script' && /curl/.test(String(e.script))), 'no curl step');

@@ -160,7 +160,7 @@ describe('fap release --curl-url / --artifact', { skip }, () => {
   test('credentials in the URL or curl_user never appear in any output, log or state', async () => {
     const app = 'curl-auth';
     const url = `http://ci:${PASSWORD}@${base.slice('http://'.length)}/private/build.tgz`;
-    for (const args of [['-v'], ['--json', '-v'], ['--dry-run']]) {
+    for (const args of [['-v'], ['--json', '-v'], ['--dry-run'], ['-v', '--dry-run']]) {
       const r = await fap(['-f', config(app), ...args, 'release', 'production', '--curl-url', url]);
       assert.equal(r.code, 0, r.stderr);
       assert.ok(!(r.stdout + r.stderr).includes(PASSWORD), `password printed with ${args.join(' ')}`);

@@ -50,7 +50,8 @@ test('dry runs of every command print exact scripts and change nothing', { skip 
     const prepare = String(events.find((e) => e.event === 'script' && e.host === h.name && e.phase === 'prepare')!.script);
     assert.ok(prepare.includes(`releases/${planned}`));
   }
-  const plain = await fap(['-f', file, '--dry-run', 'deploy', 'production']);
+  // the exact scripts with -v (without, the plan alone: test/e2e/operator.test.ts)
+  const plain = await fap(['-f', file, '-v', '--dry-run', 'deploy', 'production']);
   assert.match(plain.stderr, /\(dry run: nothing will be changed\)/);
   assert.match(plain.stderr, /prepare script:\n {4}set -e/);
 

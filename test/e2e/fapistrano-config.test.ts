@@ -6,12 +6,12 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fap } from '../helpers.js';
 
-test('dry_run: true in deploy.yml is --dry-run: scripts are printed, nothing is changed', async () => {
+test('dry_run: true in deploy.yml is --dry-run: the plan (and with -v the scripts) is printed, nothing is changed', async () => {
   // fapistrano-0.9.5 configuration.py:84 setdefault('dry_run', False); utils.py:22 `if env.dry_run:`
   const dir = mkdtempSync(join(tmpdir(), 'fap-fapcfg-e2e-'));
   const file = join(dir, 'deploy.yml');
   writeFileSync(file, `app_name: shop\nuser: me\nsudo_user: me\nplugins: [git]\nrepo: /nowhere\ndry_run: true\nssh: {known_hosts_file: ${join(dir, 'kh')}}\nstage_role_configs:\n  production:\n    web:\n      hosts: [127.0.0.1:1]\n`);
-  const r = await fap(['-f', file, 'deploy', 'production']);
+  const r = await fap(['-f', file, '-v', 'deploy', 'production']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /dry run: nothing will be changed/);
   assert.match(r.stderr, /\[127\.0\.0\.1:1\] prepare script:/);

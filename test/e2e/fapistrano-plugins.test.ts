@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from '../suite.js';
 import { fleetUnsupportedReason, startFleet, type Fleet } from '../fleet/fleet.js';
-import { fap, git, makeRepo, writeDeployFile } from '../helpers.js';
+import { fap, git, makeRepo, writeDeployFile, saidBy } from '../helpers.js';
 
 const WHEELS = '/usr/share/python-wheels';
 const WRAPPER = '/usr/share/virtualenvwrapper/virtualenvwrapper.sh';
@@ -86,7 +86,7 @@ describe('Fapistrano plugin keys on a 2-host fleet', { skip }, () => {
       const r = await fap(['-f', file(app, { plugins: ['git'] }, repo.dir), 'deploy', 'production']);
       assert.equal(r.code, 0, r.stderr);
       for (const i of [0, 1]) {
-        assert.match(r.stderr, new RegExp(`\\[${hostRe(i)}\\] git: no branch set: deploying the default branch of the repository, ${head}\\n`));
+        assert.match(r.stderr, saidBy(hostRe(i), `git: no branch set: deploying the default branch of the repository, ${head}\\n`));
         assert.equal(readFileSync(onHost(i, app, 'current', 'REVISION'), 'utf8').trim(), sha);
         assert.equal(readFileSync(onHost(i, app, 'current', 'app.py'), 'utf8'), `print("${head}")\n`);
       }
@@ -165,7 +165,7 @@ describe('Fapistrano plugin keys on a 2-host fleet', { skip }, () => {
     const r3 = await fap(['-f', f, '--set', `branch=${old}`, 'deploy', 'production']);
     assert.equal(r3.code, 0, r3.stderr);
     for (const i of [0, 1]) {
-      assert.match(r3.stderr, new RegExp(`\\[${hostRe(i)}\\] git: ${old} is not in the shallow mirror; fetching the full history`));
+      assert.match(r3.stderr, saidBy(hostRe(i), `git: ${old} is not in the shallow mirror; fetching the full history`));
       assert.equal(readFileSync(onHost(i, app, 'current', 'REVISION'), 'utf8').trim(), old);
       assert.equal(readFileSync(onHost(i, app, 'current', 'app.py'), 'utf8'), 'print(1)\n');
       assert.ok(!existsSync(onHost(i, app, 'repo', 'shallow')), 'the mirror now has the full history');
@@ -323,7 +323,7 @@ describe('Fapistrano plugin keys on a 2-host fleet', { skip }, () => {
     repo.commit({ 'requirements.txt': 'fapdemo==1.0\nfapextra==2.0\n' });
     const r2 = await fap(['-f', f, 'deploy', 'production']);
     assert.equal(r2.code, 0, r2.stderr);
-    for (const i of [0, 1]) assert.match(r2.stderr, new RegExp(`\\[${hostRe(i)}\\] virtualenvwrapper: using the shared venv ${venv.replace(/[.]/g, '\\.')} \\(changed in place: a rollback keeps what this deploy installs\\)`));
+    for (const i of [0, 1]) assert.match(r2.stderr, saidBy(hostRe(i), `virtualenvwrapper: using the shared venv ${venv.replace(/[.]/g, '\\.')} \\(changed in place: a rollback keeps what this deploy installs\\)`));
     const rb = await fap(['-f', f, 'rollback', 'production']);
     assert.equal(rb.code, 0, rb.stderr);
     for (const i of [0, 1]) {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from '../suite.js';
 import { writeFaultPlugin } from '../fault-plugin.js';
 import { fleetUnsupportedReason, startFleet, type Fleet } from '../fleet/fleet.js';
-import { fap, fapLive, jsonEvents, makeRepo, writeDeployFile, type Repo } from '../helpers.js';
+import { fap, fapLive, jsonEvents, makeRepo, writeDeployFile, type Repo, saidBy } from '../helpers.js';
 
 const skip = fleetUnsupportedReason();
 
@@ -80,7 +80,7 @@ describe('faults', { skip }, () => {
       unfill(1);
     }
     assert.equal(r.code, 1);
-    assert.match(r.stderr, new RegExp(`\\[${fleet.hosts[1].name.replace(/\./g, '\\.')}\\] FAILED`));
+    assert.match(r.stderr, saidBy(fleet.hosts[1].name.replace(/\./g, '\\.'), `FAILED`));
     assert.match(r.stderr, /No space left on device|not a release|cannot/i);
     assertSound(app, first);
     await nextDeploySucceeds(file, app);

@@ -68,7 +68,7 @@ describe('the deploy lock on a 3-host fleet', { skip }, () => {
     // with --lock-wait it says whom it waits for, at once
     const waiting = await fapInOtherPidNamespace(['-f', file, '--set', 'fault_signal=none', 'deploy', 'production', '--lock-wait', '3s']);
     assert.equal(waiting.code, 3, waiting.stderr);
-    assert.match(waiting.stderr, new RegExp(`waiting for the lock held by \\S+@${hostname()} \\(pid ${holder.pid}.*lease renewed \\d+ s ago`));
+    assert.match(waiting.stderr, new RegExp(`waiting for the deploy lock held by \\S+@${hostname()} \\(pid ${holder.pid}.*lease renewed \\d+ s ago`));
     for (let i = 0; i < 3; i++) assert.equal(JSON.parse(readFileSync(onHost(i, app, '.fap/lock/owner'), 'utf8')).token, holder.token, `host ${i}: still the first run's lock`);
     writeFileSync(stop, '');
     const first = await firstP;
@@ -127,7 +127,9 @@ describe('the deploy lock on a 3-host fleet', { skip }, () => {
     const rb = await fap(['-f', file, 'rollback', 'production']);
     assert.equal(rb.code, 1, rb.stderr);
     assert.match(rb.stderr, /nothing deployed at \S+lock-never/);
-    for (const args of [['cleanup', 'production'], ['restart', 'production'], ['releases', 'production']]) {
+    // (restart: refused before any host is contacted, nothing of the fleet's plugins restarts anything)
+    assert.equal((await fap(['-f', file, 'restart', 'production'])).code, 2);
+    for (const args of [['cleanup', 'production'], ['releases', 'production']]) {
       const r = await fap(['-f', file, ...args]);
       assert.equal(r.code, 0, `${args[0]}: ${r.stderr}`);
       if (args[0] !== 'releases') assert.match(r.stderr, /nothing deployed at \S+lock-never; nothing to do/);

@@ -26,7 +26,7 @@ test('a secret from the environment never leaks', { skip }, async () => {
     top: { app_name: 'secrets', environment: { DATABASE_URL: 'postgres://app:${FAP_T_MARKER}@db/shop', API_TOKEN: '${FAP_T_MARKER}', PLAIN: 'visible' } },
   });
   const outputs: string[] = [];
-  for (const args of [['-v', 'deploy'], ['--json', '-v', 'deploy'], ['--dry-run', 'deploy'], ['--json', 'config'], ['config'], ['releases'], ['-v', 'rollback'], ['--json', 'deploy']]) {
+  for (const args of [['-v', 'deploy'], ['--json', '-v', 'deploy'], ['--dry-run', 'deploy'], ['-v', '--dry-run', 'deploy'], ['--json', 'config'], ['config'], ['releases'], ['-v', 'rollback'], ['--json', 'deploy']]) {
     const r = await fap(['-f', file, ...args.slice(0, -1), args[args.length - 1], 'production', ...(args.includes('config') ? ['web'] : [])], { env });
     assert.ok([0, 1].includes(r.code), `${args.join(' ')}: ${r.stderr}`);
     outputs.push(r.stdout, r.stderr);
@@ -78,6 +78,7 @@ test('hostile secrets: no form of them in any output or host-side file', { skip 
   assert.match(failed.stderr, /health check/);
   await run(['--json', '-v', 'deploy', 'production'], [1]);
   await run(['--dry-run', 'deploy', 'production'], [0]);
+  await run(['-v', '--dry-run', 'deploy', 'production'], [0]);
   const ok = await run(['--set', 'health_check=test -f .env', '-v', 'deploy', 'production'], [0]);
   assert.match(ok.stderr, /'K1=\*\*\*'/, '-v shows the .env step with the secret as ***');
   assert.match(ok.stderr, /MODE=production-mode/, 'a default written in the file is not a secret');

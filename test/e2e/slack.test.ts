@@ -76,8 +76,9 @@ describe('slack on a 2-host fleet', { skip }, () => {
     noSecret(rb, path);
     // fapistrano-0.9.5 plugins/git2slack.py:33-38 "[%s] Rollback to %s"
     assert.match(String(hitsFor(path)[2].body.text), /^\[sl-ok-production\] Rollback to .*on 2 hosts$/);
+    // nothing restarts here: refused before any host is contacted, and nothing posted
     const restart = await fap(['-f', file, 'restart', 'production']);
-    assert.equal(restart.code, 0, restart.stderr);
+    assert.equal(restart.code, 2, restart.stderr);
     assert.equal(hitsFor(path).length, 3, 'restart posts nothing');
     const c = await fap(['-f', file, 'config', 'production', 'web']);
     assert.equal(c.code, 0, c.stderr);

@@ -191,7 +191,7 @@ describe('transactions on a 3-host fleet', { skip }, () => {
     (await import('node:fs')).rmSync(onHost(1, app, 'releases', b), { recursive: true });
     r = await fap(['-f', file, 'rollback', 'production', '--to', b]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, new RegExp(`${fleet.hosts[1].name.replace(/\./g, '\\.')}: release ${b} does not exist there`));
+    assert.match(r.stderr, new RegExp(`release ${b} does not exist on ${fleet.hosts[1].name.replace(/\./g, '\\.')}`));
     assert.deepEqual(currents(app), [c, c, c]);
   });
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from '../suite.js';
 import { fleetUnsupportedReason, startFleet, type Fleet } from '../fleet/fleet.js';
-import { fap, makeRepo, writeDeployFile } from '../helpers.js';
+import { fap, makeRepo, writeDeployFile, saidBy } from '../helpers.js';
 
 const skip = fleetUnsupportedReason() ?? (spawnSync('nsenter', ['--version']).status === 0 ? undefined : 'needs nsenter to look inside a fleet host');
 
@@ -106,7 +106,7 @@ describe('virtualenv plugin on a 3-host fleet', { skip }, () => {
     const r = await fap(['-f', file, 'deploy', 'production']);
     assert.equal(r.code, 1, r.stderr);
     for (let i = 0; i < 3; i++) {
-      assert.match(r.stderr, new RegExp(`\\[${hostRe(i)}\\] FAILED at virtualenv: install requirements`));
+      assert.match(r.stderr, saidBy(hostRe(i), `FAILED at virtualenv: install requirements`));
       assert.equal(current(i, app), before[i], 'current is not moved');
       assert.deepEqual(releases(i, app), releasesBefore[i], 'the unpublished release is removed');
       assert.ok(!existsSync(onHost(i, app, '.fap/lock')), 'lock released');
@@ -122,7 +122,7 @@ describe('virtualenv plugin on a 3-host fleet', { skip }, () => {
     const r = await fap(['-f', file, 'deploy', 'production']);
     assert.equal(r.code, 1, r.stderr);
     for (let i = 0; i < 3; i++) {
-      assert.match(r.stderr, new RegExp(`\\[${hostRe(i)}\\] FAILED at virtualenv: check requirements: .*requirements file ${root(app)}/releases/\\d{14}/requirements/production\\.txt \\(virtualenv_requirements\\) not found on this host`));
+      assert.match(r.stderr, saidBy(hostRe(i), `FAILED at virtualenv: check requirements: .*requirements file ${root(app)}/releases/\\d{14}/requirements/production\\.txt \\(virtualenv_requirements\\) not found on this host`));
       assert.ok(!existsSync(onHost(i, app, 'current')), 'nothing published');
       assert.deepEqual(releases(i, app), [], 'the unpublished release is removed');
     }
@@ -134,7 +134,7 @@ describe('virtualenv plugin on a 3-host fleet', { skip }, () => {
     const r = await fap(['-f', deployFile(app, repo.dir), 'deploy', 'production']);
     assert.equal(r.code, 0, r.stderr);
     for (let i = 0; i < 3; i++) {
-      assert.match(r.stderr, new RegExp(`\\[${hostRe(i)}\\] virtualenv: no ${root(app)}/releases/\\d{14}/requirements\\.txt; no requirements installed`));
+      assert.match(r.stderr, saidBy(hostRe(i), `virtualenv: no ${root(app)}/releases/\\d{14}/requirements\\.txt; no requirements installed`));
       const out = onHostRun(i, join(root(app), 'current', 'venv', 'bin', 'python'), '-c', 'print("ok")');
       assert.equal(out.stdout.trim(), 'ok', out.stderr);
     }
@@ -148,7 +148,7 @@ describe('virtualenv plugin on a 3-host fleet', { skip }, () => {
       virtualenv_requirements: 'requirements/prod.txt',
       virtualenv_upgrade_pip: true,
     });
-    const r = await fap(['-f', file, '--dry-run', 'deploy', 'production', 'web']);
+    const r = await fap(['-f', file, '-v', '--dry-run', 'deploy', 'production', 'web']);
     assert.equal(r.code, 0, r.stderr);
     const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     // '<root>/venv dry/releases/<release>  (the closing quote follows the rest of the path)
