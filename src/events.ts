@@ -338,8 +338,10 @@ export interface ResultEvent {
   durationMs?: number;
   /** fap releases: whether every host has the same current */
   agree?: boolean;
-  /** fap check: the summary line; fap run: the hosts that did not exit 0, when some did not */
+  /** the line a person reads (deploy, rollback, ...: what happened, or why nothing did); fap check: its summary line; fap run: the hosts that did not exit 0, when some did not */
   summary?: string;
+  /** --dry-run: nothing was changed; hosts' outcomes are what a real run would do */
+  dryRun?: boolean;
   /** a configuration error (exit 2): every one found, in file order */
   errors?: ConfigErrorEntry[];
 }

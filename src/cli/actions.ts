@@ -244,6 +244,8 @@ async function execute(command: string, s: Selected, p: Plan, body: (run: Run) =
     command,
     release: res?.release,
     hosts: res?.hosts ?? run.hostReports?.() ?? [],
+    summary: res?.summary,
+    ...(run.opts.dryRun ? { dryRun: true } : {}),
     channels,
     // peak resident memory of this fap process, for the benchmark
     maxRssKb: process.resourceUsage().maxRSS,
@@ -258,7 +260,7 @@ async function execute(command: string, s: Selected, p: Plan, body: (run: Run) =
     const failed = res.hosts.filter((h) => !good.has(h.outcome));
     // the plain sentences of a switch end with how long it took: "deployed ... to 2 hosts in 3.1 s"
     const timed = ok && !run.opts.dryRun && /^(deployed|rolled back) /.test(res.summary) && !res.summary.includes(';');
-    const dry = run.opts.dryRun ? `dry run, nothing was changed: ` : '';
+    const dry = run.opts.dryRun ? (ok ? 'dry run, nothing was changed: ' : 'dry run: ') : '';
     const scriptsHint = run.opts.dryRun && ok && !s.g.verbose ? ` (fap -v --dry-run ${command} shows the scripts)` : '';
     const line = `${ok ? '✔' : '✖'} ${dry}${res.summary}${timed ? ` in ${formatDuration(performance.now() - t0)}` : ''}${scriptsHint}` + (ok || !failed.length || res.refused ? '' : '\n' + res.hosts.map((h) => `  ${h.host} (${h.role}): ${h.outcome}${h.step ? ' at ' + h.step : ''}`).join('\n'));
     process.stderr.write(line + '\n');

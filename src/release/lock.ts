@@ -131,8 +131,10 @@ export function judgeHolder(
   return { gone: false, why: `lease renewed ${leaseAge} s ago` };
 }
 
-export function lockHeldError(t: Target, o: Partial<LockOwner> | undefined, why?: string): LockError {
-  const wait = why?.startsWith('lease renewed') ? ` (or wait with --lock-wait 5m; if that run died, its lock frees itself ${LEASE_TTL_SEC} s after its lease was last renewed)` : '';
+export function lockHeldError(t: Target, o: Partial<LockOwner> | undefined, why?: string, waitedMs = 0): LockError {
+  // after a wait, the hint is not to wait: that was done
+  const how = waitedMs > 0 ? `waited ${formatSeconds(waitedMs)}; wait longer with --lock-wait` : 'or wait with --lock-wait 5m';
+  const wait = why?.startsWith('lease renewed') ? ` (${how}; if that run died, its lock frees itself ${LEASE_TTL_SEC} s after its lease was last renewed)` : '';
   return new LockError(`${t.host.name}: ${t.paths.root} is locked by ${describeOwner(o)}${why ? `; ${why}` : ''}`, `if that run is gone: fap unlock ${t.stage} ${t.role}${wait}`);
 }
 
@@ -241,7 +243,7 @@ async function lockEverywhere(run: Run, targets: Target[], o: LockOptions, faile
       if (live.length) deadline ??= Date.now() + run.opts.lockWaitMs;
       if (live.length && Date.now() >= deadline!) {
         const stuck = await releaseAll(run, touched, unanswered, o.layout);
-        const err = lockHeldError(live[0].target, live[0].owner, live[0].verdict.why);
+        const err = lockHeldError(live[0].target, live[0].owner, live[0].verdict.why, run.opts.lockWaitMs);
         err.message += stuckMessage(run, stuck);
         throw err;
       }

@@ -1,6 +1,7 @@
 // fap releases: what every host has, side by side.
 import { ago } from '../duration.js';
 import { paint } from '../report/color.js';
+import { visible } from '../report/plain.js';
 import { phase } from './transaction.js';
 import type { Target } from './plan.js';
 import type { Run } from './run.js';
@@ -41,6 +42,8 @@ export function formatReleasesTable(rows: HostReleases[], o: { color?: boolean; 
       lines.push([h.host, h.role, r.name, (r.revision ?? '-').slice(0, 12), r.status, r.name === h.state.current ? '*' : '', when(r.deployed_at), r.deployed_by ?? (r.made_by === 'fapistrano' ? '(Fapistrano)' : '')]);
     }
   }
+  // what a host's files say is shown, not obeyed: its escape sequences cannot recolour the terminal
+  for (const l of lines) for (let i = 0; i < l.length; i++) l[i] = visible(l[i]);
   const widths = lines[0].map((_, i) => Math.max(...lines.map((l) => l[i].length)));
   const out = lines.map((l, row) =>
     l
@@ -64,5 +67,5 @@ export function formatReleasesTable(rows: HostReleases[], o: { color?: boolean; 
     }
     if (r.state?.foreignCurrent) out.push(`warning: current on ${r.host} is ${r.state.foreignCurrent}, not a release: deploy and rollback refuse there until it points at one`);
   }
-  return out.join('\n');
+  return out.map((l, n) => (n < lines.length ? l : visible(l))).join('\n');
 }

@@ -136,6 +136,11 @@ function stripHost(message: string, host?: string): string {
 const GROUPED = new Set(['heal', 'warning', 'log']);
 const BOUNDARIES = new Set(['phase.started', 'phase.finished', 'result']);
 
+/** An event said by one host that others may say alike: grouped (signal lines too, with -v). */
+function grouped(e: StampedEvent): boolean {
+  return 'host' in e && !!e.host && (GROUPED.has(e.event) || (e.event.startsWith('deploy.') && e.event !== 'deploy.failed'));
+}
+
 /**
  * Lines for the reporters, with what every host says alike said once: a phase emits heals,
  * warnings and plugin log lines one host after the other, and consecutive identical ones print as
@@ -179,31 +184,32 @@ export function lineGrouper(o: ReporterOptions, write: (line: string) => void): 
     if (failing) failures.flush().forEach(write);
     failing = false;
   };
+  // a dry run's scripts (-v), the read-only ones it runs for real included, wait for their phase's
+  // end; other lines print meanwhile
+  const heldScript = (e: StampedEvent): e is Extract<StampedEvent, { event: 'script' }> => e.event === 'script' && !!o.dryRun && o.verbose;
   const each = (e: StampedEvent) => {
+    if (heldScript(e)) {
+      if (scripts.length && scripts[0].phase !== e.phase) flushScripts();
+      scripts.push(e);
+      return;
+    }
     if (e.event === 'host.failed') {
       if (said.length) flushSaid();
-      if (scripts.length) flushScripts();
       failing = failures.hold(e) || failing;
       return;
     }
-    if (GROUPED.has(e.event) && 'host' in e && e.host) {
+    if (grouped(e)) {
       flushFailures();
-      if (scripts.length) flushScripts();
       said.push(e);
       return;
     }
     const line = plainLine(e, o);
     // an event that shows nothing (a host done, a script not shown) does not break a group, but a
     // phase's end and the result do: what the hosts said prints before them
-    if (line === undefined && !(e.event === 'script' && e.dryRun && o.verbose) && !BOUNDARIES.has(e.event)) return;
+    if (line === undefined && !BOUNDARIES.has(e.event)) return;
     flushFailures();
     if (said.length) flushSaid();
-    if (e.event === 'script' && e.dryRun && o.verbose) {
-      if (scripts.length && scripts[0].phase !== e.phase) flushScripts();
-      scripts.push(e);
-      return;
-    }
-    if (scripts.length) flushScripts();
+    if (scripts.length && BOUNDARIES.has(e.event)) flushScripts();
     if (line !== undefined) write(line);
   };
   return Object.assign(each, {

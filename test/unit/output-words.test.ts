@@ -224,3 +224,22 @@ test('a branch that is a commit id is not said twice', () => {
   assert.equal(sourceText([SHA.slice(0, 7)], SHA.slice(0, 7)), '3f2a9c1', 'a dry run of an unresolvable short id: the id itself');
   assert.equal(sourceText([SHA], 'main'), 'main@3f2a9c1');
 });
+
+test("fap releases shows a host's escape sequences, never sends them to the terminal", () => {
+  fc.assert(
+    fc.property(fc.string({ unit: fc.constantFrom('\u001b', '[', '3', '1', 'm', ']', '0', ';', '\u0007', 'a', '\r', '\u009b') }), (evil) => {
+      const rows = [{ host: 'web1', role: 'web', state: { current: '20261202115500', foreignCurrent: evil, journals: [], releases: [{ name: '20261202115500', status: 'ok' as const, deployed_by: evil, deployed_at: evil }] } }];
+      const table = formatReleasesTable(rows as Parameters<typeof formatReleasesTable>[0], { color: false });
+      // eslint-disable-next-line no-control-regex
+      assert.doesNotMatch(table, /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+    }),
+  );
+});
+
+test('a grouped line does not repeat the host a message names itself', () => {
+  const lines: string[] = [];
+  const g = lineGrouper({ json: false, verbose: false, quiet: false, color: false, tty: false }, (l) => lines.push(l));
+  g({ event: 'warning', host: 'web1', message: 'web1: host key NOT verified', ts: '' } as StampedEvent);
+  g.flush();
+  assert.deepEqual(lines, ['[web1] warning: host key NOT verified']);
+});
