@@ -161,7 +161,7 @@ test('one error style: "fap: <message>" and a hint line on stderr, exit 2, nothi
     [['roll', 'production'], "fap: unknown command 'roll'\n  did you mean fap rollback? (fap --help lists the commands)\n"],
     [['-f', example, 'deploy', 'production', '--hots', 'a'], "fap: unknown option '--hots'\n  did you mean --hosts? (fap deploy --help lists the options)\n"],
     [['--dry', 'deploy', 'production'], "fap: unknown option '--dry'\n  did you mean --dry-run? (fap --help lists the options)\n"],
-    [['-f', example, 'run', 'production'], "fap: missing required argument 'role'\n  usage: fap run <stage> <role> -- <command...> (fap run --help)\n"],
+    [['-f', example, 'run', 'production'], "fap: missing required argument 'role'\n  usage: fap run [-i] <stage> <role> -- <command...> (fap run --help)\n"],
     [['-f', example, 'deploy', 'a', 'b', 'c'], "fap: too many arguments for 'deploy'. Expected 2 arguments but got 3.\n  usage: fap deploy [options] [stage] [role] (fap deploy --help)\n"],
     [['-f', example, 'deploy'], `fap: which stage? ${example} has production (web, worker), staging (web)\n  fap deploy <stage> [role], as in fap deploy production or fap deploy production web\n`],
     [['-f', example, 'deploy', 'worker'], 'fap: worker is a role of production, not a stage\n  fap deploy production worker\n'],
