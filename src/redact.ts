@@ -11,19 +11,20 @@ const MIN_LEN = 3; // shorter values ("1", "on") would blank out ordinary output
 export const MASK = '***';
 
 let patterns: string[] | undefined;
+let bytePatterns: string[] | undefined;
 
 export function addSecret(value: unknown): void {
   if (typeof value !== 'string' && typeof value !== 'number') return;
   const s = String(value);
   if (s.length < MIN_LEN || secrets.has(s)) return;
   secrets.add(s);
-  patterns = undefined;
+  patterns = bytePatterns = undefined;
 }
 
 /** Forget every secret (tests that register their own). */
 export function clearSecrets(): void {
   secrets.clear();
-  patterns = undefined;
+  patterns = bytePatterns = undefined;
 }
 
 const shellEscape = (s: string) => s.replace(/'/g, `'\\''`);
@@ -73,10 +74,19 @@ function currentPatterns(): string[] {
   return patterns;
 }
 
+/**
+ * The forms as their UTF-8 bytes, one latin1 character per byte: output searched as bytes (fap
+ * run's, passed through unchanged) finds a secret however its characters are encoded there.
+ */
+function currentBytePatterns(): string[] {
+  bytePatterns ??= [...new Set(currentPatterns().map((p) => Buffer.from(p, 'utf8').toString('latin1')))].sort((a, b) => b.length - a.length);
+  return bytePatterns;
+}
+
 /** [start, end) runs of `text` covered by an occurrence of some form of some secret, merged. */
-function coveredRuns(text: string): [number, number][] {
+function coveredRuns(text: string, forms = currentPatterns()): [number, number][] {
   const runs: [number, number][] = [];
-  for (const p of currentPatterns()) {
+  for (const p of forms) {
     for (let i = text.indexOf(p); i >= 0; i = text.indexOf(p, i + 1)) runs.push([i, i + p.length]);
   }
   if (!runs.length) return runs;
@@ -91,8 +101,12 @@ function coveredRuns(text: string): [number, number][] {
 }
 
 export function redact(text: string): string {
+  return redactForms(text, currentPatterns);
+}
+
+function redactForms(text: string, forms: () => string[]): string {
   if (!secrets.size || !text) return text;
-  const runs = coveredRuns(text);
+  const runs = coveredRuns(text, forms());
   if (!runs.length) return text;
   let out = '';
   let at = 0;
@@ -132,6 +146,8 @@ export class LineMasker {
     private readonly prefix = '',
     private readonly bound = 64 * 1024,
     private readonly aligned = prefix !== '',
+    /** what is searched for (ByteMasker: the forms as bytes) */
+    private readonly forms: () => string[] = currentPatterns,
   ) {}
 
   /** Masked lines one at a time, without their newline (fap --json run: one event per line). */
@@ -159,10 +175,10 @@ export class LineMasker {
   /** The largest cut <= `cut` that no secret, whole or still arriving, straddles. */
   private safeCut(cut: number): number {
     const b = this.buf;
-    const pats = currentPatterns();
+    const pats = this.forms();
     for (let moved = true; moved && cut > 0; ) {
       moved = false;
-      for (const [x, y] of coveredRuns(b)) {
+      for (const [x, y] of coveredRuns(b, pats)) {
         if (x < cut && cut < y) {
           cut = x;
           moved = true;
@@ -183,12 +199,33 @@ export class LineMasker {
   }
 
   private emit(text: string): void {
-    const masked = redact(text);
+    const masked = redactForms(text, this.forms);
     if (!this.aligned) return void this.out(masked);
     const lines = masked.split('\n');
     if (lines[lines.length - 1] === '') lines.pop();
     const prefix = redact(this.prefix);
     this.out(lines.map((l) => `${prefix}${l}\n`).join(''));
+  }
+}
+
+/**
+ * A LineMasker for bytes: fap run's output passed through as the command wrote it (binary, any
+ * encoding); every byte that is no part of a secret goes out unchanged.
+ */
+export class ByteMasker {
+  private readonly inner: LineMasker;
+
+  constructor(out: (bytes: Buffer) => void, bound?: number) {
+    // one latin1 character per byte: the text masker's cuts and masks, byte for byte
+    this.inner = new LineMasker((text) => out(Buffer.from(text, 'latin1')), '', bound, false, currentBytePatterns);
+  }
+
+  write(chunk: Buffer): void {
+    this.inner.write(chunk.toString('latin1'));
+  }
+
+  end(): void {
+    this.inner.end();
   }
 }
 

@@ -381,8 +381,15 @@ async function refuseRestartingNothing(s: Selected, p: Plan): Promise<void> {
  * terminal's input is for -i, so the command reads end-of-file and never waits); -i: on a terminal
  * on one host, as fap shell (Kamal's `app exec -i` runs on the primary host: the role's first).
  */
-export async function runAction(stage: string, role: string, words: string[], o: { tty?: boolean }, cmd: Command): Promise<void> {
+export async function runAction(stage: string | undefined, role: string | undefined, words: string[], o: { tty?: boolean }, cmd: Command): Promise<void> {
   const s = await select(cmd, stage, role);
+  if (s.role === undefined) {
+    const roles = (await stageRoles(s.file).catch(() => undefined))?.find(([st]) => st === s.stage)?.[1];
+    // a stage the file does not have is said as for every command
+    if (!roles) await plan(s, 'run');
+    throw new UsageError(`which role? fap run runs on the hosts of one role${roles?.length ? `; ${s.stage} has ${roles.join(', ')}` : ''}`, `fap run ${s.stage} ${roles?.[0] ?? 'ROLE'} -- ${words.join(' ') || 'COMMAND'}`);
+  }
+  if (!words.length) throw new UsageError('which command? fap run needs a command after --', `fap run ${s.stage} ${s.role} -- COMMAND`);
   if (o.tty && s.g.json) throw new UsageError('fap run -i is interactive: --json does not apply (without -i, the output comes as run.output events)');
   const p = await plan(s, 'run');
   if (o.tty) return runOnTerminal(s, p, words);
@@ -402,14 +409,20 @@ async function runOnTerminal(s: Selected, p: Plan, words: string[]): Promise<voi
   if (!process.stdin.isTTY && !s.g.dryRun) {
     throw new UsageError(`fap run -i needs a terminal, and stdin is not one; without -i, fap run gives the command fap's stdin (fap run ${s.stage} ${s.role} -- ${words.join(' ')} < FILE)`);
   }
-  const target = p.targets[0];
-  if (p.targets.length > 1 && !s.g.quiet) process.stderr.write(`fap run -i: on ${target.host.name}, the first of ${p.targets.length} hosts (--hosts picks another)\n`);
+  const target = onFirstHost('fap run -i', s, p);
   const run = await startRun('run', s, { ...p, targets: [target] });
   try {
     process.exitCode = await runInteractive(run, target, words, attachTerminal);
   } finally {
     await run.close();
   }
+}
+
+/** The one host of fap shell and fap run -i: the role's first, said when it has several. */
+function onFirstHost(what: string, s: Selected, p: Plan): Target {
+  const target = p.targets[0];
+  if (p.targets.length > 1 && !s.g.quiet) process.stderr.write(`${what}: on ${target.host.name}, the first of ${p.targets.length} hosts (--hosts picks another)\n`);
+  return target;
 }
 
 /**
@@ -444,7 +457,7 @@ export async function shellAction(stage: string | undefined, role: string | unde
   if (!process.stdin.isTTY && !s.g.dryRun) {
     throw new UsageError(`fap shell needs a terminal, and stdin is not one; for a command without a terminal: fap once -s ${s.stage} -r ${s.role} -c 'COMMAND'`);
   }
-  const target = p.targets[0];
+  const target = onFirstHost('fap shell', s, p);
   const one: Plan = { ...p, targets: [target] };
   const run = await startRun('shell', s, one);
   try {

@@ -1,6 +1,7 @@
 // The command line's shape: names, arguments, options. Handlers live in actions.ts and are
 // imported when a command runs, so start-up pays only for commander.
 import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
 
 const STAGE = 'a stage of the deploy file (production): a key of stage_role_configs; or -s STAGE';
 const ROLE = 'one role of the stage (web); default: every role of it; or -r ROLE';
@@ -13,6 +14,26 @@ const examples = (...lines: [command: string, what: string][]): string => {
 
 const LOCK_WAIT = '--lock-wait <duration>';
 const LOCK_WAIT_HELP = 'wait this long for a lock held by another run (30s, 5m) instead of exiting 3';
+
+/**
+ * fap run's words: the stage and role are what comes before `--` (at most two), the command what
+ * comes after it, so a command's first word is never taken for a missing role. Without `--`, the
+ * third word on is the command. commander passes the words after `--` as operands like any other,
+ * so where `--` was is read off the command line as given.
+ */
+export function runWords(cmd: Command): { stage?: string; role?: string; words: string[] } {
+  const operands = cmd.args;
+  // commander keeps the line it parsed (undocumented but long-standing; cli-usage.test.ts holds it to that)
+  const raw = (cmd.parent as (Command & { rawArgs?: string[] }) | null)?.rawArgs ?? [];
+  const dash = raw.indexOf('--');
+  const after = dash < 0 ? -1 : Math.min(raw.length - dash - 1, operands.length);
+  const before = after < 0 ? operands.slice(0, 2) : operands.slice(0, operands.length - after);
+  const words = after < 0 ? operands.slice(2) : operands.slice(operands.length - after);
+  if (before.length > 2) {
+    throw new UsageError(`fap run takes a stage and a role before --, and got ${before.length} words: ${before.join(' ')}`, `the command goes after --: fap run ${before.slice(0, 2).join(' ')} -- ${[...before.slice(2), ...words].join(' ')}`);
+  }
+  return { stage: before[0], role: before[1], words };
+}
 
 export function registerCommands(program: Command): void {
   program
@@ -60,13 +81,17 @@ export function registerCommands(program: Command): void {
       'a one-off admin command in the current release on every selected host, with .env loaded. fap\'s stdin, when it is not a terminal, goes to every host (then end-of-file); ' +
         'a terminal\'s does not (the command reads end-of-file): use -i. fap exits with the code of the first host (in deploy.yml order) that did not exit 0 (255: the command could not run there) and names every such host',
     )
-    .argument('<stage>', STAGE)
-    .argument('<role>', 'the role whose hosts run it (web)')
-    .argument('<command...>', 'the command and its arguments, after -- (run in the current release by the host\'s shell)')
+    // optional here so -s/-r can give them (as for every command); runAction asks for what is missing
+    .argument('[stage]', STAGE)
+    .argument('[role]', 'the role whose hosts run it (web); or -r ROLE')
+    .argument('[command...]', 'the command and its arguments, after -- (run in the current release by the host\'s shell)')
     .option('-i, --tty', "interactive, on a terminal (manage.py shell, psql): one host, the role's first or the one --hosts names; needs a terminal on stdin")
-    .usage('[-i] <stage> <role> -- <command...>')
+    .usage('[-i] <stage> <role> -- <command...>   (or -s <stage> -r <role> -- <command...>)')
     .addHelpText('after', examples(['fap run production web -- python manage.py migrate', 'on every web host'], ['echo "select 1" | fap run production db -- psql', 'stdin goes to every host'], ['fap run -i production web -- python manage.py shell', 'interactive, on one host']))
-    .action(async (stage, role, words, _o, cmd) => (await import('./actions.js')).runAction(stage, role, words, _o, cmd));
+    .action(async (_stage, _role, _words, o, cmd) => {
+      const { stage, role, words } = runWords(cmd);
+      return (await import('./actions.js')).runAction(stage, role, words, o, cmd);
+    });
 
   program
     .command('once')

@@ -21,11 +21,14 @@ export function announceStages(role: string, stages: string[]): string {
 
 /** No stage given: the stages the file has, each with its roles, and how to name one. */
 export function whichStage(command: string, file: string, byStage: StageRoles | undefined): { message: string; hint: string } {
-  const usage = `fap ${command} <stage> [role]`;
+  // fap run needs a role and a command as well
+  const run = command === 'run';
+  const usage = run ? 'fap run <stage> <role> -- <command...>' : `fap ${command} <stage> [role]`;
   if (!byStage) return { message: 'which stage?', hint: usage };
   if (!byStage.length) return { message: `which stage? ${file} has none (stage_role_configs is empty)`, hint: usage };
   const listing = byStage.map(([stage, roles]) => `${stage} (${roles.join(', ') || 'no roles'})`).join(', ');
   const [first, roles] = byStage[0];
+  if (run) return { message: `which stage? ${file} has ${listing}`, hint: `${usage}, as in fap run ${first} ${roles[0] ?? 'ROLE'} -- COMMAND` };
   return { message: `which stage? ${file} has ${listing}`, hint: `${usage}, as in fap ${command} ${first}${roles.length > 1 ? ` or fap ${command} ${first} ${roles[0]}` : ''}` };
 }
 

@@ -1,7 +1,8 @@
 // fap cleanup (prune and heal under the lock) and fap unlock (remove a lock, saying whose it was).
 import { constants } from 'node:os';
-import { ConnectError, HostError } from '../errors.js';
-import { LineMasker, redact } from '../redact.js';
+import { StringDecoder } from 'node:string_decoder';
+import { FapError, HostError } from '../errors.js';
+import { ByteMasker, LineMasker, redact } from '../redact.js';
 import { asUser, cmd, guardedCommand, quote, SUDO_DID_NOT_START } from '../remote/shell.js';
 import type { Readable } from 'node:stream';
 import { Fanout } from '../transport/fanout.js';
@@ -136,15 +137,23 @@ async function runOn(run: Run, t: Target, line: string, shown: string, prefixed:
   const conn = await run.connection(t);
   // masked whole lines at a time: a secret split across output chunks is still found
   const prefix = prefixed ? `[${t.host.name}] ` : '';
-  // --json: each line an event (a command's own output must not pass for one of fap's JSON lines)
-  const masker = (stream: 'stdout' | 'stderr') =>
-    run.opts.json ? LineMasker.lines((line) => run.bus.emit({ event: 'run.output', host: t.host.name, stream, line })) : new LineMasker((text) => void process[stream].write(text), prefix);
+  // one host on the terminal (or a pipe): the bytes as the command wrote them, binary too, as ssh
+  // gives them; prefixed lines and --json events are text (a character split across packets is
+  // decoded whole, so a secret in it is still found)
+  const raw = !prefixed && !run.opts.json;
+  const masker = (stream: 'stdout' | 'stderr'): { write(b: Buffer): void; end(): void } => {
+    if (raw) return new ByteMasker((bytes) => void process[stream].write(bytes));
+    // --json: each line an event (a command's own output must not pass for one of fap's JSON lines)
+    const text = run.opts.json ? LineMasker.lines((line) => run.bus.emit({ event: 'run.output', host: t.host.name, stream, line })) : new LineMasker((s) => void process[stream].write(s), prefix);
+    const decoder = new StringDecoder('utf8');
+    return { write: (b) => text.write(decoder.write(b)), end: () => (text.write(decoder.end()), text.end()) };
+  };
   const maskers = { stdout: masker('stdout'), stderr: masker('stderr') };
   let errTail = '';
   const r = await conn.exec(guardedCommand(line, conn.sudoUser), {
     stdin: stdin(),
     onData: (stream, chunk) => {
-      if (stream === 'stderr') errTail = (errTail + chunk).slice(-512);
+      if (stream === 'stderr') errTail = (errTail + chunk.toString('latin1')).slice(-512);
       maskers[stream].write(chunk);
     },
   }).finally(() => {
@@ -201,12 +210,13 @@ async function onTerminal(run: Run, t: Target, commandLine: string, shown: strin
     run.bus.emit({ event: 'script', host: t.host.name, phase: run.opts.command, script: commandLine, verbose: true, dryRun: true });
     return 0;
   }
-  const conn = await run.connection(t);
-  // as sudo_user when it differs from the user logged in (the connection knows which). exec: the
-  // shell that reads this line (the login shell, /bin/sh) must not stay between the terminal and
-  // the command, where a Ctrl-C typed for the command would end it (dash does, while it waits)
-  const line = `exec ${asUser(commandLine, conn.sudoUser)}`;
   try {
+    // inside the try: a host that cannot be reached is 255, as for fap run without -i (and ssh)
+    const conn = await run.connection(t);
+    // as sudo_user when it differs from the user logged in (the connection knows which). exec: the
+    // shell that reads this line (the login shell, /bin/sh) must not stay between the terminal and
+    // the command, where a Ctrl-C typed for the command would end it (dash does, while it waits)
+    const line = `exec ${asUser(commandLine, conn.sudoUser)}`;
     const r = await conn.interactive(line, attach);
     // ssh2 names a signal INT, node SIGINT
     const signal = r.signal?.replace(/^(SIG)?/, 'SIG') as keyof typeof constants.signals | undefined;
@@ -214,8 +224,9 @@ async function onTerminal(run: Run, t: Target, commandLine: string, shown: strin
     run.bus.emit({ event: 'run.exit', host: t.host.name, code });
     return code;
   } catch (e) {
-    const message = e instanceof ConnectError ? e.message : `${t.host.name}: ${(e as Error).message}`;
-    process.stderr.write(redact(`fap: ${message}\n`));
+    const message = (e as Error)?.message ?? String(e);
+    const named = message.startsWith(`${t.host.name}:`) ? message : `${t.host.name}: ${message}`;
+    process.stderr.write(redact(`fap: ${named}\n` + (e instanceof FapError && e.hint ? `  ${e.hint}\n` : '')));
     return 255;
   }
 }

@@ -143,14 +143,12 @@ export class Connection implements Transport {
             const outDec = new StringDecoder('utf8');
             const errDec = new StringDecoder('utf8');
             stream.on('data', (d: Buffer) => {
-              const s = outDec.write(d);
-              stdout += s;
-              onData?.('stdout', s);
+              if (onData) onData('stdout', d);
+              else stdout += outDec.write(d);
             });
             stream.stderr.on('data', (d: Buffer) => {
-              const s = errDec.write(d);
-              stderr += s;
-              onData?.('stderr', s);
+              if (onData) onData('stderr', d);
+              else stderr += errDec.write(d);
             });
             stream.on('exit', (c: number | null, signal?: string) => {
               code = c ?? (signal ? 128 : 255);

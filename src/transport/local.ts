@@ -97,14 +97,12 @@ export class LocalTransport implements Transport {
       const outDec = new StringDecoder('utf8');
       const errDec = new StringDecoder('utf8');
       child.stdout!.on('data', (d: Buffer) => {
-        const s = outDec.write(d);
-        stdout += s;
-        o.onData?.('stdout', s);
+        if (o.onData) o.onData('stdout', d);
+        else stdout += outDec.write(d);
       });
       child.stderr!.on('data', (d: Buffer) => {
-        const s = errDec.write(d);
-        stderr += s;
-        o.onData?.('stderr', s);
+        if (o.onData) o.onData('stderr', d);
+        else stderr += errDec.write(d);
       });
       child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 255), stdout, stderr }));
       feedStdin(o.stdin, child.stdin!, (fn) => child.on('close', fn));

@@ -17,7 +17,11 @@ export interface ExecResult {
 export interface ExecOptions {
   /** the command's stdin: this text, or this stream until its end (unpiped when the command ends); none: end-of-file at once */
   stdin?: string | Readable;
-  onData?: (stream: 'stdout' | 'stderr', chunk: string) => void;
+  /**
+   * the output as the bytes came (fap run passes them through or decodes them itself); when given,
+   * the output is the caller's: the result's stdout and stderr are empty (a dump is not held)
+   */
+  onData?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
 }
 
 /** A pseudo-terminal's type and size (fap shell: the local terminal's). */

@@ -1,11 +1,12 @@
 // The CLI's outside: usage and configuration errors exit 2 with a one-line message that says
 // where, before any host is contacted; fap init writes a file that loads.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fap, ROOT } from '../helpers.js';
+import { FAP, fap, ROOT } from '../helpers.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'fap-cli-'));
 const noStack = (s: string) => assert.doesNotMatch(s, /\n\s+at .+:\d+:\d+/);
@@ -87,6 +88,54 @@ test('a missing deploy file and an unreachable host are one-line errors', async 
   noStack(r.stderr);
 });
 
+test('fap run: a missing role or command is a usage error naming it (exit 2, nothing contacted); a word after -- is never the role', async () => {
+  const dir = tmp();
+  const file = join(dir, 'deploy.yml');
+  writeFileSync(file, `app_name: shop\nstage_role_configs:\n  production:\n    web:\n      hosts: [127.0.0.1:1]\n    worker:\n      hosts: [127.0.0.1:1]\n`);
+  for (const args of [['run', 'production', '--', 'hostname'], ['run', '-s', 'production', '--', 'hostname'], ['-s', 'production', 'run', '--', 'hostname']]) {
+    const r = await fap(['-f', file, ...args]);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr, 'fap: which role? fap run runs on the hosts of one role; production has web, worker\n  fap run production web -- hostname\n', args.join(' '));
+  }
+  for (const args of [['run', 'production', 'web'], ['run', '-s', 'production', '-r', 'web', '--']]) {
+    const r = await fap(['-f', file, ...args]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr, 'fap: which command? fap run needs a command after --\n  fap run production web -- COMMAND\n', args.join(' '));
+  }
+  const noStage = await fap(['-f', file, 'run', '--', 'hostname']);
+  assert.equal(noStage.code, 2);
+  assert.match(noStage.stderr, /^fap: which stage\? .* has production \(web, worker\)\n {2}fap run <stage> <role> -- <command\.\.\.>, as in fap run production web -- COMMAND\n$/);
+});
+
+test('fap shell and fap run -i on a role of several hosts say which one they open (the first; --hosts picks another)', async () => {
+  const dir = tmp();
+  const file = join(dir, 'deploy.yml');
+  writeFileSync(file, `app_name: shop\nstage_role_configs:\n  production:\n    web:\n      hosts: [127.0.0.1:1, 127.0.0.2:1, 127.0.0.3:1]\n`);
+  for (const [args, what] of [[['shell', 'production', 'web'], 'fap shell'], [['run', '-i', 'production', 'web', '--', 'true'], 'fap run -i']] as const) {
+    const r = await fap(['-f', file, '--dry-run', ...args]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`^${what}: on 127\\.0\\.0\\.1:1, the first of 3 hosts \\(--hosts picks another\\)$`, 'm'), r.stderr);
+    const one = await fap(['-f', file, '--dry-run', '--hosts', '127.0.0.2:1', ...args]);
+    assert.doesNotMatch(one.stderr, /the first of/, 'one host: nothing to say');
+  }
+});
+
+const noPty = spawnSync('python3', ['-c', 'import pty'], { stdio: 'ignore' }).status === 0 ? undefined : 'no python3 to drive a pseudo-terminal';
+
+test('fap run -i and fap shell exit 255 when the host cannot be reached (as fap run and ssh do), naming it once', { skip: noPty }, () => {
+  const dir = tmp();
+  const file = join(dir, 'deploy.yml');
+  writeFileSync(file, `app_name: shop\nssh: {connect_retries: 0, known_hosts_file: ${join(dir, 'kh')}}\nstage_role_configs:\n  production:\n    web:\n      hosts: [127.0.0.1:1]\n`);
+  for (const args of [['run', '-i', 'production', 'web', '--', 'true'], ['shell', 'production', 'web'], ['run', 'production', 'web', '--', 'true']]) {
+    const r = spawnSync('python3', [join(ROOT, 'test', 'pty', 'run.py'), JSON.stringify({ keys: [], timeout: 60 }), '--', process.execPath, FAP, '-f', file, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', SSH_AUTH_SOCK: '' } });
+    const out = JSON.parse(r.stdout) as { code: number; output: string };
+    assert.equal(out.code, 255, `${args.join(' ')}: ${out.output}`);
+    assert.equal(out.output.match(/cannot connect to 127\.0\.0\.1:1: connection refused/g)?.length, 1, out.output);
+    assert.match(out.output, /127\.0\.0\.1:1(\] FAILED)?: cannot connect/, "the host named");
+    noStack(out.output);
+  }
+});
+
 test('fap config prints resolved values with their origins and masks secrets', async () => {
   const dir = tmp();
   const file = join(dir, 'deploy.yml');
@@ -161,7 +210,7 @@ test('one error style: "fap: <message>" and a hint line on stderr, exit 2, nothi
     [['roll', 'production'], "fap: unknown command 'roll'\n  did you mean fap rollback? (fap --help lists the commands)\n"],
     [['-f', example, 'deploy', 'production', '--hots', 'a'], "fap: unknown option '--hots'\n  did you mean --hosts? (fap deploy --help lists the options)\n"],
     [['--dry', 'deploy', 'production'], "fap: unknown option '--dry'\n  did you mean --dry-run? (fap --help lists the options)\n"],
-    [['-f', example, 'run', 'production'], "fap: missing required argument 'role'\n  usage: fap run [-i] <stage> <role> -- <command...> (fap run --help)\n"],
+    [['-f', example, 'run', 'production'], 'fap: which role? fap run runs on the hosts of one role; production has web, worker\n  fap run production web -- COMMAND\n'],
     [['-f', example, 'deploy', 'a', 'b', 'c'], "fap: too many arguments for 'deploy'. Expected 2 arguments but got 3.\n  usage: fap deploy [options] [stage] [role] (fap deploy --help)\n"],
     [['-f', example, 'deploy'], `fap: which stage? ${example} has production (web, worker), staging (web)\n  fap deploy <stage> [role], as in fap deploy production or fap deploy production web\n`],
     [['-f', example, 'deploy', 'worker'], 'fap: worker is a role of production, not a stage\n  fap deploy production worker\n'],

@@ -77,6 +77,34 @@ function fapIn(args: string[], input: Buffer | 'endless', o: { firstLine?: boole
   });
 }
 
+/** fap's stdout and stderr as bytes */
+function fapBytes(args: string[]): Promise<{ code: number; stdout: Buffer; stderr: Buffer }> {
+  return new Promise((resolveRun) => {
+    const child = spawn(process.execPath, [FAP, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', SSH_AUTH_SOCK: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.on('close', (code) => resolveRun({ code: code ?? -1, stdout: Buffer.concat(out), stderr: Buffer.concat(err) }));
+  });
+}
+
+// found by the attack pass: `fap run ... -- cat blob.bin > out` gave other bytes (U+FFFD for invalid UTF-8)
+test('one host: the command\'s stdout and stderr are its bytes, binary included, as ssh gives them', { skip }, async () => {
+  const h = fleet.hosts[0].name;
+  for (const size of [1, 3, 70_000, 1024 * 1024 + 7]) {
+    const blob = randomBytes(size);
+    writeFileSync(fleet.hostPath(0, join(fleet.deployDir, 'runner', 'shared', 'blob.bin')), blob);
+    const out = await fapBytes(['-f', file, '--hosts', h, 'run', 'production', 'web', '--', 'cat', '../../shared/blob.bin']);
+    assert.equal(out.code, 0, out.stderr.toString());
+    assert.ok(out.stdout.equals(blob), `stdout: ${size} bytes in, ${out.stdout.length} out`);
+    const err = await fapBytes(['-f', file, '--hosts', h, 'run', 'production', 'web', '--', 'sh', '-c', 'cat ../../shared/blob.bin >&2']);
+    assert.equal(err.code, 0);
+    assert.ok(err.stderr.subarray(err.stderr.length - size).equals(blob), `stderr: ${size} bytes`);
+    assert.equal(err.stdout.length, 0);
+  }
+});
+
 test('stdin that is not a terminal goes to every host whole, then end-of-file: 5 MB, all hosts at once and one at a time', { skip }, async () => {
   const data = randomBytes(5 * 1024 * 1024);
   const sum = createHash('sha256').update(data).digest('hex');
@@ -165,6 +193,19 @@ test('every host that did not exit 0 is named with its code; fap exits with the 
   assert.match(dead.stderr, /^✖ run failed on 1 of 3 hosts: 127\.0\.0\.1:1 \(could not run\)$/m);
   assert.match(dead.stderr, /127\.0\.0\.1:1.*connection refused/);
   assert.equal(dead.stderr.match(/connection refused/g)?.length, 1, 'said once');
+
+  // the README's example is what fap prints (web1, web2, web3: the fleet's hosts and the dead one),
+  // the retries of the default ssh.connect_retries included
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const example = /\n\$ (fap run production web -- test -f maintenance\.flag)\n([^$]*)\$ echo \$\?\n(\d+)\n```/.exec(readme);
+  assert.ok(example, 'README has the fap run example');
+  const named = (text: string) => text.replace(/web3:22/g, '127.0.0.1:1').replace(/web3/g, '127.0.0.1:1').replace(/web2/g, b).replace(/web1/g, a);
+  setCodes([0, 1]);
+  delete doc.ssh.connect_retries;
+  writeFileSync(withDead, stringify(doc));
+  const shown = await fap(['-f', withDead, ...example[1].split(' ').slice(1, 4), '--', 'sh', '-c', 'test -f maintenance.flag || exit $(cat ../../shared/code)']);
+  assert.equal(shown.stderr, named(example[2]));
+  assert.equal(shown.code, Number(example[3]));
 });
 
 const noPty = spawnSync('python3', ['-c', 'import pty']).status === 0 ? false : 'no python3 to drive a pseudo-terminal';
@@ -192,6 +233,18 @@ test('-i: a terminal on one host; typed input, the window size and its changes, 
   assert.equal(ctrlC.code, 9, ctrlC.output);
   assert.match(ctrlC.output, /trapped/);
   assert.doesNotMatch(ctrlC.output, /fap: interrupted/);
+});
+
+// found by the attack pass: node's raw mode leaves output processing on, so a bare LF the remote
+// program writes showed as CRLF (full-screen programs drew on the wrong columns); ssh -t does not
+test('-i: the local terminal passes the bytes through as they come (no LF -> CRLF), and is itself again after', { skip: skip || noPty }, async () => {
+  const r = onTerminal(['-f', file, '--hosts', fleet.hosts[0].name, 'run', '-i', 'production', 'web', '--', 'sh', '-c', 'stty raw -echo; printf "ab\\ncd\\rx\\r\\n|"; stty sane']);
+  assert.equal(r.code, 0, r.output);
+  assert.ok(r.output.includes('ab\ncd\rx\r\n|'), JSON.stringify(r.output));
+  // what fap prints after the command, on the terminal as it was: a line ends CRLF again
+  const after = onTerminal(['-f', file, '--hosts', fleet.hosts[0].name, 'run', '-i', 'production', 'web', '--', 'sh', '-c', 'exit 3']);
+  assert.equal(after.code, 3);
+  assert.match(after.output, /fap run production web: 1 host\r\n/);
 });
 
 test('a terminal on stdin without -i: the command reads end-of-file and never waits', { skip: skip || noPty }, async () => {

@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { CommanderError } from 'commander';
 import { buildProgram, commanderUsage, unknownCommand } from '../../src/cli/main.js';
 import { roleGivenAsStage, whichStage, type StageRoles } from '../../src/cli/stages.js';
+import { runWords } from '../../src/cli/commands.js';
 import { deployfile, deployfileFromEnv, findDeployfile } from '../../src/cli/deployfile.js';
 import { UsageError } from '../../src/errors.js';
 
@@ -42,7 +43,7 @@ test('every command’s help: every argument described, the global options, and 
 
 test('fap run --help describes stage, role and the command', () => {
   const text = help('run');
-  assert.match(text, /^Usage: fap run <stage> <role> -- <command\.\.\.>$/m);
+  assert.match(text, /^Usage: fap run \[-i\] <stage> <role> -- <command\.\.\.> {3}\(or -s <stage> -r <role> -- <command\.\.\.>\)$/m);
   assert.match(text, /^ {2}stage +a stage of the deploy file \(production\)/m);
   assert.match(text, /^ {2}role +the role whose hosts run it \(web\)/m);
   assert.match(text, /^ {2}command +the command and its arguments, after --/m);
@@ -61,11 +62,65 @@ test('fap --help: -s/-r shown, the exit codes and how to get a command’s help'
   assert.match(text, /Exit codes: 0 done, 1 failed, 2 usage or\nconfiguration error, 3 locked by another run, 130 interrupted\./);
 });
 
+/** fap run's stage, role and command as its action gets them, from a command line (no deploy file read) */
+function runParsed(args: string[]): { stage?: string; role?: string; words: string[] } | { error: string } {
+  const p = buildProgram();
+  let got: { stage?: string; role?: string; words: string[] } | { error: string } | undefined;
+  p.commands.find((c) => c.name() === 'run')!.action((_s, _r, _w, _o, cmd: import('commander').Command) => {
+    try {
+      const w = runWords(cmd);
+      const g = cmd.optsWithGlobals() as { stage?: string; role?: string };
+      got = { stage: w.stage ?? g.stage, role: w.role ?? g.role, words: w.words };
+    } catch (e) {
+      got = { error: (e as Error).message };
+    }
+  });
+  p.parse(['node', 'fap', ...args]);
+  return got!;
+}
+
+test('fap run: stage and role positional or as -s/-r (before or after the command name), the command after -- taken whole, never as a missing stage or role (generative)', () => {
+  const word = fc.stringMatching(/^[a-z][a-z0-9_]{0,8}$/);
+  // a command's words: anything, options, another --, words that look like stages and roles
+  const commandWord = fc.oneof(fc.string(), fc.constantFrom('--', '-s', '-r', '-i', '--hosts', '-x', 'production', 'web', 'hostname'));
+  fc.assert(
+    fc.property(
+      fc.option(word, { nil: undefined }),
+      fc.option(word, { nil: undefined }),
+      fc.constantFrom('positional', 'flag-before', 'flag-after', 'long-after'),
+      fc.constantFrom('positional', 'flag-before', 'flag-after', 'long-after'),
+      fc.boolean(),
+      fc.array(commandWord, { minLength: 1, maxLength: 5 }),
+      (stage, role, stageHow, roleHow, tty, command) => {
+        // a positional role needs its stage positional before it (with -s, select() decides what it is)
+        fc.pre(!(roleHow === 'positional' && role !== undefined && !(stageHow === 'positional' && stage !== undefined)));
+        const before: string[] = [];
+        const after: string[] = tty ? ['-i'] : [];
+        const give = (how: string, short: string, long: string, v: string | undefined) => {
+          if (v === undefined) return;
+          if (how === 'positional') after.push(v);
+          else if (how === 'flag-before') before.push(short, v);
+          else if (how === 'flag-after') after.push(short, v);
+          else after.push(`${long}=${v}`);
+        };
+        give(stageHow, '-s', '--stage', stage);
+        give(roleHow, '-r', '--role', role);
+        const got = runParsed([...before, 'run', ...after, '--', ...command]);
+        assert.deepEqual(got, { stage, role, words: command });
+      },
+    ),
+    { numRuns: 300 },
+  );
+  // without --, the third word on is the command (as before); more than two words before -- are refused
+  assert.deepEqual(runParsed(['run', 'production', 'web', 'hostname', 'x']), { stage: 'production', role: 'web', words: ['hostname', 'x'] });
+  assert.match((runParsed(['run', 'production', 'web', 'extra', '--', 'hostname']) as { error: string }).error, /^fap run takes a stage and a role before --, and got 3 words: production web extra$/);
+});
+
 test('commander’s errors in fap’s words: the message without "error:", and the usage or a did-you-mean as the hint', () => {
   const missing = commanderUsage(program, 'run', new CommanderError(1, 'commander.missingArgument', "error: missing required argument 'role'"));
   assert.ok(missing instanceof UsageError);
   assert.equal(missing.message, "missing required argument 'role'");
-  assert.equal(missing.hint, 'usage: fap run <stage> <role> -- <command...> (fap run --help)');
+  assert.equal(missing.hint, 'usage: fap run [-i] <stage> <role> -- <command...>   (or -s <stage> -r <role> -- <command...>) (fap run --help)');
   const option = commanderUsage(program, 'fap', new CommanderError(1, 'commander.unknownOption', "error: unknown option '--dry'"));
   assert.equal(option?.hint, 'did you mean --dry-run? (fap --help lists the options)');
   assert.equal(commanderUsage(program, 'fap', new CommanderError(0, 'commander.helpDisplayed', '(outputHelp)')), undefined);

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -420,6 +421,21 @@ describe('hosts: [local]', () => {
     const eof = onTerminal(['production', 'web', '--', 'sh', '-c', 'if read x; then echo "read [$x]"; else echo "end-of-file"; fi'], []);
     assert.equal(eof.code, 0, eof.output);
     assert.match(eof.output, /end-of-file/);
+  });
+
+  test('fap run on this machine: the command\'s stdout and stderr are its bytes, binary included', async () => {
+    const s = setup();
+    assert.equal((await fap(['-f', s.file, 'deploy', 'production'])).code, 0);
+    for (const size of [2, 70_000, 300_001]) {
+      const blob = randomBytes(size);
+      writeFileSync(join(s.root, 'shared', 'blob.bin'), blob);
+      for (const [stream, redirect] of [['stdout', ''], ['stderr', ' >&2']] as const) {
+        const r = spawnSync(process.execPath, [FAP, '-f', s.file, 'run', 'production', 'web', '--', 'sh', '-c', `cat ../../shared/blob.bin${redirect}`], { env: { ...process.env, NO_COLOR: '1' }, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 });
+        assert.equal(r.status, 0, r.stderr.toString());
+        const got = r[stream];
+        assert.ok(got.subarray(got.length - size).equals(blob) && (stream === 'stderr' || got.length === size), `${stream}: ${size} bytes in, ${got.length} out`);
+      }
+    }
   });
 
   test('local takes no user or port: a config error naming file:line:col', async () => {

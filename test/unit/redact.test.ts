@@ -15,7 +15,7 @@ import { displayValues, formatConfig } from '../../src/config/show.js';
 import { HostError } from '../../src/errors.js';
 import { bundledKeys } from '../../src/plugin/load.js';
 import { EventBus, type FapEvent } from '../../src/events.js';
-import { addSecret, addUrlSecrets, clearSecrets, LineMasker, redact, redactDeep } from '../../src/redact.js';
+import { addSecret, addUrlSecrets, ByteMasker, clearSecrets, LineMasker, redact, redactDeep } from '../../src/redact.js';
 import { layout } from '../../src/release/paths.js';
 import { prepareEndSteps } from '../../src/release/scripts.js';
 import type { Connection } from '../../src/remote/connection.js';
@@ -252,6 +252,54 @@ stage_role_configs:
     for (const c of ['one s3c', 'r3t-va', 'lue two\nthree', ' four']) m.write(c);
     m.end();
     assert.equal(out, '[h] one *** two\n[h] three four\n');
+  });
+
+  /** bytes through a ByteMasker, written in the chunks `cuts` makes */
+  function throughBytes(data: Buffer, cuts: number[], bound?: number): Buffer {
+    const out: Buffer[] = [];
+    const m = new ByteMasker((b) => out.push(b), bound);
+    let at = 0;
+    for (const c of [...cuts.map((x) => x % (data.length + 1)).sort((a, b) => a - b), data.length]) {
+      m.write(data.subarray(at, Math.max(at, c)));
+      at = Math.max(at, c);
+    }
+    m.end();
+    return Buffer.concat(out);
+  }
+
+  // found by the attack pass: `fap run ... -- cat blob.bin > out` turned invalid UTF-8 into U+FFFD
+  test('fap run on one host: any bytes (binary, invalid UTF-8, a character cut between chunks) pass through unchanged, with and without secrets registered', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 600 }), fc.array(fc.nat(), { maxLength: 12 }), fc.constantFrom(4, 64, 65536), fc.boolean(), (bytes, cuts, bound, withSecret) => {
+        clearSecrets();
+        // a secret that is not in the data: masking must not touch a byte of it
+        if (withSecret) addSecret('s3cr3t-é-value');
+        const data = Buffer.from(bytes);
+        fc.pre(!data.includes(Buffer.from('s3cr3t-é-value')));
+        assert.ok(throughBytes(data, cuts, bound).equals(data));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test('fap run on one host: a secret in binary output, split across chunks anywhere, is masked and every other byte kept (300 cases)', () => {
+    // noise of bytes no UTF-8 text has (0xf8-0xff): no form of a secret can reach into it, so what
+    // comes out is known exactly
+    const noise = fc.uint8Array({ minLength: 1, maxLength: 40, min: 0xf8, max: 0xff }).map((a) => Buffer.from(a));
+    fc.assert(
+      fc.property(secretArb, fc.array(noise, { minLength: 2, maxLength: 4 }), fc.array(fc.nat(), { maxLength: 12 }), fc.constantFrom(8, 64, 65536), (s, pieces, cuts, bound) => {
+        clearSecrets();
+        addSecret(s);
+        const secret = Buffer.from(s, 'utf8');
+        fc.pre(s.length >= 3);
+        const data = Buffer.concat(pieces.flatMap((p, i) => (i ? [secret, p] : [p])));
+        const out = throughBytes(data, cuts, bound);
+        const expected = Buffer.concat(pieces.flatMap((p, i) => (i ? [Buffer.from('***'), p] : [p])));
+        assert.ok(out.equals(expected), `${JSON.stringify(s)}: ${out.toString('hex')} != ${expected.toString('hex')}`);
+      }),
+      { numRuns: 300 },
+    );
+    clearSecrets();
   });
 
   test('a secret that looks like JSON structure does not break an event', () => {

@@ -38,7 +38,7 @@ import { installInterrupts } from '${interruptUrl}';
 installInterrupts();
 const mode = () => {
   const s = spawnSync('stty', ['-a'], { stdio: ['inherit', 'pipe', 'pipe'] }).stdout.toString();
-  return { icanon: /(^|\\s)icanon/.test(s), echo: /(^|\\s)echo(\\s|$)/.test(s) };
+  return { icanon: /(^|\\s)icanon/.test(s), echo: /(^|\\s)echo(\\s|$)/.test(s), opost: /(^|\\s)opost/.test(s) };
 };
 for (const ending of ['exit', 'connection lost', 'SIGTERM']) {
   const ch = new EventEmitter();
@@ -63,7 +63,7 @@ for (const ending of ['exit', 'connection lost', 'SIGTERM']) {
 process.exit(0);
 `;
 
-test('the local terminal is raw while the shell runs and restored when it exits, when the connection is lost, on SIGTERM', { skip: noPython }, async () => {
+test('the local terminal is raw (output processing too) while the shell runs and restored when it exits, when the connection is lost, on SIGTERM', { skip: noPython }, async () => {
   const url = (p: string) => pathToFileURL(join(ROOT, 'dist', 'src', 'cli', p)).href;
   const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
     const child = spawn('python3', ['-c', PTY, process.execPath, '--input-type=module', '-e', driver(url('terminal.js'), url('interrupt.js'))], { env: { ...process.env, TERM: 'xterm-fap' }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -82,8 +82,9 @@ test('the local terminal is raw while the shell runs and restored when it exits,
   for (const r of results) {
     assert.equal(r.size.term, 'xterm-fap', 'TERM passed on');
     assert.ok(r.size.rows > 0 && r.size.cols > 0);
-    assert.deepEqual(r.during, { icanon: false, echo: false }, `${r.ending}: raw while attached`);
-    assert.deepEqual(r.after, { icanon: true, echo: true }, `${r.ending}: cooked again afterwards`);
+    // output processing off too (node's raw mode keeps it: a bare LF would show as CRLF)
+    assert.deepEqual(r.during, { icanon: false, echo: false, opost: false }, `${r.ending}: raw while attached`);
+    assert.deepEqual(r.after, { icanon: true, echo: true, opost: true }, `${r.ending}: cooked again afterwards`);
   }
   assert.deepEqual(results[0].r, { code: 3 });
   assert.deepEqual(results[1].r, { error: 'connection lost while the shell was running' });
