@@ -471,10 +471,11 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
   // a user variable named like a secret (db_password, api_key) is one: redacted wherever it goes
   for (const [k, v] of Object.entries(resolvedVariables)) if (SECRET_NAME.test(k) && (typeof v === 'string' || typeof v === 'number')) addSecret(String(v));
   validateTypes(resolved, origins, subOrigins, keys, loaded, errors, input.sets ?? []);
+  // (checks only shapes it can read: safe whatever validateTypes found)
+  envShadowedByLinkedFile(resolved, origins, loaded, envProblems, warnings);
   if (input.requireEnvironment) for (const p of envProblems) errors.add(p.where);
   errors.throwIfAny();
   registerSecrets(resolved, keys);
-  envShadowedByLinkedFile(resolved, origins, loaded, envProblems, warnings);
   return { stage, role, values: resolved, variables: resolvedVariables, origins, subOrigins, hosts, envProblems, envKeys, envPaths, warnings, enabledPlugins: [...enabled] };
 }
 
