@@ -42,7 +42,7 @@ test('every command’s help: every argument described, the global options, and 
 
 test('fap run --help describes stage, role and the command', () => {
   const text = help('run');
-  assert.match(text, /^Usage: fap run <stage> <role> -- <command\.\.\.>$/m);
+  assert.match(text, /^Usage: fap run \[-i\] <stage> <role> -- <command\.\.\.>$/m);
   assert.match(text, /^ {2}stage +a stage of the deploy file \(production\)/m);
   assert.match(text, /^ {2}role +the role whose hosts run it \(web\)/m);
   assert.match(text, /^ {2}command +the command and its arguments, after --/m);
@@ -58,14 +58,14 @@ test('fap --help: -s/-r shown, the exit codes and how to get a command’s help'
   assert.match(text, /^ {2}-r, --role <role> /m);
   assert.match(text, /^ {2}help \[command\] /m, 'fap help COMMAND');
   assert.match(text, /fap COMMAND --help/);
-  assert.match(text, /Exit codes: 0 done, 1 failed, 2 usage or\nconfiguration error, 3 locked by another run, 130 interrupted\./);
+  assert.match(text, /Exit codes: 0 done, 1 failed, 2 usage or\nconfiguration error, 3 locked by another run, 130 interrupted, 141 output closed\./);
 });
 
 test('commander’s errors in fap’s words: the message without "error:", and the usage or a did-you-mean as the hint', () => {
   const missing = commanderUsage(program, 'run', new CommanderError(1, 'commander.missingArgument', "error: missing required argument 'role'"));
   assert.ok(missing instanceof UsageError);
   assert.equal(missing.message, "missing required argument 'role'");
-  assert.equal(missing.hint, 'usage: fap run <stage> <role> -- <command...> (fap run --help)');
+  assert.equal(missing.hint, 'usage: fap run [-i] <stage> <role> -- <command...> (fap run --help)');
   const option = commanderUsage(program, 'fap', new CommanderError(1, 'commander.unknownOption', "error: unknown option '--dry'"));
   assert.equal(option?.hint, 'did you mean --dry-run? (fap --help lists the options)');
   assert.equal(commanderUsage(program, 'fap', new CommanderError(0, 'commander.helpDisplayed', '(outputHelp)')), undefined);
@@ -116,10 +116,11 @@ test('the deploy file: deploy.yml, else deploy.yaml, here or in the nearest pare
   writeFileSync(join(root, 'a', 'deploy.yaml'), 'x');
   assert.deepEqual(findDeployfile(deep), { file: join(root, 'a', 'deploy.yaml') });
   writeFileSync(join(root, 'a', 'deploy.yml'), 'x');
-  assert.deepEqual(findDeployfile(deep), { file: join(root, 'a', 'deploy.yml') }, 'deploy.yml first');
+  assert.deepEqual(findDeployfile(deep), { file: join(root, 'a', 'deploy.yml'), also: join(root, 'a', 'deploy.yaml') }, 'deploy.yml first, the other named');
   writeFileSync(join(root, 'a', 'b', 'deploy.yaml'), 'x');
   assert.deepEqual(findDeployfile(deep), { file: join(root, 'a', 'b', 'deploy.yaml') }, 'the nearest directory wins');
-  // -f, then the environment, then the search
+  // -f, then the environment, then the search (a named file must be readable)
+  for (const f of ['given.yml', 'env.yml', 'shop.yml']) writeFileSync(join(deep, f), 'x');
   assert.equal(deployfile('given.yml', { FAP_DEPLOYFILE: 'env.yml' }, deep), 'given.yml');
   assert.equal(deployfile(undefined, { FAP_DEPLOYFILE: 'env.yml' }, deep), 'env.yml');
   assert.equal(deployfile(undefined, { FAP_APP: 'SHOP', SHOP_DEPLOYFILE: 'shop.yml' }, deep), 'shop.yml');
