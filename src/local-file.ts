@@ -25,3 +25,40 @@ export function localFileProblem(path: string): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * A failed read of a local file in words, without node's code and without the path (the caller
+ * says which file): "no such file", not "ENOENT: no such file or directory, open '/x'".
+ */
+export function readFailure(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  switch (err?.code) {
+    case 'ENOENT':
+      return 'no such file';
+    case 'EISDIR':
+      return 'is a directory';
+    case 'EACCES':
+    case 'EPERM':
+      return `permission denied: ${userInfo().username} cannot read it`;
+    case 'ENOTDIR':
+      return 'a part of the path is a file, not a directory';
+    case 'ELOOP':
+      return 'symbolic links in the path loop';
+    case 'ENAMETOOLONG':
+      return 'the path is too long';
+    default:
+      // "CODE: words, open '/path'" -> "words"
+      return String(err?.message ?? e).replace(/^[A-Z0-9_]+: /, '').replace(/, \w+ '.*'$/s, '');
+  }
+}
+
+/** Why fap cannot read `path` as a text file (a deploy file), in words; undefined when it can. */
+export function unreadable(path: string): string | undefined {
+  try {
+    if (statSync(path).isDirectory()) return 'is a directory';
+    accessSync(path, constants.R_OK);
+    return undefined;
+  } catch (e) {
+    return readFailure(e);
+  }
+}

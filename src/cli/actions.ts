@@ -1,9 +1,9 @@
 // The commands' handlers, loaded only when a command runs (fap --version and --help stay light):
 // each builds a plan, runs it with a reporter attached, and reports the result. No remote logic
 // lives here.
-import { copyFileSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { localFileProblem } from '../local-file.js';
 import type { Command } from 'commander';
 import { ConfigError, EXIT, FapError, StagesNotRun, UsageError } from '../errors.js';
@@ -11,8 +11,8 @@ import { formatDuration, parseDuration } from '../duration.js';
 import { cleanup, forceUnlock, openShell, restart, runCommand, runInteractive } from '../release/maintenance.js';
 import { loadDeployFile } from '../config/load.js';
 import { allKeys, selectRoles, stagesOf } from '../config/resolve.js';
-import { announceStages, roleGivenAsStage, stagesForRole, whichStage, type StageRoles } from './stages.js';
-import { deployfile, deployfileFromEnv } from './deployfile.js';
+import { announceStages, roleGivenAsStage, selection, stagesForRole, whichStage, type StageRoles } from './stages.js';
+import { deployfile, namedDeployfile } from './deployfile.js';
 import { attachTerminal } from './terminal.js';
 import { batchSize, currentShown, unfinished } from '../release/state.js';
 import { EventBus, type StampedEvent } from '../events.js';
@@ -41,11 +41,18 @@ interface Selected {
   file: string;
 }
 
-async function select(cmd: Command, stageArg?: string, roleArg?: string): Promise<Selected> {
+/** The stage and role asked for: -s/-r and the positionals (stages.ts selection). */
+async function chosen(cmd: Command, stageArg?: string, roleArg?: string): Promise<{ g: GlobalOptions; stage?: string; role?: string }> {
   const g = cmd.optsWithGlobals() as GlobalOptions;
+  const positionals = [stageArg, roleArg].filter((a): a is string => a !== undefined);
+  // -s with one positional: a role, or a second stage? the file says (its errors come later)
+  const byStage = g.stage !== undefined && positionals.length === 1 ? await stageRoles(resolve(deployfile(g.deployfile))).catch(() => undefined) : undefined;
+  return { g, ...selection(cmd.name(), { stage: g.stage, role: g.role }, positionals, byStage) };
+}
+
+async function select(cmd: Command, stageArg?: string, roleArg?: string, asked?: Awaited<ReturnType<typeof chosen>>): Promise<Selected> {
+  const { g, stage, role } = asked ?? (await chosen(cmd, stageArg, roleArg));
   const file = resolve(deployfile(g.deployfile));
-  const stage = stageArg ?? g.stage;
-  const role = roleArg ?? g.role;
   if (!stage) {
     // what the file offers, when it loads (its errors are reported once a stage is given)
     const w = whichStage(cmd.name(), file, await stageRoles(file).catch(() => undefined));
@@ -64,10 +71,10 @@ type Ready = () => Promise<number>;
  * the first stage that fails stops the rest, and its exit code is fap's.
  */
 async function eachStage(cmd: Command, stageArg: string | undefined, roleArg: string | undefined, prepare: (s: Selected) => Promise<Ready>): Promise<void> {
-  const g = cmd.optsWithGlobals() as GlobalOptions;
-  const role = roleArg ?? g.role;
-  if ((stageArg ?? g.stage) !== undefined || role === undefined) {
-    process.exitCode = await (await prepare(await select(cmd, stageArg, roleArg)))();
+  const asked = await chosen(cmd, stageArg, roleArg);
+  const { g, stage, role } = asked;
+  if (stage !== undefined || role === undefined) {
+    process.exitCode = await (await prepare(await select(cmd, stageArg, roleArg, asked)))();
     return;
   }
   const file = resolve(deployfile(g.deployfile));
@@ -158,7 +165,7 @@ async function plan(s: Selected, command: PlannedCommand, sets: string[] = []): 
         stage: s.stage,
         role: s.role,
         sets: [...sets, ...s.g.set],
-        hosts: s.g.hosts?.split(',').map((h) => h.trim()).filter(Boolean),
+        hosts: s.g.hosts,
       }),
     );
   } catch (e) {
@@ -314,7 +321,10 @@ function checkBatch(batch: string | undefined): void {
 export async function initAction(o: { force?: boolean }, cmd: Command): Promise<void> {
   const g = cmd.optsWithGlobals() as GlobalOptions;
   // written here, not where a parent's deploy.yml is
-  const dest = resolve(g.deployfile ?? deployfileFromEnv() ?? 'deploy.yml');
+  const named = namedDeployfile(g.deployfile);
+  if (named?.path.trim() === '') throw new UsageError(`${named.from} is empty: give the path to write the deploy file to`, 'or leave it out: fap init writes ./deploy.yml');
+  const dest = resolve(named?.path ?? 'deploy.yml');
+  if (statSync(dest, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`${dest}${named?.said ?? ''}: is a directory`, `give a file's path, e.g. -f ${join(named?.path ?? '.', 'deploy.yml')}`);
   if (existsSync(dest) && !o.force) throw new UsageError(`${dest} already exists (use fap init --force to overwrite it)`);
   copyFileSync(new URL('../../../deploy.example.yml', import.meta.url), dest);
   process.stdout.write(`wrote ${dest}: edit app_name, repo and stage_role_configs, then run fap deploy <stage>\n`);

@@ -3,6 +3,7 @@
 // configuration key fap has no option of its own for becomes `--set some_key=VALUE`. A pure
 // rewrite of the words, so it is tested on its own; commander then sees only options it knows.
 import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
 import { suggest } from '../suggest.js';
 
 /** The program's own options, as commander gives them to every command (optsWithGlobals). */
@@ -10,7 +11,8 @@ export interface GlobalOptions {
   /** -f/--deployfile as given; when absent the file is found (deployfile.ts) */
   deployfile?: string;
   set: string[];
-  hosts?: string;
+  /** --hosts, split (hostList): never empty */
+  hosts?: string[];
   parallel: string;
   dryRun?: boolean;
   json?: boolean;
@@ -19,6 +21,19 @@ export interface GlobalOptions {
   color: boolean;
   stage?: string;
   role?: string;
+}
+
+/**
+ * --hosts as a list of names. An option that narrows must never widen: a value with no name in it
+ * (`--hosts "$UNSET"`, " ", ",") is a usage error, not every host.
+ */
+export function hostList(value: string): string[] {
+  const names = value.split(',').map((h) => h.trim()).filter(Boolean);
+  if (!names.length) {
+    const shown = value === '' ? 'is empty' : `names no host ("${value}")`;
+    throw new UsageError(`--hosts ${shown}: give one or more host names, comma-separated`, 'leave --hosts out to select every host of the stage (and role)');
+  }
+  return names;
 }
 
 /** Flag (`--hosts`, `-s`) -> whether it takes a value. */

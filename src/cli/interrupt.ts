@@ -145,15 +145,16 @@ function onSignal(sig: NodeJS.Signals): void {
 
 /**
  * An output stream that fails (EPIPE: the reader went away; EIO: the terminal did) is written to no
- * more; the run stops as on a first Ctrl-C and fap exits 141.
+ * more; a run stops as on a first Ctrl-C (saying so on stderr) and fap exits 141.
  */
 function guard(stream: NodeJS.WriteStream, name: string): void {
   stream.on('error', () => {
     if ((stream.write as unknown) === noWrite) return;
     stream.write = noWrite as typeof stream.write;
     outputClosed = true;
-    if (stream !== process.stderr) say(`fap: ${name} closed: stopping`);
+    // nothing running (help, a table read into `head`): end quietly, as a Unix tool killed by SIGPIPE
     if (!active) exit(EXIT_OUTPUT_CLOSED, `${name} closed`);
+    if (stream !== process.stderr) say(`fap: ${name} closed: stopping`);
     active.stop(`${name} closed`);
   });
 }

@@ -9,7 +9,7 @@ import { registerCommands } from './commands.js';
 import { jsonWanted, setLastWords } from './interrupt.js';
 import { finalJsonResult } from '../report/reporter.js';
 import type { ConfigErrorEntry } from '../events.js';
-import { argvSpec, keyOptionCandidates, rewriteArgv } from './argv.js';
+import { argvSpec, hostList, keyOptionCandidates, rewriteArgv, type ArgvSpec } from './argv.js';
 import { deployfileIfAny } from './deployfile.js';
 import { suggest } from '../suggest.js';
 
@@ -29,9 +29,9 @@ export function buildProgram(): Command {
       'deploy file; also -d PATH (Fapistrano\'s spelling); default: env FAP_DEPLOYFILE, or Fapistrano\'s FAP_APP + <APP>_DEPLOYFILE, else deploy.yml or deploy.yaml here or in the nearest parent directory',
     )
     .option('--set <key=value>', 'override a configuration key (repeatable; value parsed as YAML)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('--hosts <list>', 'only these hosts (comma-separated)')
+    .option('--hosts <list>', 'only these hosts (comma-separated)', hostList)
     .option('--parallel <n>', 'hosts worked on at once', '32')
-    .option('--dry-run', 'print the plan and the exact remote scripts; touch nothing')
+    .option('--dry-run', 'print the plan (with -v, the exact remote scripts too); touch nothing')
     .option('--json', 'JSON-lines event stream on stdout')
     .option('-v, --verbose', 'show every remote script')
     .option('-q, --quiet', 'only errors and the result')
@@ -53,7 +53,7 @@ export function buildProgram(): Command {
         '  fap run production web -- python manage.py migrate',
         '',
         'fap COMMAND --help shows a command\'s arguments, options and examples. Exit codes: 0 done, 1 failed, 2 usage or',
-        'configuration error, 3 locked by another run, 130 interrupted.',
+        'configuration error, 3 locked by another run, 130 interrupted, 141 output closed.',
       ].join('\n'),
     )
     // fap alone: the help, on stdout, exit 0 (as kamal does; git exits 1)
@@ -151,6 +151,7 @@ async function fapistranoArgv(program: Command, argv: string[]): Promise<string[
     throw new UsageError(`unknown option '${flag}'`, near ? `did you mean --${near}? (fap --help lists the options)` : 'see fap --help');
   }
   if (r.command !== undefined && !spec.commands.has(r.command) && r.command !== HELP_COMMAND) throw unknownCommand(r.command, [...spec.commands.keys()]);
+  if (r.command === HELP_COMMAND) helpTopic(r.args, spec);
   if (r.error) {
     const help = r.command !== undefined ? `fap ${r.command} --help` : 'fap --help';
     throw new UsageError(r.error.message, r.error.hint ? `${r.error.hint} (${help} lists the options)` : `see ${help}`);
@@ -160,6 +161,24 @@ async function fapistranoArgv(program: Command, argv: string[]): Promise<string[
 
 /** commander's own: fap help [command] */
 const HELP_COMMAND = 'help';
+
+/**
+ * fap help COMMAND: a word that names no command is an unknown command, as `fap deplyo` is (commander
+ * would print the root help on stderr and exit 0); `fap help help` is fap's help. Edits `args`.
+ */
+function helpTopic(args: string[], spec: ArgvSpec): void {
+  const at = args.indexOf(HELP_COMMAND);
+  for (let i = at + 1; i < args.length && args[i] !== '--'; i++) {
+    const a = args[i];
+    if (a.startsWith('-')) {
+      if (!a.includes('=') && spec.global.get(a)) i++;
+      continue;
+    }
+    if (a === HELP_COMMAND) args.splice(i, 1);
+    else if (!spec.commands.has(a)) throw unknownCommand(a, [...spec.commands.keys()]);
+    return;
+  }
+}
 
 export function unknownCommand(word: string, commands: string[]): UsageError {
   const near = suggest(word, commands);

@@ -1,7 +1,9 @@
 // Read deploy.yml keeping positions, so every later error can say file:line:col.
 import { readFileSync } from 'node:fs';
 import { isCollection, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type YAMLError } from 'yaml';
+import { join } from 'node:path';
 import { ConfigError, ConfigErrorCollector } from '../errors.js';
+import { readFailure } from '../local-file.js';
 
 export interface SourcePos {
   line: number;
@@ -30,8 +32,8 @@ export function loadDeployFile(file: string): LoadedFile {
     text = readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file (run `fap init` to write one, or pass -f PATH)' : String((e as Error).message);
-    throw new ConfigError(why, { file });
+    const hint = code === 'ENOENT' ? ' (run `fap init` to write one, or pass -f PATH)' : code === 'EISDIR' ? ` (give the deploy file in it, e.g. ${join(file, 'deploy.yml')})` : '';
+    throw new ConfigError(readFailure(e) + hint, { file });
   }
   return parseDeployText(text, file);
 }
@@ -42,7 +44,7 @@ export function parseDeployText(text: string, file: string): LoadedFile {
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, merge: true, logLevel: 'error' });
   // every syntax error the parser found, each where the user can act on it
   const errors = new ConfigErrorCollector();
-  for (const err of doc.errors) errors.add(yamlError(doc, lineCounter, err, file));
+  for (const err of doc.errors) errors.add(err.code === 'MULTIPLE_DOCS' ? secondDocument(text, lineCounter, err, file) : yamlError(doc, lineCounter, err, file));
   errors.throwIfAny();
   // An alias whose anchor is not defined (before it) is not a parse error in the yaml library:
   // toJS throws. Report each where it is written.
@@ -97,6 +99,14 @@ export function formatPath(path: (string | number)[]): string {
  * A YAML error where the user can act on it: an unclosed quote or flow collection at the place
  * it was opened (the library reports where the file ran out), a duplicate key with its key path.
  */
+/** A second YAML document (after ---) in the file: fap reads one, and says where the next starts. */
+function secondDocument(text: string, lc: LineCounter, err: YAMLError, file: string): ConfigError {
+  const at = err.pos[0];
+  const lp = lc.linePos(at);
+  const marker = text.startsWith('---', at) ? 'the --- here starts a second' : 'a second starts here';
+  return new ConfigError(`the file holds more than one YAML document (${marker}); fap reads a deploy file as one: remove the --- or move the rest into the first`, { file, line: lp.line, col: lp.col });
+}
+
 function yamlError(doc: Document, lc: LineCounter, err: YAMLError, file: string): ConfigError {
   const msg = err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
   const at = err.pos[0];

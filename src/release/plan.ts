@@ -241,8 +241,9 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
   }
   errors.throwIfAny();
   checkPlacesApart(loaded, targets, rcOf);
-  const filtered = input.hosts?.length ? targets.filter((t) => input.hosts!.some((h) => h === t.host.name || h === t.host.hostname)) : targets;
-  if (input.hosts?.length) {
+  // a list given narrows, even an empty one (it selects nothing): it never means every host
+  const filtered = input.hosts ? targets.filter((t) => input.hosts!.some((h) => h === t.host.name || h === t.host.hostname)) : targets;
+  if (input.hosts) {
     for (const h of input.hosts) {
       if (!targets.some((t) => h === t.host.name || h === t.host.hostname)) {
         throw new ConfigError(`--hosts: "${h}" is not a host of ${input.stage}${input.role ? ' ' + input.role : ''} (hosts: ${[...new Set(targets.map((t) => t.host.name))].join(', ')})`);

@@ -1,11 +1,13 @@
 // The CLI's outside: usage and configuration errors exit 2 with a one-line message that says
 // where, before any host is contacted; fap init writes a file that loads.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import fc from 'fast-check';
+import { buildProgram } from '../../src/cli/main.js';
 import { FAP, fap, ROOT } from '../helpers.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'fap-cli-'));
@@ -78,7 +80,7 @@ test('a missing deploy file and an unreachable host are one-line errors', async 
   const dir = tmp();
   const missing = await fap(['-f', join(dir, 'nope.yml'), 'deploy', 'production']);
   assert.equal(missing.code, 2);
-  assert.match(missing.stderr, /nope\.yml: no such file \(run `fap init`/);
+  assert.equal(missing.stderr, `fap: ${join(dir, 'nope.yml')}: no such file\n  run fap -f PATH init to write one there, or give another path\n`);
   const file = join(dir, 'deploy.yml');
   writeFileSync(file, `app_name: shop\nrepo: /nowhere\nssh: {known_hosts_file: ${join(dir, 'kh')}}\nstage_role_configs:\n  production:\n    web:\n      hosts: [127.0.0.1:1]\n`);
   const r = await fap(['-f', file, 'deploy', 'production']);
@@ -276,4 +278,92 @@ test('the deploy file is found from a subdirectory (deploy.yaml too); its relati
   const init = await fap(['init'], { cwd: sub, env: { FAP_DEPLOYFILE: '', FAP_APP: '' } });
   assert.equal(init.code, 0, init.stderr);
   assert.ok(existsSync(join(sub, 'deploy.yml')));
+});
+
+test('fap help WORD: a word that names no command is an unknown command (exit 2, did-you-mean, --json result); fap help help is the help', async () => {
+  const commands = buildProgram().commands.map((c) => c.name());
+  const words = fc.sample(fc.stringMatching(/^[a-z][a-z-]{0,9}$/).filter((w) => !commands.includes(w) && w !== 'help'), { numRuns: 4 });
+  for (const word of ['deplyo', 'nosuch', ...words]) {
+    const r = await fap(['help', word]);
+    assert.equal(r.code, 2, `fap help ${word}`);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, new RegExp(`^fap: unknown command '${word}'\\n {2}(did you mean fap \\w+\\?|commands: )`));
+  }
+  assert.match((await fap(['help', 'deplyo'])).stderr, /did you mean fap deploy\?/);
+  const json = await fap(['--json', 'help', 'nosuch']);
+  assert.equal(json.code, 2);
+  assert.deepEqual(JSON.parse(json.stdout.trim().split('\n').at(-1)!), { ...JSON.parse(json.stdout.trim().split('\n').at(-1)!), event: 'result', exitCode: 2, error: "unknown command 'nosuch'" });
+  const help = await fap(['help', 'help']);
+  assert.equal(help.code, 0);
+  assert.equal(help.stderr, '');
+  assert.match(help.stdout, /^Usage: fap \[options\] \[command\]/);
+});
+
+test('help and the version into a closed pipe (fap --help | head -1): exit 141, nothing said', async () => {
+  for (const args of [['--help'], ['--version'], ['help', 'deploy'], ['deploy', '--help'], []]) {
+    const child = spawn(process.execPath, [FAP, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    // the reader is gone before fap writes a byte
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    assert.equal(code, 141, `fap ${args.join(' ')}: ${stderr}`);
+    assert.equal(stderr, '', `fap ${args.join(' ')}`);
+  }
+});
+
+test('--hosts with no name in it is a usage error, never every host; -s/-r beside positionals select what they say', async () => {
+  const dir = tmp();
+  const file = join(dir, 'deploy.yml');
+  writeFileSync(file, 'app_name: shop\nstage_role_configs:\n  production:\n    web:\n      hosts: [a1, a2]\n    worker:\n      hosts: [a3]\n  staging:\n    web:\n      hosts: [s1]\n');
+  for (const hosts of [['--hosts', ''], ['--hosts= '], ['--hosts', ',']]) {
+    for (const command of ['deploy', 'config', 'releases']) {
+      const r = await fap(['-f', file, '--dry-run', command, 'production', ...hosts]);
+      assert.equal(r.code, 2, `fap ${command} ${hosts.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /^fap: --hosts (is empty|names no host)/);
+      assert.equal(r.stdout, '');
+    }
+  }
+  const config = async (...args: string[]) => fap(['-f', file, 'config', ...args]);
+  const web = await config('-s', 'production', 'web');
+  assert.equal(web.code, 0, web.stderr);
+  assert.match(web.stdout, /^# fap config production web /m);
+  for (const [args, message] of [
+    [['staging', '-s', 'production'], 'the stage is given twice: -s production and staging'],
+    [['-s', 'staging', 'production'], 'the stage is given twice: -s staging and production'],
+    [['production', 'web', '-r', 'worker'], 'the role is given twice: -r worker and web'],
+  ] as const) {
+    const r = await config(...args);
+    assert.equal(r.code, 2, args.join(' '));
+    assert.equal(r.stderr.split('\n')[0], `fap: ${message}`);
+  }
+});
+
+test('the deploy file, in words: a named path says who named it; a directory named deploy.yml is passed over; both names: a warning on stderr', async () => {
+  const dir = tmp();
+  const env = { FAP_DEPLOYFILE: '', FAP_APP: '' };
+  const fromEnv = await fap(['config', 'production'], { env: { ...env, FAP_DEPLOYFILE: join(dir, 'nonexist') } });
+  assert.equal(fromEnv.code, 2);
+  assert.match(fromEnv.stderr, new RegExp(`^fap: ${join(dir, 'nonexist')} \\(from FAP_DEPLOYFILE\\): no such file\\n {2}set FAP_DEPLOYFILE to the deploy file, or unset it`));
+  const fromApp = await fap(['config', 'production'], { env: { ...env, FAP_APP: 'SHOP', SHOP_DEPLOYFILE: dir } });
+  assert.equal(fromApp.code, 2);
+  assert.match(fromApp.stderr, new RegExp(`^fap: ${dir} \\(from SHOP_DEPLOYFILE, as FAP_APP=SHOP\\): is a directory\\n`));
+  for (const [f, line] of [['', "fap: -f is empty: give the deploy file's path"], [dir, `fap: ${dir}: is a directory`]]) {
+    const r = await fap(['-f', f, 'config', 'production']);
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr.split('\n')[0], line);
+    noStack(r.stderr);
+  }
+  const sub = join(dir, 'sub');
+  mkdirSync(join(sub, 'deploy.yml'), { recursive: true });
+  const body = 'app_name: shop\nstage_role_configs:\n  production:\n    web:\n      hosts: [h1]\n';
+  writeFileSync(join(dir, 'deploy.yml'), body);
+  const found = await fap(['config', 'production'], { cwd: sub, env });
+  assert.equal(found.code, 0, found.stderr);
+  assert.match(found.stdout, new RegExp(`^# fap config production web \\(${join(dir, 'deploy.yml')}\\)`));
+  writeFileSync(join(dir, 'deploy.yaml'), body);
+  const both = await fap(['--json', 'config', 'production'], { cwd: dir, env });
+  assert.equal(both.code, 0, both.stderr);
+  assert.equal(both.stderr, `warning: ${dir} has both deploy.yml and deploy.yaml: reading ${join(dir, 'deploy.yml')} (remove or rename the other, or pass -f)\n`);
+  assert.ok(both.stdout.split('\n').filter(Boolean).every((l) => JSON.parse(l).event), 'stdout is the stream only');
 });

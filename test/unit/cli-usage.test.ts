@@ -59,7 +59,7 @@ test('fap --help: -s/-r shown, the exit codes and how to get a command’s help'
   assert.match(text, /^ {2}-r, --role <role> /m);
   assert.match(text, /^ {2}help \[command\] /m, 'fap help COMMAND');
   assert.match(text, /fap COMMAND --help/);
-  assert.match(text, /Exit codes: 0 done, 1 failed, 2 usage or\nconfiguration error, 3 locked by another run, 130 interrupted\./);
+  assert.match(text, /Exit codes: 0 done, 1 failed, 2 usage or\nconfiguration error, 3 locked by another run, 130 interrupted, 141 output closed\./);
 });
 
 /** fap run's stage, role and command as its action gets them, from a command line (no deploy file read) */
@@ -171,10 +171,11 @@ test('the deploy file: deploy.yml, else deploy.yaml, here or in the nearest pare
   writeFileSync(join(root, 'a', 'deploy.yaml'), 'x');
   assert.deepEqual(findDeployfile(deep), { file: join(root, 'a', 'deploy.yaml') });
   writeFileSync(join(root, 'a', 'deploy.yml'), 'x');
-  assert.deepEqual(findDeployfile(deep), { file: join(root, 'a', 'deploy.yml') }, 'deploy.yml first');
+  assert.deepEqual(findDeployfile(deep), { file: join(root, 'a', 'deploy.yml'), also: join(root, 'a', 'deploy.yaml') }, 'deploy.yml first, the other named');
   writeFileSync(join(root, 'a', 'b', 'deploy.yaml'), 'x');
   assert.deepEqual(findDeployfile(deep), { file: join(root, 'a', 'b', 'deploy.yaml') }, 'the nearest directory wins');
-  // -f, then the environment, then the search
+  // -f, then the environment, then the search (a named file must be readable)
+  for (const f of ['given.yml', 'env.yml', 'shop.yml']) writeFileSync(join(deep, f), 'x');
   assert.equal(deployfile('given.yml', { FAP_DEPLOYFILE: 'env.yml' }, deep), 'given.yml');
   assert.equal(deployfile(undefined, { FAP_DEPLOYFILE: 'env.yml' }, deep), 'env.yml');
   assert.equal(deployfile(undefined, { FAP_APP: 'SHOP', SHOP_DEPLOYFILE: 'shop.yml' }, deep), 'shop.yml');
