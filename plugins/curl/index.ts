@@ -96,7 +96,7 @@ const curl = definePlugin({
     try {
       shellWords(String(config.curl_options ?? ''));
     } catch (e) {
-      if (e instanceof WordsError) return { key: 'curl_options', message: `curl_options: ${e.message}` };
+      if (e instanceof WordsError) return { key: 'curl_options', message: e.message };
       throw e;
     }
     return undefined;
