@@ -528,11 +528,11 @@ export async function checkAction(stage: string | undefined, role: string | unde
       event: 'result',
       ok,
       command: 'check',
-      summary: run.opts.dryRun ? 'dry run: nothing was checked' : text,
+      summary: text,
       hosts: hosts.map((h) => ({ host: h.host, role: h.role, path: h.path, checks: h.checks.map((c) => ({ name: c.name, ok: c.status !== 'FAIL', status: c.status, detail: c.detail })) })),
       exitCode: ok ? EXIT.ok : EXIT.failed,
     });
-    if (!s.g.json && !run.opts.dryRun) process.stdout.write(redact(formatCheckTable(hosts, { color: colorFor(process.stdout, s.g.color) }) + '\n' + text + '\n'));
+    if (!s.g.json) process.stdout.write(redact(formatCheckTable(hosts, { color: colorFor(process.stdout, s.g.color) }) + '\n' + text + '\n'));
     process.exitCode = ok ? EXIT.ok : EXIT.failed;
   } finally {
     await run.close();
