@@ -40,8 +40,12 @@ export function outputProblem(name: string): string | undefined {
   return undefined;
 }
 
-/** A URL as it may be shown: without its user:password. */
-const shownUrl = (url: string) => url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/?#]*@/i, '$1');
+/**
+ * A URL as it may be shown: without its user:password, with a scheme or without one (the userinfo
+ * ends at the last @ before the path: a raw @ in a password belongs to the password; the same
+ * reading as addUrlSecrets in src/redact.ts).
+ */
+const shownUrl = (url: string, mask = '') => url.replace(/^(\s*(?:[a-z][a-z0-9+.-]*:\/+)?)[^/?#]*@/i, `$1${mask}`);
 
 /**
  * fap check's question: does the artifact URL answer this host, with the deploy's curl options and
@@ -87,8 +91,9 @@ const curl = definePlugin({
     const artifact = config.curl_artifact ? String(config.curl_artifact) : '';
     if (!url && !artifact) return { key: 'curl_url', message: 'the curl plugin needs an artifact: fap release <stage> --curl-url URL (or curl_url:, or --artifact FILE)' };
     const unreadable = artifact ? localFileProblem(artifact) : undefined;
-    if (unreadable) return { key: 'curl_artifact', message: `curl_artifact: ${unreadable}` };
-    if (url && (!/^(https?|ftp|file):\/\//i.test(url) || /\s/.test(url))) return { key: 'curl_url', message: `"${url.replace(/\/\/[^@/]*@/, '//***@')}" is not a URL curl can download (http, https, ftp or file, no spaces)` };
+    // the key is named once, by where the error points (file:line: curl_artifact: ...)
+    if (unreadable) return { key: 'curl_artifact', message: unreadable };
+    if (url && (!/^(https?|ftp|file):\/\//i.test(url) || /\s/.test(url))) return { key: 'curl_url', message: `"${shownUrl(url, '***@')}" is not a URL curl can download (http, https, ftp or file, no spaces)` };
     const out = output(config);
     const bad = outputProblem(out);
     if (bad) return { key: 'curl_output', message: bad };
