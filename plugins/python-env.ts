@@ -81,7 +81,8 @@ export function pipOptionsProblem(config: Readonly<Record<string, unknown>>, key
     shellWords(String(config[key] ?? ''));
     return undefined;
   } catch (e) {
-    if (e instanceof WordsError) return { key, message: `${key}: ${e.message}` };
+    // the key is named once, by where the error points (file:line: key: ...)
+    if (e instanceof WordsError) return { key, message: e.message };
     throw e;
   }
 }

@@ -229,10 +229,15 @@ export class ByteMasker {
   }
 }
 
-/** The password (and user:password) of a URL's userinfo, raw and decoded. */
+/**
+ * The password (and user:password) of a URL's userinfo, raw and decoded: with a scheme or without
+ * one (curl takes `user:pw@host/x.tgz` as http; found by the attack pass: such a password was
+ * printed in the error that refused it).
+ */
 export function addUrlSecrets(url: string): void {
-  // userinfo ends at the LAST @ before the host: a raw @ in a password belongs to the password
-  const m = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)@/i.exec(url);
+  // userinfo ends at the LAST @ before the host: a raw @ in a password belongs to the password; a
+  // scheme is followed by a slash (http:/ too), so ci:pw@host is userinfo, not a scheme "ci"
+  const m = /^\s*(?:[a-z][a-z0-9+.-]*:\/+)?([^/?#]*)@/i.exec(url);
   if (!m) return;
   const info = m[1];
   const colon = info.indexOf(':');

@@ -40,13 +40,18 @@ export function outputProblem(name: string): string | undefined {
   return undefined;
 }
 
-/** A URL as it may be shown: without its user:password. */
-const shownUrl = (url: string) => url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/?#]*@/i, '$1');
+/**
+ * A URL as it may be shown: without its user:password, with a scheme or without one (the userinfo
+ * ends at the last @ before the path: a raw @ in a password belongs to the password; the same
+ * reading as addUrlSecrets in src/redact.ts).
+ */
+const shownUrl = (url: string, mask = '') => url.replace(/^(\s*(?:[a-z][a-z0-9+.-]*:\/+)?)[^/?#]*@/i, `$1${mask}`);
 
 /**
  * fap check's question: does the artifact URL answer this host, with the deploy's curl options and
- * credentials (given on curl's stdin, as the download does)? An HTTP HEAD; a server that refuses
- * HEAD (405, 501) is asked for the first byte instead. A 4xx or 5xx is a failure naming the status.
+ * credentials (given on curl's stdin, as the download does)? An HTTP HEAD; when HEAD gets a 4xx or
+ * 501 (refused, or a URL signed for GET alone) the first byte is asked for instead, and that
+ * answer decides. A 4xx or 5xx is a failure naming the status.
  */
 export function artifactProbe(url: string, user: string | undefined, options: string, timeoutS: number, q: (w: string) => string): string {
   const conf = [`url = ${curlString(url)}`, ...(user ? [`user = ${curlString(user)}`] : [])].join('\n');
@@ -56,7 +61,10 @@ export function artifactProbe(url: string, user: string | undefined, options: st
   if (!/^https?:/i.test(url)) return [`${ask('--head')} >/dev/null || exit 1`, `echo ${q(`answers: ${shown}`)}`].join('\n');
   return [
     `fap_code=$(${ask('--head')}) || exit 1`,
-    `case "$fap_code" in 405|501) fap_code=$(${ask('--range 0-0')}) || exit 1; fap_how=' (HEAD refused; a ranged GET)' ;; *) fap_how='' ;; esac`,
+    // any 4xx to HEAD may be HEAD's alone (an S3 presigned GET URL answers HEAD 403): the GET
+    // decides, and is mentioned when its answer differs
+    `fap_how=''`,
+    `case "$fap_code" in 4??|501) fap_head=$fap_code; fap_code=$(${ask('--range 0-0')}) || exit 1; [ "$fap_code" = "$fap_head" ] || fap_how=" (HEAD answered $fap_head; a ranged GET)" ;; esac`,
     `case "$fap_code" in 2??|3??) echo "HTTP $fap_code$fap_how: "${q(shown)} ;; *) echo "error: HTTP $fap_code$fap_how from "${q(shown)}; exit 1 ;; esac`,
   ].join('\n');
 }
@@ -83,8 +91,9 @@ const curl = definePlugin({
     const artifact = config.curl_artifact ? String(config.curl_artifact) : '';
     if (!url && !artifact) return { key: 'curl_url', message: 'the curl plugin needs an artifact: fap release <stage> --curl-url URL (or curl_url:, or --artifact FILE)' };
     const unreadable = artifact ? localFileProblem(artifact) : undefined;
-    if (unreadable) return { key: 'curl_artifact', message: `curl_artifact: ${unreadable}` };
-    if (url && (!/^(https?|ftp|file):\/\//i.test(url) || /\s/.test(url))) return { key: 'curl_url', message: `"${url.replace(/\/\/[^@/]*@/, '//***@')}" is not a URL curl can download (http, https, ftp or file, no spaces)` };
+    // the key is named once, by where the error points (file:line: curl_artifact: ...)
+    if (unreadable) return { key: 'curl_artifact', message: unreadable };
+    if (url && (!/^(https?|ftp|file):\/\//i.test(url) || /\s/.test(url))) return { key: 'curl_url', message: `"${shownUrl(url, '***@')}" is not a URL curl can download (http, https, ftp or file, no spaces)` };
     const out = output(config);
     const bad = outputProblem(out);
     if (bad) return { key: 'curl_output', message: bad };
@@ -96,7 +105,7 @@ const curl = definePlugin({
     try {
       shellWords(String(config.curl_options ?? ''));
     } catch (e) {
-      if (e instanceof WordsError) return { key: 'curl_options', message: `curl_options: ${e.message}` };
+      if (e instanceof WordsError) return { key: 'curl_options', message: e.message };
       throw e;
     }
     return undefined;

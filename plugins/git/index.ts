@@ -100,7 +100,8 @@ export function repositoryProbe(repo: string, branch: string | undefined, q: (w:
   const lines = [
     // never a prompt for a user name or passphrase: the doctor has no terminal to ask on
     'GIT_TERMINAL_PROMPT=0; export GIT_TERMINAL_PROMPT',
-    `fap_refs=$(${g} ls-remote --symref -- ${q(url)} HEAD${branch === undefined ? '' : ` ${q(branch)}`}) || exit 1`,
+    // with the branch, its peeled form: an annotated tag's ^{} entry is the commit it points at
+    `fap_refs=$(${g} ls-remote --symref -- ${q(url)} HEAD${branch === undefined ? '' : ` ${q(branch)} ${q(branch + '^{}')}`}) || exit 1`,
   ];
   if (branch === undefined) {
     lines.push(
@@ -111,6 +112,8 @@ export function repositoryProbe(repo: string, branch: string | undefined, q: (w:
     const tail = (ref: string) => `printf '%s\\n' "$fap_refs" | awk -v r=${q(ref)} '$1 != "ref:" && $2 == r { print substr($1, 1, 7); exit }'`;
     lines.push(
       `fap_sha=$(${tail(`refs/heads/${branch}`)})`,
+      // an annotated tag: the commit (found by the attack pass: "v2.0 at" the tag object's id)
+      `[ -n "$fap_sha" ] || fap_sha=$(${tail(`refs/tags/${branch}^{}`)})`,
       `[ -n "$fap_sha" ] || fap_sha=$(${tail(`refs/tags/${branch}`)})`,
       `if [ -n "$fap_sha" ]; then echo ${q(`reachable: ${url}; ${branch} at `)}"$fap_sha"; exit 0; fi`,
       COMMITISH.test(branch)

@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { localFileProblem } from '../local-file.js';
 import type { Command } from 'commander';
-import { ConfigError, EXIT, FapError, StagesNotRun, UsageError } from '../errors.js';
+import { ConfigError, ConfigErrors, EXIT, FapError, StagesNotRun, UsageError } from '../errors.js';
 import { formatDuration, parseDuration } from '../duration.js';
 import { cleanup, forceUnlock, openShell, restart, runCommand, runInteractive } from '../release/maintenance.js';
 import { loadDeployFile } from '../config/load.js';
@@ -156,7 +156,23 @@ export function planInput(command: PlannedCommand, o: { deployfile: string; stag
   return { ...o, command, needsEnvironment: needs.environment };
 }
 
-async function plan(s: Selected, command: PlannedCommand, sets: string[] = []): Promise<Plan> {
+/**
+ * A command's own options that stand for a key (fap release --curl-url is curl_url=...): an error
+ * in the value names the option given, not --set, unless a --set of the same key replaced it.
+ */
+type OptionKeys = Record<string, string>;
+
+function optionNamed(e: ConfigError, options: OptionKeys, userSets: string[]): ConfigError {
+  const named = (x: ConfigError) => {
+    const key = x.where?.file === '--set' ? x.where.keyPath : undefined;
+    const option = key === undefined ? undefined : options[key];
+    if (!option || userSets.some((set) => set.split('=')[0].split('.')[0].replace(/-/g, '_') === key)) return x;
+    return new ConfigError(x.detail, { file: option });
+  };
+  return e instanceof ConfigErrors ? new ConfigErrors(e.errors.map(named)) : named(e);
+}
+
+async function plan(s: Selected, command: PlannedCommand, sets: string[] = [], options: OptionKeys = {}): Promise<Plan> {
   let p: Plan;
   try {
     p = await buildPlan(
@@ -172,7 +188,7 @@ async function plan(s: Selected, command: PlannedCommand, sets: string[] = []): 
     // a role given where the stage goes (fap deploy web): say whose role it is
     if (!(e instanceof ConfigError)) throw e;
     const asRole = roleGivenAsStage(command, s.stage, await stageRoles(s.file).catch(() => []));
-    throw asRole ? new UsageError(asRole.message, asRole.hint) : e;
+    throw asRole ? new UsageError(asRole.message, asRole.hint) : optionNamed(e, options, s.g.set);
   }
   if (!s.g.json && !s.g.quiet) for (const w of p.warnings) process.stderr.write(`warning: ${w}\n`);
   // Fapistrano's env.dry_run (configuration.py:84): dry_run: true in deploy.yml is --dry-run
@@ -354,7 +370,7 @@ export async function releaseAction(stage: string | undefined, role: string | un
     sets.push(`curl_artifact=${JSON.stringify(local)}`);
   }
   await eachStage(cmd, stage, role, async (s) => {
-    const p = await plan(s, 'release', sets);
+    const p = await plan(s, 'release', sets, { curl_url: '--curl-url', curl_sha256: '--curl-sha256', curl_artifact: '--artifact' });
     return () => execute('release', s, p, (run) => deploy(run, p.targets), o, { batch: o.batch });
   });
 }
@@ -553,11 +569,11 @@ export async function checkAction(stage: string | undefined, role: string | unde
       event: 'result',
       ok,
       command: 'check',
-      summary: run.opts.dryRun ? 'dry run: nothing was checked' : text,
+      summary: text,
       hosts: hosts.map((h) => ({ host: h.host, role: h.role, path: h.path, checks: h.checks.map((c) => ({ name: c.name, ok: c.status !== 'FAIL', status: c.status, detail: c.detail })) })),
       exitCode: ok ? EXIT.ok : EXIT.failed,
     });
-    if (!s.g.json && !run.opts.dryRun) process.stdout.write(redact(formatCheckTable(hosts, { color: colorFor(process.stdout, s.g.color) }) + '\n' + text + '\n'));
+    if (!s.g.json) process.stdout.write(redact(formatCheckTable(hosts, { color: colorFor(process.stdout, s.g.color) }) + '\n' + text + '\n'));
     process.exitCode = ok ? EXIT.ok : EXIT.failed;
   } finally {
     await run.close();

@@ -392,10 +392,6 @@ export async function runChecks(run: Run, targets: Target[], environment: (t: Ta
     const probes = targetProbes(t);
     const steps = checkSteps(t.paths, linkedFiles, probedTools(tools), probes);
     const base = { host: t.host.name, role: t.role, path: t.paths.root };
-    if (run.opts.dryRun) {
-      await run.exec(t, 'check', steps);
-      return { ...base, checks: [] };
-    }
     let connection: ConnectionOutcome;
     try {
       const conn = await run.connection(t);
@@ -410,7 +406,9 @@ export async function runChecks(run: Run, targets: Target[], environment: (t: Ta
     let scriptError: string | undefined;
     if (connection.ok) {
       try {
-        outputs = (await run.exec(t, 'check', steps)).outputs;
+        // read-only: under --dry-run it runs for real too, never passing having checked nothing
+        // (found by the attack pass: fap --dry-run check exited 0 having asked no host)
+        outputs = (await run.exec(t, 'check', steps, { readOnly: true })).outputs;
       } catch (e) {
         scriptError = String((e as Error).message).replace(`${t.host.name}: `, '');
         // sudo refused the session: the doctor names the sudoers line, as every other command does

@@ -49,8 +49,24 @@ export interface Target {
 /** The per-command plugin lists whose plugins' tools fap check looks for, beside plugins. */
 const CHECKED_PLUGIN_LISTS = ['deploy_plugins', 'release_plugins', 'rollback_plugins', 'restart_plugins'];
 
-/** The commands that build a new release; plugins' check() applies to these alone. */
+/** The commands that build a new release; plugins' check() applies to these (and to fap check: buildingPlugins). */
 export const BUILDING_COMMANDS: ReadonlySet<string> = new Set(['deploy', 'release']);
+
+/**
+ * The plugins some building command of the role runs (what fap check holds to their check()): each
+ * building command's own list (release_plugins, ...) or else plugins, and a plugin standing in for
+ * another in a building command (curl, given curl_url). Picked from the plugins the role names.
+ */
+function buildingPlugins(values: RoleValues, named: readonly Plugin[]): Plugin[] {
+  const listed = (v: unknown) => (Array.isArray(v) ? v : typeof v === 'string' ? [v] : undefined);
+  const names = new Set<string>();
+  for (const c of BUILDING_COMMANDS) for (const n of listed(values[`${c}_plugins`]) ?? values.plugins ?? []) names.add(canonicalName(String(n)));
+  return named.filter((p) => {
+    const r = p.replaces;
+    const standsIn = !!r && r.when.some((k) => values[k as keyof typeof values]) && (!r.commands || r.commands.some((c) => BUILDING_COMMANDS.has(c)));
+    return names.has(canonicalName(p.name)) || standsIn;
+  });
+}
 
 export interface PlanInput {
   deployfile: string;
@@ -187,10 +203,13 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
     const rootProblem = pathProblem(rc.values.path);
     if (rootProblem) errors.add(originError(loaded, rc, 'path', rootProblem));
     else {
-      for (const p of rolePlugins) {
-        // a plugin's own checks are requirements of building a release (curl's artifact, git's repo):
-        // rollback, restart, run and the read-only commands act on what is deployed and never refuse
-        const problem = input.command !== undefined && BUILDING_COMMANDS.has(input.command) ? p.check?.(rc.values) : undefined;
+      // a plugin's own checks are requirements of building a release (curl's artifact, git's repo):
+      // deploy and release refuse without them, and so does fap check, the doctor that answers "can
+      // this be deployed?" (found by the attack pass: check passed a branch "-x" that deploy refused);
+      // rollback, restart, run and the other read-only commands act on what is deployed and never refuse
+      const checked = input.command === 'check' ? buildingPlugins(rc.values, allPlugins) : input.command !== undefined && BUILDING_COMMANDS.has(input.command) ? rolePlugins : [];
+      for (const p of checked) {
+        const problem = p.check?.(rc.values);
         if (problem) errors.add(originError(loaded, rc, problem.key, problem.message));
       }
     }

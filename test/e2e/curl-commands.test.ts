@@ -46,7 +46,7 @@ describe('commands after fap release --curl-url', { skip }, () => {
   const currents = (app: string) => [0, 1].map((i) => readlinkSync(onHost(i, app, 'current')));
 
   for (const plugins of [['curl']]) {
-    test(`plugins: [${plugins}]: rollback, restart, run, releases, check, config, cleanup, unlock need no --curl-url`, async () => {
+    test(`plugins: [${plugins}]: rollback, restart, run, releases, config, cleanup, unlock need no --curl-url; check asks for it, as release does`, async () => {
       const app = `ci-${plugins[0]}`;
       // git enabled in the file (release swaps it for curl) needs a repo it never uses here
       const file = writeDeployFile(fleet, { repo: '/nonexistent/repo.git', top: { app_name: app, plugins } });
@@ -79,9 +79,13 @@ describe('commands after fap release --curl-url', { skip }, () => {
         assert.equal(r.code, 0, `${command}: ${r.stderr}`);
         assert.doesNotMatch(r.stderr, /needs an artifact|needs "repo"/, command);
       }
-      const check = await fap(['-f', file, '--json', 'check', 'production']);
+      // the doctor answers "can a release be made?": as release, it needs the artifact it would take
+      const bareCheck = await fap(['-f', file, 'check', 'production']);
+      assert.equal(bareCheck.code, 2, bareCheck.stderr);
+      assert.match(bareCheck.stderr, /needs an artifact: .*--curl-url URL/);
+      const check = await fap(['-f', file, '--json', 'check', 'production', '--curl-url', `${base}/v2.tgz`]);
       assert.doesNotMatch(check.stderr, /needs an artifact|needs "repo"/);
-      assert.notEqual(check.code, 2, check.stderr);
+      assert.equal(check.code, 0, check.stdout + check.stderr);
       assert.ok(!existsSync(onHost(0, app, '.fap', 'lock')));
       // and building still needs the artifact (or, with git, the repository)
       const bare = await fap(['-f', file, 'release', 'production']);

@@ -133,7 +133,7 @@ describe('the tools a configuration needs', () => {
   test('the plugins of every command are checked (release_plugins, Fapistrano’s dotted names)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fap-check-lists-'));
     const file = join(dir, 'deploy.yml');
-    writeFileSync(file, 'app_name: shop\npath: /srv/shop\nplugins: [fapistrano.virtualenv]\nrelease_plugins: [curl]\nrollback_plugins: [fapistrano.plugins.supervisorctl]\nstage_role_configs:\n  production:\n    web:\n      hosts: [a]\n');
+    writeFileSync(file, 'app_name: shop\npath: /srv/shop\nplugins: [fapistrano.virtualenv]\nrelease_plugins: [curl]\ncurl_url: https://ci.example/build.tgz\nrollback_plugins: [fapistrano.plugins.supervisorctl]\nstage_role_configs:\n  production:\n    web:\n      hosts: [a]\n');
     const plan = await buildPlan({ deployfile: file, stage: 'production', env: {}, command: 'check' });
     const work = plan.targets[0].roles[0];
     assert.deepEqual(work.plugins.map((p) => p.name), ['virtualenv']);
