@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fleetUnsupportedReason, startFleet, type Fleet } from '../fleet/fleet.js';
-import { FAP, fap, git, jsonEvents, makeRepo, ROOT, writeDeployFile, type Repo } from '../helpers.js';
+import { FAP, fap, fapLive, git, jsonEvents, makeRepo, ROOT, writeDeployFile, type Repo } from '../helpers.js';
 
 const noPty = spawnSync('python3', ['-c', 'import pty']).status === 0 ? undefined : 'no python3 to drive a pseudo-terminal';
 const skip = fleetUnsupportedReason();
@@ -151,11 +151,20 @@ describe('operator output', { skip }, () => {
     const file = writeDeployFile(fleet, { repo: repo.dir, top: { app_name: 'healop' } });
     assert.equal((await fap(['-f', file, 'deploy', 'production'])).code, 0);
     const before = current('healop');
-    // killed while publishing (the health check runs after the flip)
-    const killed = spawn(process.execPath, [FAP, '-f', file, '--set', 'health_check=sleep 8', 'deploy', 'production'], { stdio: 'ignore' });
-    await new Promise((r) => setTimeout(r, 3000));
-    killed.kill('SIGKILL');
-    await new Promise((r) => killed.on('close', r));
+    // killed while publishing (the health check runs after the flip): on the event, not after a guess at the time
+    let poll: NodeJS.Timeout | undefined;
+    const killed = await fapLive(['-f', file, '--set', 'health_check=sleep 8', 'deploy', 'production'], (e, kill) => {
+      // once every host is switched (the health check still running), kill -9
+      if (e.event === 'deploy.published' && !poll)
+        poll = setInterval(() => {
+          if (current('healop').every((c, i) => c !== before[i])) {
+            clearInterval(poll);
+            kill();
+          }
+        }, 50);
+    });
+    clearInterval(poll);
+    assert.ok(killed.killed, killed.stderr);
     const next = await fap(['-f', file, 'deploy', 'production']);
     assert.equal(next.code, 0, next.stderr);
     const heals = next.stderr.split('\n').filter((l) => /heal: /.test(l));
