@@ -763,7 +763,8 @@ function describe(v: unknown): string {
  * Which values are secret (redacted in all output), decided here and nowhere else:
  * - a value read from the deploying environment by ${VAR} (registered as it is expanded), but not a
  *   ${VAR:-default} default written in the file: that is configuration, shown as written;
- * - the whole value of an environment entry named like a secret (SECRET_NAME), default or not;
+ * - the whole value of an environment entry named like a secret (SECRET_NAME), default or not, and
+ *   the userinfo password of any environment value that is a URL (DATABASE_URL);
  * - the whole value of a key the schema marks secret, and the userinfo of a URL key marked urlSecret.
  */
 function registerSecrets(values: Record<string, unknown>, keys: Record<string, KeySpec>) {
@@ -773,7 +774,12 @@ function registerSecrets(values: Record<string, unknown>, keys: Record<string, K
     if (keys[k]?.userPasswordSecret && typeof v === 'string' && v.includes(':')) addSecret(v.slice(v.indexOf(':') + 1));
   }
   const envMap = values.environment;
-  if (isPlainMap(envMap)) for (const [k, v] of Object.entries(envMap)) if (SECRET_NAME.test(k)) addSecret(v);
+  if (!isPlainMap(envMap)) return;
+  for (const [k, v] of Object.entries(envMap)) {
+    if (SECRET_NAME.test(k)) addSecret(v);
+    // DATABASE_URL: postgres://app:pw@db/shop — the password of any URL-shaped value
+    if (typeof v === 'string') addUrlSecrets(v);
+  }
 }
 
 /**

@@ -341,6 +341,18 @@ describe('which values are secret', () => {
     return { rc: resolveRole({ loaded, stage: 'production', env }, 'web'), loaded };
   };
 
+  test('the password of a URL written as an environment value is secret, whatever the entry is named (DATABASE_URL, found by the attack pass)', () => {
+    fc.assert(
+      fc.property(fc.stringMatching(/^[A-Za-z0-9_.~!&'()*+,;=-]{3,20}$/), fc.constantFrom('postgres', 'mysql', 'redis', 'amqp', 'https'), (pw, scheme) => {
+        resolveText(`  DATABASE_URL: '${scheme}://app:${pw.replace(/'/g, "''")}@db.internal:5432/shop'\n`, {});
+        assert.equal(redact(`connecting with ${pw} now`), 'connecting with *** now');
+      }),
+      { numRuns: 50 },
+    );
+    resolveText('  HOME_PAGE: https://example.com/about\n', {});
+    assert.equal(redact('https://example.com/about'), 'https://example.com/about', 'a URL without userinfo hides nothing');
+  });
+
   test('a ${VAR:-default} default is configuration, shown; the value read from the environment is secret', () => {
     const { rc, loaded } = resolveText('  MODE: ${FAP_MODE:-production}\n  REGION: eu-${FAP_REGION:-west}\n', {});
     assert.equal(redact('mode production region eu-west'), 'mode production region eu-west');
