@@ -194,9 +194,10 @@ export function promptHidden(question: string): Promise<string> {
     () =>
       new Promise<string>((resolve, reject) => {
         const stdin = process.stdin;
-        process.stderr.write(question);
+        // echo off before the question shows: what is typed as soon as it appears is never echoed
         const wasRaw = stdin.isRaw;
         stdin.setRawMode(true);
+        process.stderr.write(question);
         stdin.setEncoding('utf8');
         stdin.resume();
         let typed = '';
