@@ -114,8 +114,13 @@ export async function runCommand(run: Run, targets: Target[], command: string[] 
   const exit = codes.map((c) => (c.ok ? c.value : 255)).find((c) => c !== 0) ?? 0;
   const failed = codes.filter((c) => !c.ok || c.value !== 0).map((c) => `${c.target.host.name} (${c.ok ? `exit ${c.value}` : 'could not run'})`);
   const summary = failed.length ? `${run.opts.command} failed on ${targets.length > 1 ? `${failed.length} of ${targets.length} hosts: ` : ''}${failed.join(', ')}` : undefined;
-  // on the terminal only when something failed: a command's output is the rest of what fap prints
-  if (summary && !run.opts.json) process.stderr.write(redact(`✖ ${summary}\n`));
+  if (run.opts.dryRun) {
+    // nothing ran: no exit codes to report, only what would run where
+    const plan = `would run ${shown} in the current release on ${hostsText(targets)}`;
+    run.bus.emit({ event: 'result', ok: true, command: run.opts.command, exitCode: 0, hosts: targets.map((t) => ({ host: t.host.name })), summary: plan, dryRun: true });
+    if (!run.opts.json) process.stderr.write(redact(`✔ dry run, nothing was changed: ${plan}\n`));
+    return 0;
+  }
   run.bus.emit({
     event: 'result',
     ok: exit === 0,
@@ -124,6 +129,9 @@ export async function runCommand(run: Run, targets: Target[], command: string[] 
     hosts: codes.map((c) => ({ host: c.target.host.name, code: c.ok ? c.value : null, ...(c.ok ? {} : { error: c.error.message }) })),
     ...(summary ? { summary } : {}),
   });
+  // on the terminal only when something failed, after the hosts' own failure lines (the result
+  // lets the reporter print those): a command's output is the rest of what fap prints
+  if (summary && !run.opts.json) process.stderr.write(redact(`✖ ${summary}\n`));
   return exit;
 }
 
