@@ -86,6 +86,19 @@ function withCredentials(q: (w: string) => string, username: string | undefined,
   ].join('\n');
 }
 
+/**
+ * Shell text printing the commit `branch` names in the ls-remote output held in $var, in git's own
+ * order of resolution (refs/tags/ before refs/heads/, an annotated tag peeled to its commit); a
+ * full ref (refs/heads/main, refs/tags/v1.0) is that ref. The deploy's rev-parse in the mirror
+ * decides the same way, so fap check and a dry run name what the deploy takes (found by the attack
+ * pass: check refused refs/heads/main, and showed an annotated tag's object id).
+ */
+function branchCommit(variable: string, branch: string): string {
+  const candidates = branch.startsWith('refs/') ? [`${branch}^{}`, branch] : [`refs/tags/${branch}^{}`, `refs/tags/${branch}`, `refs/heads/${branch}`];
+  const rank = candidates.map((c, i) => `if ($2 == ${JSON.stringify(c)} && !(${i} in f)) f[${i}] = $1;`).join(' ');
+  return `printf '%s\\n' "$${variable}" | awk '$1 != "ref:" { ${rank.replace(/'/g, `'\\''`)} } END { for (i = 0; i < ${candidates.length}; i++) if (i in f) { print f[i]; exit } }'`;
+}
+
 /** A branch value that names a commit (abbreviated or whole), which ls-remote cannot list. */
 const COMMITISH = /^[0-9a-f]{7,40}$/i;
 
@@ -109,12 +122,8 @@ export function repositoryProbe(repo: string, branch: string | undefined, q: (w:
       `if [ -n "$fap_head" ]; then echo ${q(`reachable: ${url}; no branch set, its default branch is `)}"$fap_head"; else echo ${q(`reachable: ${url}; no branch set and its HEAD is not a branch: a deploy takes master`)}; fi`,
     );
   } else {
-    const tail = (ref: string) => `printf '%s\\n' "$fap_refs" | awk -v r=${q(ref)} '$1 != "ref:" && $2 == r { print substr($1, 1, 7); exit }'`;
     lines.push(
-      `fap_sha=$(${tail(`refs/heads/${branch}`)})`,
-      // an annotated tag: the commit (found by the attack pass: "v2.0 at" the tag object's id)
-      `[ -n "$fap_sha" ] || fap_sha=$(${tail(`refs/tags/${branch}^{}`)})`,
-      `[ -n "$fap_sha" ] || fap_sha=$(${tail(`refs/tags/${branch}`)})`,
+      `fap_sha=$(${branchCommit('fap_refs', branch)} | cut -c1-7)`,
       `if [ -n "$fap_sha" ]; then echo ${q(`reachable: ${url}; ${branch} at `)}"$fap_sha"; exit 0; fi`,
       COMMITISH.test(branch)
         ? `echo ${q(`reachable: ${url}; ${branch} is no branch or tag there, taken as a commit (the deploy fetches it)`)}; exit 0`
@@ -161,8 +170,7 @@ const git = definePlugin({
         ? [`fap_ls=$(${g} ls-remote -- ${q(repo)} HEAD)`, `printf '%s\\n' "$fap_ls" | sed -n 's/^\\([0-9a-f]\\{40,64\\}\\)[[:space:]]*HEAD$/\\1/p' | head -n 1`]
         : [
             `fap_ls=$(${g} ls-remote -- ${q(repo)} ${q(branch)} ${q(branch + '^{}')})`,
-            // a tag's commit (peeled) before a branch of the same name before the tag object
-            `fap_rev=$(printf '%s\\n' "$fap_ls" | FAP_B=${q(branch)} awk '$2 == "refs/tags/" ENVIRON["FAP_B"] "^{}" { p = $1 } $2 == "refs/heads/" ENVIRON["FAP_B"] { h = $1 } $2 == "refs/tags/" ENVIRON["FAP_B"] { t = $1 } END { print (p != "" ? p : (h != "" ? h : t)) }')`,
+            `fap_rev=$(${branchCommit('fap_ls', branch)})`,
             `if [ -n "$fap_rev" ]; then printf '%s\\n' "$fap_rev"`,
             /^[0-9a-f]{7,40}$/.test(branch) ? `else printf '%s\\n' ${q(branch)}` : `else echo ${q(`branch "${branch}" not found in ${repo}`)} >&2; exit 1`,
             'fi',
