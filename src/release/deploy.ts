@@ -221,8 +221,10 @@ class Deploy {
     // hosts that were switched back restart on the release they are back on
     // (hosts the revert could not reach are unlocked, or named, by the transaction)
     const reachable = back.filter((r) => r.ok).map((r) => r.target);
+    // named for what it does: with no plugin that restarts anything it only gives the lock back
+    const restarts = reachable.some((t) => published.includes(t) && this.run.handles(t, ['deploy.reverted']));
     const restarted = await tx.each(
-      'restart after revert',
+      restarts ? 'restart after revert' : 'unlock',
       reachable,
       async (t) => [...(published.includes(t) ? await this.run.signalSteps(t, this.state(t).current ?? release, ['deploy.reverted']) : []), ...tx.unlock(t)],
       'revert',

@@ -321,7 +321,9 @@ async function dryRunState(run: Run, targets: Target[], o: LockOptions): Promise
       }
       states.set(t.key, parseState(r.outputs));
     } catch (e) {
-      if (e instanceof LockError) throw e;
+      // a host key a real run would accept (accept-new) but a dry run never records: planned
+      // from an empty state, said; anything else that stops the real run stops the dry run
+      if (!(e instanceof ConnectError && /unknown host key/.test(e.message) && t.config.ssh?.host_key_checking === 'accept-new')) throw e;
       run.bus.emit({ event: 'warning', host: t.host.name, message: `could not read the host's state (${(e as Error).message}); planning as if it had no releases` });
       states.set(t.key, { releases: [], journals: [] });
     }
@@ -329,5 +331,12 @@ async function dryRunState(run: Run, targets: Target[], o: LockOptions): Promise
   // another run holds the lock: a real run would stop (exit 3) or wait, so the dry run stops too
   const busy = results.find((r) => !r.ok && r.error instanceof LockError);
   if (busy && !busy.ok) throw busy.error;
+  // hosts the real run could not reach or lock: it would stop before changing anything, and so
+  // does the dry run (found by the attack pass: "✔ would deploy" to hosts nobody could reach)
+  const errors = results.flatMap((r) => (r.ok ? [] : [{ target: r.target, error: r.error }]));
+  if (errors.length) {
+    for (const f of errors) run.reportFailure(f.target, f.error, f.error instanceof ConnectError ? 'connect' : 'inspect');
+    throw new OperationFailed(`the ${run.opts.command} would stop before changing anything: ` + failedHostsText(errors, new Set(targets.map((t) => t.host.name)).size));
+  }
   return states;
 }

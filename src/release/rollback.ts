@@ -155,8 +155,10 @@ class Rollback {
     const reachable = back.filter((r) => r.ok).map((r) => r.target);
     // a restart on the release the host is back on: in a rollback deploy.reverted comes before
     // the flip (Fapistrano's order), so the restart here is deploy.restarting, as fap restart's
+    // named for what it does: with no plugin that restarts anything it only gives the lock back
+    const restarts = reachable.some((t) => run.handles(t, ['deploy.restarting', 'deploy.restarted']));
     const restarted = await tx.each(
-      'restart after revert',
+      restarts ? 'restart after revert' : 'unlock',
       reachable,
       async (t) => {
         const { from, to: dest } = this.choice.get(t.key)!;
