@@ -336,7 +336,7 @@ export interface ResultEvent {
   maxRssKb?: number;
   /** how long the command ran, in milliseconds (transactional commands) */
   durationMs?: number;
-  /** fap releases: whether every host has the same current */
+  /** fap releases: whether every host has the same current (false when a host could not be read) */
   agree?: boolean;
   /** the line a person reads (deploy, rollback, ...: what happened, or why nothing did); fap check: its summary line; fap run: the hosts that did not exit 0, when some did not */
   summary?: string;

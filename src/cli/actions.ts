@@ -541,7 +541,8 @@ export async function releasesAction(stage: string | undefined, role: string | u
       ok,
       command: 'releases',
       exitCode: ok ? EXIT.ok : EXIT.failed,
-      agree: currents.size <= 1,
+      // a host that could not be read may be anywhere: the fleet is not known to agree
+      agree: currents.size <= 1 && rows.every((r) => r.state),
       hosts: rows.map((r) => ({ host: r.host, role: r.role, current: r.state?.current, ...(r.state?.foreignCurrent ? { foreign_current: r.state.foreignCurrent } : {}), releases: r.state?.releases, interrupted: r.state ? unfinished(r.state) : undefined, error: r.error })),
     });
     if (!s.g.json) process.stdout.write(redact(formatReleasesTable(rows, { color: colorFor(process.stdout, s.g.color) }) + '\n'));

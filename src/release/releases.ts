@@ -34,7 +34,8 @@ export function formatReleasesTable(rows: HostReleases[], o: { color?: boolean; 
   const when = (at: string | undefined) => (at ? ago(new Date(at), o.now) || at : '');
   for (const h of rows) {
     if (!h.state) {
-      lines.push([h.host, h.role, '-', '-', `error: ${h.error}`, '', '', '']);
+      // the reason goes under the table: in a column it widened every row (found by the attack pass)
+      lines.push([h.host, h.role, '-', '-', 'unreadable', '', '', '']);
       continue;
     }
     if (!h.state.releases.length) lines.push([h.host, h.role, '(none)', '', '', '', '', '']);
@@ -50,7 +51,7 @@ export function formatReleasesTable(rows: HostReleases[], o: { color?: boolean; 
       .map((c, i) => {
         const cell = c.padEnd(widths[i]);
         if (!row) return cell;
-        if (i === 4 && (c === 'failed' || c.startsWith('error:'))) return paint(!!o.color, 'red', cell);
+        if (i === 4 && (c === 'failed' || c === 'unreadable')) return paint(!!o.color, 'red', cell);
         if (i === 5 && c === '*') return paint(!!o.color, 'green', cell);
         return cell;
       })
@@ -62,6 +63,7 @@ export function formatReleasesTable(rows: HostReleases[], o: { color?: boolean; 
     out.push('', `warning: hosts disagree about current: ${rows.map((r) => `${r.host}=${r.state ? currentShown(r.state) : '(none)'}`).join(', ')}`);
   }
   for (const r of rows) {
+    if (!r.state) out.push(`error: could not read ${r.host}: ${String(r.error ?? 'unknown error').replace(`${r.host}: `, '')}`);
     for (const j of r.state ? unfinished(r.state) : []) {
       out.push(`warning: an interrupted ${j.command} of ${j.release} (stopped at ${j.phase}) is left on ${r.host}; the next deploy, rollback or cleanup heals it first`);
     }

@@ -243,3 +243,16 @@ test('a grouped line does not repeat the host a message names itself', () => {
   g.flush();
   assert.deepEqual(lines, ['[web1] warning: host key NOT verified']);
 });
+
+test('fap releases: an unreadable host is one short cell and one line under the table naming it once', () => {
+  const why = 'cannot connect to 10.0.0.9:22: connection refused (is sshd running on that port?)';
+  const table = formatReleasesTable([
+    { host: 'web1', role: 'web', state: { current: '20261202115500', journals: [], releases: [{ name: '20261202115500', status: 'ok' as const }] } },
+    { host: '10.0.0.9', role: 'web', error: `10.0.0.9: ${why}` },
+  ] as Parameters<typeof formatReleasesTable>[0]);
+  const lines = table.split('\n');
+  assert.ok(lines.filter((l) => !l.startsWith('error:')).every((l) => l.length < 90), table);
+  assert.match(table, /^10\.0\.0\.9 +web +- +- +unreadable$/m);
+  assert.ok(lines.includes(`error: could not read 10.0.0.9: ${why}`), table);
+  assert.equal(table.split('10.0.0.9:22').length - 1, 1);
+});
