@@ -7,7 +7,7 @@ import { visible } from '../report/plain.js';
 import { redact } from '../redact.js';
 import { registerCommands } from './commands.js';
 import { jsonWanted, setLastWords } from './interrupt.js';
-import { finalJsonResult } from '../report/reporter.js';
+import { finalJsonResult, flushReports } from '../report/reporter.js';
 import type { ConfigErrorEntry } from '../events.js';
 import { argvSpec, hostList, keyOptionCandidates, rewriteArgv, type ArgvSpec } from './argv.js';
 import { deployfileIfAny } from './deployfile.js';
@@ -83,6 +83,8 @@ export async function main(argv: string[]): Promise<number> {
     return code;
   } catch (caught) {
     const e = caught instanceof CommanderError ? (commanderUsage(program, command, caught) ?? caught) : caught;
+    // what the reporters still hold (a host's retries, grouped) was said before this error
+    flushReports();
     const code = handleError(e);
     // --help and --version print text, not a stream
     if (json && code !== EXIT.ok) {

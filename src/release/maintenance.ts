@@ -3,6 +3,7 @@ import { constants } from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
 import { FapError, HostError } from '../errors.js';
 import { ByteMasker, LineMasker, redact } from '../redact.js';
+import { flushReports } from '../report/reporter.js';
 import { asUser, cmd, guardedCommand, quote, SUDO_DID_NOT_START } from '../remote/shell.js';
 import type { Readable } from 'node:stream';
 import { Fanout } from '../transport/fanout.js';
@@ -234,6 +235,8 @@ async function onTerminal(run: Run, t: Target, commandLine: string, shown: strin
   } catch (e) {
     const message = (e as Error)?.message ?? String(e);
     const named = message.startsWith(`${t.host.name}:`) ? message : `${t.host.name}: ${message}`;
+    // after what the reporter still holds (the connection's retries): they came first
+    flushReports();
     process.stderr.write(redact(`fap: ${named}\n` + (e instanceof FapError && e.hint ? `  ${e.hint}\n` : '')));
     return 255;
   }

@@ -132,6 +132,9 @@ function stripHost(message: string, host?: string): string {
   return host && message.startsWith(host + ': ') ? message.slice(host.length + 2) : message;
 }
 
+/** The flushes of the lines reporters hold for grouping (reporter.ts flushReports). */
+export const heldLines = new Set<() => void>();
+
 /** Events said per host that read the same on many hosts: grouped into one line naming the hosts. */
 const GROUPED = new Set(['heal', 'warning', 'log']);
 const BOUNDARIES = new Set(['phase.started', 'phase.finished', 'result']);

@@ -1,7 +1,16 @@
 // Reporters turn the event stream into output: JSON lines for machines, plain `[host] message`
 // lines for CI logs (./plain.ts), an ora spinner per phase on a terminal (./tty.ts, loaded only then).
 import { EventBus, type ConfigErrorEntry, type StampedEvent } from '../events.js';
-import { lineGrouper, type ReporterOptions } from './plain.js';
+import { heldLines, lineGrouper, type ReporterOptions } from './plain.js';
+
+/**
+ * Print the lines reporters hold for grouping (what several hosts say alike): before fap's own
+ * last words (an error at the boundary) and at exit, so nothing said before them comes after.
+ */
+export function flushReports(): void {
+  for (const flush of heldLines) flush();
+}
+process.once('exit', flushReports);
 
 /** --json: a `result` line has been written (the stream's last line) */
 let resultWritten = false;
@@ -38,5 +47,5 @@ export async function attachReporter(bus: EventBus, o: ReporterOptions): Promise
   const grouped = lineGrouper(o, (line) => process.stderr.write(line + '\n'));
   bus.on(grouped);
   // lines held when fap ends without another event (an error thrown past the result)
-  process.once('exit', () => grouped.flush());
+  heldLines.add(grouped.flush);
 }

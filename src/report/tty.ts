@@ -3,7 +3,7 @@ import ora, { type Ora } from 'ora';
 import { formatDuration } from '../duration.js';
 import type { EventBus, LockWaiting } from '../events.js';
 import { hostCount } from '../words.js';
-import { lineGrouper, plainLine, type ReporterOptions } from './plain.js';
+import { heldLines, lineGrouper, plainLine, type ReporterOptions } from './plain.js';
 
 export function attachTty(bus: EventBus, o: ReporterOptions): void {
   let spinner: Ora | undefined;
@@ -74,5 +74,5 @@ export function attachTty(bus: EventBus, o: ReporterOptions): void {
     spinner?.render();
   });
   // lines held when fap ends without another event (an error thrown past the result)
-  process.once('exit', () => grouped.flush());
+  heldLines.add(grouped.flush);
 }

@@ -229,4 +229,14 @@ describe('operator output', { skip }, () => {
     const releases = (result.hosts as { releases: { deployed_at: string }[] }[])[0].releases;
     assert.match(releases[0].deployed_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/);
   });
+
+  test('an error at the end comes after every line the hosts said before it (fap shell to a host that does not answer)', { skip: noPty }, async () => {
+    const file = writeDeployFile(fleet, { repo: repo.dir, top: { app_name: 'orderop' }, role: { hosts: ['127.0.0.1:1'] } });
+    const r = await onTerminal(['-f', file, 'shell', 'production', 'web']);
+    assert.equal(r.code, 255, r.output);
+    const lines = shownLines(r.output);
+    const retries = lines.map((l, i) => (/retrying in/.test(l) ? i : -1)).filter((i) => i >= 0);
+    const error = lines.findIndex((l) => /^fap: .*cannot connect to 127\.0\.0\.1:1/.test(l));
+    assert.ok(retries.length >= 1 && error > Math.max(...retries), r.output);
+  });
 });
