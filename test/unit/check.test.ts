@@ -307,7 +307,7 @@ describe('evaluateCheck', () => {
     assert.match(ok(rows, 'tool mystery')!.detail, /version is unknown/);
     const s = checkSummary([{ host: 'h1', role: 'web', path: '/srv/shop', checks: rows }]);
     assert.equal(s.ok, false);
-    assert.match(s.text, /4 of \d+ checks failed on 1 of 1 host\(s\): h1 linked file configs\/app\.conf, h1 tool git/);
+    assert.match(s.text, /4 of \d+ checks failed on 1 of 1 host: h1 linked file configs\/app\.conf, h1 tool git/);
   });
 
   test('a missing core tool fails one row that names it', () => {
