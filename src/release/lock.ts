@@ -242,6 +242,8 @@ async function lockEverywhere(run: Run, targets: Target[], o: LockOptions, faile
       const live = busy.filter((b) => !b.verdict.gone);
       if (live.length) deadline ??= Date.now() + run.opts.lockWaitMs;
       if (live.length && Date.now() >= deadline!) {
+        // (hosts still being connected to are not needed any more: no retries said after this)
+        run.stopConnecting();
         const stuck = await releaseAll(run, touched, unanswered, o.layout);
         const err = lockHeldError(live[0].target, live[0].owner, live[0].verdict.why, run.opts.lockWaitMs);
         err.message += stuckMessage(run, stuck);

@@ -443,8 +443,16 @@ export class Run {
     ).then((e) => Object.fromEntries(e));
   }
 
-  /** set by close(): connections still being retried give up */
+  /** set by close() or stopConnecting(): connections still being retried give up */
   private closing = false;
+
+  /**
+   * The run will contact no more hosts (another run holds the lock): connections still being
+   * retried give up without another "retrying" line.
+   */
+  stopConnecting(): void {
+    this.closing = true;
+  }
 
   async close(): Promise<void> {
     this.closing = true;
