@@ -789,8 +789,9 @@ function describe(v: unknown): string {
  * - a value read from the deploying environment by ${VAR} (registered as it is expanded), but not a
  *   ${VAR:-default} default written in the file: that is configuration, shown as written;
  * - the whole value of an environment entry named like a secret (SECRET_NAME), default or not, and
- *   the userinfo password of any environment value that is a URL (DATABASE_URL);
- * - the whole value of a key the schema marks secret, and the userinfo of a URL key marked urlSecret.
+ *   the userinfo password (and credential query parameters) of any environment value that is a URL;
+ * - the whole value of a key the schema marks secret, and the userinfo and credential query
+ *   parameters (?token=, X-Amz-Signature=) of a URL key marked urlSecret.
  */
 function registerSecrets(values: Record<string, unknown>, keys: Record<string, KeySpec>) {
   for (const [k, v] of Object.entries(values)) {
@@ -802,7 +803,7 @@ function registerSecrets(values: Record<string, unknown>, keys: Record<string, K
   if (!isPlainMap(envMap)) return;
   for (const [k, v] of Object.entries(envMap)) {
     if (SECRET_NAME.test(k)) addSecret(v);
-    // DATABASE_URL: postgres://app:pw@db/shop — the password of any URL-shaped value
+    // DATABASE_URL: postgres://app:pw@db/shop — the password (and ?token=) of any URL-shaped value
     if (typeof v === 'string') addUrlSecrets(v);
   }
 }
