@@ -230,11 +230,57 @@ export class ByteMasker {
 }
 
 /**
+ * A URL's secrets, raw and decoded: the password (and user:password) of its userinfo, and the
+ * value of every query (or fragment) parameter named like a credential.
+ */
+export function addUrlSecrets(url: string): void {
+  addUserinfoSecrets(url);
+  addQuerySecrets(url);
+}
+
+/**
+ * A query parameter name that carries a credential: an S3 or GCS presigned URL's X-Amz-Signature,
+ * X-Amz-Credential, X-Amz-Security-Token, X-Goog-Signature; an Azure SAS's sig; access_token,
+ * api_key, password, ... (case-insensitive; sig, pwd, pass and jwt only as a whole word of the name).
+ */
+export const SECRET_PARAM = /signature|credential|secret|passw|passphrase|token|key|auth|session|(?:^|[^a-z0-9])(?:sig|pwd|pass|jwt)(?:[^a-z0-9]|$)/i;
+
+/**
+ * The values of a URL's query and fragment parameters named like a credential (found by the attack
+ * pass: a presigned --curl-url's X-Amz-Signature, a repo's ?token=, were printed). Raw, %-decoded
+ * and form-decoded (+ for a space): each is how some tool may print it.
+ */
+function addQuerySecrets(url: string): void {
+  const q = url.indexOf('?');
+  const h = url.indexOf('#');
+  const parts = [q >= 0 ? url.slice(q + 1, h > q ? h : undefined) : '', h >= 0 ? url.slice(h + 1) : ''];
+  for (const param of parts.join('&').split(/[&;]/)) {
+    const eq = param.indexOf('=');
+    if (eq <= 0) continue;
+    const name = param.slice(0, eq);
+    const value = param.slice(eq + 1);
+    if (!SECRET_PARAM.test(name) && !SECRET_PARAM.test(decoded(name))) continue;
+    addSecret(value);
+    addSecret(decoded(value));
+    addSecret(decoded(value.replace(/\+/g, ' ')));
+  }
+}
+
+/** %-decoded, or as it is when it is no valid %-encoding */
+function decoded(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/**
  * The password (and user:password) of a URL's userinfo, raw and decoded: with a scheme or without
  * one (curl takes `user:pw@host/x.tgz` as http; found by the attack pass: such a password was
  * printed in the error that refused it).
  */
-export function addUrlSecrets(url: string): void {
+function addUserinfoSecrets(url: string): void {
   // userinfo ends at the LAST @ before the host: a raw @ in a password belongs to the password; a
   // scheme is followed by a slash (http:/ too), so ci:pw@host is userinfo, not a scheme "ci"
   const m = /^\s*(?:[a-z][a-z0-9+.-]*:\/+)?([^/?#]*)@/i.exec(url);

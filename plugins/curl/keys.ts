@@ -1,7 +1,7 @@
 import type { KeySpec } from '../../src/signals.js';
 
 export const keys = {
-  curl_url: { type: 'string', sameAcrossRoles: true, urlSecret: true, description: 'Artifact URL the hosts download (usually given as --curl-url). user:password in it is redacted.' },
+  curl_url: { type: 'string', sameAcrossRoles: true, urlSecret: true, description: 'Artifact URL the hosts download (usually given as --curl-url). user:password in it, and query parameters named like a credential (a presigned URL\'s X-Amz-Signature, X-Amz-Credential; token, sig, ...), are redacted.' },
   curl_artifact: { type: 'string', sameAcrossRoles: true, description: 'A local artifact file uploaded to every host over SFTP (usually given as --artifact).' },
   curl_sha256: { type: 'string', sameAcrossRoles: true, description: 'Expected sha256 of the artifact; a mismatch fails before publish (also --curl-sha256).' },
   curl_user: { type: 'string', secret: true, userPasswordSecret: true, description: 'user:password for the download (redacted everywhere).' },

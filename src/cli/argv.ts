@@ -36,6 +36,21 @@ export function hostList(value: string): string[] {
   return names;
 }
 
+/**
+ * An option given at most once (-s, -r): repeated with another value it is a usage error naming
+ * both, as a positional against -s is (stages.ts); the last no longer silently wins. The same
+ * value twice is fine.
+ */
+export function oneValue(flags: string, what: string): (value: string, previous: string | undefined) => string {
+  return (value, previous) => {
+    if (previous !== undefined && previous !== value) {
+      const rest = what === 'role' ? ' (leave it out for every role of the stage)' : ': one stage per run';
+      throw new UsageError(`the ${what} is given twice: ${flags} ${previous} and ${flags} ${value}`, `give ${flags} once${rest}`);
+    }
+    return value;
+  };
+}
+
 /** Flag (`--hosts`, `-s`) -> whether it takes a value. */
 export type Flags = ReadonlyMap<string, boolean>;
 
@@ -74,6 +89,8 @@ export interface Rewritten {
   deployfile?: string;
   /** the command's name, when one was given */
   command?: string;
+  /** the words after `--` (the end of the options; not a `--` that is an option's value) */
+  afterDash?: string[];
   /** a usage error: the line fap prints after "fap: ", and what to do about it */
   error?: { code: 'commander.unknownOption' | 'commander.optionMissingArgument'; message: string; hint?: string };
 }
@@ -137,7 +154,7 @@ function walk(args: string[], spec: ArgvSpec, onKey: OnKey): Rewritten {
     const tok = args[i];
     if (tok === '--') {
       out.push(...args.slice(i));
-      break;
+      return { args: out, deployfile, command, afterDash: args.slice(i + 1) };
     }
     if (command !== undefined && !spec.commands.has(command)) {
       // not a command fap knows (commander says so): leave the rest to it

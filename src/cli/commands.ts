@@ -35,6 +35,27 @@ export function runWords(cmd: Command): { stage?: string; role?: string; words: 
   return { stage: before[0], role: before[1], words };
 }
 
+/** A word as a shell reads it back: quoted when it holds anything but plain characters. */
+const shellWord = (w: string): string => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`);
+
+/**
+ * fap once takes its command with -c and fap shell takes none: words after `--` are a command meant
+ * for fap run, never the stage or role (found by the attack pass: `fap once -s production -r web --
+ * hostname` said the role was given twice). `before`: the words before `--`, command name included.
+ */
+export function commandAfterDash(command: string, before: string[], after: string[]): UsageError | undefined {
+  if (!after.length || (command !== 'once' && command !== 'shell')) return undefined;
+  const line = after.map(shellWord).join(' ');
+  // the line as given, with the command named and no -c of its own (the hints give one)
+  const at = before.indexOf(command);
+  const rest = before.filter((w, i) => !(i > at && (/^(-c|--command)(=|$)|^-c./.test(w) || (/^(-c|--command)$/.test(before[i - 1]) && i - 1 > at))));
+  const as = (name: string, tail: string) => ['fap', ...rest.map((w, i) => (i === at ? name : shellWord(w))), tail].join(' ');
+  const once = as('once', `-c ${shellWord(after.join(' '))}`);
+  const run = as('run', `-- ${line}`);
+  if (command === 'once') return new UsageError(`fap once takes its command with -c, not after --: ${line}`, `${once} (fap run takes it after --: ${run})`);
+  return new UsageError(`fap shell takes no command, and got one after --: ${line}`, `for one command: ${once} or ${run}`);
+}
+
 export function registerCommands(program: Command): void {
   program
     .command('init')

@@ -5,11 +5,11 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, ConfigErrors, EXIT, FapError, MAX_CONFIG_ERRORS, UsageError } from '../errors.js';
 import { visible } from '../report/plain.js';
 import { redact } from '../redact.js';
-import { registerCommands } from './commands.js';
+import { commandAfterDash, registerCommands } from './commands.js';
 import { jsonWanted, setLastWords } from './interrupt.js';
 import { finalJsonResult, flushReports } from '../report/reporter.js';
 import type { ConfigErrorEntry } from '../events.js';
-import { argvSpec, hostList, keyOptionCandidates, rewriteArgv, type ArgvSpec } from './argv.js';
+import { argvSpec, hostList, keyOptionCandidates, oneValue, rewriteArgv, type ArgvSpec } from './argv.js';
 import { deployfileIfAny } from './deployfile.js';
 import { suggest } from '../suggest.js';
 
@@ -36,8 +36,8 @@ export function buildProgram(): Command {
     .option('-v, --verbose', 'show every remote script')
     .option('-q, --quiet', 'only errors and the result')
     .option('--no-color', 'no colours (also NO_COLOR)')
-    .addOption(new Option('-s, --stage <stage>', 'the stage (Fapistrano\'s spelling; or give it as the first argument)'))
-    .addOption(new Option('-r, --role <role>', 'the role (Fapistrano\'s spelling; or give it as the second argument); alone: that role in every stage that has it'))
+    .addOption(new Option('-s, --stage <stage>', 'the stage (Fapistrano\'s spelling; or give it as the first argument)').argParser(oneValue('-s', 'stage')))
+    .addOption(new Option('-r, --role <role>', 'the role (Fapistrano\'s spelling; or give it as the second argument); alone: that role in every stage that has it').argParser(oneValue('-r', 'role')))
     .addHelpText(
       'after',
       [
@@ -158,6 +158,8 @@ async function fapistranoArgv(program: Command, argv: string[]): Promise<string[
     const help = r.command !== undefined ? `fap ${r.command} --help` : 'fap --help';
     throw new UsageError(r.error.message, r.error.hint ? `${r.error.hint} (${help} lists the options)` : `see ${help}`);
   }
+  const dashed = r.command !== undefined && r.afterDash ? commandAfterDash(r.command, args.slice(0, args.length - r.afterDash.length - 1), r.afterDash) : undefined;
+  if (dashed) throw dashed;
   return [...argv.slice(0, 2), ...r.args];
 }
 

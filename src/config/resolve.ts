@@ -1,6 +1,7 @@
 // Resolution in CONTRACT.md's order: built-in defaults, plugin defaults, top level, stage-wide
 // keys, role keys, --set. Then ${VAR} expansion (already per layer) and %(key)s interpolation.
 import { posix } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import semver from 'semver';
 import { ConfigError, ConfigErrorCollector, InterpolationError } from '../errors.js';
@@ -322,11 +323,21 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
     ['role', roles[role] ?? {}, ['stage_role_configs', stage, role]],
   ];
   for (const [layer, src, base] of layerSources) {
+    // the first spelling of each key in this mapping: a second one (repo and repo_url) is the same
+    // key written twice, which YAML's duplicate-key check cannot see
+    const spelt = new Map<string, { rawKey: string; path: (string | number)[] }>();
     for (const [rawKey, rawValue] of Object.entries(src)) {
       if (layer === 'top' && STRUCTURE_KEYS.has(rawKey)) continue;
       if (rawKey.startsWith('x-')) continue;
       const path = [...base, rawKey];
       const key = aliases.get(rawKey) ?? rawKey;
+      const first = keys[key] ? spelt.get(key) : undefined;
+      if (first) {
+        // the same value twice is harmless; two values would leave one silently ignored
+        if (!isDeepStrictEqual(src[first.rawKey], rawValue)) errors.add(twoSpellings(loaded, keys[key], key, first, { rawKey, path }));
+        continue;
+      }
+      if (keys[key]) spelt.set(key, { rawKey, path });
       let variable = false;
       if (!keys[key]) {
         const near = nearMiss(rawKey, keys, aliases);
@@ -477,6 +488,20 @@ export function resolveRole(input: ResolveInput, role: string): RoleConfig {
   errors.throwIfAny();
   registerSecrets(resolved, keys);
   return { stage, role, values: resolved, variables: resolvedVariables, origins, subOrigins, hosts, envProblems, envKeys, envPaths, warnings, enabledPlugins: [...enabled] };
+}
+
+/**
+ * One key written under two of its spellings in one mapping (path: and deploy_to:) with different
+ * values: an error at the second, naming where the first is. Which one fap should read is not
+ * for fap to guess (found by the attack pass: the later silently won).
+ */
+function twoSpellings(loaded: LoadedFile, spec: KeySpec, key: string, a: { rawKey: string; path: (string | number)[] }, b: { rawKey: string; path: (string | number)[] }): ConfigError {
+  const at = loaded.pos(a.path);
+  const alias = a.rawKey === key ? b.rawKey : a.rawKey;
+  return loaded.error(
+    b.path,
+    `also set as ${a.rawKey} at ${loaded.file}${at ? `:${at.line}:${at.col}` : ''}, with another value (${alias} is ${spec.aliasesFrom ?? 'Fapistrano'}'s name for ${key}); keep one of them`,
+  );
 }
 
 /** --set a.b.c=value becomes a nested value for key a. */
@@ -764,8 +789,9 @@ function describe(v: unknown): string {
  * - a value read from the deploying environment by ${VAR} (registered as it is expanded), but not a
  *   ${VAR:-default} default written in the file: that is configuration, shown as written;
  * - the whole value of an environment entry named like a secret (SECRET_NAME), default or not, and
- *   the userinfo password of any environment value that is a URL (DATABASE_URL);
- * - the whole value of a key the schema marks secret, and the userinfo of a URL key marked urlSecret.
+ *   the userinfo password (and credential query parameters) of any environment value that is a URL;
+ * - the whole value of a key the schema marks secret, and the userinfo and credential query
+ *   parameters (?token=, X-Amz-Signature=) of a URL key marked urlSecret.
  */
 function registerSecrets(values: Record<string, unknown>, keys: Record<string, KeySpec>) {
   for (const [k, v] of Object.entries(values)) {
@@ -777,7 +803,7 @@ function registerSecrets(values: Record<string, unknown>, keys: Record<string, K
   if (!isPlainMap(envMap)) return;
   for (const [k, v] of Object.entries(envMap)) {
     if (SECRET_NAME.test(k)) addSecret(v);
-    // DATABASE_URL: postgres://app:pw@db/shop — the password of any URL-shaped value
+    // DATABASE_URL: postgres://app:pw@db/shop — the password (and ?token=) of any URL-shaped value
     if (typeof v === 'string') addUrlSecrets(v);
   }
 }

@@ -30,7 +30,7 @@ export interface KeySpec {
   aliasesFrom?: string;
   /** roles that share a host and deploy root must agree on this key (it shapes the release itself) */
   sameAcrossRoles?: boolean;
-  /** a URL whose user:password part is a secret */
+  /** a URL whose user:password part, and query parameters named like a credential, are secrets (redact.ts addUrlSecrets) */
   urlSecret?: boolean;
   /** user:password (curl's --user): the password is a secret on its own too, wherever it is printed */
   userPasswordSecret?: boolean;
