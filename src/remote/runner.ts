@@ -1,6 +1,6 @@
 // The one executor of remote work: compose steps into a script, run it in one round trip, and
 // turn a failure into a HostError naming host and step.
-import { causeLine, HostError } from '../errors.js';
+import { causeLine, ConnectError, HostError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { Transport } from '../transport/transport.js';
 import { composeScript, FAILURE_OUTPUT, FAILURE_STATUS, LOG_OUTPUT_PREFIX, parseFailedStep, parseOutputs, type Step } from './shell.js';
@@ -24,7 +24,8 @@ export class Runner {
   async run(conn: Transport, host: string, phase: string, steps: Step[], opts: { allowCodes?: number[] } = {}): Promise<ScriptResult> {
     const script = composeScript(steps);
     this.bus.emit({ event: 'script', host, phase, script: composeScript(steps, { shown: true }), verbose: this.verbose });
-    const r = await conn.runScript(script);
+    // a connection lost mid-script names the phase it was in ("FAILED at publish: connection lost ...")
+    const r = await conn.runScript(script).catch((e: unknown) => Promise.reject(e instanceof ConnectError ? e.during(phase) : e));
     // only lines with this session's marks count: a program a step runs cannot forge a result
     const { step, stderr } = parseFailedStep(r.stderr, r.marks?.failed);
     const { outputs, rest } = parseOutputs(r.stdout, r.marks?.output);
