@@ -150,11 +150,19 @@ export class LockError extends FapError {
 export class ConnectError extends FapError {
   constructor(
     readonly host: string,
-    message: string,
+    /** the message without the host in front */
+    readonly detail: string,
     /** the session ended before it ran anything (sudo refused to start it): no script of it ran */
     readonly notStarted = false,
+    /** the phase whose script was running when the connection or session ended (see during) */
+    readonly step?: string,
   ) {
-    super(`${host}: ${message}`);
+    super(`${host}: ${detail}`);
+  }
+
+  /** The same failure, said to have happened while `step`'s script ran (a lost connection names where it was). */
+  during(step: string): ConnectError {
+    return this.step === undefined ? new ConnectError(this.host, this.detail, this.notStarted, step) : this;
   }
 }
 

@@ -99,6 +99,29 @@ function branchCommit(variable: string, branch: string): string {
   return `printf '%s\\n' "$${variable}" | awk '$1 != "ref:" { ${rank.replace(/'/g, `'\\''`)} } END { for (i = 0; i < ${candidates.length}; i++) if (i in f) { print f[i]; exit } }'`;
 }
 
+/**
+ * Why `name` cannot be a branch or tag (git check-ref-format's rules), or undefined. A value no ref
+ * can have is a typo or an injection (a line break and "fatal: ..." after it would be quoted as
+ * the failure's cause), refused before any host is contacted.
+ */
+export function refNameProblem(name: string): string | undefined {
+  // eslint-disable-next-line no-control-regex
+  const control = /[\u0000-\u001f\u007f]/.exec(name);
+  if (control) return `it contains a control character (${escaped(control[0])})`;
+  const bad = /[ ~^:?*[\\]/.exec(name);
+  if (bad) return `it contains ${bad[0] === ' ' ? 'a space' : `"${bad[0]}"`}`;
+  if (name.includes('..')) return 'it contains ".."';
+  if (name.includes('@{')) return 'it contains "@{"';
+  if (name === '@') return 'it is "@"';
+  if (name.startsWith('/') || name.endsWith('/') || name.includes('//')) return 'it has an empty path component (a leading, trailing or double "/")';
+  if (name.endsWith('.') || name.split('/').some((c) => c.startsWith('.') || c.endsWith('.lock'))) return 'a path component starts with "." or ends with ".lock", or the name ends with "."';
+  return undefined;
+}
+
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+/** A control character as it would be written in a string: \n, \x07. */
+const escaped = (c: string) => NAMED[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+
 /** A branch value that names a commit (abbreviated or whole), which ls-remote cannot list. */
 const COMMITISH = /^[0-9a-f]{7,40}$/i;
 
@@ -154,6 +177,8 @@ const git = definePlugin({
     if (typeof config.repo !== 'string' || !config.repo) return { key: 'repo', message: 'the git plugin needs "repo"' };
     if (config.repo.startsWith('-')) return { key: 'repo', message: 'repo may not start with "-"' };
     if (config.branch !== undefined && String(config.branch).startsWith('-')) return { key: 'branch', message: `branch "${config.branch}" may not start with "-"` };
+    const notRef = config.branch === undefined || config.branch === null ? undefined : refNameProblem(String(config.branch));
+    if (notRef) return { key: 'branch', message: `branch ${JSON.stringify(String(config.branch))} is not a git ref name: ${notRef}` };
     const bad = repoPathProblem(String(config.repo_path ?? ''), String(config.path ?? ''), config);
     if (bad) return { key: 'repo_path', message: bad };
     return undefined;

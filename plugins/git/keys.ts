@@ -5,7 +5,7 @@ export const keys = {
   branch: {
     type: 'string',
     sameAcrossRoles: true,
-    description: "Branch, tag or commit to deploy. Unset: the remote's default branch (its HEAD, e.g. main or master), named in the output.",
+    description: "Branch, tag or commit to deploy. Unset: the remote's default branch (its HEAD, e.g. main or master), named in the output. A name git refuses as a ref (a control character or space, ~ ^ : ? * [ \\, .., @{; git check-ref-format) is a configuration error.",
   },
   git_shallow_clone: {
     type: 'integer',

@@ -555,6 +555,8 @@ function parseSet(set: string, keys: Record<string, KeySpec>, aliases: Map<strin
   const key = aliases.get(dotted[0]) ?? dotted[0];
   if (dotted.some((d) => !d)) throw new ConfigError(`--set ${set}: empty segment in the key path`);
   if (COMPUTED_KEYS.has(key)) throw new ConfigError(`--set ${set}: ${key} is the name fap gives this run's release; it cannot be set`);
+  // the stages and their roles are deploy.yml's structure, not a value (a near miss would be a wrong guess)
+  if (STRUCTURE_KEYS.has(key)) throw new ConfigError(`--set ${set}: stages, roles and their hosts cannot be set with --set; narrow the hosts with --hosts (e.g. --hosts web1,web2), or edit deploy.yml`);
   if (!keys[key]) {
     const near = nearMiss(dotted[0], keys, aliases);
     if (near || dotted.length > 1) throw new ConfigError(`--set ${set}: unknown key "${dotted[0]}"${near ? ` (did you mean "${near}"?)` : ''}`);
@@ -661,15 +663,18 @@ function setText(sets: readonly string[], key: string, sub: string | number | un
 
 function validateTypes(values: Record<string, unknown>, origins: Record<string, Origin>, subOrigins: Record<string, Record<string, Origin>>, keys: Record<string, KeySpec>, loaded: LoadedFile, errors: ConfigErrorCollector, sets: readonly string[]): asserts values is RoleValues {
   const aliases = aliasMap(keys);
-  /** the error for a key (sub: an entry of it), with how to quote a value YAML read as a boolean */
-  const fail = (key: string, sub: string | number | undefined, message: string, quote?: boolean): never => {
+  /** the error for a key (sub: an entry of it), with how to quote a value YAML read as a boolean (or, from --set, as a map or list) */
+  const fail = (key: string, sub: string | number | undefined, message: string, quote?: Quote): never => {
     // an entry of a merged map: blame the layer that set that entry
     const so = sub !== undefined ? subOrigins[key]?.[String(sub)] : undefined;
     const o = origins[key];
     const path = so?.path ?? (so?.layer !== '--set' && o?.path ? (sub !== undefined ? [...o.path, sub] : o.path) : undefined);
-    if (path) throw loaded.error(path, message + (quote ? quoteInFile(loaded.scalarSource(path)) : ''));
+    if (path) throw loaded.error(path, message + (quote === true ? quoteInFile(loaded.scalarSource(path)) : ''));
     const set = so?.layer === '--set' || o?.layer === '--set';
-    const hint = quote && set ? quoteInSet(setText(sets, key, sub, aliases)) : '';
+    const given = setText(sets, key, sub, aliases);
+    // a map or list is text to quote only when that --set gave this very key (not its whole map)
+    const named = quote === true || given?.option.split('.').length === (sub === undefined ? 1 : 2);
+    const hint = quote && set && named ? quoteInSet(given) : '';
     throw new ConfigError(message + hint, { keyPath: formatPath(sub !== undefined ? [key, sub] : [key]), file: set ? '--set' : loaded.file });
   };
   for (const [key, value] of Object.entries(values)) {
@@ -694,9 +699,20 @@ function quoteInFile(source: string | undefined): string {
   return source ? `; quote it for the text: "${source}"` : '; quote it for the text';
 }
 
-function quoteInSet(set: { option: string; text: string } | undefined): string {
-  return set ? `; quote it for the text: --set '${set.option}="${set.text.replace(/'/g, "'\\''")}"'` : '; quote the value for the text';
+/**
+ * The --set that gives the text typed as a string: the value as a YAML double-quoted scalar (JSON's
+ * escapes: a " or \\ in it stays the text), the whole option single-quoted for the shell.
+ */
+export function quoteInSet(set: { option: string; text: string } | undefined): string {
+  return set ? `; quote it for the text: --set '${`${set.option}=${JSON.stringify(set.text)}`.replace(/'/g, "'\\''")}'` : '; quote the value for the text';
 }
+
+/**
+ * How to say "write it as text" for a value of the wrong type where a string is meant: true, a
+ * boolean (in deploy.yml and --set); 'set', a map or list, which only --set makes of text by
+ * accident (`--set 'health_check=curl -H "Authorization: Bearer x" ...'` reads as a map).
+ */
+type Quote = boolean | 'set';
 
 /** A checked value in its declared type (schema.ts ValueOf): what the code reading it may rely on. */
 function normalise(spec: KeySpec, value: unknown): unknown {
@@ -714,12 +730,12 @@ function normalise(spec: KeySpec, value: unknown): unknown {
  * fail reports one problem (sub: the entry it is in; quote: a boolean where text is meant) and
  * stops this check; each runs one entry's check so that the other entries are still checked.
  */
-function checkValue(spec: KeySpec, value: unknown, fail: (m: string, sub?: string | number, quote?: boolean) => never, key: string, each: (check: () => void) => void = (c) => c()): void {
+function checkValue(spec: KeySpec, value: unknown, fail: (m: string, sub?: string | number, quote?: Quote) => never, key: string, each: (check: () => void) => void = (c) => c()): void {
   if (value === undefined || value === null) return;
   const t = describe(value);
   switch (spec.type) {
     case 'string':
-      if (typeof value !== 'string' && typeof value !== 'number') fail(`expected a string, got ${t}`, undefined, typeof value === 'boolean');
+      if (typeof value !== 'string' && typeof value !== 'number') fail(`expected a string, got ${t}`, undefined, typeof value === 'boolean' || (typeof value === 'object' && 'set'));
       if (spec.enum && !spec.enum.includes(String(value))) fail(`"${value}" is not one of ${spec.enum.join(', ')}${didYouMean(String(value), spec.enum)}`);
       if (spec.semverRange && semver.validRange(String(value)) === null) fail(`"${value}" is not a semver range (e.g. ">=2.20", "^3.8", "*")`);
       return;

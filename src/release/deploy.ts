@@ -142,7 +142,7 @@ class Deploy {
       ...this.journal(t, 'reverted'),
       ...tx.unlock(t),
     ]);
-    tx.record(results, { prefix: 'discard failed: ' });
+    tx.record(results, { step: 'discard' });
     return tx.result(false, release, `${interrupted ? 'interrupted: ' : ''}release ${release} was not published; no host was switched`);
   }
 
@@ -217,7 +217,7 @@ class Deploy {
     });
     const stuck = back.filter((r) => !r.ok && published.includes(r.target)).map((r) => `${r.target.host.name} (may still be on ${release})`);
     for (const r of back) if (r.ok && tx.report(r.target).outcome === 'deployed') tx.report(r.target).outcome = 'reverted';
-    tx.record(back, { prefix: 'revert failed: ' });
+    tx.record(back, { step: 'revert' });
     // hosts that were switched back restart on the release they are back on
     // (hosts the revert could not reach are unlocked, or named, by the transaction)
     const reachable = back.filter((r) => r.ok).map((r) => r.target);

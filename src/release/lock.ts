@@ -225,7 +225,7 @@ async function lockEverywhere(run: Run, targets: Target[], o: LockOptions, faile
         for (const { target, error } of errors) {
           failedOn.add(target.key);
           // each host's reason is said once, here; the run's error names the hosts
-          run.reportFailure(target, error, error instanceof ConnectError ? 'connect' : 'lock');
+          run.reportFailure(target, error, error instanceof ConnectError ? (error.step ?? 'connect') : 'lock');
           o.failed?.(target, error);
         }
         // (each host's hint is in its own failure too)

@@ -150,7 +150,7 @@ class Rollback {
       ];
     });
     for (const r of back) if (r.ok && tx.report(r.target).outcome === 'rolled-back') tx.report(r.target).outcome = 'reverted';
-    tx.record(back, { prefix: 'revert failed: ' });
+    tx.record(back, { step: 'revert' });
     const stuck = back.filter((r) => !r.ok).map((r) => r.target.host.name);
     const reachable = back.filter((r) => r.ok).map((r) => r.target);
     // a restart on the release the host is back on: in a rollback deploy.reverted comes before

@@ -317,7 +317,7 @@ export class Run {
       const id = `${t.connKey}\0${remote}`;
       if (this.uploaded.has(id) || !steps.some((s) => s.script.includes(posix.basename(remote)))) continue;
       this.bus.emit({ event: 'upload', host: t.host.name, local, remote });
-      await this.send(t, conn, local, remote);
+      await this.send(t, conn, local, remote).catch((e: unknown) => Promise.reject(e instanceof ConnectError ? e.during(phase) : e));
       this.uploaded.add(id);
     }
     const unlocks = steps.some((s) => s.name === UNLOCK_STEP);
@@ -423,8 +423,9 @@ export class Run {
   /** The one way a host's failure reaches the output: host, step, the command, its stderr, a hint. */
   reportFailure(t: Target, error: FapError, step?: string): void {
     const he = error instanceof HostError ? error : undefined;
+    step = he?.step ?? step ?? failureStep(error);
     const hint = error.hint ?? (/sudo:/.test(error.message) ? this.sudoHint(t) : undefined);
-    this.bus.emit({ event: 'host.failed', host: t.host.name, role: t.role, step: he?.step ?? step, message: error.message, command: he?.command, stderr: he?.stderrTail || undefined, hint });
+    this.bus.emit({ event: 'host.failed', host: t.host.name, role: t.role, step, message: error.message, command: he?.command, stderr: he?.stderrTail || undefined, hint });
   }
 
   /** Channels opened per connection, named user@host:port (with the settings hash only where one host has several connections). */
@@ -466,6 +467,16 @@ export class Run {
       }),
     );
   }
+}
+
+/**
+ * Where a failure without a step of its own happened: a connection lost while a phase's script (or
+ * upload) ran names that phase; one that could not be opened, connect. Callers that clean up after
+ * another failure (revert, discard) name their phase instead.
+ */
+export function failureStep(error: FapError): string | undefined {
+  if (error instanceof HostError) return error.step;
+  return error instanceof ConnectError ? (error.step ?? 'connect') : undefined;
 }
 
 /** Failures worth another try: the host may be restarting sshd (or shedding load: MaxStartups closes early) or the network hiccuped. Auth and host-key refusals, and silent hosts (the timeout already waited), are not. */

@@ -1,7 +1,7 @@
 // Pure builders of remote work: each returns named shell steps, every argument quoted. Nothing
 // here talks to a host, so --dry-run prints exactly these and unit tests check them directly.
 import { posix } from 'node:path';
-import { cmd, emitOutput, outputLines, quote, type Step } from '../remote/shell.js';
+import { cmd, emitOutput, FAILURE_OUTPUT, FAILURE_STATUS, outputLines, quote, type Step } from '../remote/shell.js';
 import { MASK, redact } from '../redact.js';
 import { isWithin, type Paths } from './paths.js';
 import { FINAL_PHASES, type Heal, type Journal } from './state.js';
@@ -559,19 +559,29 @@ export function flipSteps(p: Paths, release: string, name = 'switch current'): S
 
 /**
  * A health check on the host after its publish: the command is retried every `interval` seconds
- * until it succeeds or `timeout` seconds have passed; then its last output is the error.
+ * until it succeeds or `timeout` seconds have passed. Then its last attempt's output, whole, and
+ * its exit status are the failure (FAILURE_OUTPUT, FAILURE_STATUS): the cause is found in what the
+ * command said, never in fap's own words.
  */
 export function healthCheckSteps(p: Paths, command: string, timeout: number, interval: number): Step[] {
+  const seconds = Math.max(1, Math.floor(timeout));
   return [
     {
       name: 'health check',
       // a failure quotes the user's command and its output, not this retry loop
       command,
+      failureNote: `still failing after ${seconds}s`,
       script: [
-        `fap_deadline=$(( $(date +%s) + ${Math.max(1, Math.floor(timeout))} ))`,
+        `fap_deadline=$(( $(date +%s) + ${seconds} ))`,
         'while :; do',
-        `  if fap_out=$(cd ${quote(p.current)} && sh -c ${quote(command)} 2>&1); then break; fi`,
-        `  if [ "$(date +%s)" -ge "$fap_deadline" ]; then printf '%s\\n' "$fap_out" | tail -n 5 >&2; echo ${quote(`health check failed for ${timeout}s`)} >&2; exit 1; fi`,
+        // cd's own complaint (current is gone) is the command's output too
+        `  fap_rc=0; fap_out=$( { cd ${quote(p.current)} && sh -c ${quote(command)}; } 2>&1 ) || fap_rc=$?`,
+        '  if [ "$fap_rc" -eq 0 ]; then break; fi',
+        `  if [ "$(date +%s)" -ge "$fap_deadline" ]; then`,
+        `    printf '%s\\n' "$fap_out" | ${outputLines(FAILURE_OUTPUT)}`,
+        `    ${emitOutput(FAILURE_STATUS, '"$fap_rc"')}`,
+        '    exit 1',
+        '  fi',
         `  sleep ${Math.max(1, Math.floor(interval))}`,
         'done',
       ].join('\n'),

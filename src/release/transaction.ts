@@ -8,7 +8,7 @@ import type { HostOutcome } from '../events.js';
 import { asUser, composeScript, quote, type Step } from '../remote/shell.js';
 import { lockAll, type LockedState, type LockOptions } from './lock.js';
 import type { Target } from './plan.js';
-import type { Run, Settled } from './run.js';
+import { failureStep, type Run, type Settled } from './run.js';
 import { abandonLockSteps, healSteps, journalSteps, unlockSteps } from './scripts.js';
 import { planHeal, EMPTY_STATE, type Heal, type HostState, type JournalPhase } from './state.js';
 
@@ -96,7 +96,7 @@ export class Transaction {
       failed: (t, e) => {
         const rep = this.report(t);
         rep.outcome = 'failed';
-        rep.step = e instanceof HostError ? e.step : e instanceof ConnectError ? 'connect' : 'lock';
+        rep.step = e instanceof HostError ? e.step : e instanceof ConnectError ? (e.step ?? 'connect') : 'lock';
         rep.error = e.message;
       },
     });
@@ -180,9 +180,11 @@ export class Transaction {
 
   /**
    * Record a phase's results in the reports: a success sets `ok` as the host's outcome (when given),
-   * a failure is reported once, with its outcome and a prefix saying what failed. True if all succeeded.
+   * a failure is reported once, with its outcome and, for a phase that cleans up after a failure
+   * (revert, discard), that phase as its step: printed `FAILED at revert: ...`, never `FAILED at
+   * revert failed: ...`; the result's error says `revert failed: ...`. True if all succeeded.
    */
-  record(results: Settled<unknown>[], o: { ok?: HostOutcome; failed?: HostOutcome; prefix?: string } = {}): boolean {
+  record(results: Settled<unknown>[], o: { ok?: HostOutcome; failed?: HostOutcome; step?: string } = {}): boolean {
     let all = true;
     for (const r of results) {
       const rep = this.reports.get(r.target.key)!;
@@ -192,9 +194,10 @@ export class Transaction {
       }
       all = false;
       rep.outcome = o.failed ?? 'failed';
-      rep.error = (o.prefix ?? '') + r.error.message;
-      if (r.error instanceof HostError) rep.step = r.error.step;
-      this.run.reportFailure(r.target, r.error, o.prefix ? o.prefix.replace(/: $/, '') : undefined);
+      rep.error = (o.step ? `${o.step} failed: ` : '') + r.error.message;
+      const step = r.error instanceof HostError ? r.error.step : (o.step ?? failureStep(r.error));
+      if (step) rep.step = step;
+      this.run.reportFailure(r.target, r.error, o.step);
     }
     return all;
   }

@@ -24,7 +24,20 @@ export interface Step {
   shown?: string;
   /** the command quoted when the step fails, when the script only wraps it (the health check's retry loop) */
   command?: string;
+  /**
+   * said after the exit status when the step reports its command's failure itself (FAILURE_OUTPUT,
+   * FAILURE_STATUS): the health check's "still failing after 30s"
+   */
+  failureNote?: string;
 }
+
+/**
+ * Output keys of a step that wraps the user's command (the health check): that command's own
+ * output and exit status, printed just before the step fails. The failure quotes them instead of
+ * what the whole script wrote (earlier steps' lines, the wrapper's own words).
+ */
+export const FAILURE_OUTPUT = 'failed-output';
+export const FAILURE_STATUS = 'failed-status';
 
 export const FAILED_STEP_MARK = '::fap-failed-step::';
 export const OUTPUT_MARK = '::fap-out::';

@@ -133,7 +133,7 @@ test('fap run -i and fap shell exit 255 when the host cannot be reached (as fap 
     const out = JSON.parse(r.stdout) as { code: number; output: string };
     assert.equal(out.code, 255, `${args.join(' ')}: ${out.output}`);
     assert.equal(out.output.match(/cannot connect to 127\.0\.0\.1:1: connection refused/g)?.length, 1, out.output);
-    assert.match(out.output, /127\.0\.0\.1:1(\] FAILED)?: cannot connect/, "the host named");
+    assert.match(out.output, /127\.0\.0\.1:1(\] FAILED at connect)?: cannot connect/, "the host named");
     noStack(out.output);
   }
 });

@@ -97,7 +97,7 @@ describe('slack on a 2-host fleet', { skip }, () => {
     const text = String(h.body.text);
     assert.match(text, /^\[sl-fail-production\] Deploy of release \d{14} FAILED on /);
     for (const host of fleet.hosts) assert.ok(text.split('\n')[0].includes(host.name), `names ${host.name}`);
-    assert.match(text.split('\n')[0], /health check failed for 1s/);
+    assert.match(text.split('\n')[0], /health check: not healthy \(exit status 1; still failing after 1s\)/);
     assert.match(text.split('\n')[1], /put back/);
   });
 

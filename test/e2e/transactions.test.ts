@@ -229,7 +229,7 @@ describe('transactions on a 3-host fleet', { skip }, () => {
     assert.deepEqual(phases, ['lock', 'prepare', 'publish 1/3', 'publish 2/3', 'revert', 'unlock']);
     const failed = events.find((e) => e.event === 'host.failed')!;
     assert.equal(failed.step, 'health check');
-    assert.match(String(failed.message), /health check failed for 2s/);
+    assert.match(String(failed.message), /health check: exit status 1, no output \(still failing after 2s\)$/);
     assert.deepEqual(currents(app), [a, a, a], 'host 0 was put back; host 2 was never switched');
     (await import('node:fs')).rmSync(fleet.hostPath(1, marker));
     const ok = await fap(['-f', file, '--json', 'deploy', 'production', '--batch', '33%']);

@@ -487,12 +487,18 @@ class Interpreter {
       case 'remove unpublished release':
         return this.remove(s);
       case 'health check': {
-        const command = unquote(match(t, new RegExp(`sh -c ${W} 2>&1\\); then break`), 'command')[1]);
-        const timeout = num(t, /health check failed for (\d+)s/, 'timeout');
+        const command = unquote(match(t, new RegExp(`sh -c ${W}; \\} 2>&1 \\) \\|\\| fap_rc`), 'command')[1]);
+        const timeout = num(t, /^fap_deadline=\$\(\( \$\(date \+%s\) \+ (\d+) \)\)$/m, 'timeout');
         same(s, healthCheckSteps(p, command, timeout, num(t, /^ {2}sleep (\d+)$/m, 'interval')));
-        if (!fs.isDir(p.current)) this.fail(`sh: 1: cd: can't cd to ${p.current}\nhealth check failed for ${timeout}s: ${command}`);
+        // a failure: the command's last output and exit status as output lines, then exit 1
+        const failed = (output: string, status: number): never => {
+          for (const line of output.split('\n')) this.emit('failed-output', line);
+          this.emit('failed-status', String(status));
+          this.fail('');
+        };
+        if (!fs.isDir(p.current)) failed(`sh: 1: cd: can't cd to ${p.current}`, 2);
         if (command === 'true') return;
-        if (command === 'false') this.fail(`health check failed for ${timeout}s: ${command}`);
+        if (command === 'false') failed('', 1);
         throw new SimError(`sim: a health check command it cannot run: ${command}`);
       }
     }
