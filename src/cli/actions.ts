@@ -23,6 +23,7 @@ import { bundledKeys, bundledPlugins } from '../plugin/load.js';
 import { redact, redactDeep } from '../redact.js';
 import { deploy } from '../release/deploy.js';
 import { releaseLocksNow, type RunResult } from '../release/transaction.js';
+import { dryRunBlockersText } from '../release/lock.js';
 import { buildPlan, localUser, type Plan, type Target } from '../release/plan.js';
 import { formatReleasesTable, listReleases } from '../release/releases.js';
 import { isReleaseName, RELEASE_NAME_FORMS } from '../release/names.js';
@@ -259,6 +260,17 @@ async function execute(command: string, s: Selected, p: Plan, body: (run: Run) =
   }
   const channels = await run.channelCounts();
   await run.close();
+  // a dry run planned past hosts it could not reach or read; the real run would stop there
+  const blocked = run.opts.dryRun ? dryRunBlockersText(run, p.targets) : undefined;
+  if (blocked && res) {
+    const unread = new Set(run.dryRunBlockers.map((b) => b.target.host.name));
+    res = {
+      ...res,
+      ok: false,
+      summary: `${blocked}; the plan for the others: ${res.summary}`,
+      hosts: res.hosts.map((h) => (unread.has(h.host) ? { ...h, outcome: 'failed', step: 'connect', error: run.dryRunBlockers.find((b) => b.target.host.name === h.host)!.error.message } : h)),
+    };
+  }
   const ok = !!res?.ok && !error;
   await runResultHooks(run, command, s, p, startedAt, ok, res, error);
   run.bus.emit({
@@ -285,7 +297,7 @@ async function execute(command: string, s: Selected, p: Plan, body: (run: Run) =
     const timed = ok && !run.opts.dryRun && /^(deployed|rolled back) /.test(res.summary) && !res.summary.includes(';');
     const dry = run.opts.dryRun ? (ok ? 'dry run, nothing was changed: ' : 'dry run: ') : '';
     const scriptsHint = run.opts.dryRun && ok && !s.g.verbose ? ` (fap -v --dry-run ${command} shows the scripts)` : '';
-    const line = `${ok ? '✔' : '✖'} ${dry}${res.summary}${timed ? ` in ${formatDuration(performance.now() - t0)}` : ''}${scriptsHint}` + (ok || !failed.length || res.refused ? '' : '\n' + res.hosts.map((h) => `  ${h.host} (${h.role}): ${h.outcome}${h.step ? ' at ' + h.step : ''}`).join('\n'));
+    const line = `${ok ? '✔' : '✖'} ${dry}${res.summary}${timed ? ` in ${formatDuration(performance.now() - t0)}` : ''}${scriptsHint}` + (ok || !failed.length || res.refused || run.opts.dryRun ? '' : '\n' + res.hosts.map((h) => `  ${h.host} (${h.role}): ${h.outcome}${h.step ? ' at ' + h.step : ''}`).join('\n'));
     process.stderr.write(line + '\n');
   }
   return ok ? EXIT.ok : EXIT.failed;

@@ -13,7 +13,7 @@ import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { formatDuration as formatSeconds } from '../duration.js';
 import { hostCount } from '../words.js';
-import { ConnectError, LockError, OperationFailed, type FapError } from '../errors.js';
+import { ConnectError, FapError, HostError, LockError, OperationFailed } from '../errors.js';
 import { LOCK_HELD_CODE } from '../remote/runner.js';
 import type { Target } from './plan.js';
 import type { Run } from './run.js';
@@ -277,6 +277,12 @@ async function lockEverywhere(run: Run, targets: Target[], o: LockOptions, faile
 }
 
 /** "could not connect to 2 of 5 hosts (a, b)", and those whose lock script failed; the reasons are each host's own failure. */
+/** A dry run's hosts the real run could not reach or read: it would stop before changing anything. */
+export function dryRunBlockersText(run: Run, targets: readonly Target[]): string | undefined {
+  if (!run.dryRunBlockers.length) return undefined;
+  return `the real ${run.opts.command} would stop before changing anything: ${failedHostsText(run.dryRunBlockers, new Set(targets.map((t) => t.host.name)).size)}`;
+}
+
 export function failedHostsText(errors: { target: Target; error: FapError }[], total: number): string {
   const names = (es: typeof errors) => [...new Set(es.map((e) => e.target.host.name))];
   const unreachable = names(errors.filter((e) => e.error instanceof ConnectError));
@@ -323,9 +329,13 @@ async function dryRunState(run: Run, targets: Target[], o: LockOptions): Promise
       }
       states.set(t.key, parseState(r.outputs));
     } catch (e) {
-      // a host key a real run would accept (accept-new) but a dry run never records: planned
-      // from an empty state, said; anything else that stops the real run stops the dry run
-      if (!(e instanceof ConnectError && /unknown host key/.test(e.message) && t.config.ssh?.host_key_checking === 'accept-new')) throw e;
+      if (e instanceof LockError) throw e;
+      // planned from an empty state so the rest of the plan still shows; unless it is a host key
+      // a real run would accept (accept-new) and a dry run never records, the real run would stop
+      // here, and so the dry run fails at its end (found by the attack pass: "✔ would deploy" to
+      // hosts nobody could reach)
+      const accepted = e instanceof ConnectError && /unknown host key/.test(e.message) && t.config.ssh?.host_key_checking === 'accept-new';
+      if (!accepted) run.dryRunBlockers.push({ target: t, error: e instanceof FapError ? e : new HostError(t.host.name, 'inspect', String(e)) });
       run.bus.emit({ event: 'warning', host: t.host.name, message: `could not read the host's state (${(e as Error).message}); planning as if it had no releases` });
       states.set(t.key, { releases: [], journals: [] });
     }
@@ -333,12 +343,5 @@ async function dryRunState(run: Run, targets: Target[], o: LockOptions): Promise
   // another run holds the lock: a real run would stop (exit 3) or wait, so the dry run stops too
   const busy = results.find((r) => !r.ok && r.error instanceof LockError);
   if (busy && !busy.ok) throw busy.error;
-  // hosts the real run could not reach or lock: it would stop before changing anything, and so
-  // does the dry run (found by the attack pass: "✔ would deploy" to hosts nobody could reach)
-  const errors = results.flatMap((r) => (r.ok ? [] : [{ target: r.target, error: r.error }]));
-  if (errors.length) {
-    for (const f of errors) run.reportFailure(f.target, f.error, f.error instanceof ConnectError ? 'connect' : 'inspect');
-    throw new OperationFailed(`the ${run.opts.command} would stop before changing anything: ` + failedHostsText(errors, new Set(targets.map((t) => t.host.name)).size));
-  }
   return states;
 }

@@ -444,6 +444,9 @@ export class Run {
     ).then((e) => Object.fromEntries(e));
   }
 
+  /** --dry-run: hosts the real run could not reach or read (it would stop there); the dry run fails at its end */
+  readonly dryRunBlockers: { target: Target; error: FapError }[] = [];
+
   /** set by close() or stopConnecting(): connections still being retried give up */
   private closing = false;
 

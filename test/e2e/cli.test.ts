@@ -69,7 +69,10 @@ test('fap init writes the commented example, which loads and plans (dry run cont
   assert.equal(readFileSync(file, 'utf8'), readFileSync(join(ROOT, 'deploy.example.yml'), 'utf8'));
   assert.equal((await fap(['-f', file, 'init'])).code, 2, 'refuses to overwrite');
   const dry = await fap(['-f', file, '-v', '--dry-run', 'deploy', 'production', 'web'], { env: { SECRET_KEY: 'very-secret-value', DATABASE_URL: 'postgres://u:pw-123@db/shop' } });
-  assert.equal(dry.code, 0, dry.stderr);
+  // the example's hosts do not exist: the plan and its scripts still show, and the dry run fails
+  // at its end as the real run would stop (exit 1)
+  assert.equal(dry.code, 1, dry.stderr);
+  assert.match(dry.stderr, /^✖ dry run: the real deploy would stop before changing anything: could not connect to 2 of 2 hosts \(app-web01, /m);
   assert.match(dry.stderr, /\[app-web01(, [^\]]+)?\] prepare script:/);
   assert.match(dry.stderr, /git clone --mirror --quiet --depth 1 --no-single-branch -- git@git\.example\.com:acme\/shop\.git \/srv\/shop\/repo/);
   assert.doesNotMatch(dry.stderr + dry.stdout, /very-secret-value|pw-123/, 'secrets are redacted from printed scripts');

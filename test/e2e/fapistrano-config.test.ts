@@ -12,7 +12,9 @@ test('dry_run: true in deploy.yml is --dry-run: the plan (and with -v the script
   const file = join(dir, 'deploy.yml');
   writeFileSync(file, `app_name: shop\nuser: me\nsudo_user: me\nplugins: [git]\nrepo: /nowhere\ndry_run: true\nssh: {known_hosts_file: ${join(dir, 'kh')}}\nstage_role_configs:\n  production:\n    web:\n      hosts: [127.0.0.1:1]\n`);
   const r = await fap(['-f', file, '-v', 'deploy', 'production']);
-  assert.equal(r.code, 0, r.stderr);
+  // (127.0.0.1:1 answers nobody: planned, scripts shown, and exit 1 as the real run would stop there)
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /the real deploy would stop before changing anything: could not connect to 127\.0\.0\.1:1/);
   assert.match(r.stderr, /dry run: nothing will be changed/);
   assert.match(r.stderr, /\[127\.0\.0\.1:1\] prepare script:/);
 });
