@@ -226,7 +226,7 @@ describe('transactions on a 3-host fleet', { skip }, () => {
     assert.equal(r.code, 1);
     const events = jsonEvents(r.stdout);
     const phases = events.filter((e) => e.event === 'phase.started').map((e) => e.phase);
-    assert.deepEqual(phases, ['lock', 'prepare', 'publish 1/3', 'publish 2/3', 'revert', 'unlock']);
+    assert.deepEqual(phases, ['lock', 'prepare', 'publish 1/3', 'publish 2/3', 'revert', 'restart after revert']);
     const failed = events.find((e) => e.event === 'host.failed')!;
     assert.equal(failed.step, 'health check');
     assert.match(String(failed.message), /health check: exit status 1, no output \(still failing after 2s\)$/);
