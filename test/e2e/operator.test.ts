@@ -243,7 +243,7 @@ describe('operator output', { skip }, () => {
   test('a revert with nothing to restart gives the lock back in a phase named for that, not "restart after revert"', async () => {
     const file = writeDeployFile(fleet, { repo: repo.dir, top: { app_name: 'unlockop' } });
     assert.equal((await fap(['-f', file, 'deploy', 'production'])).code, 0);
-    const r = await fap(['-f', file, '--json', '--set', 'health_check=false', '--set', 'health_check_timeout=1', 'deploy', 'production']);
+    const r = await fap(['-f', file, '--json', '--set', 'health_check="false"', '--set', 'health_check_timeout=1', 'deploy', 'production']);
     assert.equal(r.code, 1, r.stderr);
     const phases = jsonEvents(r.stdout).filter((e) => e.event === 'phase.started').map((e) => e.phase);
     assert.deepEqual(phases.slice(-2), ['revert', 'unlock']);
