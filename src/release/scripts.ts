@@ -573,17 +573,28 @@ export function healthCheckSteps(p: Paths, command: string, timeout: number, int
       failureNote: `still failing after ${seconds}s`,
       script: [
         `fap_deadline=$(( $(date +%s) + ${seconds} ))`,
+        // each attempt ends when the time is up (a check with no timeout of its own, a hung curl,
+        // held the deploy for as long as it hung: found by the attack pass), and only the last
+        // 64 KiB of its output are kept (one that printed megabytes held them all in fap)
+        'if command -v timeout >/dev/null 2>&1; then fap_to=timeout; else fap_to=; fi',
+        'fap_hc=$(mktemp) || exit 1',
         'while :; do',
+        '  fap_left=$(( fap_deadline - $(date +%s) )); [ "$fap_left" -ge 1 ] || fap_left=1',
         // cd's own complaint (current is gone) is the command's output too
-        `  fap_rc=0; fap_out=$( { cd ${quote(p.current)} && sh -c ${quote(command)}; } 2>&1 ) || fap_rc=$?`,
+        `  fap_rc=0; { cd ${quote(p.current)} && \${fap_to:+$fap_to -k 2 "$fap_left"} sh -c ${quote(command)}; } > "$fap_hc" 2>&1 < /dev/null || fap_rc=$?`,
         '  if [ "$fap_rc" -eq 0 ]; then break; fi',
         `  if [ "$(date +%s)" -ge "$fap_deadline" ]; then`,
-        `    printf '%s\\n' "$fap_out" | ${outputLines(FAILURE_OUTPUT)}`,
+        `    if [ -n "$fap_to" ] && [ "$fap_rc" -eq 124 ]; then echo "(ended: it was still running when the ${seconds}s were up)" >> "$fap_hc"; fi`,
+        // (a last line without its newline gets one: the status mark goes on a line of its own)
+        // (no output at all is one empty line: the runner then knows the check said nothing)
+        `    { tail -c 65536 "$fap_hc"; if [ -n "$(tail -c 1 "$fap_hc")" ] || [ ! -s "$fap_hc" ]; then echo; fi; } | ${outputLines(FAILURE_OUTPUT)}`,
         `    ${emitOutput(FAILURE_STATUS, '"$fap_rc"')}`,
+        '    rm -f "$fap_hc"',
         '    exit 1',
         '  fi',
         `  sleep ${Math.max(1, Math.floor(interval))}`,
         'done',
+        'rm -f "$fap_hc"',
       ].join('\n'),
     },
   ];

@@ -4,7 +4,7 @@
 // wherever the cause is in it; its exit status is named; fap's own words and what earlier steps of
 // the script printed are never taken for the command's output.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -85,3 +85,36 @@ test('a failing health check: the cause and the 8 lines from it are its last att
     }),
   );
 });
+
+/** Run one health check (timeout 2 s) in a local session; its error and how long it took. */
+async function failingCheck(command: string): Promise<{ e: HostError; ms: number }> {
+  const root = mkdtempSync(join(tmpdir(), 'fap-health-'));
+  const p = layout(root, '20240101000000');
+  mkdirSync(p.current, { recursive: true });
+  const conn = { runScript: (s: string) => runInSession(s) } as unknown as Connection;
+  const t0 = Date.now();
+  const e = await new Runner(new EventBus(), false).run(conn, 'h', 'publish', healthCheckSteps(p, command, 2, 1)).then(
+    () => assert.fail('the check passed'),
+    (x: unknown) => x,
+  );
+  assert.ok(e instanceof HostError, String(e));
+  return { e, ms: Date.now() - t0 };
+}
+
+test('a health check that hangs is ended when its time is up, and says so (found by the attack pass: a hung check held the deploy 100 s, then passed)', { skip: spawnSyncOk('timeout') ? false : 'no timeout(1) on this machine' }, async () => {
+  const { e, ms } = await failingCheck('echo starting; sleep 100');
+  assert.ok(ms < 10_000, `ended after ${ms} ms`);
+  assert.match(e.message, /\(exit status 124; still failing after 2s\)$/);
+  assert.match(e.stderrTail, /starting\n\(ended: it was still running when the 2s were up\)/);
+});
+
+test('a health check that prints megabytes: only the last 64 KiB of its output are kept', async () => {
+  const { e, ms } = await failingCheck('yes abcdefghij | head -c 5000000; echo; echo "error: the end"; exit 9');
+  assert.ok(ms < 15_000, `took ${ms} ms`);
+  assert.match(e.message, /error: the end \(exit status 9; still failing after 2s\)$/);
+  assert.ok(e.stderrTail.length < 70_000, `${e.stderrTail.length} characters kept`);
+});
+
+function spawnSyncOk(program: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${program}`]).status === 0;
+}
