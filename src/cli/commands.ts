@@ -50,7 +50,9 @@ export function commandAfterDash(command: string, before: string[], after: strin
   const at = before.indexOf(command);
   const rest = before.filter((w, i) => !(i > at && (/^(-c|--command)(=|$)|^-c./.test(w) || (/^(-c|--command)$/.test(before[i - 1]) && i - 1 > at))));
   const as = (name: string, tail: string) => ['fap', ...rest.map((w, i) => (i === at ? name : shellWord(w))), tail].join(' ');
-  const once = as('once', `-c ${shellWord(after.join(' '))}`);
+  // -c takes one shell command line: the words as the shell gave them to fap, quoted for that line
+  // (joined bare, 'rm -rf /srv/my app/tmp' named two paths: found by the attack pass)
+  const once = as('once', `-c ${shellWord(line)}`);
   const run = as('run', `-- ${line}`);
   if (command === 'once') return new UsageError(`fap once takes its command with -c, not after --: ${line}`, `${once} (fap run takes it after --: ${run})`);
   return new UsageError(`fap shell takes no command, and got one after --: ${line}`, `for one command: ${once} or ${run}`);

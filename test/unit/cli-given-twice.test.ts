@@ -93,7 +93,10 @@ test('fap once/shell: words after -- are never the stage or role: a usage error 
         assert.ok(m, hint);
         const once = shellWords(m[1]);
         const run = shellWords(m[2]);
-        assert.deepEqual(once, ['fap', '-f', '/nonexistent/deploy.yml', 'once', ...selection, '-c', after.join(' ')]);
+        assert.deepEqual(once.slice(0, -1), ['fap', '-f', '/nonexistent/deploy.yml', 'once', ...selection, '-c']);
+        // -c's line, run by sh -c, gives the command exactly the words typed after -- (joined bare,
+        // 'rm -rf /srv/my app/tmp' would name two paths: found by the attack pass)
+        assert.deepEqual(shellWords(once[once.length - 1]), after);
         assert.deepEqual(run, ['fap', '-f', '/nonexistent/deploy.yml', 'run', ...selection, '--', ...after]);
       },
     ),
