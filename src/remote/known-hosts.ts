@@ -126,7 +126,7 @@ export interface HostKeyCheck {
   /** HostKeyAlias */
   alias?: string;
   mode: 'strict' | 'accept-new' | 'off';
-  /** accept-new adds nothing (--dry-run) */
+  /** --dry-run: accept-new accepts a new key for this connection and adds it to no file */
   dryRun?: boolean;
 }
 
@@ -138,6 +138,9 @@ export interface HostKeyCheck {
 export function checkHostKey(c: HostKeyCheck, entries: KnownHostEntry[], blob: Buffer): { accept: boolean; added?: string; verdict: Verdict } {
   const verdict = verifyHostKey(entries, c.host, c.port, blob, c.alias);
   if (verdict.ok || c.mode === 'off') return { accept: true, verdict };
+  // a dry run accepts a new key as the real run would, and records nothing: its plan is then read
+  // from the host (it planned from nothing, and a dry rollback refused what the real one did)
+  if (c.mode === 'accept-new' && verdict.reason === 'unknown' && c.dryRun) return { accept: true, verdict };
   if (c.mode === 'accept-new' && verdict.reason === 'unknown' && !c.dryRun) {
     const file = c.files[0];
     mkdirSync(dirname(file), { recursive: true });

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from '../suite.js';
 import {
+  checkHostKey,
   fingerprint,
   keyTypeOf,
   knownHostLine,
@@ -339,4 +340,15 @@ describe('preferredHostKeyAlgorithms', () => {
     assert.equal(out[0], 'ssh-ed25519');
     assert.equal(out[1], 'rsa-sha2-512');
   });
+});
+
+test('--dry-run under accept-new: a new key is accepted for the connection and written to no file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fap-kh-dry-'));
+  const file = join(dir, 'known_hosts');
+  writeFileSync(file, '');
+  const blob = Buffer.from('AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl', 'base64');
+  const r = checkHostKey({ files: [file], host: 'web1', port: 22, mode: 'accept-new', dryRun: true }, [], blob);
+  assert.equal(r.accept, true);
+  assert.equal(r.added, undefined);
+  assert.equal(readFileSync(file, 'utf8'), '');
 });
