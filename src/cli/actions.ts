@@ -267,8 +267,9 @@ async function execute(command: string, s: Selected, p: Plan, body: (run: Run) =
     res = {
       ...res,
       ok: false,
-      summary: `${blocked}; the plan for the others: ${res.summary}`,
-      hosts: res.hosts.map((h) => (unread.has(h.host) ? { ...h, outcome: 'failed', step: 'connect', error: run.dryRunBlockers.find((b) => b.target.host.name === h.host)!.error.message } : h)),
+      summary: `${blocked}; the rest of the plan: ${res.summary}`,
+      // what the real run would leave: the unread hosts failed, the others unchanged
+      hosts: res.hosts.map((h) => (unread.has(h.host) ? { ...h, outcome: 'failed', step: 'connect', error: run.dryRunBlockers.find((b) => b.target.host.name === h.host)!.error.message } : { ...h, outcome: 'unchanged' })),
     };
   }
   const ok = !!res?.ok && !error;

@@ -29,6 +29,7 @@ import { batchSize, nextReleaseName, pruneList, unrecordedDirty, unrecordedUnver
 import { Transaction, type RunResult } from './transaction.js';
 import { deployedText, pruneText, sourceText } from './summary.js';
 import type { Step } from '../remote/shell.js';
+import { FapError, HostError } from '../errors.js';
 
 export async function deploy(run: Run, planned: Target[]): Promise<RunResult> {
   return Transaction.run(run, planned, async (tx) => {
@@ -83,7 +84,8 @@ class Deploy {
    */
   async preview(): Promise<void> {
     const { tx, release } = this;
-    await this.run.forEach(this.targets, async (t) => {
+    const unread = new Set(this.run.dryRunBlockers.map((b) => b.target.key));
+    await this.run.forEach(this.targets.filter((t) => !unread.has(t.key)), async (t) => {
       for (const steps of await this.run.revisionSteps(t, release)) {
         try {
           const r = await this.run.exec(t, 'revision (read-only, run for real)', steps, { readOnly: true });
@@ -93,8 +95,10 @@ class Deploy {
             return;
           }
         } catch (e) {
-          const why = (e as Error).message.replace(`${t.host.name}: `, '');
-          this.run.bus.emit({ event: 'warning', host: t.host.name, message: `could not tell the revision it would deploy: ${why}` });
+          // the deploy would fail there (a branch the repository lacks, a repository it cannot read)
+          const error = e instanceof FapError ? e : new HostError(t.host.name, 'revision', String(e));
+          this.run.dryRunBlockers.push({ target: t, error });
+          this.run.reportFailure(t, error);
           return;
         }
       }

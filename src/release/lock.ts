@@ -15,7 +15,7 @@ import { formatDuration as formatSeconds } from '../duration.js';
 import { hostCount } from '../words.js';
 import { ConnectError, FapError, HostError, LockError, OperationFailed } from '../errors.js';
 import { LOCK_HELD_CODE } from '../remote/runner.js';
-import type { Target } from './plan.js';
+import { BUILDING_COMMANDS, type Target } from './plan.js';
 import type { Run } from './run.js';
 import { abandonLockSteps, breakStaleLockSteps, inspectSteps, LEASE_TTL_SEC, lockPeekSteps, lockSteps, unlockSteps, type LockOwner } from './scripts.js';
 import { parseState, type HostState } from './state.js';
@@ -280,7 +280,17 @@ async function lockEverywhere(run: Run, targets: Target[], o: LockOptions, faile
 /** A dry run's hosts the real run could not reach or read: it would stop before changing anything. */
 export function dryRunBlockersText(run: Run, targets: readonly Target[]): string | undefined {
   if (!run.dryRunBlockers.length) return undefined;
-  return `the real ${run.opts.command} would stop before changing anything: ${failedHostsText(run.dryRunBlockers, new Set(targets.map((t) => t.host.name)).size)}`;
+  const total = new Set(targets.map((t) => t.host.name)).size;
+  const unreached = run.dryRunBlockers.filter((b) => b.error instanceof ConnectError);
+  // a step that failed on the host (the revision of a branch the repository lacks): the real run
+  // would fail there too
+  const failing = run.dryRunBlockers.filter((b) => !(b.error instanceof ConnectError));
+  const steps = [...new Set(failing.map((b) => (b.error instanceof HostError ? b.error.step : 'inspect')))];
+  const parts = [
+    unreached.length ? `the real ${run.opts.command} would stop before changing anything: ${failedHostsText(unreached, total)}` : '',
+    failing.length ? `the real ${run.opts.command} would fail at ${steps.join(', ')} on ${[...new Set(failing.map((b) => b.target.host.name))].join(', ')}` : '',
+  ];
+  return parts.filter(Boolean).join('; ');
 }
 
 export function failedHostsText(errors: { target: Target; error: FapError }[], total: number): string {
@@ -334,14 +344,19 @@ async function dryRunState(run: Run, targets: Target[], o: LockOptions): Promise
       // a real run would accept (accept-new) and a dry run never records, the real run would stop
       // here, and so the dry run fails at its end (found by the attack pass: "✔ would deploy" to
       // hosts nobody could reach)
-      const accepted = e instanceof ConnectError && /unknown host key/.test(e.message) && t.config.ssh?.host_key_checking === 'accept-new';
-      if (!accepted) run.dryRunBlockers.push({ target: t, error: e instanceof FapError ? e : new HostError(t.host.name, 'inspect', String(e)) });
-      run.bus.emit({ event: 'warning', host: t.host.name, message: `could not read the host's state (${(e as Error).message}); planning as if it had no releases` });
+      const error = e instanceof FapError ? e : new HostError(t.host.name, 'inspect', String(e));
+      run.dryRunBlockers.push({ target: t, error });
+      run.reportFailure(t, error, error instanceof ConnectError ? 'connect' : 'inspect');
       states.set(t.key, { releases: [], journals: [] });
     }
   });
   // another run holds the lock: a real run would stop (exit 3) or wait, so the dry run stops too
   const busy = results.find((r) => !r.ok && r.error instanceof LockError);
   if (busy && !busy.ok) throw busy.error;
+  // a deploy's plan for the hosts it read still shows (a new release is the same everywhere); a
+  // rollback or cleanup decided from a host it could not read would be invented (a dry rollback
+  // blamed the reachable hosts for disagreeing with an empty one): it stops here
+  const blocked = dryRunBlockersText(run, targets);
+  if (blocked && !BUILDING_COMMANDS.has(run.opts.command)) throw new OperationFailed(blocked);
   return states;
 }

@@ -105,10 +105,12 @@ describe('operator output', { skip }, () => {
     assert.equal(v.stderr.match(/ prepare script:\n/g)?.length, 1, v.stderr);
     assert.ok(v.stderr.includes(`${both} prepare script:\n    set -e`), v.stderr);
 
-    // a branch the repository does not have: said once for both hosts, the plan still shown
+    // a branch the repository does not have: the real deploy would fail, so the dry run does (exit
+    // 1), said once for both hosts, the rest of the plan still shown
     const bad = await fap(['-f', file, '--dry-run', '--set', 'branch=no-such-branch', 'deploy', 'production']);
-    assert.equal(bad.stderr.match(/could not tell the revision it would deploy: git: revision: branch "no-such-branch" not found/g)?.length, 1, bad.stderr);
-    assert.match(bad.stderr, /would deploy \d{14} to 2 hosts/);
+    assert.equal(bad.code, 1, bad.stderr);
+    assert.equal(bad.stderr.match(/FAILED at git: revision: branch "no-such-branch" not found/g)?.length, 1, bad.stderr);
+    assert.match(bad.stderr, /^✖ dry run: the real deploy would fail at git: revision on \S+, \S+; the rest of the plan: would deploy \d{14} to 2 hosts/m);
 
     // --json: the result's summary is the plan
     const json = await fap(['-f', file, '--json', '--dry-run', 'deploy', 'production']);
