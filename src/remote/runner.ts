@@ -2,6 +2,7 @@
 // turn a failure into a HostError naming host and step.
 import { causeLine, ConnectError, HostError } from '../errors.js';
 import type { EventBus } from '../events.js';
+import { redact } from '../redact.js';
 import type { Transport } from '../transport/transport.js';
 import { composeScript, FAILURE_OUTPUT, FAILURE_STATUS, LOG_OUTPUT_PREFIX, parseFailedStep, parseOutputs, type Step } from './shell.js';
 
@@ -44,7 +45,8 @@ export class Runner {
       const said = own ? own.join('\n').replace(/^\n+|\s+$/g, '') : stderr.trim() || rest.trim();
       const cause = causeLine(said);
       const failed = steps.find((s) => s.name === step);
-      const detail = status === undefined ? (cause ?? `exit code ${r.code}`) : commandFailure(cause, status, failed?.failureNote);
+      const shownCause = cause === undefined ? undefined : clip(cause);
+      const detail = status === undefined ? (shownCause ?? `exit code ${r.code}`) : commandFailure(shownCause, status, failed?.failureNote);
       // a step that wraps the user's command (the health check's retry loop) shows that command
       const command = (failed?.command ?? failed?.shown ?? failed?.script)?.trim().split('\n').slice(0, 3).join('\n');
       throw new HostError(host, step ?? phase, detail, excerpt(said, cause), command);
@@ -69,5 +71,17 @@ export function excerpt(output: string, cause: string | undefined, max = 8): str
   const lines = output.split(/\r\n|\n|\r/);
   const at = cause === undefined ? -1 : lines.findIndex((l) => l.trim() === cause);
   const from = at >= 0 && at < lines.length - max ? at : Math.max(0, lines.length - max);
-  return lines.slice(from, from + max).join('\n');
+  return lines.slice(from, from + max).map(clip).join('\n');
+}
+
+/** Longest line of a host's output a failure shows: one line of megabytes must not flood a log. */
+export const LINE_MAX = 400;
+
+/**
+ * A line cut to LINE_MAX characters, saying how much was left out; secrets are masked before the
+ * cut, so a cut through one can never leave part of it to be shown.
+ */
+export function clip(line: string): string {
+  const safe = redact(line);
+  return safe.length > LINE_MAX ? `${safe.slice(0, LINE_MAX)}… (${safe.length - LINE_MAX} more characters)` : safe;
 }

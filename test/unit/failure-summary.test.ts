@@ -150,3 +150,22 @@ describe('a run stopped before changing anything', () => {
     );
   });
 });
+
+test('a failure shows no line longer than LINE_MAX, and a secret cut by the limit is masked whole first', async () => {
+  const { clip, LINE_MAX } = await import('../../src/remote/runner.js');
+  const { addSecret, clearSecrets } = await import('../../src/redact.js');
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 2 * LINE_MAX }), fc.stringMatching(/^[A-Za-z0-9]{8,40}$/), (at, secret) => {
+      clearSecrets();
+      addSecret(secret);
+      const line = '.'.repeat(at) + secret + '-'.repeat(3 * LINE_MAX);
+      const shown = clip(line);
+      assert.ok(shown.length <= LINE_MAX + 40, `${shown.length}`);
+      // no piece of the secret's start at the cut
+      assert.ok(!shown.includes(secret.slice(0, 4)), shown.slice(LINE_MAX - 10, LINE_MAX + 10));
+      assert.match(shown, /… \(\d+ more characters\)$/);
+    }),
+  );
+  clearSecrets();
+  assert.equal(clip('short'), 'short');
+});
