@@ -54,6 +54,8 @@ export function secretForms(s: string): string[] {
     tryEncode(encodeURIComponent, s),
     tryEncode(encodeURI, s),
     tryEncode((x) => new URLSearchParams({ v: x }).toString().slice(2), s),
+    // %2f as well as %2F: both are the same encoding, and tools write either (found by the attack pass)
+    tryEncode((x) => encodeURIComponent(x).replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()), s),
   ];
   for (const b of bases) {
     if (b === undefined) continue;

@@ -404,3 +404,15 @@ describe('a token as the whole user part of an HTTP URL (https://TOKEN@host, fou
     clearSecrets();
   });
 });
+
+test('a secret %-encoded with lower-case hex digits is masked as with upper-case ones', () => {
+  fc.assert(
+    fc.property(fc.stringMatching(/^[A-Za-z0-9]{2,6}[/:@?&= ][A-Za-z0-9]{2,6}$/), (secret) => {
+      clearSecrets();
+      addSecret(secret);
+      const lower = encodeURIComponent(secret).replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase());
+      assert.equal(redact(`got ${lower} back`), 'got *** back');
+    }),
+  );
+  clearSecrets();
+});
