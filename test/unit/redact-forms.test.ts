@@ -110,11 +110,13 @@ describe('secretForms', () => {
       'line%20one%0A%20%20two%20%20%0D%0Aab%0Dlast',
       'line%20one%0A%20%20two%20%20%0D%0Aab%0Dlast'.replace(/%20/g, '%20'),
       'line+one%0A++two++%0D%0Aab%0Dlast',
+      // %-encoding with lower-case hex digits, as some tools write it
+      'line%20one%0a%20%20two%20%20%0d%0aab%0dlast',
     ].filter((v, i, a) => a.indexOf(v) === i));
   });
 
   test('JSON forms of control characters and backslashes', () => {
-    assert.deepEqual(secretForms('a\tb\\c"'), ['a\tb\\c"', 'a\\tb\\\\c\\"', 'a\tb\\\\c\\"', 'a\\tb\\\\\\\\c\\\\\\"', 'a%09b%5Cc%22', 'a%09b%5Cc%22', 'a%09b%5Cc%22']
+    assert.deepEqual(secretForms('a\tb\\c"'), ['a\tb\\c"', 'a\\tb\\\\c\\"', 'a\tb\\\\c\\"', 'a\\tb\\\\\\\\c\\\\\\"', 'a%09b%5Cc%22', 'a%09b%5Cc%22', 'a%09b%5Cc%22', 'a%09b%5cc%22']
       .filter((v, i, a) => a.indexOf(v) === i));
   });
 
