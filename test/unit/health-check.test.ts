@@ -118,3 +118,11 @@ test('a health check that prints megabytes: only the last 64 KiB of its output a
 function spawnSyncOk(program: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${program}`]).status === 0;
 }
+
+test("a check that exits 124 itself is not said to have been ended; a hung one's note is a line of its own", { skip: spawnSyncOk('timeout') ? false : 'no timeout(1) on this machine' }, async () => {
+  const own = await failingCheck('echo mine; exit 124');
+  assert.match(own.e.message, /mine \(exit status 124; still failing after 2s\)$/);
+  assert.doesNotMatch(own.e.stderrTail, /ended:/);
+  const hung = await failingCheck('printf starting; sleep 100');
+  assert.match(hung.e.stderrTail, /^starting\n\(ended: it was still running when the 2s were up\)$/m);
+});
