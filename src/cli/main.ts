@@ -29,7 +29,7 @@ export function buildProgram(): Command {
       'deploy file; also -d PATH (Fapistrano\'s spelling); default: env FAP_DEPLOYFILE, or Fapistrano\'s FAP_APP + <APP>_DEPLOYFILE, else deploy.yml or deploy.yaml here or in the nearest parent directory',
     )
     .option('--set <key=value>', 'override a configuration key (repeatable; value parsed as YAML)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('--hosts <list>', 'only these hosts (comma-separated)', hostList)
+    .option('--hosts <list>', 'only these hosts (comma-separated names or globs: web*, 10.0.0.[12])', hostList)
     .option('--parallel <n>', 'hosts worked on at once', '32')
     .option('--dry-run', 'print the plan (with -v, the exact remote scripts too); touch nothing')
     .option('--json', 'JSON-lines event stream on stdout')

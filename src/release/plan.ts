@@ -261,10 +261,12 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
   errors.throwIfAny();
   checkPlacesApart(loaded, targets, rcOf);
   // a list given narrows, even an empty one (it selects nothing): it never means every host
-  const filtered = input.hosts ? targets.filter((t) => input.hosts!.some((h) => h === t.host.name || h === t.host.hostname)) : targets;
+  const selectors = (input.hosts ?? []).map((h) => ({ h, picks: hostSelector(h) }));
+  const picked = (t: Target, picks: (name: string) => boolean) => picks(t.host.name) || picks(t.host.hostname);
+  const filtered = input.hosts ? targets.filter((t) => selectors.some((s) => picked(t, s.picks))) : targets;
   if (input.hosts) {
-    for (const h of input.hosts) {
-      if (!targets.some((t) => h === t.host.name || h === t.host.hostname)) {
+    for (const { h, picks } of selectors) {
+      if (!targets.some((t) => picked(t, picks))) {
         throw new ConfigError(`--hosts: "${h}" is not a host of ${input.stage}${input.role ? ' ' + input.role : ''} (hosts: ${[...new Set(targets.map((t) => t.host.name))].join(', ')})`);
       }
     }
@@ -272,6 +274,29 @@ export async function buildPlan(input: PlanInput): Promise<Plan> {
   if (!filtered.length) throw new ConfigError(`no hosts selected for ${input.stage}${input.role ? ' ' + input.role : ''}`, { file: input.deployfile });
   const warnings = [...new Set([...roles.flatMap((r) => r.warnings), ...emptyReleaseWarnings(input, targets, known)])];
   return { loaded, roles, targets: filtered, warnings, pluginKeys: keys };
+}
+
+/**
+ * A --hosts word as a test of a host's name: the name itself, or a shell-style glob (`web*`,
+ * `app-web0?`, `10.0.0.[12]`, `*:2222`) matched against the whole name, as Kamal's and Capistrano's
+ * host filters do. A word without glob characters matches only itself.
+ */
+export function hostSelector(word: string): (name: string) => boolean {
+  if (!/[*?[]/.test(word)) return (name) => name === word;
+  let re = '';
+  for (let i = 0; i < word.length; i++) {
+    const c = word[i];
+    if (c === '*') re += '.*';
+    else if (c === '?') re += '.';
+    else if (c === '[' && word.indexOf(']', i + 2) > i) {
+      const end = word.indexOf(']', i + 2);
+      const body = word.slice(i + 1, end);
+      re += `[${body.startsWith('!') ? '^' + body.slice(1) : body}]`.replace(/\\/g, '\\\\');
+      i = end;
+    } else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  const compiled = new RegExp(`^${re}$`);
+  return (name) => compiled.test(name);
 }
 
 /**

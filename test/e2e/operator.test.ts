@@ -251,4 +251,18 @@ describe('operator output', { skip }, () => {
     assert.deepEqual(phases.slice(-2), ['revert', 'unlock']);
     assert.ok(noLock('unlockop'));
   });
+
+  test('--hosts takes globs: the hosts they match, and a glob that matches none is refused', async () => {
+    const file = writeDeployFile(fleet, { repo: repo.dir, top: { app_name: 'globop' } });
+    const one = await fap(['-f', file, '--hosts', `*:${fleet.hosts[1].port}`, 'deploy', 'production']);
+    assert.equal(one.code, 0, one.stderr);
+    assert.match(one.stderr, /^fap deploy production: 1 host$/m);
+    assert.ok(existsSync(fleet.hostPath(1, join(fleet.deployDir, 'globop', 'current'))));
+    assert.ok(!existsSync(fleet.hostPath(0, join(fleet.deployDir, 'globop', 'current'))), 'the other host untouched');
+    const all = await fap(['-f', file, '--hosts', '127.0.0.1:*', 'releases', 'production']);
+    assert.equal(all.code, 0, all.stderr);
+    const none = await fap(['-f', file, '--hosts', 'web*', 'releases', 'production']);
+    assert.equal(none.code, 2, none.stderr);
+    assert.match(none.stderr, /--hosts: "web\*" is not a host of production/);
+  });
 });
