@@ -24,7 +24,7 @@ import { redact, redactDeep } from '../redact.js';
 import { deploy } from '../release/deploy.js';
 import { releaseLocksNow, type RunResult } from '../release/transaction.js';
 import { dryRunBlockersText } from '../release/lock.js';
-import { buildPlan, localUser, type Plan, type Target } from '../release/plan.js';
+import { buildPlan, handlesAny, localUser, RESTART_SIGNALS, targetHandles, type Plan, type Target } from '../release/plan.js';
 import { formatReleasesTable, listReleases } from '../release/releases.js';
 import { isReleaseName, RELEASE_NAME_FORMS } from '../release/names.js';
 import { checkSummary, formatCheckTable, runChecks } from '../release/check.js';
@@ -32,7 +32,7 @@ import { rollback } from '../release/rollback.js';
 import { Run } from '../release/run.js';
 import { beginTransaction, markHostsContacted, outputWasClosed } from './interrupt.js';
 import type { GlobalOptions } from './argv.js';
-import type { RunSummary } from '../signals.js';
+import type { Plugin, RunSummary } from '../signals.js';
 
 interface Selected {
   stage: string;
@@ -396,17 +396,14 @@ export async function restartAction(stage: string | undefined, role: string | un
   });
 }
 
-/** The restart signals: a plugin restarts something when it handles one of them. */
-const RESTART_SIGNALS = ['deploy.restarting', 'deploy.restarted'] as const;
-
 /**
  * fap restart where no plugin of any selected role handles the restart signals would report
  * success having restarted nothing: refused before any host is contacted, naming the plugins that
  * would (found by the newcomer's pass: "✔ restarted on 2 hosts" with only git configured).
  */
 async function refuseRestartingNothing(s: Selected, p: Plan): Promise<void> {
-  const restarts = (pl: { on: Record<string, unknown> }) => RESTART_SIGNALS.some((sig) => pl.on[sig]);
-  if (p.targets.some((t) => t.roles.some((r) => r.plugins.some(restarts)))) return;
+  const restarts = (pl: Plugin) => handlesAny(pl, RESTART_SIGNALS);
+  if (p.targets.some((t) => targetHandles(t, RESTART_SIGNALS))) return;
   const using = [...new Set(p.targets.flatMap((t) => t.roles.flatMap((r) => r.plugins.map((pl) => pl.name))))];
   const could = [...(await bundledPlugins()).values()].filter(restarts).map((pl) => pl.name);
   throw new UsageError(

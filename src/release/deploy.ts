@@ -9,7 +9,7 @@
 //   deploy.reverting / reverted        after: every published host is put back where it was
 //
 // Each phase is one script per host. A journal in .fap/ lets the next run heal what a killed run left.
-import { hostsText, withRelease, type Target } from './plan.js';
+import { hostsText, targetHandles, withRelease, type Target } from './plan.js';
 import type { Run } from './run.js';
 import {
   appendLogSteps,
@@ -226,7 +226,7 @@ class Deploy {
     // (hosts the revert could not reach are unlocked, or named, by the transaction)
     const reachable = back.filter((r) => r.ok).map((r) => r.target);
     // named for what it does: with no plugin that restarts anything it only gives the lock back
-    const restarts = reachable.some((t) => published.includes(t) && this.run.handles(t, ['deploy.reverted']));
+    const restarts = reachable.some((t) => published.includes(t) && targetHandles(t, ['deploy.reverted']));
     const restarted = await tx.each(
       restarts ? 'restart after revert' : 'unlock',
       reachable,

@@ -9,7 +9,7 @@ import { loadDeployFile, type LoadedFile } from '../config/load.js';
 import { allKeys, bindRelease, PLACE_KEYS, pluginNamesInSets, pluginRefs, resolveRole, selectRoles, type RoleConfig } from '../config/resolve.js';
 import { bundledPlugins, canonicalName, loadPlugin, pluginKeys } from '../plugin/load.js';
 import type { CoreConfig, KeySpec, RoleValues } from '../config/schema.js';
-import type { Plugin } from '../signals.js';
+import type { Plugin, SignalName } from '../signals.js';
 import { isWithin, layout, withReleaseName, type Paths, type Places } from './paths.js';
 import { batchSize } from './state.js';
 import { count } from '../words.js';
@@ -420,13 +420,26 @@ export function hostsText(targets: readonly Target[]): string {
  */
 function emptyReleaseWarnings(input: PlanInput, targets: Target[], known: ReadonlyMap<string, Plugin>): string[] {
   if (input.command === undefined || (!BUILDING_COMMANDS.has(input.command) && input.command !== 'check')) return [];
-  const sources = [...known.values()].filter((p) => p.on['deploy.updating']);
-  const empty = [...new Set(targets.flatMap((t) => t.roles.filter((r) => !r.plugins.some((p) => p.on['deploy.updating'])).map((r) => `${t.stage} ${r.role}`)))];
+  const sources = [...known.values()].filter((p) => handlesAny(p, ['deploy.updating']));
+  const empty = [...new Set(targets.flatMap((t) => t.roles.filter((r) => !r.plugins.some((p) => handlesAny(p, ['deploy.updating']))).map((r) => `${t.stage} ${r.role}`)))];
   return empty.map(
     (where) =>
       `${where}: no plugin puts the application into the release (none of its plugins handles deploy.updating), so a deploy publishes a release of linked files alone` +
       (sources.length ? `; the plugins that do: ${sources.map((p) => (p.enabledBy ? `${p.name} (${p.enabledBy})` : p.name)).join(', ')}` : ''),
   );
+}
+
+/** The signals a restart is made of: a plugin restarts something when it handles one of them. */
+export const RESTART_SIGNALS = ['deploy.restarting', 'deploy.restarted'] as const satisfies readonly SignalName[];
+
+/** Whether a plugin handles any of these signals (restarts, puts code into the release, ...). */
+export function handlesAny(plugin: Plugin, signals: readonly SignalName[]): boolean {
+  return signals.some((s) => plugin.on[s]);
+}
+
+/** Whether any plugin of a target's roles handles any of these signals. */
+export function targetHandles(t: Target, signals: readonly SignalName[]): boolean {
+  return t.roles.some((w) => w.plugins.some((p) => handlesAny(p, signals)));
 }
 
 /** Bind the run's release name into a target's configuration and layout. */

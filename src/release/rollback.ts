@@ -4,7 +4,7 @@
 import { ConfigError } from '../errors.js';
 import { count } from '../words.js';
 import { Transaction, type RunResult } from './transaction.js';
-import { hostsText, withRelease, type Target } from './plan.js';
+import { hostsText, RESTART_SIGNALS, targetHandles, withRelease, type Target } from './plan.js';
 import type { Run } from './run.js';
 import type { Step } from '../remote/shell.js';
 import { isReleaseName, RELEASE_NAME_FORMS } from './names.js';
@@ -156,7 +156,7 @@ class Rollback {
     // a restart on the release the host is back on: in a rollback deploy.reverted comes before
     // the flip (Fapistrano's order), so the restart here is deploy.restarting, as fap restart's
     // named for what it does: with no plugin that restarts anything it only gives the lock back
-    const restarts = reachable.some((t) => run.handles(t, ['deploy.restarting', 'deploy.restarted']));
+    const restarts = reachable.some((t) => targetHandles(t, RESTART_SIGNALS));
     const restarted = await tx.each(
       restarts ? 'restart after revert' : 'unlock',
       reachable,

@@ -353,11 +353,6 @@ export class Run {
     return steps;
   }
 
-  /** Whether any plugin of the target's roles handles one of these signals (a restart to speak of). */
-  handles(t: Target, signals: readonly SignalName[]): boolean {
-    return t.roles.some((w) => w.plugins.some((p) => signals.some((s) => p.on[s])));
-  }
-
   /**
    * Dry runs: the read-only steps of the plugins that can tell the revision a release would be
    * made from (Plugin.revision), one list per plugin; the last line each prints is its revision.
