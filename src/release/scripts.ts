@@ -585,9 +585,9 @@ export function healthCheckSteps(p: Paths, command: string, timeout: number, int
         `  fap_rc=0; { cd ${quote(p.current)} && \${fap_to:+$fap_to -k 2 "$fap_left"} sh -c ${quote(command)}; } > "$fap_hc" 2>&1 < /dev/null || fap_rc=$?`,
         '  if [ "$fap_rc" -eq 0 ]; then break; fi',
         `  if [ "$(date +%s)" -ge "$fap_deadline" ]; then`,
-        // timeout's 124 after running the whole time left (a command's own exit 124 is its own); the
-        // note on a line of its own
-        `    if [ -n "$fap_to" ] && [ "$fap_rc" -eq 124 ] && [ $(( $(date +%s) - fap_start )) -ge "$fap_left" ]; then { if [ -n "$(tail -c 1 "$fap_hc")" ]; then echo; fi; echo "(ended: it was still running when the ${seconds}s were up)"; } >> "$fap_hc"; fi`,
+        // timeout's 124 after running the whole time left (a command's own exit 124 is its own; with
+        // whole seconds, a last second left needs two seen to be sure); the note on a line of its own
+        `    if [ -n "$fap_to" ] && [ "$fap_rc" -eq 124 ] && [ $(( $(date +%s) - fap_start )) -ge $(( fap_left + (fap_left < 2) )) ]; then { if [ -n "$(tail -c 1 "$fap_hc")" ]; then echo; fi; echo "(ended: it was still running when the ${seconds}s were up)"; } >> "$fap_hc"; fi`,
         // (a last line without its newline gets one: the status mark goes on a line of its own)
         // (no output at all is one empty line: the runner then knows the check said nothing)
         `    { tail -c 65536 "$fap_hc"; if [ -n "$(tail -c 1 "$fap_hc")" ] || [ ! -s "$fap_hc" ]; then echo; fi; } | ${outputLines(FAILURE_OUTPUT)}`,
